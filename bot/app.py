@@ -1,0 +1,185 @@
+"""Composition root: settings → logging → storage, HTTP, matcher, poller, sinks, scheduler.
+
+Everything is built here and injected; start and stop happen in a fixed order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from bot.config_files import SUPPORTED_KINDS, load_sources, load_subscriptions
+from bot.delivery.console import ConsoleSink
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.sink import Sink
+from bot.domain.clock import Clock, utcnow
+from bot.domain.vendors import VendorCatalog
+from bot.pipeline.matching import MatcherCache
+from bot.pipeline.poller import Poller, PollPolicy, PollResult
+from bot.pipeline.scheduler import PollScheduler
+from bot.settings import Settings
+from bot.sources.http import Fetcher
+from bot.storage import sources, subscriptions
+from bot.storage.db import AsyncDatabase, connect
+
+log = logging.getLogger(__name__)
+
+
+def open_database(settings: Settings) -> Database:
+    """Open (and migrate) the database named by the settings."""
+    return connect(settings.database_path)
+
+
+def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> None:
+    """Load the configured sources and console subscriptions into the database."""
+    now = utcnow()
+    configs = [c for c in load_sources(settings.sources_file) if c.kind in SUPPORTED_KINDS]
+    added, disabled = sources.sync_config(db, configs, now)
+    subs_added, subs_removed = subscriptions.sync_file(
+        db, load_subscriptions(settings.subscriptions_file, vendors), now
+    )
+    log.info(
+        "configuration: %d sources (%d new, %d disabled), console subscriptions +%d -%d",
+        len(configs),
+        added,
+        disabled,
+        subs_added,
+        subs_removed,
+    )
+
+
+def make_fetcher(settings: Settings) -> Fetcher:
+    """Build the one shared HTTP client from the settings."""
+    return Fetcher(
+        user_agent=settings.user_agent,
+        timeout=settings.http_timeout_seconds,
+        connect_timeout=min(10.0, settings.http_timeout_seconds),
+        max_bytes=settings.max_response_bytes,
+        allow_private=settings.allow_private_networks,
+    )
+
+
+@dataclass
+class Services:
+    """The running parts of the service, built once and shared."""
+
+    settings: Settings
+    adb: AsyncDatabase
+    fetcher: Fetcher
+    vendors: VendorCatalog
+    matchers: MatcherCache
+    poller: Poller
+    dispatcher: Dispatcher
+    scheduler: PollScheduler
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings, *, sinks: dict[str, Sink] | None = None, clock: Clock = utcnow
+) -> AsyncIterator[Services]:
+    """Build every part in order and close them in reverse order."""
+    vendors = VendorCatalog.load_default()
+    db = open_database(settings)
+    sync_configuration(db, settings, vendors)
+    adb = AsyncDatabase(db)
+    try:
+        async with make_fetcher(settings) as fetcher:
+            matchers = MatcherCache(adb, vendors)
+            policy = PollPolicy(
+                interval_seconds=settings.poll_interval_seconds,
+                max_backoff_seconds=settings.max_backoff_seconds,
+                max_item_age_hours=settings.max_item_age_hours,
+                max_decompressed_bytes=max(settings.max_response_bytes * 5, 20 * 1024 * 1024),
+            )
+            poller = Poller(adb, fetcher, matchers, policy, clock=clock)
+            dispatcher = Dispatcher(adb, sinks or {"console": ConsoleSink()}, clock=clock)
+
+            def on_result(result: PollResult) -> None:
+                if result.alerts:
+                    dispatcher.wake()
+
+            scheduler = PollScheduler(
+                adb,
+                poller,
+                concurrency=settings.poll_concurrency,
+                tick_seconds=min(30.0, max(1.0, settings.poll_interval_seconds / 5)),
+                clock=clock,
+                on_result=on_result,
+            )
+            yield Services(settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler)
+    finally:
+        await adb.close()
+
+
+def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
+    """Return the one-line summary of a `run --once`, telling a new user what happened and what next."""
+    failed = [r for r in results if r.status == "failed"]
+    primed = [r for r in results if r.status == "primed"]
+    recorded = sum(r.new_items for r in results)
+    parts = [f"polled {len(results)} sources ({len(failed)} failed)", f"recorded {recorded} new items"]
+    parts.append(f"delivered {delivered} alerts" + (f", {pending} still pending" if pending else ""))
+    line = "; ".join(parts) + "."
+    if primed:
+        line += (
+            f" First poll of {len(primed)} sources: their existing items are recorded, not alerted;"
+            " run `regwatch run` to keep watching and get alerts for new items,"
+            " or `regwatch match --subscriptions FILE URL` to see what matches today."
+        )
+    elif failed:
+        line += " See `regwatch sources list` for why sources failed."
+    elif not delivered:
+        line += " Nothing new matched your subscriptions; `regwatch subs list` shows them."
+    return line
+
+
+async def run_service(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:
+    """Run the service until SIGTERM/SIGINT (or one round with once=True); return the exit code."""
+    async with build_services(settings, clock=clock) as services:
+        if settings.discord_token is not None:
+            log.warning("a Discord token is set, but this build delivers to the console only")
+        if once:
+            results = await services.scheduler.poll_all()
+            drained = await services.dispatcher.drain()
+            pending = await services.adb.call(_pending_count)
+            print(summarize(results, drained.sent, pending), flush=True)
+            return 0
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, _on_signal, stop)
+        services.scheduler.start()
+        delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
+        log.info(
+            "regwatch running: polling every %d s, alerts to the console; Ctrl-C stops",
+            settings.poll_interval_seconds,
+        )
+        await stop.wait()
+        log.info("stopping: no new polls, finishing the ones in flight")
+        await services.scheduler.stop(timeout=10)
+        services.dispatcher.stop()
+        try:
+            await asyncio.wait_for(delivery, timeout=10)
+        except TimeoutError:
+            delivery.cancel()
+        log.info("stopped cleanly")
+        return 0
+
+
+def _pending_count(db: Database) -> int:
+    from bot.storage import outbox
+
+    return outbox.counts(db)["pending"]
+
+
+def _on_signal(stop: asyncio.Event) -> None:
+    if stop.is_set():
+        # A second signal: the operator wants out now.
+        raise SystemExit(1)
+    stop.set()

@@ -1,0 +1,312 @@
+"""The `regwatch` command (DESIGN 3.2). Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from bot import __version__
+from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError
+from bot.domain.models import MatchDoc, ParsedFeed
+from bot.settings import Settings, load_settings
+from bot.tables import format_table
+
+TARGET = re.compile(r"^(console|discord:\d{5,25})$")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regwatch", description="Regulatory alerts for the vendors you depend on.")
+    p.add_argument("--version", action="version", version=f"regwatch {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the service (console alerts without a Discord token)")
+    run.add_argument("--once", action="store_true", help="poll every enabled source once, deliver, exit")
+
+    match = sub.add_parser("match", help="match feeds against a subscriptions file, offline")
+    match.add_argument("--subscriptions", required=True, type=Path, metavar="FILE")
+    match.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    match.add_argument("feeds", nargs="+", metavar="FEED", help="a file path or an http(s) URL")
+
+    poll = sub.add_parser("poll", help="poll sources now")
+    poll.add_argument("--source", type=int, metavar="ID")
+    poll.add_argument("--dry-run", action="store_true", help="store nothing; print what would alert")
+
+    src = sub.add_parser("sources", help="manage sources").add_subparsers(dest="action", required=True)
+    src.add_parser("list", help="list sources with their health")
+    add = src.add_parser("add", help="add a feed URL")
+    add.add_argument("url")
+    add.add_argument("--name")
+    add.add_argument("--interval", type=int, metavar="SECONDS")
+    add.add_argument("--no-check", action="store_true", help="add without fetching it first")
+    src.add_parser("remove", help="remove a source").add_argument("id", type=int)
+    src.add_parser("check", help="fetch a source now and report, storing nothing").add_argument("id", type=int)
+
+    subs = sub.add_parser("subs", help="manage subscriptions").add_subparsers(dest="action", required=True)
+    subs.add_parser("list", help="list subscriptions")
+    sadd = subs.add_parser("add", help="add a subscription")
+    sadd.add_argument("query")
+    sadd.add_argument("--target", required=True, help="console or discord:CHANNEL_ID")
+    sadd.add_argument("--name")
+    subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
+
+    sub.add_parser("doctor", help="check settings, database, token and sources")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        from bot.logs import setup_logging
+
+        setup_logging(settings.log_level, settings.log_format)
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"regwatch: {exc}", file=sys.stderr)
+        return 2
+    except QueryError as exc:
+        print(f"regwatch: invalid query {exc}", file=sys.stderr)
+        return 2
+    except RegwatchError as exc:
+        print(f"regwatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.app import run_service
+
+        return asyncio.run(run_service(settings, once=args.once))
+    if args.command == "match":
+        return asyncio.run(_match(settings, args.subscriptions, args.feeds, args.format))
+    if args.command == "poll":
+        return asyncio.run(_poll(settings, args.source, args.dry_run))
+    if args.command == "sources":
+        return _sources(settings, args)
+    if args.command == "subs":
+        return _subs(settings, args)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        return asyncio.run(run_doctor(settings))
+    raise AssertionError(args.command)
+
+
+async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
+    from bot.app import make_fetcher
+    from bot.sources.parse import parse_feed
+
+    if feed.startswith(("http://", "https://")):
+        async with make_fetcher(settings) as fetcher:
+            fetched = await fetcher.fetch(feed)
+        parsed = await asyncio.to_thread(parse_feed, fetched.body, content_type=fetched.content_type, url=feed)
+        return parsed, feed
+    try:
+        body = Path(feed).read_bytes()
+    except OSError as exc:
+        raise FetchError(f"cannot read {feed}: {exc.strerror}") from None
+    return await asyncio.to_thread(parse_feed, body, url=feed), feed
+
+
+async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:
+    from bot.config_files import load_subscriptions
+    from bot.domain.matcher import Matcher
+    from bot.domain.query import parse_query
+    from bot.domain.vendors import VendorCatalog
+
+    vendors = VendorCatalog.load_default()
+    named = load_subscriptions(subs_file, vendors)
+    matcher = Matcher((i, parse_query(q, vendors)) for i, (_, q) in enumerate(named))
+    status = 0
+    rows: list[dict[str, object]] = []
+    for feed in feeds:
+        try:
+            parsed, origin = await _read_feed(settings, feed)
+        except (FetchError, ParseError) as exc:
+            print(f"regwatch: {feed}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        source = parsed.title or origin
+        for entry in parsed.entries:
+            doc = MatchDoc(title=entry.title, summary=entry.text, source=source)
+            for m in matcher.match(doc):
+                rows.append(
+                    {
+                        "subscription": named[m.subscription_id][0],
+                        "title": entry.title,
+                        "link": entry.link,
+                        "published": entry.published.isoformat() if entry.published else None,
+                        "source": source,
+                        "terms": list(m.terms),
+                        "action": doc.action,
+                    }
+                )
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        table = [
+            (r["subscription"], r["published"] or "", r["title"], ", ".join(r["terms"]), r["link"])
+            for r in rows
+        ]
+        print(format_table(("subscription", "published", "title", "terms", "link"), table))
+        print(f"\n{len(rows)} matches")
+    sys.stdout.flush()
+    return status
+
+
+async def _poll(settings: Settings, source_id: int | None, dry_run: bool) -> int:
+    from bot.app import build_services, summarize
+
+    async with build_services(settings) as services:
+        if source_id is not None and await services.adb.call(_source_exists, source_id) is False:
+            raise ConfigError(f"no source with id {source_id}; `regwatch sources list` shows them")
+        results = await services.scheduler.poll_all(source_id, dry_run=dry_run)
+        if dry_run:
+            for r in results:
+                if r.error:
+                    print(f"source {r.source_id} ({r.source_name}): failed: {r.error}")
+                for w in r.would_alert:
+                    print(f"would alert [{w.subscription} → {w.target}] {w.title} {w.link or ''} ({', '.join(w.terms)})")
+            print(f"dry run: {sum(len(r.would_alert) for r in results)} alerts would be sent; nothing stored.")
+            return 1 if any(r.status == "failed" for r in results) else 0
+        drained = await services.dispatcher.drain()
+        from bot.app import _pending_count
+
+        print(summarize(results, drained.sent, await services.adb.call(_pending_count)))
+        return 1 if results and all(r.status == "failed" for r in results) else 0
+
+
+def _source_exists(db: Database, source_id: int) -> bool:
+    from bot.storage import sources
+
+    return sources.get(db, source_id) is not None
+
+
+def _open(settings: Settings) -> Database:
+    from bot.app import open_database
+
+    return open_database(settings)
+
+
+def _sources(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.domain.clock import utcnow
+    from bot.storage import sources
+    from bot.storage.sources import SourceConfig
+
+    db = _open(settings)
+    if args.action == "list":
+        rows = []
+        for s in sources.list_sources(db):
+            health = "disabled" if not s.enabled else ("failing" if s.failures else ("ok" if s.last_ok_at else "new"))
+            rows.append(
+                (
+                    s.id,
+                    s.name,
+                    s.kind,
+                    health,
+                    s.item_count,
+                    s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never",
+                    s.last_error or "",
+                    s.url,
+                )
+            )
+        print(format_table(("id", "name", "kind", "health", "items", "last ok (UTC)", "last error", "url"), rows))
+        return 0
+    if args.action == "add":
+        from bot.sources.http import check_url
+
+        check_url(args.url, allow_private=settings.allow_private_networks)
+        name = args.name or args.url.split("//", 1)[-1].split("/", 1)[0]
+        if args.interval is not None and args.interval < 5:
+            raise ConfigError("--interval must be at least 5 seconds")
+        if not args.no_check:
+            parsed, _ = asyncio.run(_read_feed(settings, args.url))
+            name = args.name or parsed.title or name
+            print(f"checked: {parsed.format} feed with {len(parsed.entries)} items")
+        src = sources.add(db, SourceConfig(name[:100], args.url, "feed", args.interval), utcnow())
+        print(f"source {src.id} ({src.name}) will be polled; its first poll records items without alerting.")
+        return 0
+    if args.action == "remove":
+        if not sources.remove(db, args.id):
+            raise ConfigError(f"no source with id {args.id}")
+        print(f"removed source {args.id}")
+        return 0
+    if args.action == "check":
+        src = sources.get(db, args.id)
+        if src is None:
+            raise ConfigError(f"no source with id {args.id}")
+        started = time.monotonic()
+        try:
+            parsed, _ = asyncio.run(_read_feed(settings, src.url))
+        except (FetchError, ParseError) as exc:
+            print(format_table(("id", "name", "status", "detail"), [(src.id, src.name, "failed", str(exc))]))
+            return 1
+        ms = (time.monotonic() - started) * 1000
+        print(
+            format_table(
+                ("id", "name", "status", "format", "items", "latency"),
+                [(src.id, src.name, "ok", parsed.format, len(parsed.entries), f"{ms:.0f} ms")],
+            )
+        )
+        return 0
+    raise AssertionError(args.action)
+
+
+def _show_query_error(query: str, exc: QueryError) -> None:
+    print(f"regwatch: invalid query: {exc.reason}", file=sys.stderr)
+    print(f"  {query}", file=sys.stderr)
+    print(f"  {' ' * exc.position}^ (position {exc.position + 1})", file=sys.stderr)
+
+
+def _subs(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.domain.clock import utcnow
+    from bot.domain.query import parse_query
+    from bot.domain.vendors import VendorCatalog
+    from bot.storage import subscriptions
+
+    db = _open(settings)
+    if args.action == "list":
+        rows = [
+            (s.id, s.name or "", s.target, s.origin, "paused: " + (s.paused_reason or "") if s.paused else "active", s.query)
+            for s in subscriptions.list_subscriptions(db)
+        ]
+        print(format_table(("id", "name", "target", "origin", "state", "query"), rows, max_width=80))
+        return 0
+    if args.action == "add":
+        if not TARGET.match(args.target):
+            raise ConfigError(f"--target must be 'console' or 'discord:CHANNEL_ID', not {args.target!r}")
+        if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):
+            raise ConfigError("--name must be 1-64 letters, digits, - or _")
+        try:
+            query = parse_query(args.query, VendorCatalog.load_default())
+        except QueryError as exc:
+            _show_query_error(args.query, exc)
+            return 2
+        for warning in query.warnings:
+            print(f"note: {warning}")
+        try:
+            sub = subscriptions.add(db, args.query, args.target, utcnow(), name=args.name)
+        except Exception as exc:
+            if "UNIQUE" in str(exc):
+                raise ConfigError(f"a subscription named {args.name!r} exists already") from None
+            raise
+        print(f"subscription {sub.id} added: {sub.query} → {sub.target}")
+        return 0
+    if args.action == "remove":
+        if not subscriptions.remove(db, args.id):
+            raise ConfigError(f"no subscription with id {args.id}")
+        print(f"removed subscription {args.id}")
+        return 0
+    raise AssertionError(args.action)

@@ -1,0 +1,1 @@
+"""Data shipped with regwatch: vendor catalog, source catalog, starter subscriptions."""

@@ -1,0 +1,1 @@
+"""Delivery: the outbox dispatcher, rendering and the sinks."""

@@ -1,0 +1,107 @@
+"""`regwatch doctor`: check settings, database, Discord token and every source, as a table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from bot.domain.errors import RegwatchError
+from bot.settings import Settings
+from bot.tables import format_table
+
+SECRET_FIELDS = ("discord_token",)
+
+
+def settings_rows(settings: Settings) -> list[tuple[str, str]]:
+    """Return (variable, value) for every setting, secrets masked."""
+    rows = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            shown = "(not set)" if value is None else "set (hidden)"
+        else:
+            shown = "(not set)" if value is None else str(value)
+        rows.append((f"REGWATCH_{name.upper()}", shown))
+    return rows
+
+
+async def _check_token(settings: Settings) -> tuple[bool, str]:
+    assert settings.discord_token is not None
+    headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds)) as session,
+            session.get(f"{settings.discord_api_base}/users/@me", headers=headers) as resp,
+        ):
+            if resp.status == 200:
+                data = await resp.json()
+                return True, f"valid: logged in as {data.get('username', '?')}"
+            if resp.status == 401:
+                return False, "invalid token (Discord answered 401 Unauthorized)"
+            return False, f"Discord answered HTTP {resp.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return False, f"could not reach {settings.discord_api_base}: {exc or type(exc).__name__}"
+
+
+async def run_doctor(settings: Settings) -> int:
+    """Print the report; return 1 when anything needs attention."""
+    from bot.app import make_fetcher, open_database
+    from bot.sources.parse import parse_feed
+    from bot.storage import outbox, sources
+    from bot.storage.migrations import latest_version, schema_version
+
+    problems = 0
+    print("Settings")
+    print(format_table(("variable", "value"), settings_rows(settings), max_width=70))
+
+    print("\nDatabase")
+    try:
+        db = open_database(settings)
+        version = schema_version(db)
+        counts = outbox.counts(db)
+        db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x)")
+        db.execute("DROP TABLE _doctor_probe")
+        rows = [
+            ("path", str(settings.database_path.resolve())),
+            ("schema version", f"{version} of {latest_version()}"),
+            ("writable", "yes"),
+            ("alerts", f"{counts['pending']} pending, {counts['sent']} sent, {counts['failed']} failed"),
+        ]
+    except (RegwatchError, OSError, Exception) as exc:
+        problems += 1
+        print(f"  problem: {exc}")
+        return 1
+    print(format_table(("check", "result"), rows, max_width=90))
+
+    print("\nDiscord")
+    if settings.discord_token is None:
+        print("  no token: console mode (alerts are printed)")
+    else:
+        ok, detail = await _check_token(settings)
+        problems += 0 if ok else 1
+        print(f"  token: {detail}")
+
+    print("\nSources")
+    enabled = sources.list_sources(db, enabled_only=True)
+    async with make_fetcher(settings) as fetcher:
+
+        async def probe(src: sources.Source) -> tuple[object, ...]:
+            started = time.monotonic()
+            try:
+                fetched = await fetcher.fetch(src.url)
+                parsed = await asyncio.to_thread(
+                    parse_feed, fetched.body, content_type=fetched.content_type, url=fetched.url
+                )
+            except RegwatchError as exc:
+                return (src.id, src.name, "FAIL", "", "", str(exc))
+            ms = (time.monotonic() - started) * 1000
+            return (src.id, src.name, "ok", len(parsed.entries), f"{ms:.0f} ms", "")
+
+        results = await asyncio.gather(*(probe(s) for s in enabled))
+    problems += sum(1 for r in results if r[2] == "FAIL")
+    print(format_table(("id", "name", "status", "items", "latency", "problem"), results))
+    db.conn.close()
+    print(f"\n{problems} problem(s) found." if problems else "\nAll checks passed.")
+    return 1 if problems else 0

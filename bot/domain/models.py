@@ -1,0 +1,51 @@
+"""Plain data passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry as a parser read it, before identity and storage.
+
+    `title` and `text` are plain text (HTML already removed); `published` is timezone-aware
+    UTC or None when the feed gave no usable date.
+    """
+
+    guid: str | None
+    link: str | None
+    title: str
+    text: str
+    published: datetime | None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed document: its title, its kind and its entries."""
+
+    title: str
+    format: str  # "rss", "atom", "rdf", "json" (JSON Feed), ...
+    entries: list[Entry] = field(default_factory=list)
+    parser: str = ""  # which parser produced it ("fast" or "feedparser"), for benchmarks and logs
+    ttl_seconds: int | None = None  # the feed's own refresh hint (RSS <ttl>), if any
+
+
+@dataclass(frozen=True, slots=True)
+class MatchDoc:
+    """What the matcher sees of an item: plain-text fields and the classified action."""
+
+    title: str
+    summary: str
+    source: str
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One subscription that matched one item, with the terms as they appear in the text."""
+
+    subscription_id: int
+    terms: tuple[str, ...]

@@ -1,0 +1,1 @@
+"""The poll pipeline: fetch, parse, store new items, match, enqueue alerts; and the tick."""

@@ -1,0 +1,61 @@
+"""Compile every active subscription into one matcher, rebuilt when subscriptions change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from bot.domain.errors import QueryError
+from bot.domain.matcher import Matcher
+from bot.domain.query import Query, parse_query
+from bot.domain.vendors import VendorCatalog
+from bot.storage import subscriptions
+from bot.storage.db import AsyncDatabase
+from bot.storage.subscriptions import Subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompiledSubscriptions:
+    """A matcher over all active subscriptions, and the subscriptions by id."""
+
+    matcher: Matcher
+    by_id: dict[int, Subscription]
+    invalid: dict[int, str] = field(default_factory=dict)
+
+
+def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> CompiledSubscriptions:
+    """Parse each subscription's query and build one matcher; skip (and report) invalid ones."""
+    parsed: list[tuple[int, Query]] = []
+    invalid: dict[int, str] = {}
+    for sub in subs:
+        try:
+            parsed.append((sub.id, parse_query(sub.query, vendors)))
+        except QueryError as exc:
+            invalid[sub.id] = str(exc)
+            log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
+    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid)
+
+
+class MatcherCache:
+    """Hold the compiled subscriptions; rebuild off the event loop after any change."""
+
+    def __init__(self, adb: AsyncDatabase, vendors: VendorCatalog) -> None:
+        self._adb = adb
+        self._vendors = vendors
+        self._version = -1
+        self._compiled: CompiledSubscriptions | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> CompiledSubscriptions:
+        """Return the compiled subscriptions, rebuilding them if any subscription changed."""
+        async with self._lock:
+            version = await self._adb.call(subscriptions.version)
+            if self._compiled is None or version != self._version:
+                subs = await self._adb.call(subscriptions.list_subscriptions, active_only=True)
+                self._compiled = await asyncio.to_thread(compile_subscriptions, subs, self._vendors)
+                self._version = version
+                log.debug("matcher rebuilt: %d subscriptions (version %d)", len(subs), version)
+            return self._compiled

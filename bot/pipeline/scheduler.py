@@ -1,0 +1,114 @@
+"""The tick: one APScheduler job picks due sources and polls them under a concurrency limit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.domain.clock import Clock, utcnow
+from bot.pipeline.poller import Poller, PollResult
+from bot.storage import sources
+from bot.storage.db import AsyncDatabase
+from bot.storage.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+class PollScheduler:
+    """Own the tick job and the in-flight polls; a failing source never stops the loop."""
+
+    def __init__(
+        self,
+        adb: AsyncDatabase,
+        poller: Poller,
+        *,
+        concurrency: int,
+        tick_seconds: float,
+        clock: Clock = utcnow,
+        on_result: Callable[[PollResult], None] | None = None,
+    ) -> None:
+        self._adb = adb
+        self._poller = poller
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._tick_seconds = tick_seconds
+        self._clock = clock
+        self._on_result = on_result
+        self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the tick job is scheduled."""
+        return self._scheduler is not None and bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Schedule the tick job, first run at once."""
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self._tick_seconds,
+            next_run_time=self._clock(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="tick",
+        )
+        self._scheduler.start()
+
+    async def tick(self) -> int:
+        """Start a poll for every due source not already being polled; return how many started."""
+        try:
+            due = await self._adb.call(sources.due, self._clock())
+        except Exception:
+            log.exception("tick could not read due sources")
+            return 0
+        started = 0
+        for source in due:
+            if source.id in self._in_flight:
+                continue
+            task = asyncio.create_task(self._guarded(source), name=f"poll-{source.id}")
+            self._in_flight[source.id] = task
+            task.add_done_callback(lambda _t, sid=source.id: self._in_flight.pop(sid, None))
+            started += 1
+        return started
+
+    async def _guarded(self, source: Source, *, dry_run: bool = False) -> PollResult:
+        async with self._semaphore:
+            try:
+                result = await self._poller.poll(source, dry_run=dry_run)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A bug in one source's poll must not take the scheduler down: record and go on.
+                log.exception("poll of source %d (%s) crashed", source.id, source.name)
+                result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
+        if self._on_result is not None:
+            self._on_result(result)
+        return result
+
+    async def poll_all(self, source_id: int | None = None, *, dry_run: bool = False) -> list[PollResult]:
+        """Poll every enabled source (or one) now, whatever its schedule, and wait for all."""
+        if source_id is None:
+            targets = await self._adb.call(sources.list_sources, enabled_only=True)
+        else:
+            one = await self._adb.call(sources.get, source_id)
+            targets = [one] if one else []
+        return list(await asyncio.gather(*(self._guarded(s, dry_run=dry_run) for s in targets)))
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop intake, let in-flight polls finish within the timeout, cancel the rest."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        pending = list(self._in_flight.values())
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=2)

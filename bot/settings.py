@@ -1,0 +1,87 @@
+"""Settings from the environment (and a `.env` file), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.errors import ConfigError
+
+ENV_PREFIX = "REGWATCH_"
+
+
+class Settings(BaseSettings):
+    """Every setting regwatch reads; see settings.example.env for what each one does."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_dev_guild_id: int | None = Field(default=None, gt=0)
+
+    database_path: Path = Path("regwatch.db")
+    sources_file: Path | None = None
+    subscriptions_file: Path | None = None
+
+    poll_interval_seconds: int = Field(default=900, ge=5, le=7 * 24 * 3600)
+    poll_concurrency: int = Field(default=8, ge=1, le=256)
+    max_backoff_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    http_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    allow_private_networks: bool = False
+    contact: str = Field(default="", max_length=200)
+    max_item_age_hours: int = Field(default=168, ge=1, le=24 * 3650)
+
+    health_port: int = Field(default=0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # An empty REGWATCH_DISCORD_TOKEN= line in an env file means console mode.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sources_file", "subscriptions_file", "discord_dev_guild_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("discord_api_base", "discord_gateway_url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/") if value.startswith("http") else value
+
+    @property
+    def user_agent(self) -> str:
+        """Return the User-Agent sent to sources: project, version and the operator's contact."""
+        from bot import __version__
+
+        return f"regwatch/{__version__}" + (f" ({self.contact})" if self.contact else "")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise ConfigError naming the variable on a bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"][0] if err["loc"] else ""
+        name = f"{ENV_PREFIX}{str(loc).upper()}"
+        got = err.get("input")
+        got_text = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+        raise ConfigError(f"{name}: {err['msg']}{got_text}") from None

@@ -1,0 +1,1 @@
+"""SQLite storage: one database file, migrations, typed repositories, one writer thread."""

@@ -1,0 +1,140 @@
+"""Schema migrations: one function per step, each applied in its own transaction."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("regwatch")
+
+
+# sqlite3's executescript() commits first, so each statement runs on its own inside the
+# migration's transaction.
+_INITIAL = [
+    """
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'feed',
+    options TEXT NOT NULL DEFAULT '{}',
+    interval_seconds INTEGER,
+    origin TEXT NOT NULL DEFAULT 'cli',      -- config (catalog or sources file), cli, discord
+    guild_id INTEGER,                        -- the server that added it, for discord sources
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,
+    next_check_at TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    failing_since TEXT,
+    last_polled_at TEXT,
+    last_ok_at TEXT,
+    last_new_item_at TEXT,
+    primed INTEGER NOT NULL DEFAULT 0,       -- 1 after the first successful poll recorded items
+    item_count INTEGER NOT NULL DEFAULT 0
+);
+    """,
+    """
+CREATE INDEX sources_due ON sources(enabled, next_check_at);
+    """,
+    """
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    identity TEXT NOT NULL,
+    guid TEXT,
+    link TEXT,
+    canonical_link TEXT,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    published TEXT,
+    fetched_at TEXT NOT NULL,
+    action TEXT,
+    UNIQUE(source_id, identity)
+);
+    """,
+    """
+CREATE INDEX items_canonical_link ON items(canonical_link);
+    """,
+    """
+CREATE INDEX items_fetched_at ON items(fetched_at);
+    """,
+    """
+CREATE TABLE subscriptions (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE,
+    query TEXT NOT NULL,
+    target TEXT NOT NULL,                    -- console | discord:CHANNEL_ID
+    guild_id INTEGER,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'cli',      -- file, cli, discord
+    mention_role_id INTEGER,
+    paused INTEGER NOT NULL DEFAULT 0,
+    paused_reason TEXT
+);
+    """,
+    """
+CREATE INDEX subscriptions_guild ON subscriptions(guild_id);
+    """,
+    """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    target TEXT NOT NULL,
+    link_key TEXT NOT NULL,                  -- canonical link, else the item id: one alert per target
+    terms TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending, sent, failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    external_id TEXT,
+    UNIQUE(target, link_key)
+);
+    """,
+    """
+CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    """,
+    # Bumped on every subscription change so a running service rebuilds its matcher,
+    # whichever process (CLI, Discord command) made the change.
+    """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    """
+INSERT INTO meta VALUES ('subscriptions_version', 0);
+    """,
+    """
+CREATE TRIGGER subs_ins AFTER INSERT ON subscriptions BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'subscriptions_version'; END;
+    """,
+    """
+CREATE TRIGGER subs_upd AFTER UPDATE ON subscriptions BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'subscriptions_version'; END;
+    """,
+    """
+CREATE TRIGGER subs_del AFTER DELETE ON subscriptions BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'subscriptions_version'; END;
+    """,
+]
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Create sources, items, subscriptions and the outbox."""
+    for statement in _INITIAL:
+        db.execute(statement)
+
+
+def schema_version(db: Database) -> int:
+    """Return how many migrations have been applied."""
+    return len(migrations.applied(db))
+
+
+def latest_version() -> int:
+    """Return how many migrations this code knows."""
+    return len(migrations._migrations)

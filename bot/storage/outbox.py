@@ -1,0 +1,124 @@
+"""The outbox: alerts persisted before they are sent, marked sent only after a sink confirmed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.domain.clock import iso, parse_iso
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    """Everything a sink needs to render and send one alert."""
+
+    id: int
+    target: str
+    attempts: int
+    subscription_id: int
+    subscription_label: str
+    query: str
+    mention_role_id: int | None
+    item_id: int
+    title: str
+    text: str
+    link: str | None
+    published: datetime | None
+    action: str | None
+    source_name: str
+    source_url: str
+    terms: tuple[str, ...]
+    created_at: datetime
+
+
+_SELECT = (
+    "SELECT o.id, o.target, o.attempts, o.subscription_id, COALESCE(sub.name, '#' || sub.id), sub.query,"
+    " sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action, s.name, s.url, o.terms,"
+    " o.created_at FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
+    " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
+)
+
+
+def _alert(r: tuple[object, ...]) -> PendingAlert:
+    return PendingAlert(
+        id=int(r[0]),  # type: ignore[call-overload]
+        target=str(r[1]),
+        attempts=int(r[2]),  # type: ignore[call-overload]
+        subscription_id=int(r[3]),  # type: ignore[call-overload]
+        subscription_label=str(r[4]),
+        query=str(r[5]),
+        mention_role_id=r[6] if isinstance(r[6], int) else None,
+        item_id=int(r[7]),  # type: ignore[call-overload]
+        title=str(r[8]),
+        text=str(r[9]),
+        link=r[10] if isinstance(r[10], str) else None,
+        published=parse_iso(r[11] if isinstance(r[11], str) else None),
+        action=r[12] if isinstance(r[12], str) else None,
+        source_name=str(r[13]),
+        source_url=str(r[14]),
+        terms=tuple(json.loads(str(r[15]))),
+        created_at=parse_iso(str(r[16])) or datetime.min,
+    )
+
+
+def due(db: Database, now: datetime, limit: int = 100, *, kinds: tuple[str, ...] | None = None) -> list[PendingAlert]:
+    """Return pending alerts whose next attempt time has come, oldest first.
+
+    Alerts of paused subscriptions wait until the subscription is resumed.
+    """
+    where = "o.status = 'pending' AND o.next_attempt_at <= ? AND sub.paused = 0"
+    params: list[object] = [iso(now)]
+    if kinds:
+        where += " AND (" + " OR ".join("o.target = ? OR o.target LIKE ?" for _ in kinds) + ")"
+        for k in kinds:
+            params += [k, f"{k}:%"]
+    cur = db.execute(f"{_SELECT} WHERE {where} ORDER BY o.id LIMIT ?", (*params, limit))
+    return [_alert(r) for r in cur.fetchall()]
+
+
+def mark_sent(db: Database, alert_id: int, now: datetime, external_id: str | None = None) -> None:
+    """Mark an alert delivered (after the sink confirmed it)."""
+    db.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, external_id = ?,"
+        " last_error = NULL WHERE id = ?",
+        (iso(now), external_id, alert_id),
+    )
+
+
+def mark_retry(db: Database, alert_id: int, error: str, next_attempt_at: datetime) -> None:
+    """Record a failed attempt and when to try again; the alert stays pending."""
+    db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+        (error[:500], iso(next_attempt_at), alert_id),
+    )
+
+
+def mark_failed(db: Database, alert_id: int, error: str) -> None:
+    """Give up on an alert that can never be delivered as it stands (kept for inspection)."""
+    db.execute(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+        (error[:500], alert_id),
+    )
+
+
+def counts(db: Database) -> dict[str, int]:
+    """Return the number of alerts per status."""
+    cur = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+    result = {"pending": 0, "sent": 0, "failed": 0}
+    result.update({r[0]: r[1] for r in cur.fetchall()})
+    return result
+
+
+def recent(db: Database, limit: int = 20, *, guild_id: int | None = None) -> list[tuple[PendingAlert, str]]:
+    """Return the latest alerts with their status, newest first (of one server when given)."""
+    where, params = "1", []
+    if guild_id is not None:
+        where, params = "sub.guild_id = ?", [guild_id]
+    cur = db.execute(
+        f"{_SELECT.replace('SELECT o.id', 'SELECT o.status, o.id')} WHERE {where} ORDER BY o.id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [(_alert(r[1:]), str(r[0])) for r in cur.fetchall()]

@@ -1,0 +1,143 @@
+"""The subscriptions table: who wants alerts for which query, delivered where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.domain.clock import iso
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A stored subscription."""
+
+    id: int
+    name: str | None
+    query: str
+    target: str
+    guild_id: int | None
+    created_by: str
+    origin: str
+    mention_role_id: int | None
+    paused: bool
+    paused_reason: str | None
+
+    @property
+    def label(self) -> str:
+        """Return the name people see: the subscription's name, else its id."""
+        return self.name or f"#{self.id}"
+
+
+_COLS = "id, name, query, target, guild_id, created_by, origin, mention_role_id, paused, paused_reason"
+
+
+def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[Subscription]:
+    cur = db.execute(f"SELECT {_COLS} FROM subscriptions WHERE {where} ORDER BY id", params)
+    return [
+        Subscription(
+            id=r[0],
+            name=r[1],
+            query=r[2],
+            target=r[3],
+            guild_id=r[4],
+            created_by=r[5],
+            origin=r[6],
+            mention_role_id=r[7],
+            paused=bool(r[8]),
+            paused_reason=r[9],
+        )
+        for r in cur.fetchall()
+    ]
+
+
+def list_subscriptions(db: Database, *, guild_id: int | None = None, active_only: bool = False) -> list[Subscription]:
+    """Return subscriptions, optionally of one server only, optionally only unpaused ones."""
+    clauses, params = ["1"], []
+    if guild_id is not None:
+        clauses.append("guild_id = ?")
+        params.append(guild_id)
+    if active_only:
+        clauses.append("paused = 0")
+    return _rows(db, " AND ".join(clauses), tuple(params))
+
+
+def get(db: Database, sub_id: int) -> Subscription | None:
+    """Return one subscription by id."""
+    found = _rows(db, "id = ?", (sub_id,))
+    return found[0] if found else None
+
+
+def add(
+    db: Database,
+    query: str,
+    target: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    guild_id: int | None = None,
+    created_by: str = "cli",
+    origin: str = "cli",
+    mention_role_id: int | None = None,
+) -> Subscription:
+    """Store a new subscription (the query must already be validated) and return it."""
+    with db.atomic():
+        cur = db.execute(
+            "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
+            " mention_role_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id),
+        )
+    sub = get(db, int(cur.lastrowid or 0))
+    assert sub is not None
+    return sub
+
+
+def remove(db: Database, sub_id: int, *, guild_id: int | None = None) -> bool:
+    """Delete a subscription (only within guild_id when given); True when one was deleted."""
+    with db.atomic():
+        if guild_id is None:
+            cur = db.execute("DELETE FROM subscriptions WHERE id = ?", (sub_id,))
+        else:
+            cur = db.execute("DELETE FROM subscriptions WHERE id = ? AND guild_id = ?", (sub_id, guild_id))
+    return cur.rowcount > 0
+
+
+def set_paused(db: Database, sub_id: int, reason: str | None) -> None:
+    """Pause a subscription with a reason, or resume it with None."""
+    db.execute(
+        "UPDATE subscriptions SET paused = ?, paused_reason = ? WHERE id = ?",
+        (1 if reason else 0, reason, sub_id),
+    )
+
+
+def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:
+    """Make the named console subscriptions match a subscriptions file; return (added, removed)."""
+    added = removed = 0
+    names = {name for name, _ in entries}
+    with db.atomic():
+        for name, query in entries:
+            cur = db.execute(
+                "UPDATE subscriptions SET query = ?, target = 'console' WHERE name = ? AND origin = 'file'",
+                (query, name),
+            )
+            if cur.rowcount == 0:
+                db.execute(
+                    "INSERT INTO subscriptions (name, query, target, created_by, created_at, origin)"
+                    " VALUES (?, ?, 'console', 'subscriptions file', ?, 'file')",
+                    (name, query, iso(now)),
+                )
+                added += 1
+        for row in db.execute("SELECT id, name FROM subscriptions WHERE origin = 'file'").fetchall():
+            if row[1] not in names:
+                db.execute("DELETE FROM subscriptions WHERE id = ?", (row[0],))
+                removed += 1
+    return added, removed
+
+
+def version(db: Database) -> int:
+    """Return a counter that changes whenever any subscription changes."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'subscriptions_version'").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,143 @@
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.storage import items, outbox, sources, subscriptions
+from bot.storage.db import connect
+from bot.storage.items import NewAlert, NewItem
+from bot.storage.migrations import latest_version, schema_version
+from bot.storage.sources import SourceConfig
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = connect(tmp_path / "regwatch.db")
+    yield database
+    database.conn.close()
+
+
+def new_item(n, link=None):
+    return NewItem(
+        identity=f"guid:{n}",
+        guid=str(n),
+        link=link,
+        canonical_link=link,
+        link_key=link.split("://")[1] if link else None,
+        title=f"Item {n}",
+        text="text",
+        published=NOW,
+    )
+
+
+def test_migrations_apply_once_and_use_wal(tmp_path):
+    path = tmp_path / "x.db"
+    first = connect(path)
+    assert schema_version(first) == latest_version()
+    first.conn.close()
+    again = connect(path)  # re-opening applies nothing twice
+    assert schema_version(again) == latest_version()
+    assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert set(again.table_names()) >= {"sources", "items", "subscriptions", "outbox"}
+
+
+def test_store_poll_enqueues_once_per_target_and_link(db):
+    a = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
+    b = sources.add(db, SourceConfig("B", "https://b.example/feed"), NOW)
+    sub = subscriptions.add(db, "kaspersky", "console", NOW)
+    link = "https://news.example/story"
+    stored, enqueued = items.store_poll(
+        db, a.id, NOW, NOW, [new_item(1, link)], [NewAlert(0, sub.id, "console", ("Kaspersky",))],
+        etag=None, last_modified=None, body_hash="h",
+    )
+    assert (stored, enqueued) == (1, 1)
+    # The same story from another source: stored as its item, but no second alert for the target.
+    stored, enqueued = items.store_poll(
+        db, b.id, NOW, NOW, [new_item(2, link)], [NewAlert(0, sub.id, "console", ("Kaspersky",))],
+        etag=None, last_modified=None, body_hash="h",
+    )
+    assert (stored, enqueued) == (1, 0)
+    assert outbox.counts(db) == {"pending": 1, "sent": 0, "failed": 0}
+    assert sources.get(db, a.id).primed and sources.get(db, a.id).item_count == 1
+
+
+def test_store_poll_is_one_transaction(db):
+    src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
+    # An alert for a subscription that does not exist violates a foreign key: nothing must remain.
+    with pytest.raises(sqlite3.IntegrityError):
+        items.store_poll(
+            db, src.id, NOW, NOW, [new_item(1)], [NewAlert(0, 999, "console", ())],
+            etag="e", last_modified=None, body_hash="h",
+        )
+    assert db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+    assert sources.get(db, src.id).primed is False
+
+
+def test_outbox_due_retry_and_sent(db):
+    src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
+    sub = subscriptions.add(db, "x", "console", NOW, name="x")
+    items.store_poll(
+        db, src.id, NOW, NOW, [new_item(1, "https://n/1")], [NewAlert(0, sub.id, "console", ("x",))],
+        etag=None, last_modified=None, body_hash=None,
+    )
+    [alert] = outbox.due(db, NOW)
+    assert alert.subscription_label == "x" and alert.terms == ("x",) and alert.source_name == "A"
+    outbox.mark_retry(db, alert.id, "boom", NOW + timedelta(minutes=5))
+    assert outbox.due(db, NOW) == []
+    [again] = outbox.due(db, NOW + timedelta(minutes=5))
+    assert again.attempts == 1
+    outbox.mark_sent(db, again.id, NOW)
+    assert outbox.due(db, NOW + timedelta(days=1)) == []
+    assert outbox.counts(db)["sent"] == 1
+
+
+def test_paused_subscription_holds_its_alerts(db):
+    src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
+    sub = subscriptions.add(db, "x", "discord:123456789012", NOW)
+    items.store_poll(
+        db, src.id, NOW, NOW, [new_item(1)], [NewAlert(0, sub.id, sub.target, ())],
+        etag=None, last_modified=None, body_hash=None,
+    )
+    subscriptions.set_paused(db, sub.id, "missing permission")
+    assert outbox.due(db, NOW) == []
+    subscriptions.set_paused(db, sub.id, None)
+    assert len(outbox.due(db, NOW, kinds=("discord",))) == 1
+    assert outbox.due(db, NOW, kinds=("console",)) == []
+
+
+def test_sync_config_replaces_config_sources_but_keeps_user_sources(db):
+    sources.add(db, SourceConfig("mine", "https://mine.example/feed"), NOW, origin="cli")
+    sources.sync_config(db, [SourceConfig("a", "https://a/feed"), SourceConfig("b", "https://b/feed")], NOW)
+    added, disabled = sources.sync_config(db, [SourceConfig("b", "https://b/feed")], NOW)
+    assert (added, disabled) == (0, 1)
+    enabled = {s.url for s in sources.list_sources(db, enabled_only=True)}
+    assert enabled == {"https://mine.example/feed", "https://b/feed"}
+
+
+def test_subscription_version_moves_on_every_change(db):
+    v0 = subscriptions.version(db)
+    sub = subscriptions.add(db, "a", "console", NOW)
+    v1 = subscriptions.version(db)
+    subscriptions.remove(db, sub.id)
+    assert v0 < v1 < subscriptions.version(db)
+
+
+def test_remove_respects_guild_scope(db):
+    sub = subscriptions.add(db, "a", "discord:111111111111", NOW, guild_id=1)
+    assert subscriptions.remove(db, sub.id, guild_id=2) is False
+    assert subscriptions.get(db, sub.id) is not None
+    assert subscriptions.remove(db, sub.id, guild_id=1) is True
+
+
+def test_source_due_and_backoff(db):
+    src = sources.add(db, SourceConfig("A", "https://a.example/feed", interval_seconds=60), NOW)
+    assert [s.id for s in sources.due(db, NOW)] == [src.id]
+    wait = sources.backoff(3, 60, 3600)
+    sources.record_failure(db, src.id, NOW, "HTTP 500", NOW + wait)
+    assert sources.due(db, NOW) == []
+    failed = sources.get(db, src.id)
+    assert failed.failures == 1 and failed.last_error == "HTTP 500" and failed.failing_since == NOW
+    assert wait == timedelta(seconds=480)
+    assert sources.backoff(50, 60, 3600) == timedelta(seconds=3600)
