@@ -121,6 +121,7 @@ async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
 
 async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:
     from bot.config_files import load_subscriptions
+    from bot.domain.classifier import classify
     from bot.domain.matcher import Matcher
     from bot.domain.query import parse_query
     from bot.domain.vendors import VendorCatalog
@@ -139,7 +140,8 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
             continue
         source = parsed.title or origin
         for entry in parsed.entries:
-            doc = MatchDoc(title=entry.title, summary=entry.text, source=source)
+            action = classify(entry.title, entry.text)
+            doc = MatchDoc(title=entry.title, summary=entry.text, source=source, action=action)
             for m in matcher.match(doc):
                 rows.append(
                     {

@@ -1,1 +1,1 @@
-"""Data shipped with regwatch: vendor catalog, source catalog, starter subscriptions."""
+"""Built-in data files: vendor catalog, sources, starter subscriptions."""

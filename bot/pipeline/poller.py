@@ -9,10 +9,12 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.domain.classifier import classify
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
 from bot.domain.identity import assign_identities, canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
+from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
 from bot.sources.http import Fetcher
 from bot.sources.parse import parse_feed
@@ -167,6 +169,8 @@ class Poller:
             body_hash=body_hash,
         )
         result.alerts = enqueued
+        if enqueued:
+            failpoint("after_enqueue")
         if new_items:
             log.info(
                 "source %d (%s): %d new items, %d alerts%s",
@@ -197,6 +201,7 @@ class Poller:
                     title=entry.title,
                     text=entry.text,
                     published=entry.published,
+                    action=classify(entry.title, entry.text),
                 )
             )
         return fresh

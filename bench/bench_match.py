@@ -1,0 +1,479 @@
+"""Benchmark the subscription matcher against a naive per-subscription regex baseline.
+
+A seeded corpus of items (title + ~1.5 kB summary drawn from a Zipf vocabulary whose top ranks
+are regulatory words, with vendor names and subscribed terms injected into some items) is matched
+against 100, 10,000 and 100,000 generated subscriptions (single words, phrases, vendor:, AND/OR/NOT,
+a few NEAR and prefixes). Each size runs in a fresh process, so its memory numbers are its own.
+
+Baseline in the same run: every subscription evaluated on its own with Python `re` (one compiled
+pattern per literal, same folding and word-boundary rule), on a sample of items, extrapolated.
+The two must find the same subscriptions on that sample (NEAR and regex queries excluded, the
+baseline cannot express them); the benchmark fails if they do not.
+
+    python bench/bench_match.py            # 10,000 items x 100 / 10,000 / 100,000 subscriptions
+    python bench/bench_match.py --quick    # 500 items x 100 / 1,000 subscriptions, a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+
+from bot.domain.matcher import Matcher
+from bot.domain.models import MatchDoc
+from bot.domain.query import (
+    Action,
+    And,
+    InField,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    VendorTerm,
+    Word,
+    atom_literals,
+    parse_query,
+)
+from bot.domain.text import WORD_CLASS, fold, is_word_char
+from bot.domain.vendors import VendorCatalog
+
+SEED = 20240611
+_REGULATORY_WORDS = (
+    "the of and to in a for on that by with is as from federal commission security department "
+    "order rule agency national equipment network telecommunications services public notice "
+    "report communications information risk foreign government issued final covered list "
+    "entity export administration bureau industry technology companies company software "
+    "hardware vendor vendors supply chain critical infrastructure cybersecurity directive "
+    "emergency binding operational guidance sanctions sanction treasury office control assets "
+    "designation designated investigation investigations fine fined penalty penalties "
+    "settlement enforcement action actions compliance regulation regulations regulatory "
+    "determination prohibited prohibition ban banned banning restrictions restricted license "
+    "licenses authorization revoked revocation application applications section act law "
+    "congress senate house committee hearing testimony statement announced announces today "
+    "week year new policy program products product devices device data privacy users customers "
+    "market markets trade tariffs import imports china chinese russia russian united states "
+    "american european union state states officials official minister ministry president "
+    "secretary administration federal register comment comments proposed proposal review"
+)
+REGULATORY = tuple(_REGULATORY_WORDS.split())
+ACTIONS = ("ban", "directive", "sanction", "entity_list", "covered_list", "guidance", "fine", "investigation")
+SHORT_TERMS = ("EU", "5G", "AI", "UK", "FCC", "BIS", "DHS")
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def _pseudo_words(rng: random.Random, count: int, taken: set[str]) -> list[str]:
+    onsets = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr"]
+    onsets += ["st", "gr", "pl", "kr", "sh", "ch", "th", "fl", "dr", "sk"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "io"]
+    codas = ["", "", "n", "r", "s", "t", "l", "m", "nd", "rt", "st", "x", "ck"]
+    words: list[str] = []
+    while len(words) < count:
+        syllables = rng.choice((2, 2, 3, 3, 3, 4))
+        word = "".join(rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas) for _ in range(syllables))
+        if word not in taken and 4 <= len(word) <= 14:
+            taken.add(word)
+            words.append(word)
+    return words
+
+
+class World:
+    """The seeded vocabulary, vendor pools and samplers shared by corpus and subscriptions."""
+
+    def __init__(self, seed: int, vocabulary_size: int = 30_000) -> None:
+        self.rng = random.Random(seed)
+        taken = set(REGULATORY)
+        self.vocabulary = list(dict.fromkeys(REGULATORY)) + _pseudo_words(
+            self.rng, vocabulary_size - len(set(REGULATORY)), taken
+        )
+        weights = [1.0 / (rank + 2.7) ** 1.05 for rank in range(len(self.vocabulary))]
+        total = 0.0
+        self.cumulative = []
+        for weight in weights:
+            total += weight
+            self.cumulative.append(total)
+        suffixes = ["Lab", "Inc", "Systems", "Technologies", "Networks", "Group", "Holdings", "Telecom"]
+        bases = _pseudo_words(self.rng, 40_000, taken)
+        self.fake_vendors = [
+            f"{base.capitalize()} {self.rng.choice(suffixes)}" if index % 3 else base.capitalize()
+            for index, base in enumerate(bases)
+        ]
+        self.catalog = VendorCatalog.load_default()
+        self.vendors = [vendor for vendor in self.catalog]
+
+    def words(self, count: int) -> list[str]:
+        """Draw `count` Zipf-distributed words."""
+        return self.rng.choices(self.vocabulary, cum_weights=self.cumulative, k=count)
+
+    def fake_vendor(self) -> str:
+        """Draw a synthetic vendor name; low indexes are popular (log-uniform)."""
+        index = int(math.exp(self.rng.uniform(0, math.log(len(self.fake_vendors))))) - 1
+        return self.fake_vendors[index]
+
+    def catalog_vendor(self) -> Any:
+        """Draw a catalog vendor, the first ones more often."""
+        index = min(int(self.rng.expovariate(0.25)), len(self.vendors) - 1)
+        return self.vendors[index]
+
+
+def _sentence(world: World, rng: random.Random) -> str:
+    words = world.words(rng.randint(8, 24))
+    out = []
+    for index, drawn in enumerate(words):
+        roll = rng.random()
+        word = drawn
+        if roll < 0.03:
+            word += "'s"
+        elif roll < 0.08:
+            word += ","
+        elif roll < 0.1:
+            word = str(rng.randint(1, 2030))
+        if index == 0 or rng.random() < 0.08:
+            word = word.capitalize()
+        out.append(word)
+    return " ".join(out) + "."
+
+
+def _injection(world: World, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.35:
+        vendor = world.catalog_vendor()
+        name = rng.choice(vendor.all_names)
+        return name + ("'s" if rng.random() < 0.2 else "")
+    if roll < 0.9:
+        return world.fake_vendor()
+    return rng.choice(SHORT_TERMS)
+
+
+def make_corpus(world: World, count: int) -> list[MatchDoc]:
+    """Generate `count` items; 30 % of them carry 1-3 injected vendor names or terms."""
+    rng = world.rng
+    docs = []
+    for index in range(count):
+        title = " ".join(w.capitalize() if rng.random() < 0.5 else w for w in world.words(rng.randint(6, 14)))
+        sentences: list[str] = []
+        size = 0
+        target = rng.randint(1200, 1700)
+        while size < target:
+            sentence = _sentence(world, rng)
+            sentences.append(sentence)
+            size += len(sentence) + 1
+        summary = " ".join(sentences)
+        if rng.random() < 0.3:
+            parts = summary.split(" ")
+            for _ in range(rng.randint(1, 3)):
+                term = _injection(world, rng)
+                if rng.random() < 0.3:
+                    title = f"{title} {term}"
+                else:
+                    parts.insert(rng.randrange(len(parts)), term)
+            summary = " ".join(parts)
+        action = rng.choice(ACTIONS) if rng.random() < 0.2 else None
+        docs.append(MatchDoc(title=title, summary=summary, source=f"source {index % 50}", action=action))
+    return docs
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+def _word(world: World, lowest_rank: int = 1000) -> str:
+    # Log-uniform over ranks: some subscribed words are common, most are specific.
+    rank = int(math.exp(world.rng.uniform(math.log(lowest_rank), math.log(len(world.vocabulary))))) - 1
+    return world.vocabulary[rank]
+
+
+def _vendor_ref(world: World) -> str:
+    name = world.catalog_vendor().name
+    return f'vendor:"{name}"' if " " in name else f"vendor:{name}"
+
+
+def make_subscriptions(world: World, count: int) -> list[str]:
+    """Generate `count` query texts with a realistic mix of query shapes."""
+    rng = world.rng
+    queries = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.30:
+            query = _word(world)
+        elif roll < 0.50:
+            query = f'"{world.fake_vendor()}"'
+        elif roll < 0.62:
+            query = _vendor_ref(world) if rng.random() < 0.85 else f"title:{_vendor_ref(world)}"
+        elif roll < 0.72:
+            query = rng.choice(
+                [
+                    f"{_vendor_ref(world)} action:any",
+                    f"{_word(world)} {_word(world)}",
+                    f'"{world.fake_vendor()}" {rng.choice(REGULATORY[20:])}',
+                    f"{_vendor_ref(world)} (ban OR sanction* OR fine)",
+                    f'"{world.fake_vendor()}" action:{rng.choice(ACTIONS)}',
+                ]
+            )
+        elif roll < 0.82:
+            query = rng.choice(
+                [
+                    f"{_word(world)} OR {_word(world)} OR {_word(world)}",
+                    f'"{world.fake_vendor()}" OR "{world.fake_vendor()}"',
+                    f"{_vendor_ref(world)} OR {_vendor_ref(world)}",
+                ]
+            )
+        elif roll < 0.89:
+            query = rng.choice(
+                [
+                    f"{_word(world)} -{_word(world)}",
+                    f"{_vendor_ref(world)} -title:{rng.choice(REGULATORY[20:])}",
+                    f"({_word(world)} OR {_word(world)}) AND NOT {_word(world)}",
+                ]
+            )
+        elif roll < 0.93:
+            query = rng.choice(
+                [
+                    f"{_vendor_ref(world)} NEAR/5 {rng.choice(['ban', 'banned', 'sanctions', 'fine'])}",
+                    f"{_word(world)} NEAR/3 {_word(world)}",
+                ]
+            )
+        elif roll < 0.97:
+            stem = _word(world, lowest_rank=3000)
+            query = f"{stem[: max(5, len(stem) - 3)]}*"
+        else:
+            query = f"{rng.choice(SHORT_TERMS)} {rng.choice(['ban', 'sanctions', 'security'])}"
+        queries.append(query)
+    return queries
+
+
+# ---------------------------------------------------------------- naive baseline
+
+
+def _boundary_regex(literal: str, prefix: bool) -> re.Pattern[str]:
+    escaped = re.escape(literal)
+    # The literal comes first so `re` can use its fast literal search; the left boundary is
+    # then a fixed-width look-behind over "one character + the literal".
+    left = f"(?<!{WORD_CLASS}{escaped})" if is_word_char(literal[0]) else ""
+    right = f"{WORD_CLASS}*" if prefix else f"(?!{WORD_CLASS})" if is_word_char(literal[-1]) else ""
+    return re.compile(escaped + left + right)
+
+
+class Naive:
+    """Each subscription checked on its own with Python `re` patterns over the folded fields."""
+
+    FIELDS: ClassVar[dict[str, tuple[int, ...]]] = {"title": (0,), "summary": (1,), "source": (2,)}
+
+    def __init__(self, subscriptions: list[tuple[int, Query]]) -> None:
+        self.subscriptions = [(sid, query.root) for sid, query in subscriptions if _naive_can(query.root)]
+        self.patterns: dict[tuple[str, bool], re.Pattern[str]] = {}
+        for _, root in self.subscriptions:
+            self._compile(root)
+
+    def _compile(self, node: Node) -> None:
+        if isinstance(node, Word | Phrase | Prefix | VendorTerm):
+            for literal in atom_literals(node):
+                key = (literal.text, literal.prefix)
+                if key not in self.patterns:
+                    self.patterns[key] = _boundary_regex(literal.text, literal.prefix)
+        elif isinstance(node, Not | InField):
+            self._compile(node.child)
+        elif isinstance(node, And | Or):
+            for child in node.children:
+                self._compile(child)
+
+    def match(self, doc: MatchDoc) -> set[int]:
+        """Return the ids of the subscriptions matching `doc`."""
+        texts = (fold(doc.title), fold(doc.summary), fold(doc.source))
+        return {sid for sid, root in self.subscriptions if self._eval(root, texts, (0, 1), doc)}
+
+    def _eval(self, node: Node, texts: tuple[str, str, str], fields: tuple[int, ...], doc: MatchDoc) -> bool:
+        if isinstance(node, Word | Phrase | Prefix | VendorTerm):
+            patterns = [self.patterns[(lit.text, lit.prefix)] for lit in atom_literals(node)]
+            return any(pattern.search(texts[field]) for pattern in patterns for field in fields)
+        if isinstance(node, Action):
+            return doc.action is not None and node.kind in ("any", doc.action)
+        if isinstance(node, Not):
+            return not self._eval(node.child, texts, fields, doc)
+        if isinstance(node, InField):
+            return self._eval(node.child, texts, self.FIELDS[node.field], doc)
+        if isinstance(node, And):
+            return all(self._eval(child, texts, fields, doc) for child in node.children)
+        if isinstance(node, Or):
+            return any(self._eval(child, texts, fields, doc) for child in node.children)
+        raise TypeError(node)
+
+
+def _naive_can(node: Node) -> bool:
+    if isinstance(node, Word | Phrase | Prefix | VendorTerm | Action):
+        return True
+    if isinstance(node, Not | InField):
+        return _naive_can(node.child)
+    if isinstance(node, And | Or):
+        return all(_naive_can(child) for child in node.children)
+    return False  # NEAR, regex
+
+
+# ---------------------------------------------------------------- one size, in its own process
+
+
+def _rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def run_size(
+    subscription_count: int, item_count: int, naive_seconds: float, naive_items: int
+) -> dict[str, Any]:
+    """Build and time one matcher size; return the measurements."""
+    world = World(SEED)
+    docs = make_corpus(world, item_count)
+    texts = make_subscriptions(world, subscription_count)
+    gc.collect()
+    rss_before = _rss_mb()
+
+    started = time.perf_counter()
+    queries = [(sid, parse_query(text, world.catalog)) for sid, text in enumerate(texts)]
+    parse_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    matcher = Matcher(queries)
+    build_seconds = time.perf_counter() - started
+    gc.collect()
+    rss_built = _rss_mb()
+
+    for doc in docs[:50]:  # warm caches (folding, short-word patterns)
+        matcher.match(doc)
+    started = time.process_time()
+    matches = 0
+    matched_items = 0
+    for doc in docs:
+        found = matcher.match(doc)
+        matches += len(found)
+        matched_items += bool(found)
+    match_seconds = time.process_time() - started
+
+    naive = Naive(queries)
+    sample = docs[:: max(1, len(docs) // naive_items)][:naive_items]
+    mismatches: list[str] = []
+    naive_elapsed = 0.0
+    naive_done = 0
+    naive_ids = {sid for sid, _ in naive.subscriptions}
+    for doc in sample:
+        started = time.process_time()
+        expected = naive.match(doc)
+        naive_elapsed += time.process_time() - started
+        naive_done += 1
+        got = {m.subscription_id for m in matcher.match(doc)} & naive_ids
+        if got != expected:
+            for sid in sorted(got ^ expected)[:5]:
+                side = "matcher only" if sid in got else "naive only"
+                mismatches.append(f"{side}: {texts[sid]!r} on item {doc.title[:60]!r}")
+        if naive_elapsed > naive_seconds:
+            break
+
+    stats = matcher.stats
+    return {
+        "subscriptions": subscription_count,
+        "items": item_count,
+        "distinct_queries": stats.distinct_queries,
+        "literals": stats.literals,
+        "short_words": stats.short_words,
+        "parse_s": parse_seconds,
+        "build_s": build_seconds,
+        "items_per_s": item_count / match_seconds,
+        "us_per_item": match_seconds / item_count * 1e6,
+        "matches_per_item": matches / item_count,
+        "matched_items": matched_items / item_count,
+        "naive_subscriptions": len(naive.subscriptions),
+        "naive_items": naive_done,
+        "naive_items_per_s": naive_done / max(naive_elapsed, 1e-9),
+        "rss_index_mb": rss_built - rss_before,
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "mismatches": mismatches,
+    }
+
+
+# ---------------------------------------------------------------- driver
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    header = (
+        "| subscriptions | distinct queries | literals | parse s | build s | items/s | µs/item "
+        "| matches/item | naive items/s (sample) | speed-up | index RSS MB | peak RSS MB | check |"
+    )
+    lines = [header, "|" + "---:|" * 12 + "---|"]
+    for r in results:
+        speedup = r["items_per_s"] / r["naive_items_per_s"]
+        check = "ok" if not r["mismatches"] else f"{len(r['mismatches'])} DIFFER"
+        lines.append(
+            f"| {r['subscriptions']:,} | {r['distinct_queries']:,} | {r['literals']:,} | {r['parse_s']:.2f} "
+            f"| {r['build_s']:.2f} | {r['items_per_s']:,.0f} | {r['us_per_item']:.0f} "
+            f"| {r['matches_per_item']:.2f} | {r['naive_items_per_s']:,.1f} ({r['naive_items']}) "
+            f"| {speedup:,.0f}x | {r['rss_index_mb']:.0f} | {r['rss_peak_mb']:.0f} | {check} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run every size in a fresh process, print the table, fail if the baseline disagrees."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--items", type=int, default=None, help="items in the corpus")
+    parser.add_argument("--naive-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-items", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        result = run_size(args.worker, args.items, args.naive_seconds, args.naive_items)
+        print(json.dumps(result))
+        return 0
+
+    sizes = [100, 1_000] if args.quick else [100, 10_000, 100_000]
+    items = args.items or (500 if args.quick else 10_000)
+    naive_seconds = 1.0 if args.quick else 20.0
+    naive_items = 100 if args.quick else 300
+    results = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--worker", str(size), "--items", str(items)]
+        command += ["--naive-seconds", str(naive_seconds), "--naive-items", str(naive_items)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        results.append(json.loads(done.stdout))
+
+    print(
+        f"Matcher: {items:,} items (title + ~1.5 kB summary), one core; "
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}. "
+        "Single run on a possibly noisy machine.\n"
+    )
+    print(_table(results))
+    first = results[-1]
+    print(
+        f"\nNaive baseline: each of the {first['naive_subscriptions']:,} subscriptions it can express "
+        "(all but NEAR/regex) evaluated with Python `re` on a sample of items, time-capped and extrapolated. "
+        f"Items with at least one match at the largest size: {first['matched_items']:.0%}."
+    )
+    failed = [m for r in results for m in r["mismatches"]]
+    if failed:
+        print("\nFAIL: matcher and naive baseline disagree:", file=sys.stderr)
+        for line in failed[:20]:
+            print("  " + line, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

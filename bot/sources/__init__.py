@@ -1,0 +1,1 @@
+"""Fetching and one adapter per source kind (feeds, JSON APIs, HTML lists)."""

@@ -1,0 +1,801 @@
+"""Parse a fetched feed document (RSS 0.9x/1.0/2.0, Atom, JSON Feed) into plain-text entries.
+
+Rules apply in this order:
+
+1. Size and shape: an empty body, a body over the size cap, a gzip body (magic 1f 8b, however it
+   was served) that inflates past the cap, and truncated or corrupt gzip are refused.
+2. Sniffing, from the bytes: `{` or `[` first means JSON, which must be a JSON Feed; otherwise the
+   first XML element decides. An `<html>` root or an HTML doctype is refused as "not a feed"; so is
+   a `text/html` content type, unless the body's root really is a feed (servers that label feeds
+   text/html are common, and the root is the stronger evidence).
+3. The document type declaration is cut out before any parser sees it. Entity declarations, and
+   with them entity expansion (billion laughs) and external entities (XXE), are never processed;
+   a reference to an entity that only the DTD defined stays literal text.
+4. Fast path: the document must parse with strict expat (well-formed, namespaces bound, encoding
+   known). The same pass reads each entry's guid, link and raw dates from the document, then
+   fastfeedparser supplies titles and text. Its entries must line up with ours one for one (same
+   count, same ids or links); if anything disagrees, the fast result is dropped.
+5. Otherwise feedparser (lenient, slower) reads the document.
+6. Every path builds entries the same way: guid only from an explicit guid/id/rdf:about (never
+   from the link), link from the item's link (else an alternate link, else a permalink guid),
+   relative links resolved against xml:base and the feed URL, non-http(s) links dropped, title
+   and text as capped plain text, dates as UTC datetimes between 1990 and 2100 or None. An entry
+   with no guid, link, title or text cannot be identified or shown, and is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from xml.parsers import expat
+
+import fastfeedparser
+import feedparser
+from feedparser.datetimes import _parse_date as _feedparser_parse_date
+
+from bot.domain.errors import ParseError
+from bot.domain.models import Entry, ParsedFeed
+from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
+
+__all__ = ["parse_date", "parse_feed"]
+
+log = logging.getLogger(__name__)
+
+_AUTHOR_MAX_CHARS = 200
+_GUID_MAX_CHARS = 2_048
+_LINK_MAX_CHARS = 8_192
+_TTL_MAX_MINUTES = 7 * 24 * 60  # a longer refresh hint would stall the source; a week is plenty
+_YEAR_MIN, _YEAR_MAX = 1990, 2100
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_FEED_ROOTS = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
+
+# Namespaces as expat reports them ("uri local"); "" is no namespace.
+_RSS_NAMESPACES = (
+    "",
+    "http://purl.org/rss/1.0/",
+    "http://backend.userland.com/rss2",
+    "http://backend.userland.com/rss",
+    "http://my.netscape.com/rdf/simple/0.9/",
+    "http://channel.netscape.com/rdf/simple/0.9/",
+)
+_ATOM_NAMESPACES = ("http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#")
+_DC = "http://purl.org/dc/elements/1.1/"
+_DCTERMS = "http://purl.org/dc/terms/"
+_RDF_ABOUT = "http://www.w3.org/1999/02/22-rdf-syntax-ns# about"
+_XML_BASE = "http://www.w3.org/XML/1998/namespace base"
+
+
+def _qname(ns: str, local: str) -> str:
+    return f"{ns} {local}" if ns else local
+
+
+_ENTRY_NAMES = frozenset(
+    [_qname(ns, "item") for ns in _RSS_NAMESPACES] + [_qname(ns, "entry") for ns in _ATOM_NAMESPACES]
+)
+_TTL_NAMES = frozenset(_qname(ns, "ttl") for ns in _RSS_NAMESPACES)
+_CHANNEL_NAMES = frozenset(_qname(ns, "channel") for ns in _RSS_NAMESPACES)
+_ATOM_FEED_NAMES = frozenset(_qname(ns, "feed") for ns in _ATOM_NAMESPACES)
+_TITLE_NAMES = frozenset(_qname(ns, "title") for ns in (*_RSS_NAMESPACES, *_ATOM_NAMESPACES))
+# Which child of an entry feeds which field; the mapping follows feedparser's, so that both paths
+# read the same elements (dc:date is an update time there, pubDate a publication time).
+_ENTRY_FIELDS: dict[str, str] = {
+    **{_qname(ns, "title"): "title" for ns in (*_RSS_NAMESPACES, *_ATOM_NAMESPACES)},
+    **{_qname(ns, "guid"): "guid" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "link"): "link" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "pubDate"): "published" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "description"): "summary" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "id"): "atom_id" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "link"): "atom_link" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "published"): "published" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "issued"): "published" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "updated"): "updated" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "modified"): "updated" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "created"): "created" for ns in _ATOM_NAMESPACES},
+    **{_qname(ns, "summary"): "summary" for ns in _ATOM_NAMESPACES},
+    _qname(_DC, "date"): "updated",
+    _qname(_DC, "description"): "summary",
+    _qname(_DCTERMS, "issued"): "published",
+    _qname(_DCTERMS, "modified"): "updated",
+    _qname(_DCTERMS, "created"): "created",
+}
+
+_WS = b" \t\r\n\x0c"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_XML_NAME = re.compile(rb"[A-Za-z_:][-A-Za-z0-9_.:\x80-\xff]*")
+_DOCTYPE_TOKEN = re.compile(rb"\"[^\"]*\"|'[^']*'|<!--.*?-->|[\[\]>]", re.DOTALL)
+_XML_DECL_ENCODING = re.compile(r"^(\s*<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
+_HAS_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=")
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    url: str = "",
+    max_entries: int = 1000,
+    max_decompressed_bytes: int = 20_000_000,
+) -> ParsedFeed:
+    """Parse a fetched feed document into plain-text entries, or raise ParseError saying why not."""
+    doc = _prepare(body, content_type, max_decompressed_bytes)
+    base = url if _is_http(url) else ""
+    if doc.kind == "json":
+        return _parse_json_feed(doc.data, doc.charset, base, max_entries)
+    feed = _parse_fast(doc, base, max_entries)
+    if feed is None:
+        feed = _parse_with_feedparser(doc, base, max_entries)
+    return feed
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """Parse a feed date (RFC 822, ISO 8601 and the variants feedparser knows) into aware UTC."""
+    if not value:
+        return None
+    value = value.strip()
+    if not value or len(value) > 100:
+        return None
+    parsed = _fast_date(value)
+    if parsed is None:
+        try:
+            st = _feedparser_parse_date(value)
+        except Exception:  # a date handler choking on garbage must not fail the feed
+            return None
+        if st is None:
+            return None
+        try:
+            year, month, day, hour, minute, second = (int(part) for part in st[:6])
+            parsed = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except (ValueError, OverflowError, TypeError):
+            return None
+    return parsed if _YEAR_MIN <= parsed.year <= _YEAR_MAX else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_RFC822 = re.compile(
+    r"(?:[A-Za-z]{3},?\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"\s*(GMT|UTC|UT|Z|[+-]\d{4})"
+)
+_ISO8601 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*([Zz]|[+-]\d{2}:?\d{2})"
+)
+
+
+def _fast_date(value: str) -> datetime | None:
+    """Parse the two common shapes directly; anything else (or odd) is left to feedparser's parser."""
+    if m := _ISO8601.fullmatch(value):
+        year, month, day, hour, minute, second, zone = m.groups()
+        month_number = int(month)
+    elif m := _RFC822.fullmatch(value):
+        day, month, year, hour, minute, second, zone = m.groups()
+        month_number = _MONTHS.get(month.lower(), 0)
+    else:
+        return None
+    try:
+        when = datetime(
+            int(year), month_number, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+        )
+    except ValueError:
+        return None  # 31 February, month 0 and friends: feedparser's parser decides
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        try:
+            when = when - offset if zone[0] == "+" else when + offset
+        except OverflowError:
+            return None  # year 1 or 9999 pushed out of range; rejected as absurd anyway
+    return when
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing the bytes
+
+
+@dataclass(slots=True)
+class _Document:
+    kind: str  # "xml" or "json"
+    data: bytes  # XML: ASCII-compatible, doctype removed; JSON: as sent (gunzipped)
+    root: str = ""  # local name of the first element
+    charset: str | None = None  # from Content-Type, for documents that declare nothing themselves
+
+
+def _prepare(body: bytes, content_type: str | None, limit: int) -> _Document:
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ParseError(f"expected bytes, got {type(body).__name__}")
+    data = bytes(body)
+    if len(data) > limit:
+        raise ParseError(f"document is larger than {limit} bytes")
+    if data[:2] == _GZIP_MAGIC:
+        data = _gunzip(data, limit)
+    if not data.strip(_WS):
+        raise ParseError("empty document")
+    media_type, charset = _split_content_type(content_type)
+    data = _to_ascii_compatible(data)
+    head = data[3:] if data.startswith(_UTF8_BOM) else data
+    head = head.lstrip(_WS)
+    if not head:
+        raise ParseError("empty document")
+    if head[:1] in (b"{", b"["):
+        return _Document("json", data, charset=charset)
+
+    root, doctype_spans, doctype_name = _scan_prolog(data)
+    local = root.rpartition(":")[2] if root else ""
+    if doctype_name.lower() == "html" or local.lower() == "html":
+        raise ParseError(_html_message(data))
+    if media_type in ("text/html", "application/xhtml+xml") and local not in _FEED_ROOTS:
+        raise ParseError(_html_message(data))
+    if root is None:
+        if head[:1] != b"<":
+            raise ParseError("not a feed: the document is neither XML nor JSON")
+        raise ParseError("empty document: no XML element")
+    for start, end in reversed(doctype_spans):
+        data = data[:start] + data[end:]
+    if charset and not _declares_encoding(data):
+        data = _transcode(data, charset)
+    return _Document("xml", data, root=local)
+
+
+def _split_content_type(content_type: str | None) -> tuple[str, str | None]:
+    if not content_type:
+        return "", None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    m = _CHARSET.search(content_type)
+    return media_type, (m.group(1).lower() if m else None)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Inflate gzip member(s), refusing more than `limit` bytes of output (gzip bombs)."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest[:2] == _GZIP_MAGIC:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = inflater.decompress(rest, limit - size + 1)
+            size += len(chunk)
+            if size > limit or inflater.unconsumed_tail:
+                raise ParseError(f"gzip body inflates to more than {limit} bytes")
+            if not inflater.eof:
+                raise ParseError("truncated gzip data")
+            out.append(chunk)
+            rest = inflater.unused_data
+    except zlib.error as exc:
+        raise ParseError(f"corrupt gzip data: {exc}") from None
+    return b"".join(out)
+
+
+def _to_ascii_compatible(data: bytes) -> bytes:
+    """Re-encode UTF-16/32 documents as UTF-8, so that byte-level sniffing works on every input."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        encoding = "utf-32"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif data.startswith((b"<\x00\x00\x00", b"\x00\x00\x00<")):
+        encoding = "utf-32-le" if data[0] else "utf-32-be"
+    elif data.startswith((b"<\x00", b"\x00<")):
+        encoding = "utf-16-le" if data[0] else "utf-16-be"
+    else:
+        return data
+    text = data.decode(encoding, errors="replace")
+    # The declaration still names UTF-16; it must name what the bytes now are.
+    return _XML_DECL_ENCODING.sub(r'\1"utf-8"', text, count=1).encode("utf-8")
+
+
+def _declares_encoding(data: bytes) -> bool:
+    if data.startswith(_UTF8_BOM):
+        return True
+    return _HAS_DECLARED_ENCODING.match(data) is not None
+
+
+def _transcode(data: bytes, charset: str) -> bytes:
+    """Decode with the HTTP charset, used only when the document declares no encoding itself.
+
+    The document's own declaration wins otherwise: it is written by the software that wrote the
+    bytes, while server charsets are often stale defaults.
+    """
+    try:
+        if charset.replace("-", "").replace("_", "") in ("utf8", "usascii", "ascii"):
+            return data
+        return data.decode(charset, errors="replace").encode("utf-8")
+    except (LookupError, ValueError):  # unknown charset, or a codec that is not a text encoding
+        return data
+
+
+def _scan_prolog(data: bytes) -> tuple[str | None, list[tuple[int, int]], str]:
+    """Return the first element's name, the doctype spans before it, and the doctype's name."""
+    spans: list[tuple[int, int]] = []
+    doctype_name = ""
+    pos, size = 0, len(data)
+    while True:
+        lt = data.find(b"<", pos)
+        if lt < 0 or lt + 1 >= size:
+            return None, spans, doctype_name
+        if data.startswith(b"<?", lt):
+            end = data.find(b"?>", lt + 2)
+            pos = size if end < 0 else end + 2
+        elif data.startswith(b"<!--", lt):
+            end = data.find(b"-->", lt + 4)
+            pos = size if end < 0 else end + 3
+        elif data[lt : lt + 9].upper() == b"<!DOCTYPE":
+            end = _doctype_end(data, lt + 9)
+            spans.append((lt, end))
+            m = _XML_NAME.match(data[lt + 9 : lt + 200].lstrip(_WS))
+            if m and not doctype_name:
+                doctype_name = m.group().decode("ascii", "replace")
+            pos = end
+        elif data.startswith(b"<!", lt):
+            end = data.find(b">", lt)
+            pos = size if end < 0 else end + 1
+        else:
+            m = _XML_NAME.match(data, lt + 1)
+            if m:
+                return m.group().decode("utf-8", "replace"), spans, doctype_name
+            pos = lt + 1
+
+
+def _doctype_end(data: bytes, pos: int) -> int:
+    """Return the index after the doctype's closing `>`, skipping quoted strings, comments, `[...]`."""
+    depth = 0
+    for m in _DOCTYPE_TOKEN.finditer(data, pos):
+        token = m.group()
+        if token == b"[":
+            depth += 1
+        elif token == b"]":
+            depth = max(0, depth - 1)
+        elif token == b">" and depth == 0:
+            return m.end()
+    return len(data)
+
+
+def _html_message(data: bytes) -> str:
+    m = _HTML_TITLE.search(data, 0, 65_536)
+    title = html_to_text(m.group(1).decode("utf-8", "replace"), limit=120) if m else ""
+    suffix = f" titled {title!r}" if title else ""
+    return f"not a feed: the server sent an HTML page{suffix}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building entries (shared by every path)
+
+
+def _is_http(url: str) -> bool:
+    return url[:8].lower().startswith(("http://", "https://"))
+
+
+def _clean_link(value: object, base: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    link = value.strip()
+    if not link or len(link) > _LINK_MAX_CHARS:
+        return None
+    try:
+        scheme = urlsplit(link).scheme.lower()
+        if not scheme and base:
+            link = urljoin(base, link)
+            scheme = urlsplit(link).scheme.lower()
+    except ValueError:
+        return None
+    # javascript:, data: and friends are never something to send people to.
+    if scheme and scheme not in ("http", "https"):
+        return None
+    return link
+
+
+def _clean_guid(value: object) -> str | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # JSON Feed ids should be strings; numbers occur in the wild
+    if not isinstance(value, str):
+        return None
+    guid = value.strip()
+    return guid[:_GUID_MAX_CHARS] or None
+
+
+def _first_date(*raw: object) -> datetime | None:
+    for value in raw:
+        if isinstance(value, str) and (when := parse_date(value)) is not None:
+            return when
+    return None
+
+
+def _make_entry(
+    *,
+    guid: object,
+    link: str | None,
+    title: str,
+    text: str,
+    published: datetime | None,
+    author: str | None,
+) -> Entry | None:
+    clean_guid = _clean_guid(guid)
+    if clean_guid is None and link is None and not title and not text:
+        return None
+    return Entry(clean_guid, link, title, text, published, author or None)
+
+
+def _text(value: object, *, limit: int | None = None, html: bool = True) -> str:
+    if not isinstance(value, str):
+        return ""
+    convert = html_to_text if html else plain_text
+    return convert(value) if limit is None else convert(value, limit=limit)
+
+
+def _ttl_seconds(value: object) -> int | None:
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    if minutes <= 0:
+        return None
+    return min(minutes, _TTL_MAX_MINUTES) * 60
+
+
+# ---------------------------------------------------------------------------------------------
+# XML fast path: strict expat pass + fastfeedparser
+
+
+class _NotWellFormed(Exception):
+    """The document is not something the fast path may take."""
+
+
+@dataclass(slots=True)
+class _Item:
+    base: str
+    about: str | None = None
+    title: str | None = None
+    guid: str | None = None
+    permalink: bool = True
+    atom_id: str | None = None
+    link: str | None = None
+    link_base: str = ""
+    atom_links: list[tuple[str, str | None, str, str]] = field(default_factory=list)
+    published: str | None = None
+    updated: str | None = None
+    created: str | None = None
+    summary: str | None = None
+
+    def guid_or_id(self) -> str | None:
+        return self.guid or self.atom_id or self.about
+
+    def best_link(self) -> str | None:
+        if self.link and self.link.strip():
+            return _clean_link(self.link, self.link_base)
+        for rel, type_, href, base in self.atom_links:
+            if rel == "alternate" and (type_ is None or "html" in type_):
+                return _clean_link(href, base)
+        # A permalink guid (or an Atom id) stands in for a missing link, if it is a URL at all.
+        guid = self.guid or self.atom_id or ""
+        if self.permalink and _is_http(guid):
+            return _clean_link(guid, "")
+        return None
+
+
+class _Collector:
+    """Expat handlers that read, per entry, what fastfeedparser must not decide for us."""
+
+    def __init__(self, parser: Any, base: str) -> None:
+        self.parser = parser
+        self.depth = 0
+        self.entry_depth = 0
+        self.items: list[_Item] = []
+        self.item: _Item | None = None
+        self.bases: list[tuple[int, str]] = [(0, base)]
+        self.field: str | None = None
+        self.field_depth = 0
+        self.field_base = ""
+        self.buf: list[str] = []
+        self.container_depth = 0  # depth of the channel (RSS) or feed (Atom) element; -1 once closed
+        self.title: str | None = None
+        self.ttl: str | None = None
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        if attrs and _XML_BASE in attrs:
+            self.bases.append((self.depth, _join_base(self.bases[-1][1], attrs[_XML_BASE])))
+        item = self.item
+        if item is None:
+            if name in _ENTRY_NAMES:
+                about = attrs.get(_RDF_ABOUT) if attrs else None
+                self.item = _Item(base=self.bases[-1][1], about=about.strip() if about else None)
+                self.items.append(self.item)
+                self.entry_depth = self.depth
+            elif self.field is not None:
+                pass
+            elif self.container_depth == 0 and (
+                name in _CHANNEL_NAMES or (self.depth == 1 and name in _ATOM_FEED_NAMES)
+            ):
+                self.container_depth = self.depth
+            elif self.container_depth > 0 and self.depth == self.container_depth + 1:
+                # Only the channel's own children: an <image> has a <title> of its own.
+                if name in _TITLE_NAMES and self.title is None:
+                    self._capture("feed_title")
+                elif name in _TTL_NAMES and self.ttl is None:
+                    self._capture("ttl")
+            return
+        if self.field is not None or self.depth != self.entry_depth + 1:
+            return
+        kind = _ENTRY_FIELDS.get(name)
+        if kind is None:
+            return
+        if kind == "atom_link":
+            href = attrs.get("href")
+            if href:
+                rel = attrs.get("rel", "alternate").strip() or "alternate"
+                item.atom_links.append((rel, attrs.get("type"), href, self.bases[-1][1]))
+        elif getattr(item, kind) is None:
+            if kind == "guid":
+                # As feedparser reads it: a guid is a permalink unless it says otherwise.
+                item.permalink = attrs.get("isPermaLink", "true") == "true"
+            self._capture(kind)
+
+    def _capture(self, kind: str) -> None:
+        self.field = kind
+        self.field_depth = self.depth
+        self.field_base = self.bases[-1][1]
+        self.parser.CharacterDataHandler = self.buf.append
+
+    def end(self, name: str) -> None:
+        if self.field is not None and self.depth == self.field_depth:
+            self.parser.CharacterDataHandler = None
+            text = "".join(self.buf)
+            self.buf.clear()
+            if self.field == "ttl":
+                self.ttl = text
+            elif self.field == "feed_title":
+                self.title = text
+            elif self.item is not None:
+                setattr(self.item, self.field, text.strip())
+                if self.field == "link":
+                    self.item.link_base = self.field_base
+            self.field = None
+        if self.bases[-1][0] == self.depth:
+            self.bases.pop()
+        if self.item is not None and self.depth == self.entry_depth:
+            self.item = None
+        elif self.depth == self.container_depth:
+            self.container_depth = -1
+        self.depth -= 1
+
+
+def _join_base(parent: str, value: str) -> str:
+    try:
+        return urljoin(parent, value.strip())
+    except ValueError:
+        return parent
+
+
+def _refuse_dtd(*_: object) -> None:
+    # The prolog scan removed the doctype; meeting one here means the scan and expat disagree.
+    raise _NotWellFormed("document type declaration")
+
+
+def _collect(data: bytes, base: str) -> _Collector | None:
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True
+    collector = _Collector(parser, base)
+    parser.StartElementHandler = collector.start
+    parser.EndElementHandler = collector.end
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    try:
+        parser.Parse(data, True)
+    except Exception as exc:  # ExpatError mostly; any failure here only means "not the fast path"
+        log.debug("not taking the fast path: %s", exc)
+        return None
+    return collector
+
+
+def _lines_up(ours: _Item, theirs: dict[str, Any]) -> bool:
+    """Check that fastfeedparser's entry is the same item as ours (same id, else same link)."""
+    expected = ours.guid_or_id()
+    if expected:
+        return str(theirs.get("id") or "").strip() == expected
+    if ours.link and not ours.atom_links:
+        return str(theirs.get("link") or "").strip() == ours.link
+    return True
+
+
+def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | None:
+    fmt = _FEED_ROOTS.get(doc.root)
+    if fmt is None:
+        return None
+    collector = _collect(doc.data, base)
+    if collector is None:
+        return None
+    try:
+        # Bytes, always: given a str that starts with http, fastfeedparser fetches it.
+        result = fastfeedparser.parse(doc.data)
+    except Exception as exc:  # anything it cannot do, feedparser may still do
+        log.debug("fastfeedparser failed (%s); using feedparser", exc)
+        return None
+    raw_entries = result.get("entries") or []
+    if len(raw_entries) != len(collector.items):
+        log.debug("fastfeedparser found %d entries, expat %d", len(raw_entries), len(collector.items))
+        return None
+    entries: list[Entry] = []
+    for ours, theirs in zip(collector.items, raw_entries, strict=True):
+        if not _lines_up(ours, theirs):
+            log.debug("fastfeedparser entry does not line up: %r", ours.guid_or_id() or ours.link)
+            return None
+        if ours.summary:
+            text = _text(theirs.get("description"))
+        else:
+            content = theirs.get("content") or [{}]
+            text = _text(content[0].get("value") if isinstance(content[0], dict) else None)
+        entry = _make_entry(
+            guid=ours.guid_or_id(),
+            link=ours.best_link(),
+            title=_text(ours.title, limit=TITLE_MAX_CHARS),
+            text=text,
+            published=_first_date(ours.published, ours.updated, ours.created),
+            author=_text(theirs.get("author"), limit=_AUTHOR_MAX_CHARS),
+        )
+        if entry is not None:
+            entries.append(entry)
+            if len(entries) >= max_entries:
+                break
+    return ParsedFeed(
+        title=_text(collector.title, limit=TITLE_MAX_CHARS),
+        format=fmt,
+        entries=entries,
+        parser="fast",
+        ttl_seconds=_ttl_seconds(collector.ttl) if collector.ttl is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# XML slow path: feedparser
+
+
+def _format_from_version(version: str) -> str | None:
+    if version in ("rss090", "rss10"):
+        return "rdf"
+    if version.startswith("rss"):
+        return "rss"
+    if version.startswith("atom"):
+        return "atom"
+    return version or None
+
+
+def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> ParsedFeed:
+    try:
+        # A BytesIO, never bytes: feedparser treats a bytes argument as a file name to open first.
+        # No Content-Location either: feedparser would resolve guids against it, and a guid must
+        # stay what the document says; links are resolved against the feed URL below instead.
+        result = feedparser.parse(BytesIO(doc.data), sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # feedparser is lenient, but its fallbacks can still trip over garbage
+        raise ParseError(f"could not parse the feed: {type(exc).__name__}: {exc}") from None
+    raw_entries = result.get("entries") or []
+    fmt = _FEED_ROOTS.get(doc.root) or _format_from_version(str(result.get("version") or ""))
+    if fmt is None:
+        raise ParseError(f"not a feed: the XML root element is <{doc.root}>, not rss, feed or rdf:RDF")
+    if result.get("bozo"):
+        log.debug("feedparser read an ill-formed document: %s", result.get("bozo_exception"))
+    entries: list[Entry] = []
+    for raw in raw_entries:
+        summary = _text(raw.get("summary"))
+        if not summary:
+            content = raw.get("content") or [{}]
+            summary = _text(content[0].get("value") if isinstance(content[0], dict) else None)
+        link = raw.get("link")
+        if raw.get("guidislink") and not _is_http(str(link or "")):
+            link = None  # feedparser took a guid that is not a URL ("12345") for the link
+        entry = _make_entry(
+            guid=raw.get("id"),
+            link=_clean_link(link, base),
+            title=_text(raw.get("title"), limit=TITLE_MAX_CHARS),
+            text=summary,
+            published=_first_date(raw.get("published"), raw.get("updated"), raw.get("created")),
+            author=_text(raw.get("author"), limit=_AUTHOR_MAX_CHARS),
+        )
+        if entry is not None:
+            entries.append(entry)
+            if len(entries) >= max_entries:
+                break
+    feed_info = result.get("feed") or {}
+    ttl = feed_info.get("ttl")
+    return ParsedFeed(
+        title=_text(feed_info.get("title"), limit=TITLE_MAX_CHARS),
+        format=fmt,
+        entries=entries,
+        parser="feedparser",
+        ttl_seconds=_ttl_seconds(ttl) if ttl is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Feed
+
+
+def _parse_json_feed(data: bytes, charset: str | None, base: str, max_entries: int) -> ParsedFeed:
+    if data.startswith(_UTF8_BOM):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # JSON is UTF-8 by definition (RFC 8259); a declared charset is the only better guess.
+        try:
+            text = data.decode(charset or "utf-8", errors="replace")
+        except (LookupError, ValueError):
+            text = data.decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's conversion limit
+        raise ParseError(f"invalid JSON: {exc}") from None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
+        if isinstance(doc, dict):
+            keys = ", ".join(sorted(str(k) for k in doc)[:8])
+            detail = f"top-level keys: {keys}" if keys else "an empty object"
+        else:
+            detail = f"a top-level {type(doc).__name__}"
+        raise ParseError(f"JSON but not a JSON Feed ({detail})")
+    feed_base = base
+    for key in ("feed_url", "home_page_url"):
+        candidate = doc.get(key)
+        if not feed_base and isinstance(candidate, str) and _is_http(candidate.strip()):
+            feed_base = candidate.strip()
+    items = doc.get("items")
+    entries: list[Entry] = []
+    for raw in items if isinstance(items, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        text = _text(raw.get("summary"), html=False)
+        if not text:
+            text = _text(raw.get("content_text"), html=False) or _text(raw.get("content_html"))
+        entry = _make_entry(
+            guid=raw.get("id"),
+            link=_clean_link(raw.get("url"), feed_base) or _clean_link(raw.get("external_url"), feed_base),
+            title=_text(raw.get("title"), limit=TITLE_MAX_CHARS, html=False),
+            text=text,
+            published=_first_date(raw.get("date_published"), raw.get("date_modified")),
+            author=_json_author(raw) or _json_author(doc),
+        )
+        if entry is not None:
+            entries.append(entry)
+            if len(entries) >= max_entries:
+                break
+    return ParsedFeed(
+        title=_text(doc.get("title"), limit=TITLE_MAX_CHARS, html=False),
+        format="json",
+        entries=entries,
+        parser="json",
+    )
+
+
+def _json_author(obj: dict[str, Any]) -> str | None:
+    # JSON Feed 1.1 has authors[]; 1.0 had a single author.
+    authors = obj.get("authors")
+    candidates = [*authors] if isinstance(authors, list) else []
+    candidates.append(obj.get("author"))
+    for author in candidates:
+        if isinstance(author, dict) and isinstance(author.get("name"), str):
+            name = plain_text(author["name"], limit=_AUTHOR_MAX_CHARS)
+            if name:
+                return name
+    return None

@@ -1,0 +1,450 @@
+"""FakeDiscord: a local Discord (REST + gateway) for end-to-end tests of the real discord.py client."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from tests.fakediscord import payloads
+from tests.fakediscord.commands import CommandRegistry
+from tests.fakediscord.faults import Fault
+from tests.fakediscord.gateway import INVALID_SESSION, RECONNECT, Gateway
+from tests.fakediscord.interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    InteractionRecord,
+    InteractionResult,
+    InteractionStore,
+)
+from tests.fakediscord.messages import MessageStore
+from tests.fakediscord.options import OptionBuilder, find_leaf, nest
+from tests.fakediscord.rest import Call, Rest
+from tests.fakediscord.routes import Routes
+from tests.fakediscord.world import (
+    TEXT_CHANNEL,
+    Channel,
+    Guild,
+    Member,
+    Overwrite,
+    Permission,
+    Role,
+    Snowflakes,
+    World,
+)
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+DEFAULT_TOKEN = "fake-bot-token"
+GUILD_MEMBERS_INTENT, GUILD_MESSAGES_INTENT = 1 << 1, 1 << 9
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+
+
+class CommandUnavailable(Exception):
+    """Discord's client would not offer this command to this member (not synced, or no permission)."""
+
+
+class FakeDiscord:
+    """A fake Discord on 127.0.0.1: world model, REST, gateway, interactions, fault injection, recording.
+
+    The default world has one guild (`guild`) with one text channel (`channel`, also the system
+    channel), its owner, an `admin` member holding Manage Server and a plain `member`.
+    """
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, default_world: bool = True) -> None:
+        self.token = token
+        self.world = World(Snowflakes())
+        self.message_store = MessageStore(self.world)
+        self.commands = CommandRegistry(self.world)
+        self.interactions = InteractionStore(self.world, self.message_store, self._on_interaction_message)
+        self.gateway = Gateway(self.world, token, self._notify)
+        self.rest = Rest(token, self._notify)
+        Routes(self).register(self.rest)
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        if default_world:
+            self.guild = self.world.add_guild()
+            self.channel = self.guild.channels[self.guild.system_channel_id or 0]
+            self.admin = self.world.add_member(self.guild.id, "admin", permissions=Permission.MANAGE_GUILD)
+            self.member = self.world.add_member(self.guild.id, "member")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> FakeDiscord:
+        """Listen on a free port of 127.0.0.1."""
+        app = web.Application()
+        app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
+        app.router.add_get("/", self.gateway.handle)
+        app.router.add_get("/resume", self.gateway.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        # A distinct path, so tests can tell a RESUME used resume_gateway_url and not the default.
+        self.gateway.resume_url = f"ws://127.0.0.1:{self._port}/resume"
+        return self
+
+    async def stop(self) -> None:
+        """Close every websocket and stop listening."""
+        if self._runner is None:
+            return
+        await self.gateway.close(1001, session_only=False)
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """Return the listening port."""
+        if self._port is None:
+            raise RuntimeError("FakeDiscord is not started")
+        return self._port
+
+    @property
+    def api_base(self) -> str:
+        """Return the value for discord.http.Route.BASE / REGWATCH_DISCORD_API_BASE."""
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """Return the value for DiscordWebSocket.DEFAULT_GATEWAY / REGWATCH_DISCORD_GATEWAY_URL."""
+        return f"ws://127.0.0.1:{self.port}/"
+
+    # -- world -------------------------------------------------------------------------------
+
+    @property
+    def bot_user_id(self) -> int:
+        """Return the bot user's id."""
+        return self.world.bot.id
+
+    @property
+    def application_id(self) -> int:
+        """Return the application id."""
+        return self.world.application_id
+
+    def add_guild(self, name: str = "Another Server", *, channel_name: str | None = "general") -> Guild:
+        """Add a guild the bot is in (GUILD_CREATE reaches a connected bot)."""
+        guild = self.world.add_guild(name, channel_name=channel_name)
+        self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(guild, self.world))
+        return guild
+
+    def add_channel(
+        self, name: str, *, guild_id: int | None = None, type: int = TEXT_CHANNEL, overwrites: Iterable[Overwrite] = ()
+    ) -> Channel:
+        """Add a channel (default guild unless told otherwise)."""
+        channel = self.world.add_channel(guild_id or self.guild.id, name, type=type, overwrites=overwrites)
+        self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(channel))
+        return channel
+
+    def add_role(
+        self, name: str, permissions: int = 0, *, guild_id: int | None = None, mentionable: bool = True
+    ) -> Role:
+        """Add a role (default guild unless told otherwise)."""
+        gid = guild_id or self.guild.id
+        role = self.world.add_role(gid, name, permissions, mentionable=mentionable)
+        self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(gid), "role": payloads.role(role)})
+        return role
+
+    def add_member(
+        self,
+        name: str,
+        *,
+        permissions: int | None = None,
+        roles: Iterable[int] = (),
+        guild_id: int | None = None,
+        user_id: int | None = None,
+    ) -> Member:
+        """Add a member; `permissions` gives them a role of their own with exactly those bits."""
+        gid = guild_id or self.guild.id
+        member = self.world.add_member(gid, name, permissions=permissions, roles=roles, user_id=user_id)
+        for role_id in member.role_ids:
+            role = self.world.guilds[gid].roles[role_id]
+            self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(gid), "role": payloads.role(role)})
+        data = {**payloads.member(member), "guild_id": str(gid)}
+        self.gateway.dispatch("GUILD_MEMBER_ADD", data, intent=GUILD_MEMBERS_INTENT)
+        return member
+
+    def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
+        """Set a channel overwrite for a role or a member (e.g. deny the bot Send Messages)."""
+        guild, channel = self._find_channel(channel_id)
+        kind = 1 if target_id in guild.members else 0
+        channel.overwrites = [o for o in channel.overwrites if o.id != target_id]
+        channel.overwrites.append(Overwrite(target_id, kind, int(allow), int(deny)))
+        self.gateway.dispatch("CHANNEL_UPDATE", payloads.channel(channel))
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel; posting to it then gives 404 Unknown Channel."""
+        guild, channel = self._find_channel(channel_id)
+        del guild.channels[channel_id]
+        self.gateway.dispatch("CHANNEL_DELETE", payloads.channel(channel))
+
+    def remove_bot_from_guild(self, guild_id: int) -> None:
+        """Kick the bot from a guild (GUILD_DELETE); its channels then answer 404."""
+        del self.world.guilds[guild_id].members[self.world.bot.id]
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild_id)})
+
+    # -- faults and recording ------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int | None = 1,
+        retry_after: float | None = None,
+        body: Any = None,
+        is_global: bool = False,
+        after_commit: bool = False,
+    ) -> Fault:
+        """Fail matching requests (path relative to /api/v10; method "*" for any) `times` times (None: always).
+
+        429 comes with Via, retry_after (default 0.05 s) and X-RateLimit-* headers so discord.py
+        retries; 403 is 50013 Missing Permissions; 404 is Unknown Channel (Unknown Message,
+        Webhook or Interaction for those paths); 5xx as Discord sends them. `after_commit` lets
+        the request take effect first, so the bot sees a failure for a post that Discord made.
+        """
+        fault = Fault(method.upper(), re.compile(path_regex), status, times, retry_after, body, is_global, after_commit)
+        self.rest.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.rest.faults.clear()
+
+    @property
+    def calls(self) -> list[Call]:
+        """Return every REST call so far (method, path, query, json, headers, status, response)."""
+        return self.rest.calls
+
+    @property
+    def unknown_routes(self) -> list[Call]:
+        """Return the calls the fake has no route for; the fixture fails a test that made any."""
+        return self.rest.unknown
+
+    def requests(self, method: str, path_regex: str) -> list[Call]:
+        """Return the recorded calls with this method whose path matches the regex."""
+        pattern = re.compile(path_regex)
+        return [c for c in self.calls if c.method == method.upper() and pattern.search(c.path)]
+
+    def messages(self, channel_id: int) -> list[JSON]:
+        """Return the messages in a channel, oldest first (ephemeral replies are not in channels)."""
+        return self.message_store.in_channel(channel_id)
+
+    def interaction_responses(self, interaction_id: int) -> list[JSON]:
+        """Return what the bot sent for an interaction: callback, followups and edits, in order."""
+        return list(self.interactions.records[interaction_id].responses)
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "a condition") -> T:
+        """Return the predicate's first truthy value, re-checked whenever the fake's state changes."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    result = predicate()
+                    if result:
+                        return result
+                    await changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"fake Discord: no {what} within {timeout}s") from None
+
+    async def wait_for_messages(self, channel_id: int, count: int = 1, *, timeout: float = 5.0) -> list[JSON]:
+        """Wait until a channel holds at least `count` messages and return them."""
+        return await self.wait_for(
+            lambda: (m := self.messages(channel_id)) and len(m) >= count and m,
+            timeout=timeout,
+            what=f"{count} message(s) in channel {channel_id}",
+        )
+
+    async def wait_ready(self, *, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until the bot has IDENTIFYed `count` times in all and is connected (READY + GUILD_CREATEs sent)."""
+        await self.wait_for(
+            lambda: self.gateway.ready_count >= count and self.gateway.connected,
+            timeout=timeout,
+            what=f"READY number {count}",
+        )
+
+    async def wait_resumed(self, *, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until the bot has RESUMEd `count` times in all."""
+        await self.wait_for(
+            lambda: len(self.gateway.resumes) >= count and self.gateway.connected,
+            timeout=timeout,
+            what=f"RESUME number {count}",
+        )
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- gateway control -----------------------------------------------------------------------
+
+    async def disconnect_gateway(self, code: int = 4000) -> None:
+        """Close the bot's websocket; with a resumable code (4000) the bot reconnects and RESUMEs."""
+        await self.gateway.close(code)
+
+    async def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT; the bot reconnects and RESUMEs."""
+        await self.gateway.send_op(RECONNECT)
+
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Send op 9 INVALID_SESSION; unless resumable, the bot must IDENTIFY afresh."""
+        await self.gateway.send_op(INVALID_SESSION, resumable)
+
+    def dispatch(self, event: str, data: JSON, *, intent: int = 0) -> int | None:
+        """Send any dispatch event to the bot; return its sequence number."""
+        return self.gateway.dispatch(event, data, intent=intent)
+
+    def dispatch_message(self, event: str, message: JSON) -> None:
+        """Tell the bot about a created, edited or deleted message, as Discord does with GUILD_MESSAGES."""
+        found = self.world.find_channel(int(message["channel_id"]))
+        if found is None:
+            return
+        data = {**message, "guild_id": str(found[0].id)}
+        if event != "MESSAGE_DELETE":
+            author = found[0].members.get(int(message["author"]["id"]))
+            if author is not None:
+                data["member"] = payloads.member(author, with_user=False)
+        self.gateway.dispatch(event, data, intent=GUILD_MESSAGES_INTENT)
+
+    def _on_interaction_message(self, message: JSON) -> None:
+        self.dispatch_message("MESSAGE_CREATE", message)
+
+    # -- interactions --------------------------------------------------------------------------
+
+    def send_command(
+        self,
+        command: str,
+        subcommand: str | None = None,
+        *,
+        group: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        locale: str = "en-US",
+        permission_override: bool = False,
+        focused: str | None = None,
+    ) -> InteractionRecord:
+        """Dispatch an INTERACTION_CREATE built from the synced schema; do not wait for the answer."""
+        if not self.gateway.current:
+            raise RuntimeError("no bot has IDENTIFYed on the fake gateway; await fake.wait_ready() first")
+        parts = command.split()
+        path = parts[1:] + [p for p in (group, subcommand) if p]
+        guild = self.world.guilds[guild_id or self.guild.id]
+        channel = guild.channels[channel_id or guild.system_channel_id or next(iter(guild.channels))]
+        user = user_id or self.admin.user.id
+        schema = self.commands.find(parts[0], guild.id)
+        if schema is None:
+            raise CommandUnavailable(f"/{parts[0]} is not synced for guild {guild.id}; synced: {self.commands.names()}")
+        perms = self.world.permissions(guild, user, channel)
+        self._check_default_permissions(schema, perms, permission_override)
+        leaf, chain = find_leaf(schema, path)
+        builder = OptionBuilder(self.world, guild, channel, user)
+        leaf_options = builder.build(leaf, options or {}, focused=focused)
+        data: JSON = {"id": schema["id"], "name": schema["name"], "type": 1, "options": nest(chain, leaf_options)}
+        if "guild_id" in schema:
+            # discord.py looks the command up among guild commands only when data.guild_id is set.
+            data["guild_id"] = schema["guild_id"]
+        if builder.resolved:
+            data["resolved"] = builder.resolved
+        kind = AUTOCOMPLETE if focused else APPLICATION_COMMAND
+        record = self._interaction(kind, " ".join([parts[0], *path]), data, guild, channel, user, perms, locale)
+        self.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    async def invoke(self, command: str, subcommand: str | None = None, *, timeout: float = 5.0, **kw: Any) -> InteractionResult:
+        """Run a slash command as a member and return the bot's final visible answer.
+
+        `command` may be "watch" with `subcommand="vendor"` (and `group=`), or "watch vendor".
+        Defaults: the default guild and channel, and the `admin` member. Options are checked and
+        typed against the schema the bot synced; ids or world objects work for users, roles and
+        channels. A deferral is not an answer: this waits for the followup or the edit.
+        """
+        record = self.send_command(command, subcommand, **kw)
+        return await self.wait_interaction(record.id, timeout=timeout)
+
+    async def autocomplete(
+        self, command: str, subcommand: str | None, option: str, value: str, *, timeout: float = 5.0, **kw: Any
+    ) -> list[JSON]:
+        """Type `value` into an autocomplete option and return the bot's choices."""
+        options = {**kw.pop("options", {}), option: value}
+        record = self.send_command(command, subcommand, options=options, focused=option, **kw)
+        result = await self.wait_interaction(record.id, timeout=timeout)
+        return result.choices or []
+
+    async def wait_interaction(self, interaction_id: int, *, timeout: float = 5.0) -> InteractionResult:
+        """Wait for the bot's final visible answer to an interaction."""
+        record = self.interactions.records[interaction_id]
+        try:
+            await self.wait_for(lambda: self.interactions.is_complete(record), timeout=timeout)
+        except TimeoutError:
+            tried = [f"{c.method} {c.path} -> {c.status} {c.response}" for c in self.calls if record.token in c.path]
+            raise TimeoutError(
+                f"bot gave no final answer to /{record.name} within {timeout}s; "
+                f"its calls: {tried or 'none'}; unknown routes: {[c.path for c in self.unknown_routes]}"
+            ) from None
+        return self.interactions.result(record)
+
+    def _check_default_permissions(self, schema: JSON, perms: int, override: bool) -> None:
+        required = schema.get("default_member_permissions")
+        if required is None or override:
+            return
+        bits = int(required)
+        # "0" hides the command from everyone but administrators.
+        allowed = perms & Permission.ADMINISTRATOR if bits == 0 else perms & bits == bits
+        if not allowed:
+            raise CommandUnavailable(
+                f"/{schema['name']} needs permissions {bits}; Discord would not offer it "
+                "(pass permission_override=True to act as a server that granted it anyway)"
+            )
+
+    def _interaction(
+        self, kind: int, name: str, data: JSON, guild: Guild, channel: Channel, user_id: int, perms: int, locale: str
+    ) -> InteractionRecord:
+        interaction_id, token = self.world.ids.next(), secrets.token_urlsafe(48)
+        member = guild.members[user_id]
+        bot_perms = self.world.permissions(guild, self.world.bot.id, channel)
+        payload: JSON = {
+            "id": str(interaction_id),
+            "application_id": str(self.world.application_id),
+            "type": kind,
+            "data": data,
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
+            "channel_id": str(channel.id),
+            "channel": {**payloads.channel(channel), "permissions": str(perms)},
+            "member": payloads.member(member, permissions=perms),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(bot_perms),
+            "locale": locale,
+            "guild_locale": guild.locale,
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild.id)},
+            "context": 0,
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        }
+        record = InteractionRecord(
+            interaction_id, token, kind, name, guild.id, channel.id, user_id, self.interactions.clock(), payload
+        )
+        self.interactions.add(record)
+        return record
+
+    def _find_channel(self, channel_id: int) -> tuple[Guild, Channel]:
+        found = self.world.find_channel(channel_id)
+        if found is None:
+            raise KeyError(f"no channel {channel_id}")
+        return found

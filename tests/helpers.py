@@ -1,0 +1,40 @@
+"""Helpers shared by tests: fixture access and feed variants derived from real captures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """Return a captured feed's bytes."""
+    return (FIXTURES / name).read_bytes()
+
+
+def rss_item(
+    title: str,
+    link: str,
+    *,
+    guid: str | None = None,
+    published: datetime | None = None,
+    description: str = "",
+) -> str:
+    """Return one RSS 2.0 <item> element."""
+    when = format_datetime(published or datetime.now(UTC))
+    guid_xml = f"<guid>{escape(guid)}</guid>" if guid else ""
+    return (
+        f"<item><title>{escape(title)}</title><link>{escape(link)}</link>{guid_xml}"
+        f"<description>{escape(description)}</description><pubDate>{when}</pubDate></item>"
+    )
+
+
+def with_items(fixture: str, *items: str) -> bytes:
+    """Return a real RSS fixture with extra items inserted at the top of its channel."""
+    text = fixture_bytes(fixture).decode("utf-8")
+    head, sep, tail = text.partition("<item>")
+    assert sep, f"{fixture} has no <item>"
+    return (head + "".join(items) + sep + tail).encode("utf-8")
