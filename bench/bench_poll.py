@@ -91,10 +91,16 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
         # Warm the server's cache so rounds measure the client, as against a real server.
         await baseline(port, feeds, 50)
         base = await baseline(port, feeds, 50)
-        rows.append(("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", ""))
+        rows.append(
+            ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "")
+        )
         async with build_services(settings) as services:
             services.fetcher._per_host_limit = per_host  # type: ignore[attr-defined]
-            for label, gen in (("A: first poll, 200s (parse+store)", "0"), ("B: all 304", "0"), ("C: 200s, 5 new items each (match+enqueue)", "1")):
+            for label, gen in (
+                ("A: first poll, 200s (parse+store)", "0"),
+                ("B: all 304", "0"),
+                ("C: 200s, 5 new items each (match+enqueue)", "1"),
+            ):
                 generation.write_text(gen)
                 if gen == "1":
                     await baseline(port, feeds, 50)  # warm the new generation
@@ -131,12 +137,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--feeds", type=int)
-    ap.add_argument("--per-host", type=int, default=2, help="concurrent requests per host (default 2, as in production)")
+    ap.add_argument(
+        "--per-host", type=int, default=2, help="concurrent requests per host (default 2, as in production)"
+    )
     args = ap.parse_args()
     feeds = args.feeds or (50 if args.quick else 1000)
     rows = asyncio.run(bench(feeds, 50, args.per_host))
-    print(f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server, per-host limit {args.per_host}")
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}\n")
+    print(
+        f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server,"
+        f" per-host limit {args.per_host}"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" SQLite {sqlite3.sqlite_version}\n"
+    )
     print("| round | wall s | CPU s | feeds/s | result |")
     print("|---|---:|---:|---:|---|")
     for row in rows:

@@ -9,12 +9,50 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 
-WORDS = (
-    "agency regulator directive security federal vendor software network update guidance report "
-    "department commerce ministry national cyber risk supply chain government systems equipment "
-    "telecommunications announced warning critical infrastructure remove prohibit rule notice "
-    "entity list covered companies products services data privacy investigation fine market"
-).split()
+WORDS = [
+    "agency",
+    "regulator",
+    "directive",
+    "security",
+    "federal",
+    "vendor",
+    "software",
+    "network",
+    "update",
+    "guidance",
+    "report",
+    "department",
+    "commerce",
+    "ministry",
+    "national",
+    "cyber",
+    "risk",
+    "supply",
+    "chain",
+    "government",
+    "systems",
+    "equipment",
+    "telecommunications",
+    "announced",
+    "warning",
+    "critical",
+    "infrastructure",
+    "remove",
+    "prohibit",
+    "rule",
+    "notice",
+    "entity",
+    "list",
+    "covered",
+    "companies",
+    "products",
+    "services",
+    "data",
+    "privacy",
+    "investigation",
+    "fine",
+    "market",
+]
 VENDORS = ["Kaspersky", "Huawei", "ZTE", "Hikvision", "Dahua", "TP-Link", "DJI", "Hytera"]
 
 

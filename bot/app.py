@@ -162,7 +162,7 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
         )
         await stop.wait()
         log.info("stopping: no new polls, finishing the ones in flight")
-        await services.scheduler.stop(timeout=10)
+        await services.scheduler.stop(grace=10)
         services.dispatcher.stop()
         try:
             await asyncio.wait_for(delivery, timeout=10)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -23,7 +24,9 @@ TARGET = re.compile(r"^(console|discord:\d{5,25})$")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="regwatch", description="Regulatory alerts for the vendors you depend on.")
+    p = argparse.ArgumentParser(
+        prog="regwatch", description="Regulatory alerts for the vendors you depend on."
+    )
     p.add_argument("--version", action="version", version=f"regwatch {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -47,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--interval", type=int, metavar="SECONDS")
     add.add_argument("--no-check", action="store_true", help="add without fetching it first")
     src.add_parser("remove", help="remove a source").add_argument("id", type=int)
-    src.add_parser("check", help="fetch a source now and report, storing nothing").add_argument("id", type=int)
+    src.add_parser("check", help="fetch a source now and report, storing nothing").add_argument(
+        "id", type=int
+    )
 
     subs = sub.add_parser("subs", help="manage subscriptions").add_subparsers(dest="action", required=True)
     subs.add_parser("list", help="list subscriptions")
@@ -110,10 +115,12 @@ async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
     if feed.startswith(("http://", "https://")):
         async with make_fetcher(settings) as fetcher:
             fetched = await fetcher.fetch(feed)
-        parsed = await asyncio.to_thread(parse_feed, fetched.body, content_type=fetched.content_type, url=feed)
+        parsed = await asyncio.to_thread(
+            parse_feed, fetched.body, content_type=fetched.content_type, url=feed
+        )
         return parsed, feed
     try:
-        body = Path(feed).read_bytes()
+        body = await asyncio.to_thread(Path(feed).read_bytes)
     except OSError as exc:
         raise FetchError(f"cannot read {feed}: {exc.strerror}") from None
     return await asyncio.to_thread(parse_feed, body, url=feed), feed
@@ -130,7 +137,7 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
     named = load_subscriptions(subs_file, vendors)
     matcher = Matcher((i, parse_query(q, vendors)) for i, (_, q) in enumerate(named))
     status = 0
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for feed in feeds:
         try:
             parsed, origin = await _read_feed(settings, feed)
@@ -180,8 +187,11 @@ async def _poll(settings: Settings, source_id: int | None, dry_run: bool) -> int
                 if r.error:
                     print(f"source {r.source_id} ({r.source_name}): failed: {r.error}")
                 for w in r.would_alert:
-                    print(f"would alert [{w.subscription} → {w.target}] {w.title} {w.link or ''} ({', '.join(w.terms)})")
-            print(f"dry run: {sum(len(r.would_alert) for r in results)} alerts would be sent; nothing stored.")
+                    terms = ", ".join(w.terms)
+                    print(f"would alert [{w.subscription} → {w.target}] {w.title} {w.link or ''} ({terms})")
+            print(
+                f"dry run: {sum(len(r.would_alert) for r in results)} alerts would be sent; nothing stored."
+            )
             return 1 if any(r.status == "failed" for r in results) else 0
         drained = await services.dispatcher.drain()
         from bot.app import _pending_count
@@ -211,7 +221,11 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = []
         for s in sources.list_sources(db):
-            health = "disabled" if not s.enabled else ("failing" if s.failures else ("ok" if s.last_ok_at else "new"))
+            health = (
+                "disabled"
+                if not s.enabled
+                else ("failing" if s.failures else ("ok" if s.last_ok_at else "new"))
+            )
             rows.append(
                 (
                     s.id,
@@ -224,7 +238,11 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
                     s.url,
                 )
             )
-        print(format_table(("id", "name", "kind", "health", "items", "last ok (UTC)", "last error", "url"), rows))
+        print(
+            format_table(
+                ("id", "name", "kind", "health", "items", "last ok (UTC)", "last error", "url"), rows
+            )
+        )
         return 0
     if args.action == "add":
         from bot.sources.http import check_url
@@ -246,20 +264,22 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
         print(f"removed source {args.id}")
         return 0
     if args.action == "check":
-        src = sources.get(db, args.id)
-        if src is None:
+        found = sources.get(db, args.id)
+        if found is None:
             raise ConfigError(f"no source with id {args.id}")
         started = time.monotonic()
         try:
-            parsed, _ = asyncio.run(_read_feed(settings, src.url))
+            parsed, _ = asyncio.run(_read_feed(settings, found.url))
         except (FetchError, ParseError) as exc:
-            print(format_table(("id", "name", "status", "detail"), [(src.id, src.name, "failed", str(exc))]))
+            print(
+                format_table(("id", "name", "status", "detail"), [(found.id, found.name, "failed", str(exc))])
+            )
             return 1
         ms = (time.monotonic() - started) * 1000
         print(
             format_table(
                 ("id", "name", "status", "format", "items", "latency"),
-                [(src.id, src.name, "ok", parsed.format, len(parsed.entries), f"{ms:.0f} ms")],
+                [(found.id, found.name, "ok", parsed.format, len(parsed.entries), f"{ms:.0f} ms")],
             )
         )
         return 0
@@ -281,7 +301,14 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
     db = _open(settings)
     if args.action == "list":
         rows = [
-            (s.id, s.name or "", s.target, s.origin, "paused: " + (s.paused_reason or "") if s.paused else "active", s.query)
+            (
+                s.id,
+                s.name or "",
+                s.target,
+                s.origin,
+                "paused: " + (s.paused_reason or "") if s.paused else "active",
+                s.query,
+            )
             for s in subscriptions.list_subscriptions(db)
         ]
         print(format_table(("id", "name", "target", "origin", "state", "query"), rows, max_width=80))

@@ -50,7 +50,9 @@ def parse_sources(text: str, origin: str) -> list[SourceConfig]:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where} ({name}): 'url' must be an http(s) URL")
         if kind not in SOURCE_KINDS:
-            raise ConfigError(f"{where} ({name}): unknown kind {kind!r}; use one of {', '.join(SOURCE_KINDS)}")
+            raise ConfigError(
+                f"{where} ({name}): unknown kind {kind!r}; use one of {', '.join(SOURCE_KINDS)}"
+            )
         interval = entry.get("interval_seconds")
         if interval is not None and (not isinstance(interval, int) or interval < 5):
             raise ConfigError(f"{where} ({name}): 'interval_seconds' must be an integer >= 5")

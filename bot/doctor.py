@@ -32,7 +32,9 @@ async def _check_token(settings: Settings) -> tuple[bool, str]:
     headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds)) as session,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds)
+            ) as session,
             session.get(f"{settings.discord_api_base}/users/@me", headers=headers) as resp,
         ):
             if resp.status == 200:

@@ -136,7 +136,7 @@ async def test_killed_between_enqueue_and_send_delivers_exactly_once(tmp_path, f
 
 
 async def test_bad_setting_exits_2_naming_the_variable(tmp_path):
-    code, out, err = await regwatch(tmp_path, "run", "--once", REGWATCH_POLL_INTERVAL_SECONDS="1")
+    code, _, err = await regwatch(tmp_path, "run", "--once", REGWATCH_POLL_INTERVAL_SECONDS="1")
     assert code == 2
     assert err.strip().splitlines() == [
         "regwatch: REGWATCH_POLL_INTERVAL_SECONDS: Input should be greater than or equal to 5 (got '1')"

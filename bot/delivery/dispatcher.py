@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ class Dispatcher:
             else:
                 when = self._clock() + self._retry_delay(alert, exc)
                 await self._adb.call(outbox.mark_retry, alert.id, str(exc), when)
-                log.warning("alert %d to %s not delivered (%s); retry at %s", alert.id, alert.target, exc, when)
+                log.warning(
+                    "alert %d to %s not delivered (%s); retry at %s", alert.id, alert.target, exc, when
+                )
                 result.retrying += 1
             return
         except Exception as exc:
@@ -109,10 +112,8 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("outbox drain failed; will try again")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     def stop(self) -> None:

@@ -80,7 +80,8 @@ def build_embed(alert: PendingAlert) -> dict[str, Any]:
     fields: list[dict[str, Any]] = [
         {
             "name": "Source",
-            "value": escape(alert.source_name, 200) + (f" ({escape(source_domain, 100)})" if source_domain else ""),
+            "value": escape(alert.source_name, 200)
+            + (f" ({escape(source_domain, 100)})" if source_domain else ""),
             "inline": True,
         }
     ]
@@ -90,7 +91,9 @@ def build_embed(alert: PendingAlert) -> dict[str, Any]:
     if alert.action:
         fields.append({"name": "Action", "value": alert.action.replace("_", " "), "inline": True})
     if alert.terms:
-        fields.append({"name": "Matched", "value": escape(", ".join(alert.terms), FIELD_VALUE_MAX), "inline": True})
+        fields.append(
+            {"name": "Matched", "value": escape(", ".join(alert.terms), FIELD_VALUE_MAX), "inline": True}
+        )
     fields.append(
         {
             "name": "Subscription",

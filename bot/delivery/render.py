@@ -34,7 +34,9 @@ def render_console(alert: PendingAlert) -> str:
     src = clean(alert.source_name, 80)
     domain = domain_of(alert.link) or domain_of(alert.source_url)
     lines = [
-        f"ALERT [{clean(alert.subscription_label, 60)}] {src}" + (f" ({domain})" if domain else "") + f" · {when}",
+        f"ALERT [{clean(alert.subscription_label, 60)}] {src}"
+        + (f" ({domain})" if domain else "")
+        + f" · {when}",
         f"  {title}",
     ]
     if alert.link:

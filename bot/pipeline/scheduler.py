@@ -72,9 +72,14 @@ class PollScheduler:
                 continue
             task = asyncio.create_task(self._guarded(source), name=f"poll-{source.id}")
             self._in_flight[source.id] = task
-            task.add_done_callback(lambda _t, sid=source.id: self._in_flight.pop(sid, None))
+            task.add_done_callback(self._forget)
             started += 1
         return started
+
+    def _forget(self, task: asyncio.Task[PollResult]) -> None:
+        for source_id, running in list(self._in_flight.items()):
+            if running is task:
+                del self._in_flight[source_id]
 
     async def _guarded(self, source: Source, *, dry_run: bool = False) -> PollResult:
         async with self._semaphore:
@@ -99,7 +104,7 @@ class PollScheduler:
             targets = [one] if one else []
         return list(await asyncio.gather(*(self._guarded(s, dry_run=dry_run) for s in targets)))
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
         """Stop intake, let in-flight polls finish within the timeout, cancel the rest."""
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
@@ -107,7 +112,7 @@ class PollScheduler:
         pending = list(self._in_flight.values())
         if not pending:
             return
-        _, still = await asyncio.wait(pending, timeout=timeout)
+        _, still = await asyncio.wait(pending, timeout=grace)
         for task in still:
             task.cancel()
         if still:

@@ -147,8 +147,8 @@ def parse_date(value: str | None) -> datetime | None:
     value = value.strip()
     if not value or len(value) > 100:
         return None
-    parsed = _fast_date(value)
-    if parsed is None:
+    recognised, parsed = _fast_date(value)
+    if not recognised:
         try:
             st = _feedparser_parse_date(value)
         except Exception:  # a date handler choking on garbage must not fail the feed
@@ -160,6 +160,8 @@ def parse_date(value: str | None) -> datetime | None:
             parsed = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except (ValueError, OverflowError, TypeError):
             return None
+    if parsed is None:
+        return None
     return parsed if _YEAR_MIN <= parsed.year <= _YEAR_MAX else None
 
 
@@ -181,8 +183,12 @@ _ISO8601 = re.compile(
 )
 
 
-def _fast_date(value: str) -> datetime | None:
-    """Parse the two common shapes directly; anything else (or odd) is left to feedparser's parser."""
+def _fast_date(value: str) -> tuple[bool, datetime | None]:
+    """Parse the two common shapes directly: (False, None) leaves anything else to feedparser.
+
+    A string of one of these shapes with impossible values (month 13, 31 February) is (True, None):
+    feedparser's parser would roll "2021-13-45" over into 2022 instead of refusing it.
+    """
     if m := _ISO8601.fullmatch(value):
         year, month, day, hour, minute, second, zone = m.groups()
         month_number = int(month)
@@ -190,21 +196,18 @@ def _fast_date(value: str) -> datetime | None:
         day, month, year, hour, minute, second, zone = m.groups()
         month_number = _MONTHS.get(month.lower(), 0)
     else:
-        return None
+        return False, None
     try:
         when = datetime(
             int(year), month_number, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
         )
-    except ValueError:
-        return None  # 31 February, month 0 and friends: feedparser's parser decides
-    if zone[0] in "+-":
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        try:
+        if zone[0] in "+-":
+            digits = zone[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
             when = when - offset if zone[0] == "+" else when + offset
-        except OverflowError:
-            return None  # year 1 or 9999 pushed out of range; rejected as absurd anyway
-    return when
+    except (ValueError, OverflowError):  # impossible fields, or year 1/9999 pushed out of range
+        return True, None
+    return True, when
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ def connect(path: Path | str, *, migrate: bool = True) -> Database:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"REGWATCH_DATABASE_PATH: cannot create {path.parent}: {exc.strerror}") from None
+            raise ConfigError(
+                f"REGWATCH_DATABASE_PATH: cannot create {path.parent}: {exc.strerror}"
+            ) from None
     try:
         # Autocommit mode: transactions are explicit (db.atomic()), never implicit.
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)

@@ -119,7 +119,15 @@ def store_poll(
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (subscription_id, item_id, target, link_key, terms, status,"
                 " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-                (alert.subscription_id, item_id, alert.target, key, json.dumps(alert.terms), iso(now), iso(now)),
+                (
+                    alert.subscription_id,
+                    item_id,
+                    alert.target,
+                    key,
+                    json.dumps(alert.terms),
+                    iso(now),
+                    iso(now),
+                ),
             )
             enqueued += cur.rowcount
         db.execute(

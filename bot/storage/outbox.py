@@ -64,7 +64,9 @@ def _alert(r: tuple[object, ...]) -> PendingAlert:
     )
 
 
-def due(db: Database, now: datetime, limit: int = 100, *, kinds: tuple[str, ...] | None = None) -> list[PendingAlert]:
+def due(
+    db: Database, now: datetime, limit: int = 100, *, kinds: tuple[str, ...] | None = None
+) -> list[PendingAlert]:
     """Return pending alerts whose next attempt time has come, oldest first.
 
     Alerts of paused subscriptions wait until the subscription is resumed.

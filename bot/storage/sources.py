@@ -173,7 +173,9 @@ def sync_config(db: Database, configs: list[SourceConfig], now: datetime) -> tup
                     ),
                 )
                 added += 1
-        for row in db.execute("SELECT id, url FROM sources WHERE origin = 'config' AND enabled = 1").fetchall():
+        for row in db.execute(
+            "SELECT id, url FROM sources WHERE origin = 'config' AND enabled = 1"
+        ).fetchall():
             if row[1] not in urls:
                 db.execute("UPDATE sources SET enabled = 0 WHERE id = ?", (row[0],))
                 disabled += 1
@@ -202,8 +204,8 @@ def record_success(
 def record_failure(db: Database, source_id: int, now: datetime, error: str, next_check_at: datetime) -> None:
     """Record a failed poll: count it, keep the reason, back off."""
     db.execute(
-        "UPDATE sources SET failures = failures + 1, last_error = ?, failing_since = COALESCE(failing_since, ?),"
-        " last_polled_at = ?, next_check_at = ? WHERE id = ?",
+        "UPDATE sources SET failures = failures + 1, last_error = ?,"
+        " failing_since = COALESCE(failing_since, ?), last_polled_at = ?, next_check_at = ? WHERE id = ?",
         (error[:500], iso(now), iso(now), iso(next_check_at), source_id),
     )
 

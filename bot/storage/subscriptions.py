@@ -54,7 +54,9 @@ def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[
     ]
 
 
-def list_subscriptions(db: Database, *, guild_id: int | None = None, active_only: bool = False) -> list[Subscription]:
+def list_subscriptions(
+    db: Database, *, guild_id: int | None = None, active_only: bool = False
+) -> list[Subscription]:
     """Return subscriptions, optionally of one server only, optionally only unpaused ones."""
     clauses, params = ["1"], []
     if guild_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,7 @@ JSON = dict[str, Any]
 DEFAULT_TOKEN = "fake-bot-token"
 GUILD_MEMBERS_INTENT, GUILD_MESSAGES_INTENT = 1 << 1, 1 << 9
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+POLL_SECONDS = 0.005
 
 
 class CommandUnavailable(Exception):
@@ -249,7 +251,11 @@ class FakeDiscord:
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "a condition") -> T:
-        """Return the predicate's first truthy value, re-checked whenever the fake's state changes."""
+        """Return the predicate's first truthy value, re-checked on every change of the fake's state.
+
+        It is also re-checked every few milliseconds, so predicates on the bot's side (its cache,
+        its database) work too: the fake cannot see when the bot has processed an event.
+        """
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -257,7 +263,8 @@ class FakeDiscord:
                     result = predicate()
                     if result:
                         return result
-                    await changed.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), POLL_SECONDS)
         except TimeoutError:
             raise TimeoutError(f"fake Discord: no {what} within {timeout}s") from None
 

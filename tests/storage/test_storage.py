@@ -49,14 +49,28 @@ def test_store_poll_enqueues_once_per_target_and_link(db):
     sub = subscriptions.add(db, "kaspersky", "console", NOW)
     link = "https://news.example/story"
     stored, enqueued = items.store_poll(
-        db, a.id, NOW, NOW, [new_item(1, link)], [NewAlert(0, sub.id, "console", ("Kaspersky",))],
-        etag=None, last_modified=None, body_hash="h",
+        db,
+        a.id,
+        NOW,
+        NOW,
+        [new_item(1, link)],
+        [NewAlert(0, sub.id, "console", ("Kaspersky",))],
+        etag=None,
+        last_modified=None,
+        body_hash="h",
     )
     assert (stored, enqueued) == (1, 1)
     # The same story from another source: stored as its item, but no second alert for the target.
     stored, enqueued = items.store_poll(
-        db, b.id, NOW, NOW, [new_item(2, link)], [NewAlert(0, sub.id, "console", ("Kaspersky",))],
-        etag=None, last_modified=None, body_hash="h",
+        db,
+        b.id,
+        NOW,
+        NOW,
+        [new_item(2, link)],
+        [NewAlert(0, sub.id, "console", ("Kaspersky",))],
+        etag=None,
+        last_modified=None,
+        body_hash="h",
     )
     assert (stored, enqueued) == (1, 0)
     assert outbox.counts(db) == {"pending": 1, "sent": 0, "failed": 0}
@@ -68,8 +82,15 @@ def test_store_poll_is_one_transaction(db):
     # An alert for a subscription that does not exist violates a foreign key: nothing must remain.
     with pytest.raises(sqlite3.IntegrityError):
         items.store_poll(
-            db, src.id, NOW, NOW, [new_item(1)], [NewAlert(0, 999, "console", ())],
-            etag="e", last_modified=None, body_hash="h",
+            db,
+            src.id,
+            NOW,
+            NOW,
+            [new_item(1)],
+            [NewAlert(0, 999, "console", ())],
+            etag="e",
+            last_modified=None,
+            body_hash="h",
         )
     assert db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
     assert sources.get(db, src.id).primed is False
@@ -79,8 +100,15 @@ def test_outbox_due_retry_and_sent(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     sub = subscriptions.add(db, "x", "console", NOW, name="x")
     items.store_poll(
-        db, src.id, NOW, NOW, [new_item(1, "https://n/1")], [NewAlert(0, sub.id, "console", ("x",))],
-        etag=None, last_modified=None, body_hash=None,
+        db,
+        src.id,
+        NOW,
+        NOW,
+        [new_item(1, "https://n/1")],
+        [NewAlert(0, sub.id, "console", ("x",))],
+        etag=None,
+        last_modified=None,
+        body_hash=None,
     )
     [alert] = outbox.due(db, NOW)
     assert alert.subscription_label == "x" and alert.terms == ("x",) and alert.source_name == "A"
@@ -97,8 +125,15 @@ def test_paused_subscription_holds_its_alerts(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     sub = subscriptions.add(db, "x", "discord:123456789012", NOW)
     items.store_poll(
-        db, src.id, NOW, NOW, [new_item(1)], [NewAlert(0, sub.id, sub.target, ())],
-        etag=None, last_modified=None, body_hash=None,
+        db,
+        src.id,
+        NOW,
+        NOW,
+        [new_item(1)],
+        [NewAlert(0, sub.id, sub.target, ())],
+        etag=None,
+        last_modified=None,
+        body_hash=None,
     )
     subscriptions.set_paused(db, sub.id, "missing permission")
     assert outbox.due(db, NOW) == []
