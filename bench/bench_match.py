@@ -125,13 +125,12 @@ class World:
         return self.rng.choices(self.vocabulary, cum_weights=self.cumulative, k=count)
 
     def fake_vendor(self) -> str:
-        """Draw a synthetic vendor name; low indexes are popular (log-uniform)."""
-        index = int(math.exp(self.rng.uniform(0, math.log(len(self.fake_vendors))))) - 1
-        return self.fake_vendors[index]
+        """Draw a synthetic vendor name; low indexes are somewhat more popular."""
+        return self.fake_vendors[int(len(self.fake_vendors) * self.rng.random() ** 1.5)]
 
     def catalog_vendor(self) -> Any:
         """Draw a catalog vendor, the first ones more often."""
-        index = min(int(self.rng.expovariate(0.25)), len(self.vendors) - 1)
+        index = min(int(self.rng.expovariate(0.15)), len(self.vendors) - 1)
         return self.vendors[index]
 
 
@@ -155,11 +154,12 @@ def _sentence(world: World, rng: random.Random) -> str:
 
 def _injection(world: World, rng: random.Random) -> str:
     roll = rng.random()
-    if roll < 0.35:
+    if roll < 0.15:
+        # Catalog vendors: mostly by their usual name, sometimes a legal or non-Latin alias.
         vendor = world.catalog_vendor()
-        name = rng.choice(vendor.all_names)
+        name = vendor.name if rng.random() < 0.7 else rng.choice(vendor.aliases)
         return name + ("'s" if rng.random() < 0.2 else "")
-    if roll < 0.9:
+    if roll < 0.95:
         return world.fake_vendor()
     return rng.choice(SHORT_TERMS)
 
@@ -195,7 +195,7 @@ def make_corpus(world: World, count: int) -> list[MatchDoc]:
 # ---------------------------------------------------------------- subscriptions
 
 
-def _word(world: World, lowest_rank: int = 1000) -> str:
+def _word(world: World, lowest_rank: int = 3000) -> str:
     # Log-uniform over ranks: some subscribed words are common, most are specific.
     rank = int(math.exp(world.rng.uniform(math.log(lowest_rank), math.log(len(world.vocabulary))))) - 1
     return world.vocabulary[rank]
@@ -211,10 +211,12 @@ def make_subscriptions(world: World, count: int) -> list[str]:
     rng = world.rng
     queries = []
     for _ in range(count):
+        # Shares: 12 % words, 40 % vendor-like names, 10 % catalog vendors, 10 % AND, 10 % OR,
+        # 7 % NOT, 4 % NEAR, 4 % prefixes, 3 % short words.
         roll = rng.random()
-        if roll < 0.30:
+        if roll < 0.12:
             query = _word(world)
-        elif roll < 0.50:
+        elif roll < 0.52:
             query = f'"{world.fake_vendor()}"'
         elif roll < 0.62:
             query = _vendor_ref(world) if rng.random() < 0.85 else f"title:{_vendor_ref(world)}"
@@ -244,7 +246,7 @@ def make_subscriptions(world: World, count: int) -> list[str]:
                     f"({_word(world)} OR {_word(world)}) AND NOT {_word(world)}",
                 ]
             )
-        elif roll < 0.93:
+        elif roll < 0.93:  # NEAR
             query = rng.choice(
                 [
                     f"{_vendor_ref(world)} NEAR/5 {rng.choice(['ban', 'banned', 'sanctions', 'fine'])}",
@@ -252,7 +254,7 @@ def make_subscriptions(world: World, count: int) -> list[str]:
                 ]
             )
         elif roll < 0.97:
-            stem = _word(world, lowest_rank=3000)
+            stem = _word(world, lowest_rank=5000)
             query = f"{stem[: max(5, len(stem) - 3)]}*"
         else:
             query = f"{rng.choice(SHORT_TERMS)} {rng.choice(['ban', 'sanctions', 'security'])}"

@@ -167,6 +167,7 @@ class Poller:
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             body_hash=body_hash,
+            first_poll=not source.primed,
         )
         result.alerts = enqueued
         if enqueued:

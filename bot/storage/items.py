@@ -80,6 +80,7 @@ def store_poll(
     etag: str | None,
     last_modified: str | None,
     body_hash: str | None,
+    first_poll: bool = False,
 ) -> tuple[int, int]:
     """Store new items, enqueue their alerts and update the source, in one transaction.
 
@@ -92,7 +93,7 @@ def store_poll(
         for it in items:
             cur = db.execute(
                 "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-                " published, fetched_at, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " published, fetched_at, action, first_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     source_id,
                     it.identity,
@@ -104,6 +105,7 @@ def store_poll(
                     iso(it.published) if it.published else None,
                     iso(now),
                     it.action,
+                    int(first_poll),
                 ),
             )
             if cur.rowcount:

@@ -130,6 +130,14 @@ def m001_initial(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m002_discord_targets(db: Database) -> None:
+    """Remember where a subscription was made, pause with a retry time, and first-poll items."""
+    db.execute("ALTER TABLE subscriptions ADD COLUMN origin_channel_id INTEGER")
+    db.execute("ALTER TABLE subscriptions ADD COLUMN paused_until TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN first_poll INTEGER NOT NULL DEFAULT 0")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

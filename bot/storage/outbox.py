@@ -32,12 +32,16 @@ class PendingAlert:
     source_url: str
     terms: tuple[str, ...]
     created_at: datetime
+    guild_id: int | None = None
+    origin_channel_id: int | None = None
+    subscription_paused: bool = False
 
 
 _SELECT = (
     "SELECT o.id, o.target, o.attempts, o.subscription_id, COALESCE(sub.name, '#' || sub.id), sub.query,"
     " sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action, s.name, s.url, o.terms,"
-    " o.created_at FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
+    " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused"
+    " FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
     " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
 )
 
@@ -61,6 +65,9 @@ def _alert(r: tuple[object, ...]) -> PendingAlert:
         source_url=str(r[14]),
         terms=tuple(json.loads(str(r[15]))),
         created_at=parse_iso(str(r[16])) or datetime.min,
+        guild_id=r[17] if isinstance(r[17], int) else None,
+        origin_channel_id=r[18] if isinstance(r[18], int) else None,
+        subscription_paused=bool(r[19]),
     )
 
 
@@ -69,10 +76,13 @@ def due(
 ) -> list[PendingAlert]:
     """Return pending alerts whose next attempt time has come, oldest first.
 
-    Alerts of paused subscriptions wait until the subscription is resumed.
+    Alerts of a paused subscription wait until it is resumed or its retry time has come.
     """
-    where = "o.status = 'pending' AND o.next_attempt_at <= ? AND sub.paused = 0"
-    params: list[object] = [iso(now)]
+    where = (
+        "o.status = 'pending' AND o.next_attempt_at <= ?"
+        " AND (sub.paused = 0 OR (sub.paused_until IS NOT NULL AND sub.paused_until <= ?))"
+    )
+    params: list[object] = [iso(now), iso(now)]
     if kinds:
         where += " AND (" + " OR ".join("o.target = ? OR o.target LIKE ?" for _ in kinds) + ")"
         for k in kinds:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.domain.clock import iso
+from bot.domain.clock import iso, parse_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Subscription:
     mention_role_id: int | None
     paused: bool
     paused_reason: str | None
+    origin_channel_id: int | None = None
+    paused_until: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -32,7 +34,10 @@ class Subscription:
         return self.name or f"#{self.id}"
 
 
-_COLS = "id, name, query, target, guild_id, created_by, origin, mention_role_id, paused, paused_reason"
+_COLS = (
+    "id, name, query, target, guild_id, created_by, origin, mention_role_id, paused, paused_reason,"
+    " origin_channel_id, paused_until"
+)
 
 
 def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[Subscription]:
@@ -49,6 +54,8 @@ def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[
             mention_role_id=r[7],
             paused=bool(r[8]),
             paused_reason=r[9],
+            origin_channel_id=r[10],
+            paused_until=parse_iso(r[11]),
         )
         for r in cur.fetchall()
     ]
@@ -84,13 +91,14 @@ def add(
     created_by: str = "cli",
     origin: str = "cli",
     mention_role_id: int | None = None,
+    origin_channel_id: int | None = None,
 ) -> Subscription:
     """Store a new subscription (the query must already be validated) and return it."""
     with db.atomic():
         cur = db.execute(
             "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
-            " mention_role_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id),
+            " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id, origin_channel_id),
         )
     sub = get(db, int(cur.lastrowid or 0))
     assert sub is not None
@@ -107,12 +115,19 @@ def remove(db: Database, sub_id: int, *, guild_id: int | None = None) -> bool:
     return cur.rowcount > 0
 
 
-def set_paused(db: Database, sub_id: int, reason: str | None) -> None:
-    """Pause a subscription with a reason, or resume it with None."""
+def set_paused(db: Database, sub_id: int, reason: str | None, until: datetime | None = None) -> bool:
+    """Pause a subscription with a reason (retried after `until`), or resume it with None.
+
+    Returns True when it went from active to paused or back, so people are told once.
+    """
+    row = db.execute("SELECT paused FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
+    if row is None:
+        return False
     db.execute(
-        "UPDATE subscriptions SET paused = ?, paused_reason = ? WHERE id = ?",
-        (1 if reason else 0, reason, sub_id),
+        "UPDATE subscriptions SET paused = ?, paused_reason = ?, paused_until = ? WHERE id = ?",
+        (1 if reason else 0, reason, iso(until) if until else None, sub_id),
     )
+    return bool(row[0]) != bool(reason)
 
 
 def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:

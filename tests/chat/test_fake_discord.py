@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -14,6 +20,8 @@ from tests.fakediscord.harness import discord_hooks_exist, running
 
 VENDORS = ["Kaspersky", "Kape Technologies", "Huawei", "Hikvision", "ZTE"]
 MESSAGES = r"^/channels/\d+/messages$"
+REPO = Path(__file__).resolve().parents[2]
+PROCESS_TIMEOUT = 20.0  # a cold interpreter importing discord.py on a loaded CI box
 
 
 def watch_group() -> app_commands.Group:
@@ -26,7 +34,9 @@ def watch_group() -> app_commands.Group:
     )
 
     @watch.command(name="vendor", description="Watch a vendor")
-    @app_commands.describe(name="Vendor", channel="Where alerts go", mention="Role to ping", actions_only="Only actions")
+    @app_commands.describe(
+        name="Vendor", channel="Where alerts go", mention="Role to ping", actions_only="Only actions"
+    )
     async def vendor(
         interaction: discord.Interaction,
         name: str,
@@ -41,7 +51,9 @@ def watch_group() -> app_commands.Group:
         assert isinstance(target, discord.TextChannel)
         extra = f", pinging @{mention.name}" if mention else ""
         only = " (actions only)" if actions_only else ""
-        await interaction.response.send_message(f"Watching {name} in #{target.name}{extra}{only}.", ephemeral=True)
+        await interaction.response.send_message(
+            f"Watching {name} in #{target.name}{extra}{only}.", ephemeral=True
+        )
 
     @vendor.autocomplete("name")
     async def vendor_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -79,7 +91,12 @@ class WatchBot(commands.Bot):
         self.tree.add_command(ping, guild=guild)
         await self.tree.sync(guild=guild)
 
-    async def _record_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Skip the default 5 s pause before a re-IDENTIFY (it guards Discord's identify rate limit)."""
+
+    async def _record_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         self.errors.append(error)
 
 
@@ -105,7 +122,9 @@ def test_discord_py_hooks_still_exist() -> None:
     assert discord_hooks_exist()
 
 
-async def test_login_ready_and_guild_create_fill_the_cache(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
+async def test_login_ready_and_guild_create_fill_the_cache(
+    bot: WatchBot, discord_at_fake: FakeDiscord
+) -> None:
     fake = discord_at_fake
     guild = bot.get_guild(fake.guild.id)
     assert guild is not None and guild.name == fake.guild.name
@@ -132,13 +151,15 @@ async def test_wrong_token_is_login_failure(discord_at_fake: FakeDiscord) -> Non
 
 async def test_sync_stores_commands_with_stable_ids(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
     fake = discord_at_fake
-    stored = {c["name"]: c for c in fake.commands.list(fake.guild.id)}
+    stored = {c["name"]: c for c in fake.commands.in_scope(fake.guild.id)}
     assert set(stored) == {"watch", "ping"}
     assert stored["watch"]["default_member_permissions"] == str(Permission.MANAGE_GUILD.value)
     fetched = await bot.tree.fetch_commands(guild=discord.Object(fake.guild.id))
     assert {c.name: c.id for c in fetched} == {n: int(c["id"]) for n, c in stored.items()}
     await bot.tree.sync(guild=discord.Object(fake.guild.id))
-    assert {c["name"]: c["id"] for c in fake.commands.list(fake.guild.id)} == {n: c["id"] for n, c in stored.items()}
+    assert {c["name"]: c["id"] for c in fake.commands.in_scope(fake.guild.id)} == {
+        n: c["id"] for n, c in stored.items()
+    }
 
 
 async def test_invoke_returns_the_ephemeral_reply(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
@@ -168,15 +189,24 @@ async def test_options_are_typed_and_resolved_from_the_synced_schema(
     fake = discord_at_fake
     alerts = fake.add_channel("alerts")
     role = fake.add_role("security")
-    await fake.wait_for(lambda: bot.get_channel(alerts.id) and text_channel(bot, fake, alerts.id).guild.get_role(role.id))
+    await fake.wait_for(
+        lambda: bot.get_channel(alerts.id) and text_channel(bot, fake, alerts.id).guild.get_role(role.id)
+    )
     result = await fake.invoke(
-        "watch", "vendor", options={"name": "Huawei", "channel": alerts, "mention": role.id, "actions_only": True}
+        "watch",
+        "vendor",
+        options={"name": "Huawei", "channel": alerts, "mention": role.id, "actions_only": True},
     )
     assert result.content == "Watching Huawei in #alerts, pinging @security (actions only)."
     sent = fake.interactions.records[result.interaction_id].payload["data"]
     [sub] = sent["options"]
     assert (sub["type"], sub["name"]) == (1, "vendor")
-    assert {o["name"]: o["type"] for o in sub["options"]} == {"name": 3, "channel": 7, "mention": 8, "actions_only": 5}
+    assert {o["name"]: o["type"] for o in sub["options"]} == {
+        "name": 3,
+        "channel": 7,
+        "mention": 8,
+        "actions_only": 5,
+    }
     assert set(sent["resolved"]) == {"channels", "roles"}
     with pytest.raises(OptionError, match="no option"):
         fake.send_command("watch vendor", options={"name": "x", "colour": "red"})
@@ -214,7 +244,9 @@ async def test_visible_reply_is_a_channel_message(bot: WatchBot, discord_at_fake
     assert message["type"] == 20 and message["interaction_metadata"]["name"] == "ping"
 
 
-async def test_send_records_embed_nonce_and_allowed_mentions(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
+async def test_send_records_embed_nonce_and_allowed_mentions(
+    bot: WatchBot, discord_at_fake: FakeDiscord
+) -> None:
     fake = discord_at_fake
     role = fake.add_role("vendor-watchers")
     await fake.wait_for(lambda: text_channel(bot, fake).guild.get_role(role.id))
@@ -225,7 +257,9 @@ async def test_send_records_embed_nonce_and_allowed_mentions(bot: WatchBot, disc
         f"<@&{role.id}> <@{fake.admin.user.id}> @everyone",
         embed=embed,
         nonce="item1-chan1",
-        allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=[discord.Object(role.id)]),
+        allowed_mentions=discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(role.id)]
+        ),
     )
     [message] = fake.messages(channel.id)
     assert int(message["id"]) == sent.id
@@ -259,7 +293,31 @@ async def test_same_nonce_returns_the_existing_message(bot: WatchBot, discord_at
     assert (await channel.send("alert", nonce="n-2")).id != other.id
 
 
-async def test_crash_after_discord_accepted_does_not_duplicate(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
+async def test_edit_changes_the_stored_message(bot: WatchBot, discord_at_fake: FakeDiscord) -> None:
+    fake = discord_at_fake
+    sent = await text_channel(bot, fake).send("draft")
+    edited = await sent.edit(content="final")
+    [message] = fake.messages(fake.channel.id)
+    assert message["content"] == edited.content == "final"
+    assert message["edited_timestamp"] is not None
+
+
+async def test_answer_after_three_seconds_is_unknown_interaction(
+    bot: WatchBot, discord_at_fake: FakeDiscord
+) -> None:
+    fake = discord_at_fake
+    fake.interactions.deadline = -1.0  # every answer arrives too late
+    fake.send_command("ping")
+    [callback] = await fake.wait_for(lambda: fake.requests("POST", r"/callback$"))
+    assert (callback.status, callback.response["code"]) == (404, 10062)
+    [error] = await fake.wait_for(lambda: bot.errors)
+    assert isinstance(error.__cause__, discord.NotFound)
+    bot.errors.clear()
+
+
+async def test_crash_after_discord_accepted_does_not_duplicate(
+    bot: WatchBot, discord_at_fake: FakeDiscord
+) -> None:
     fake = discord_at_fake
     channel = text_channel(bot, fake)
     # Discord made the post but the bot never learnt it (503 is not retried by discord.py).
@@ -341,11 +399,54 @@ async def test_reconnect_request_is_resumed(bot: WatchBot, discord_at_fake: Fake
 
 
 async def test_unknown_routes_are_recorded_loudly(fake_discord: FakeDiscord) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{fake_discord.api_base}/guilds/1/bans") as response:
-            assert response.status == 404
-            assert "not faked" in (await response.json())["message"]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{fake_discord.api_base}/guilds/1/bans") as response,
+    ):
+        assert response.status == 404
+        assert "not faked" in (await response.json())["message"]
     assert [c.path for c in fake_discord.unknown_routes] == ["/guilds/1/bans"]
     fake_discord.unknown_routes.clear()  # this test made the unknown call on purpose
+
+
+async def start_bot_process(fake: FakeDiscord, log: Path, **env: str) -> asyncio.subprocess.Process:
+    """Start tests/chat/fake_bot_process.py pointed at the fake, as the real app will run."""
+    settings = {
+        "FAKE_API_BASE": fake.api_base,
+        "FAKE_GATEWAY_URL": fake.gateway_url,
+        "FAKE_TOKEN": fake.token,
+        "FAKE_GUILD_ID": str(fake.guild.id),
+        "FAKE_CHANNEL_ID": str(fake.channel.id),
+        "FAKE_NONCE": "item7-chan1",
+    }
+    with log.open("wb") as output:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.chat.fake_bot_process",
+            cwd=REPO,
+            env={**os.environ, **settings, **env},
+            stdout=output,
+            stderr=output,
+        )
+
+
+async def test_bot_process_killed_after_post_and_restarted_posts_once(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    crashed = await start_bot_process(fake, tmp_path / "first.log", FAKE_DIE_AFTER_SEND="1")
+    assert await asyncio.wait_for(crashed.wait(), PROCESS_TIMEOUT) == -signal.SIGKILL
+    assert len(fake.messages(fake.channel.id)) == 1
+    restarted = await start_bot_process(fake, tmp_path / "second.log")
+    try:
+        await fake.wait_ready(count=2, timeout=PROCESS_TIMEOUT)
+        await fake.wait_for(lambda: len(fake.requests("POST", MESSAGES)) == 2, timeout=PROCESS_TIMEOUT)
+        result = await fake.invoke("ping")
+        assert result.content == f"pong from pid {restarted.pid}" and result.ephemeral
+    finally:
+        restarted.kill()
+        await restarted.wait()
+    first, second = fake.requests("POST", MESSAGES)
+    assert first.response["id"] == second.response["id"]
+    assert len(fake.messages(fake.channel.id)) == 1

@@ -48,7 +48,7 @@ class CommandRegistry:
         self.scopes[guild_id] = stored
         return copy.deepcopy(stored)
 
-    def list(self, guild_id: int | None) -> list[JSON]:
+    def in_scope(self, guild_id: int | None) -> list[JSON]:
         """Return the commands of a scope."""
         return copy.deepcopy(self.scopes.get(guild_id, []))
 
@@ -62,4 +62,8 @@ class CommandRegistry:
 
     def names(self) -> list[str]:
         """Return every synced command name with its scope, for error messages."""
-        return [f"{c['name']} ({'global' if s is None else f'guild {s}'})" for s, cs in self.scopes.items() for c in cs]
+        return [
+            f"{c['name']} ({'global' if s is None else f'guild {s}'})"
+            for s, cs in self.scopes.items()
+            for c in cs
+        ]

@@ -101,7 +101,9 @@ class Fault:
         """Count a hit and build the failing reply."""
         self.hits += 1
         if self.status == 429:
-            reply = rate_limited(self.retry_after if self.retry_after is not None else 0.05, is_global=self.is_global)
+            reply = rate_limited(
+                self.retry_after if self.retry_after is not None else 0.05, is_global=self.is_global
+            )
         else:
             reply = error(self.status, path)
             if self.retry_after is not None:

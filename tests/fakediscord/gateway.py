@@ -87,9 +87,11 @@ class Gateway:
         self.ready_count = 0
         self.received: list[JSON] = []
 
-    def dispatch(self, event: str, data: JSON, *, intent: int = 0) -> int | None:
-        """Queue a dispatch on the current session; it is sent now or replayed on RESUME."""
-        session = self.current
+    def dispatch(
+        self, event: str, data: JSON, *, intent: int = 0, session: Session | None = None
+    ) -> int | None:
+        """Queue a dispatch on a session (the current one by default); sent now or replayed on RESUME."""
+        session = session or self.current
         if session is None or (intent and not session.intents & intent):
             return None
         session.events.append({"op": DISPATCH, "t": event, "s": session.seq + 1, "d": data})
@@ -104,7 +106,9 @@ class Gateway:
 
     async def close(self, code: int = 4000, *, session_only: bool = True) -> None:
         """Close the current session's websocket (or all of them) with a close code."""
-        targets = [c for c in self.connections if not session_only or (c.session and c.session is self.current)]
+        targets = [
+            c for c in self.connections if not session_only or (c.session and c.session is self.current)
+        ]
         for conn in targets:
             await conn.ws.close(code=code, message=b"closed by the fake")
 
@@ -126,12 +130,18 @@ class Gateway:
         self.connections.append(conn)
         pump: asyncio.Task[None] | None = None
         try:
-            await conn.send({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+            await conn.send(
+                {"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+            )
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     await ws.close(code=4002, message=b"decode error: send JSON text frames")
                     break
-                frame = json.loads(msg.data)
+                try:
+                    frame = json.loads(msg.data)
+                except ValueError:
+                    await ws.close(code=4002, message=b"decode error: invalid JSON")
+                    break
                 self.received.append({"op": frame.get("op"), "d": frame.get("d")})
                 attached = conn.session
                 await self._on_frame(conn, frame)
@@ -160,7 +170,7 @@ class Gateway:
         elif conn.session is None:
             await conn.ws.close(code=4003, message=b"not authenticated")
         elif op == REQUEST_MEMBERS:
-            self._members_chunk(data or {})
+            self._members_chunk(conn.session, data or {})
         elif op in (PRESENCE, VOICE):
             log.info("ignoring gateway op %s", op)
         else:
@@ -182,10 +192,11 @@ class Gateway:
         self.sessions[session.id] = session
         self.current = session
         self._attach(conn, session, cursor=0)
+        guilds = [g for g in self.world.guilds.values() if self.world.bot.id in g.members]
         ready = {
             "v": 10,
             "user": payloads.user(self.world.bot),
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "resume_gateway_url": self.resume_url,
             "shard": data.get("shard", [0, 1]),
@@ -198,7 +209,7 @@ class Gateway:
             "geo_ordered_rtc_regions": [],
         }
         self.dispatch("READY", ready)
-        for guild in self.world.guilds.values():
+        for guild in guilds:
             self.dispatch("GUILD_CREATE", payloads.guild_create(guild, self.world))
         self.ready_count += 1
 
@@ -235,7 +246,7 @@ class Gateway:
                 await conn.send(frame)
             await conn.wakeup.wait()
 
-    def _members_chunk(self, data: JSON) -> None:
+    def _members_chunk(self, session: Session, data: JSON) -> None:
         guild = self.world.guilds.get(int(data.get("guild_id", 0)))
         if guild is None:
             return
@@ -258,4 +269,4 @@ class Gateway:
             chunk["nonce"] = data["nonce"]
         if data.get("presences"):
             chunk["presences"] = []
-        self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        self.dispatch("GUILD_MEMBERS_CHUNK", chunk, session=session)

@@ -28,9 +28,18 @@ def hook_values(fake: FakeDiscord) -> tuple[str, yarl.URL]:
 
 
 @contextlib.asynccontextmanager
-async def running(client: ClientT, fake: FakeDiscord, *, timeout: float = 5.0) -> AsyncIterator[ClientT]:
+async def running(
+    client: ClientT,
+    fake: FakeDiscord,
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109
+) -> AsyncIterator[ClientT]:
     """Log in, connect and wait for on_ready; on exit close the client and re-raise its crash, if any."""
-    await client.login(fake.token)
+    try:
+        await client.login(fake.token)
+    except BaseException:
+        await client.close()  # login opened an HTTP session; do not leak it
+        raise
     # connect() is the task whose exception a malformed gateway payload ends up in.
     task = asyncio.create_task(client.connect(reconnect=True))
     ready = asyncio.create_task(client.wait_until_ready())

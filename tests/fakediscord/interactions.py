@@ -10,14 +10,13 @@ from typing import Any
 from tests.fakediscord import payloads
 from tests.fakediscord.faults import Reply, error
 from tests.fakediscord.messages import MessageStore
-from tests.fakediscord.validation import EmptyMessage, FormError, validate_choices, validate_message
+from tests.fakediscord.validation import FormError, rejection, validate_choices
 from tests.fakediscord.world import World
 
 JSON = dict[str, Any]
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 4, 5, 6, 7, 8, 9
 EPHEMERAL, LOADING = 64, 128
-UNKNOWN_MESSAGE = Reply(404, {"message": "Unknown Message", "code": 10008})
 CALLBACKS_FOR = {
     APPLICATION_COMMAND: {MESSAGE, DEFERRED_MESSAGE, MODAL},
     AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
@@ -115,22 +114,20 @@ class InteractionStore:
         """Handle POST /interactions/{id}/{token}/callback."""
         record = self.records.get(interaction_id)
         if record is None or record.token != token or self.clock() - record.created > self.deadline:
-            return error(404, "/interactions/")
+            return error(404, message="Unknown interaction", code=10062)
         if record.callback_type is not None:
             return error(400, message="Interaction has already been acknowledged.", code=40060)
         kind, data = body.get("type"), body.get("data") or {}
         if kind not in CALLBACKS_FOR[record.type]:
             return Reply(400, FormError("type", "BASE_TYPE_CHOICES", f"Invalid callback type {kind}").body())
-        try:
-            if kind == AUTOCOMPLETE_RESULT:
+        if kind == AUTOCOMPLETE_RESULT:
+            try:
                 validate_choices(data.get("choices"))
-                record.choices = data["choices"]
-            elif kind == MESSAGE:
-                validate_message(data)
-        except FormError as exc:
-            return Reply(400, exc.body())
-        except EmptyMessage:
-            return error(400, message="Cannot send an empty message", code=50006)
+            except FormError as exc:
+                return Reply(400, exc.body())
+            record.choices = data["choices"]
+        elif kind == MESSAGE and (problem := rejection(data)) is not None:
+            return problem
         record.callback_type = kind
         record.responses.append({"kind": "callback", "body": body})
         reply: JSON = {"interaction": {"id": str(record.id), "type": record.type}}
@@ -151,13 +148,10 @@ class InteractionStore:
         """Handle POST /webhooks/{app}/{token}: a followup, or the answer to a deferral."""
         record = self._by_token(application_id, token)
         if record is None or record.callback_type is None:
-            return error(404, "/webhooks/")
-        try:
-            validate_message(body)
-        except FormError as exc:
-            return Reply(400, exc.body())
-        except EmptyMessage:
-            return error(400, message="Cannot send an empty message", code=50006)
+            return error(404, message="Unknown Webhook", code=10015)
+        problem = rejection(body)
+        if problem is not None:
+            return problem
         record.responses.append({"kind": "followup", "body": body})
         original = self.messages.by_id.get(record.original_id or 0)
         if original is not None and original["flags"] & LOADING:
@@ -171,17 +165,16 @@ class InteractionStore:
     def get_message(self, application_id: int, token: str, message_id: str) -> Reply:
         """Handle GET /webhooks/{app}/{token}/messages/{id or @original}."""
         _, message = self._message(application_id, token, message_id)
-        return Reply(200, message) if message is not None else UNKNOWN_MESSAGE
+        return Reply(200, message) if message is not None else _unknown_message()
 
     def edit_message(self, application_id: int, token: str, message_id: str, body: JSON) -> Reply:
         """Handle PATCH /webhooks/{app}/{token}/messages/{id or @original}."""
         record, message = self._message(application_id, token, message_id)
         if record is None or message is None:
-            return UNKNOWN_MESSAGE
-        try:
-            validate_message(body, edit=True)
-        except FormError as exc:
-            return Reply(400, exc.body())
+            return _unknown_message()
+        problem = rejection(body, edit=True)
+        if problem is not None:
+            return problem
         record.responses.append({"kind": "edit", "message_id": message["id"], "body": body})
         return Reply(200, self._edit(message, body))
 
@@ -189,7 +182,7 @@ class InteractionStore:
         """Handle DELETE /webhooks/{app}/{token}/messages/{id or @original}."""
         _, message = self._message(application_id, token, message_id)
         if message is None:
-            return UNKNOWN_MESSAGE
+            return _unknown_message()
         self.messages.delete(int(message["id"]))
         return Reply(204)
 
@@ -204,7 +197,13 @@ class InteractionStore:
         record = self._by_token(application_id, token)
         if record is None:
             return None, None
-        wanted = record.original_id if message_id == "@original" else int(message_id)
+        wanted = (
+            record.original_id
+            if message_id == "@original"
+            else int(message_id)
+            if message_id.isdigit()
+            else 0
+        )
         if wanted != record.original_id and wanted not in record.followup_ids:
             return record, None
         return record, self.messages.by_id.get(wanted or 0)
@@ -230,9 +229,15 @@ class InteractionStore:
             "application_id": app,
             "interaction_metadata": metadata,
         }
-        message = self.messages.create(record.channel_id, self.world.bot, body, listed=not ephemeral, extra=extra)
+        message = self.messages.create(
+            record.channel_id, self.world.bot, body, listed=not ephemeral, extra=extra
+        )
         if original:
             record.original_id = int(message["id"])
         if not ephemeral:
             self.on_message(message)
         return message
+
+
+def _unknown_message() -> Reply:
+    return Reply(404, {"message": "Unknown Message", "code": 10008})

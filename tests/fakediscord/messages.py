@@ -29,7 +29,9 @@ class Pings:
     everyone: bool
 
 
-def resolve_pings(content: str, allowed: JSON | None, guild: Guild | None, can_mention_everyone: bool) -> Pings:
+def resolve_pings(
+    content: str, allowed: JSON | None, guild: Guild | None, can_mention_everyone: bool
+) -> Pings:
     """Apply Discord's rules: allowed_mentions filters, unmentionable roles need Mention Everyone."""
     if allowed is None:
         # No allowed_mentions means Discord's default: everything written in the content pings.
@@ -114,7 +116,9 @@ class MessageStore:
         message = self.by_id[message_id]
         for key in ("content", "embeds", "components", "flags", "attachments"):
             if key in body:
-                message[key] = copy.deepcopy(body[key]) if body[key] is not None else ([] if key != "content" else "")
+                message[key] = (
+                    copy.deepcopy(body[key]) if body[key] is not None else ([] if key != "content" else "")
+                )
         message["embeds"] = [{"type": "rich", **e} for e in message["embeds"]]
         message["edited_timestamp"] = now_iso()
         found = self.world.find_channel(int(message["channel_id"]))
@@ -139,7 +143,11 @@ class MessageStore:
         if guild is not None:
             channel = guild.channels.get(int(message["channel_id"]))
             perms = self.world.permissions(guild, author.id, channel)
-        pings = resolve_pings(message["content"] or "", allowed, guild, bool(perms & Permission.MENTION_EVERYONE))
-        message["mentions"] = [payloads.user(self.world.users[u]) for u in pings.users if u in self.world.users]
+        pings = resolve_pings(
+            message["content"] or "", allowed, guild, bool(perms & Permission.MENTION_EVERYONE)
+        )
+        message["mentions"] = [
+            payloads.user(self.world.users[u]) for u in pings.users if u in self.world.users
+        ]
         message["mention_roles"] = [str(r) for r in pings.roles]
         message["mention_everyone"] = pings.everyone

@@ -25,10 +25,14 @@ def find_leaf(command: JSON, path: list[str]) -> tuple[JSON, list[JSON]]:
         children = [o for o in node.get("options") or [] if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)]
         child = next((o for o in children if o["name"] == name), None)
         if child is None:
-            raise OptionError(f"/{node['name']} has no subcommand {name!r}; synced: {[o['name'] for o in children]}")
+            raise OptionError(
+                f"/{node['name']} has no subcommand {name!r}; synced: {[o['name'] for o in children]}"
+            )
         node = child
         chain.append(child)
-    subcommands = [o["name"] for o in node.get("options") or [] if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)]
+    subcommands = [
+        o["name"] for o in node.get("options") or [] if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)
+    ]
     if subcommands:
         raise OptionError(f"/{node['name']} needs a subcommand, one of {subcommands}")
     return node, chain
@@ -72,7 +76,9 @@ class OptionBuilder:
         built = []
         for name, option in schema.items():
             if name == focused:
-                built.append({"name": name, "type": option["type"], "value": str(values[name]), "focused": True})
+                built.append(
+                    {"name": name, "type": option["type"], "value": str(values[name]), "focused": True}
+                )
             elif name in values:
                 value = self._convert(option, values[name], resolve=focused is None)
                 built.append({"name": name, "type": option["type"], "value": value})
@@ -102,7 +108,9 @@ class OptionBuilder:
             raise OptionError(f"option {name!r} has type {kind}, which the fake does not support")
         choices = option.get("choices")
         if choices and converted not in [c["value"] for c in choices]:
-            raise OptionError(f"option {name!r} must be one of {[c['value'] for c in choices]}, got {converted!r}")
+            raise OptionError(
+                f"option {name!r} must be one of {[c['value'] for c in choices]}, got {converted!r}"
+            )
         return converted
 
     def _check_string(self, option: JSON, value: Any) -> str:
@@ -126,7 +134,9 @@ class OptionBuilder:
                 self._add("users", snowflake, payloads.user(self.world.users[snowflake]))
                 if member is not None:
                     perms = self.world.permissions(guild, snowflake, self.channel)
-                    self._add("members", snowflake, payloads.member(member, permissions=perms, with_user=False))
+                    self._add(
+                        "members", snowflake, payloads.member(member, permissions=perms, with_user=False)
+                    )
             return snowflake
         if kind in (ROLE, MENTIONABLE) and snowflake in guild.roles:
             if keep:
@@ -136,7 +146,9 @@ class OptionBuilder:
             channel = guild.channels[snowflake]
             allowed = option.get("channel_types")
             if allowed and channel.type not in allowed:
-                raise OptionError(f"option {option['name']!r} takes channel types {allowed}, not {channel.type}")
+                raise OptionError(
+                    f"option {option['name']!r} takes channel types {allowed}, not {channel.type}"
+                )
             if keep:
                 perms = self.world.permissions(guild, self.invoker_id, channel)
                 self._add("channels", snowflake, {**payloads.channel(channel), "permissions": str(perms)})

@@ -53,7 +53,8 @@ def channel(c: Channel) -> JSON:
         "name": c.name,
         "position": c.position,
         "permission_overwrites": [
-            {"id": str(o.id), "type": o.type, "allow": str(o.allow), "deny": str(o.deny)} for o in c.overwrites
+            {"id": str(o.id), "type": o.type, "allow": str(o.allow), "deny": str(o.deny)}
+            for o in c.overwrites
         ],
         "parent_id": None if c.parent_id is None else str(c.parent_id),
         "topic": c.topic,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -89,7 +90,10 @@ class Rest:
             reply = error(400, message="The request body contains invalid JSON.", code=50109)
         else:
             reply = await self._answer(api)
-        call = Call(api.method, path, api.query, api.json, api.headers, reply.status, reply.body)
+        # A snapshot: stored messages change later (edits), the recorded answer must not.
+        call = Call(
+            api.method, path, api.query, api.json, api.headers, reply.status, copy.deepcopy(reply.body)
+        )
         self.calls.append(call)
         self.on_change()
         return reply.to_web()

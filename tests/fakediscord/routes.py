@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tests.fakediscord import payloads
 from tests.fakediscord.faults import Reply, error
 from tests.fakediscord.rest import ApiRequest, Rest
-from tests.fakediscord.validation import EmptyMessage, FormError, validate_commands, validate_message
+from tests.fakediscord.validation import FormError, rejection, validate_commands
 from tests.fakediscord.world import Channel, Guild, Permission
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class Routes:
     async def get_commands(self, req: ApiRequest) -> Reply:
         """GET the synced commands of a scope."""
         problem = self._command_scope(req)
-        return problem or Reply(200, self.fake.commands.list(self._guild_param(req)))
+        return problem or Reply(200, self.fake.commands.in_scope(self._guild_param(req)))
 
     async def put_commands(self, req: ApiRequest) -> Reply:
         """PUT: bulk-overwrite a scope's commands (tree.sync)."""
@@ -97,7 +97,11 @@ class Routes:
     async def guild_channels(self, req: ApiRequest) -> Reply:
         """GET /guilds/{id}/channels."""
         guild = self._guild(req)
-        return Reply(200, [payloads.channel(c) for c in guild.channels.values()]) if guild else error(404, req.path)
+        return (
+            Reply(200, [payloads.channel(c) for c in guild.channels.values()])
+            if guild
+            else error(404, req.path)
+        )
 
     async def guild_roles(self, req: ApiRequest) -> Reply:
         """GET /guilds/{id}/roles."""
@@ -129,12 +133,9 @@ class Routes:
         if isinstance(found, Reply):
             return found
         body = req.json if isinstance(req.json, dict) else {}
-        try:
-            validate_message(body)
-        except FormError as exc:
-            return Reply(400, exc.body())
-        except EmptyMessage:
-            return error(400, message="Cannot send an empty message", code=50006)
+        problem = rejection(body)
+        if problem is not None:
+            return problem
         channel_id, store = found[1].id, self.fake.message_store
         if body.get("enforce_nonce") and body.get("nonce") is not None:
             existing = store.find_by_nonce(channel_id, self.world.bot.id, body["nonce"])
@@ -156,10 +157,9 @@ class Routes:
             return message
         if message["author"]["id"] != str(self.world.bot.id):
             return error(403, message="Cannot edit a message authored by another user", code=50005)
-        try:
-            validate_message(req.json or {}, edit=True)
-        except FormError as exc:
-            return Reply(400, exc.body())
+        problem = rejection(req.json or {}, edit=True)
+        if problem is not None:
+            return problem
         edited = self.fake.message_store.edit(int(message["id"]), req.json or {})
         self.fake.dispatch_message("MESSAGE_UPDATE", edited)
         return Reply(200, edited)
@@ -170,7 +170,9 @@ class Routes:
         if isinstance(message, Reply):
             return message
         self.fake.message_store.delete(int(message["id"]))
-        self.fake.dispatch_message("MESSAGE_DELETE", {"id": message["id"], "channel_id": message["channel_id"]})
+        self.fake.dispatch_message(
+            "MESSAGE_DELETE", {"id": message["id"], "channel_id": message["channel_id"]}
+        )
         return Reply(204)
 
     async def callback(self, req: ApiRequest) -> Reply:
@@ -186,7 +188,10 @@ class Routes:
 
     async def webhook_message(self, req: ApiRequest) -> Reply:
         """GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{id or @original}."""
-        store, args = self.fake.interactions, (req.id("app_id"), req.params["token"], req.params["message_id"])
+        store, args = (
+            self.fake.interactions,
+            (req.id("app_id"), req.params["token"], req.params["message_id"]),
+        )
         if req.method == "GET":
             return store.get_message(*args)
         if req.method == "PATCH":

@@ -5,59 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from tests.fakediscord import payloads
 from tests.fakediscord.commands import CommandRegistry
+from tests.fakediscord.editing import WorldEdits
 from tests.fakediscord.faults import Fault
 from tests.fakediscord.gateway import INVALID_SESSION, RECONNECT, Gateway
-from tests.fakediscord.interactions import (
-    APPLICATION_COMMAND,
-    AUTOCOMPLETE,
-    InteractionRecord,
-    InteractionResult,
-    InteractionStore,
-)
+from tests.fakediscord.interactions import InteractionRecord, InteractionResult, InteractionStore
+from tests.fakediscord.invoker import Invoker
 from tests.fakediscord.messages import MessageStore
-from tests.fakediscord.options import OptionBuilder, find_leaf, nest
 from tests.fakediscord.rest import Call, Rest
 from tests.fakediscord.routes import Routes
-from tests.fakediscord.world import (
-    TEXT_CHANNEL,
-    Channel,
-    Guild,
-    Member,
-    Overwrite,
-    Permission,
-    Role,
-    Snowflakes,
-    World,
-)
+from tests.fakediscord.world import Permission, Snowflakes, World
 
 T = TypeVar("T")
 JSON = dict[str, Any]
 DEFAULT_TOKEN = "fake-bot-token"
-GUILD_MEMBERS_INTENT, GUILD_MESSAGES_INTENT = 1 << 1, 1 << 9
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+GUILD_MESSAGES_INTENT = 1 << 9
 POLL_SECONDS = 0.005
 
 
-class CommandUnavailable(Exception):
-    """Discord's client would not offer this command to this member (not synced, or no permission)."""
-
-
-class FakeDiscord:
+class FakeDiscord(WorldEdits):
     """A fake Discord on 127.0.0.1: world model, REST, gateway, interactions, fault injection, recording.
 
     The default world has one guild (`guild`) with one text channel (`channel`, also the system
     channel), its owner, an `admin` member holding Manage Server and a plain `member`.
     """
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, default_world: bool = True) -> None:
+    def __init__(self, *, token: str = DEFAULT_TOKEN) -> None:
         self.token = token
         self.world = World(Snowflakes())
         self.message_store = MessageStore(self.world)
@@ -65,15 +44,16 @@ class FakeDiscord:
         self.interactions = InteractionStore(self.world, self.message_store, self._on_interaction_message)
         self.gateway = Gateway(self.world, token, self._notify)
         self.rest = Rest(token, self._notify)
+        self.invoker = Invoker(self.world, self.commands, self.interactions)
         Routes(self).register(self.rest)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
-        if default_world:
-            self.guild = self.world.add_guild()
-            self.channel = self.guild.channels[self.guild.system_channel_id or 0]
-            self.admin = self.world.add_member(self.guild.id, "admin", permissions=Permission.MANAGE_GUILD)
-            self.member = self.world.add_member(self.guild.id, "member")
+        self.guild = self.world.add_guild()
+        self.channel = self.guild.channels[self.guild.system_channel_id or 0]
+        self.owner = self.guild.members[self.guild.owner_id]
+        self.admin = self.world.add_member(self.guild.id, "admin", permissions=Permission.MANAGE_GUILD)
+        self.member = self.world.add_member(self.guild.id, "member")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,67 +115,6 @@ class FakeDiscord:
         """Return the application id."""
         return self.world.application_id
 
-    def add_guild(self, name: str = "Another Server", *, channel_name: str | None = "general") -> Guild:
-        """Add a guild the bot is in (GUILD_CREATE reaches a connected bot)."""
-        guild = self.world.add_guild(name, channel_name=channel_name)
-        self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(guild, self.world))
-        return guild
-
-    def add_channel(
-        self, name: str, *, guild_id: int | None = None, type: int = TEXT_CHANNEL, overwrites: Iterable[Overwrite] = ()
-    ) -> Channel:
-        """Add a channel (default guild unless told otherwise)."""
-        channel = self.world.add_channel(guild_id or self.guild.id, name, type=type, overwrites=overwrites)
-        self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(channel))
-        return channel
-
-    def add_role(
-        self, name: str, permissions: int = 0, *, guild_id: int | None = None, mentionable: bool = True
-    ) -> Role:
-        """Add a role (default guild unless told otherwise)."""
-        gid = guild_id or self.guild.id
-        role = self.world.add_role(gid, name, permissions, mentionable=mentionable)
-        self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(gid), "role": payloads.role(role)})
-        return role
-
-    def add_member(
-        self,
-        name: str,
-        *,
-        permissions: int | None = None,
-        roles: Iterable[int] = (),
-        guild_id: int | None = None,
-        user_id: int | None = None,
-    ) -> Member:
-        """Add a member; `permissions` gives them a role of their own with exactly those bits."""
-        gid = guild_id or self.guild.id
-        member = self.world.add_member(gid, name, permissions=permissions, roles=roles, user_id=user_id)
-        for role_id in member.role_ids:
-            role = self.world.guilds[gid].roles[role_id]
-            self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(gid), "role": payloads.role(role)})
-        data = {**payloads.member(member), "guild_id": str(gid)}
-        self.gateway.dispatch("GUILD_MEMBER_ADD", data, intent=GUILD_MEMBERS_INTENT)
-        return member
-
-    def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
-        """Set a channel overwrite for a role or a member (e.g. deny the bot Send Messages)."""
-        guild, channel = self._find_channel(channel_id)
-        kind = 1 if target_id in guild.members else 0
-        channel.overwrites = [o for o in channel.overwrites if o.id != target_id]
-        channel.overwrites.append(Overwrite(target_id, kind, int(allow), int(deny)))
-        self.gateway.dispatch("CHANNEL_UPDATE", payloads.channel(channel))
-
-    def delete_channel(self, channel_id: int) -> None:
-        """Delete a channel; posting to it then gives 404 Unknown Channel."""
-        guild, channel = self._find_channel(channel_id)
-        del guild.channels[channel_id]
-        self.gateway.dispatch("CHANNEL_DELETE", payloads.channel(channel))
-
-    def remove_bot_from_guild(self, guild_id: int) -> None:
-        """Kick the bot from a guild (GUILD_DELETE); its channels then answer 404."""
-        del self.world.guilds[guild_id].members[self.world.bot.id]
-        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild_id)})
-
     # -- faults and recording ------------------------------------------------------------------
 
     def inject(
@@ -210,14 +129,16 @@ class FakeDiscord:
         is_global: bool = False,
         after_commit: bool = False,
     ) -> Fault:
-        """Fail matching requests (path relative to /api/v10; method "*" for any) `times` times (None: always).
+        """Fail requests matching method ("*": any) and path (under /api/v10) `times` times (None: always).
 
         429 comes with Via, retry_after (default 0.05 s) and X-RateLimit-* headers so discord.py
         retries; 403 is 50013 Missing Permissions; 404 is Unknown Channel (Unknown Message,
         Webhook or Interaction for those paths); 5xx as Discord sends them. `after_commit` lets
         the request take effect first, so the bot sees a failure for a post that Discord made.
         """
-        fault = Fault(method.upper(), re.compile(path_regex), status, times, retry_after, body, is_global, after_commit)
+        fault = Fault(
+            method.upper(), re.compile(path_regex), status, times, retry_after, body, is_global, after_commit
+        )
         self.rest.faults.append(fault)
         return fault
 
@@ -249,8 +170,16 @@ class FakeDiscord:
         return list(self.interactions.records[interaction_id].responses)
 
     # -- waiting -------------------------------------------------------------------------------
+    # Every wait carries its own deadline (ASYNC109 notwithstanding): a test that waits in vain
+    # should fail with what was missing, never hang.
 
-    async def wait_for(self, predicate: Callable[[], T], *, timeout: float = 5.0, what: str = "a condition") -> T:
+    async def wait_for(
+        self,
+        predicate: Callable[[], T | None],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        what: str = "a condition",
+    ) -> T:
         """Return the predicate's first truthy value, re-checked on every change of the fake's state.
 
         It is also re-checked every few milliseconds, so predicates on the bot's side (its cache,
@@ -268,23 +197,44 @@ class FakeDiscord:
         except TimeoutError:
             raise TimeoutError(f"fake Discord: no {what} within {timeout}s") from None
 
-    async def wait_for_messages(self, channel_id: int, count: int = 1, *, timeout: float = 5.0) -> list[JSON]:
+    async def wait_for_messages(
+        self,
+        channel_id: int,
+        count: int = 1,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[JSON]:
         """Wait until a channel holds at least `count` messages and return them."""
+
+        def enough() -> list[JSON] | None:
+            found = self.messages(channel_id)
+            return found if len(found) >= count else None
+
         return await self.wait_for(
-            lambda: (m := self.messages(channel_id)) and len(m) >= count and m,
+            enough,
             timeout=timeout,
             what=f"{count} message(s) in channel {channel_id}",
         )
 
-    async def wait_ready(self, *, count: int = 1, timeout: float = 5.0) -> None:
-        """Wait until the bot has IDENTIFYed `count` times in all and is connected (READY + GUILD_CREATEs sent)."""
+    async def wait_ready(
+        self,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
+        """Wait until the bot has IDENTIFYed `count` times in all and is connected (READY sent)."""
         await self.wait_for(
             lambda: self.gateway.ready_count >= count and self.gateway.connected,
             timeout=timeout,
             what=f"READY number {count}",
         )
 
-    async def wait_resumed(self, *, count: int = 1, timeout: float = 5.0) -> None:
+    async def wait_resumed(
+        self,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
         """Wait until the bot has RESUMEd `count` times in all."""
         await self.wait_for(
             lambda: len(self.gateway.resumes) >= count and self.gateway.connected,
@@ -346,45 +296,53 @@ class FakeDiscord:
         focused: str | None = None,
     ) -> InteractionRecord:
         """Dispatch an INTERACTION_CREATE built from the synced schema; do not wait for the answer."""
-        if not self.gateway.current:
+        if self.gateway.current is None:
             raise RuntimeError("no bot has IDENTIFYed on the fake gateway; await fake.wait_ready() first")
-        parts = command.split()
-        path = parts[1:] + [p for p in (group, subcommand) if p]
+        root, *path = command.split()
+        path += [p for p in (group, subcommand) if p]
         guild = self.world.guilds[guild_id or self.guild.id]
         channel = guild.channels[channel_id or guild.system_channel_id or next(iter(guild.channels))]
-        user = user_id or self.admin.user.id
-        schema = self.commands.find(parts[0], guild.id)
-        if schema is None:
-            raise CommandUnavailable(f"/{parts[0]} is not synced for guild {guild.id}; synced: {self.commands.names()}")
-        perms = self.world.permissions(guild, user, channel)
-        self._check_default_permissions(schema, perms, permission_override)
-        leaf, chain = find_leaf(schema, path)
-        builder = OptionBuilder(self.world, guild, channel, user)
-        leaf_options = builder.build(leaf, options or {}, focused=focused)
-        data: JSON = {"id": schema["id"], "name": schema["name"], "type": 1, "options": nest(chain, leaf_options)}
-        if "guild_id" in schema:
-            # discord.py looks the command up among guild commands only when data.guild_id is set.
-            data["guild_id"] = schema["guild_id"]
-        if builder.resolved:
-            data["resolved"] = builder.resolved
-        kind = AUTOCOMPLETE if focused else APPLICATION_COMMAND
-        record = self._interaction(kind, " ".join([parts[0], *path]), data, guild, channel, user, perms, locale)
+        record = self.invoker.build(
+            root,
+            path,
+            options or {},
+            guild=guild,
+            channel=channel,
+            user_id=user_id or self.admin.user.id,
+            locale=locale,
+            permission_override=permission_override,
+            focused=focused,
+        )
         self.gateway.dispatch("INTERACTION_CREATE", record.payload)
         return record
 
-    async def invoke(self, command: str, subcommand: str | None = None, *, timeout: float = 5.0, **kw: Any) -> InteractionResult:
+    async def invoke(
+        self,
+        command: str,
+        subcommand: str | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        **kw: Any,
+    ) -> InteractionResult:
         """Run a slash command as a member and return the bot's final visible answer.
 
         `command` may be "watch" with `subcommand="vendor"` (and `group=`), or "watch vendor".
-        Defaults: the default guild and channel, and the `admin` member. Options are checked and
-        typed against the schema the bot synced; ids or world objects work for users, roles and
-        channels. A deferral is not an answer: this waits for the followup or the edit.
+        Defaults: the default guild, its system channel, and the `admin` member. Options are
+        checked and typed against the schema the bot synced; ids or world objects work for
+        users, roles and channels. A deferral is not an answer: this waits for what follows it.
         """
         record = self.send_command(command, subcommand, **kw)
         return await self.wait_interaction(record.id, timeout=timeout)
 
     async def autocomplete(
-        self, command: str, subcommand: str | None, option: str, value: str, *, timeout: float = 5.0, **kw: Any
+        self,
+        command: str,
+        subcommand: str | None,
+        option: str,
+        value: str,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        **kw: Any,
     ) -> list[JSON]:
         """Type `value` into an autocomplete option and return the bot's choices."""
         options = {**kw.pop("options", {}), option: value}
@@ -392,66 +350,24 @@ class FakeDiscord:
         result = await self.wait_interaction(record.id, timeout=timeout)
         return result.choices or []
 
-    async def wait_interaction(self, interaction_id: int, *, timeout: float = 5.0) -> InteractionResult:
+    async def wait_interaction(
+        self,
+        interaction_id: int,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> InteractionResult:
         """Wait for the bot's final visible answer to an interaction."""
         record = self.interactions.records[interaction_id]
         try:
             await self.wait_for(lambda: self.interactions.is_complete(record), timeout=timeout)
         except TimeoutError:
-            tried = [f"{c.method} {c.path} -> {c.status} {c.response}" for c in self.calls if record.token in c.path]
+            tried = [
+                f"{c.method} {c.path} -> {c.status} {c.response}"
+                for c in self.calls
+                if record.token in c.path
+            ]
             raise TimeoutError(
                 f"bot gave no final answer to /{record.name} within {timeout}s; "
                 f"its calls: {tried or 'none'}; unknown routes: {[c.path for c in self.unknown_routes]}"
             ) from None
         return self.interactions.result(record)
-
-    def _check_default_permissions(self, schema: JSON, perms: int, override: bool) -> None:
-        required = schema.get("default_member_permissions")
-        if required is None or override:
-            return
-        bits = int(required)
-        # "0" hides the command from everyone but administrators.
-        allowed = perms & Permission.ADMINISTRATOR if bits == 0 else perms & bits == bits
-        if not allowed:
-            raise CommandUnavailable(
-                f"/{schema['name']} needs permissions {bits}; Discord would not offer it "
-                "(pass permission_override=True to act as a server that granted it anyway)"
-            )
-
-    def _interaction(
-        self, kind: int, name: str, data: JSON, guild: Guild, channel: Channel, user_id: int, perms: int, locale: str
-    ) -> InteractionRecord:
-        interaction_id, token = self.world.ids.next(), secrets.token_urlsafe(48)
-        member = guild.members[user_id]
-        bot_perms = self.world.permissions(guild, self.world.bot.id, channel)
-        payload: JSON = {
-            "id": str(interaction_id),
-            "application_id": str(self.world.application_id),
-            "type": kind,
-            "data": data,
-            "guild_id": str(guild.id),
-            "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
-            "channel_id": str(channel.id),
-            "channel": {**payloads.channel(channel), "permissions": str(perms)},
-            "member": payloads.member(member, permissions=perms),
-            "token": token,
-            "version": 1,
-            "app_permissions": str(bot_perms),
-            "locale": locale,
-            "guild_locale": guild.locale,
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild.id)},
-            "context": 0,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-        }
-        record = InteractionRecord(
-            interaction_id, token, kind, name, guild.id, channel.id, user_id, self.interactions.clock(), payload
-        )
-        self.interactions.add(record)
-        return record
-
-    def _find_channel(self, channel_id: int) -> tuple[Guild, Channel]:
-        found = self.world.find_channel(channel_id)
-        if found is None:
-            raise KeyError(f"no channel {channel_id}")
-        return found

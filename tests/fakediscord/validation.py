@@ -6,6 +6,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fakediscord.faults import Reply, error
+
 CONTENT_MAX = 2000
 EMBEDS_MAX = 10
 EMBED_TOTAL_MAX = 6000
@@ -64,7 +66,11 @@ def _dig(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 def _check_url(path: str, url: Any) -> None:
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https", "attachment") or not (parts.netloc or parts.path):
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https", "attachment")
+        or not (parts.netloc or parts.path)
+    ):
         raise FormError(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
 
 
@@ -103,7 +109,9 @@ def validate_allowed_mentions(allowed: Any) -> None:
         return
     parse = allowed.get("parse", [])
     if not set(parse) <= ALLOWED_PARSE:
-        raise FormError("allowed_mentions.parse", "ENUM_TYPE_COERCE", f"Value must be one of {ALLOWED_PARSE}.")
+        raise FormError(
+            "allowed_mentions.parse", "ENUM_TYPE_COERCE", f"Value must be one of {ALLOWED_PARSE}."
+        )
     for kind in ("users", "roles"):
         listed = allowed.get(kind) or []
         if listed and kind in parse:
@@ -111,7 +119,9 @@ def validate_allowed_mentions(allowed: Any) -> None:
                 f"allowed_mentions.{kind}", "SET_TYPE_ALREADY_CONTAINS_VALUE", "Must be either parse or list."
             )
         if len(listed) > 100:
-            raise FormError(f"allowed_mentions.{kind}", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+            raise FormError(
+                f"allowed_mentions.{kind}", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length."
+            )
 
 
 def validate_message(body: dict[str, Any], *, edit: bool = False) -> None:
@@ -159,7 +169,9 @@ def validate_commands(commands: Any) -> None:
     for n, command in enumerate(commands):
         key = (command.get("name", ""), command.get("type", 1))
         if key in seen:
-            raise FormError(f"{n}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique")
+            raise FormError(
+                f"{n}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
+            )
         seen.add(key)
         _validate_command_node(str(n), command, chat_input=key[1] == 1)
 
@@ -167,7 +179,9 @@ def validate_commands(commands: Any) -> None:
 def _validate_command_node(path: str, node: dict[str, Any], *, chat_input: bool) -> None:
     name = node.get("name", "")
     if not COMMAND_NAME.match(name) or (chat_input and name != name.lower()):
-        raise FormError(f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}")
+        raise FormError(
+            f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}"
+        )
     if chat_input:
         _max_length(f"{path}.description", node.get("description", ""), 100)
         if not node.get("description"):
@@ -183,12 +197,27 @@ def _validate_command_node(path: str, node: dict[str, Any], *, chat_input: bool)
         if option.get("required"):
             if optional_seen:
                 raise FormError(
-                    sub, "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options"
+                    sub,
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
                 )
         else:
             optional_seen = True
         if len(option.get("choices") or []) > 25:
             raise FormError(f"{sub}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         if option.get("choices") and option.get("autocomplete"):
-            raise FormError(f"{sub}.autocomplete", "AUTOCOMPLETE_AND_CHOICES", "Autocomplete cannot be set with choices")
+            raise FormError(
+                f"{sub}.autocomplete", "AUTOCOMPLETE_AND_CHOICES", "Autocomplete cannot be set with choices"
+            )
         _validate_command_node(sub, option, chat_input=True)
+
+
+def rejection(body: dict[str, Any], *, edit: bool = False) -> Reply | None:
+    """Return Discord's 400 for a message body that breaks its rules, or None if it is fine."""
+    try:
+        validate_message(body, edit=edit)
+    except FormError as exc:
+        return Reply(400, exc.body())
+    except EmptyMessage:
+        return error(400, message="Cannot send an empty message", code=50006)
+    return None

@@ -50,7 +50,10 @@ BOT_DEFAULT = (
 )
 # Without Send Messages these are useless, so Discord drops them too.
 _NEEDS_SEND = (
-    Permission.MENTION_EVERYONE | Permission.SEND_TTS_MESSAGES | Permission.ATTACH_FILES | Permission.EMBED_LINKS
+    Permission.MENTION_EVERYONE
+    | Permission.SEND_TTS_MESSAGES
+    | Permission.ATTACH_FILES
+    | Permission.EMBED_LINKS
 )
 
 TEXT_CHANNEL = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -225,7 +224,10 @@ def test_image_inside_item_does_not_steal_the_title():
     feed = parse("edge_aktuality_sk_image_inside_item.rss")
     first = feed.entries[0]
     assert first.title == "Analytici Goldman Sachs zvýšili odhad rastu ekonomiky USA"
-    assert first.link == "https://www.aktuality.sk/clanok/856577/analytici-goldman-sachs-zvysili-odhad-rastu-ekonomiky-usa/"
+    assert (
+        first.link
+        == "https://www.aktuality.sk/clanok/856577/analytici-goldman-sachs-zvysili-odhad-rastu-ekonomiky-usa/"
+    )
     assert first.text.startswith("Očakávajú totiž, že plán fiškálnych stimulov")
     assert first.guid is None
 
@@ -321,7 +323,7 @@ def test_truncated_json_names_the_position():
 
 
 def test_kev_json_is_not_a_json_feed_and_says_what_it_is():
-    with pytest.raises(ParseError, match="JSON but not a JSON Feed .*vulnerabilities"):
+    with pytest.raises(ParseError, match=r"JSON but not a JSON Feed .*vulnerabilities"):
         parse("cisa_kev_2025-08-25_truncated.json")
 
 
@@ -329,7 +331,7 @@ def test_html_page_message_names_the_page():
     with pytest.raises(ParseError) as caught:
         parse("edge_not_a_feed.html")
     assert str(caught.value) == (
-        "not a feed: the server sent an HTML page titled \"The Is Not The Feed You're Looking For\""
+        'not a feed: the server sent an HTML page titled "The Is Not The Feed You\'re Looking For"'
     )
 
 
@@ -353,16 +355,19 @@ SYNTHETIC = {
 <item><link>javascript:alert(1)</link><title>x</title><pubDate>Tue, 10 Jun 2003 04:00:00 EST</pubDate></item>
 <item><link>/abs/path</link><title><![CDATA[ <b>Bold</b> &amp; co ]]></title>
   <content:encoded><![CDATA[<p>only <script>bad()</script>content</p>]]></content:encoded></item>
-<item><title>numeric guid is no link</title><guid>12345</guid><pubDate>Mon, 31 Feb 2020 10:00:00 GMT</pubDate></item>
+<item><title>numeric guid is no link</title><guid>12345</guid>
+  <pubDate>Mon, 31 Feb 2020 10:00:00 GMT</pubDate></item>
 <item><title>far future</title><pubDate>Fri, 31 Dec 9999 10:00:00 GMT</pubDate></item>
 </channel></rss>""",
     "atom_rules": b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://atom.example/base/">
 <title type="html">A &lt;i&gt;feed&lt;/i&gt;</title>
 <entry><id>urn:1</id><title>One</title><link href="one.html"/><link rel="enclosure" href="x.mp3"/>
-  <updated>2021-05-06T07:08:09.123+02:00</updated><summary>S1</summary><content type="html">&lt;p&gt;C1&lt;/p&gt;</content>
+  <updated>2021-05-06T07:08:09.123+02:00</updated><summary>S1</summary>
+  <content type="html">&lt;p&gt;C1&lt;/p&gt;</content>
   <author><name>Ann</name></author></entry>
-<entry><id>urn:2</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Two <b>bold</b></div></title>
+<entry><id>urn:2</id>
+  <title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Two <b>bold</b></div></title>
   <link rel="alternate" type="text/html" href="http://other.example/two"/>
   <link rel="alternate" type="application/pdf" href="two.pdf"/>
   <published>2021-05-06T07:08:09Z</published><updated>2022-01-01T00:00:00Z</updated>
@@ -413,7 +418,11 @@ def test_synthetic_rules_resolve_as_documented():
     assert third.link == "http://alt.example/2"
     assert fourth.link is None  # javascript: dropped
     assert fourth.published == utc(2003, 6, 10, 9)  # EST
-    assert (fifth.link, fifth.title, fifth.text) == ("https://example.org/abs/path", "Bold & co", "only content")
+    assert (fifth.link, fifth.title, fifth.text) == (
+        "https://example.org/abs/path",
+        "Bold & co",
+        "only content",
+    )
     assert (sixth.guid, sixth.link, sixth.published) == ("12345", None, None)
     assert seventh.published is None  # year 9999
 
@@ -445,8 +454,8 @@ def test_relative_links_stay_relative_without_an_http_url():
 def test_fastfeedparser_disagreement_falls_back(monkeypatch):
     body = fixture("spec_rss2sample_nasa_liftoff.xml")
 
-    def shifted(data):
-        result = real_parse(data)
+    def shifted(data, **kwargs):
+        result = real_parse(data, **kwargs)
         result["entries"] = result["entries"][1:] + result["entries"][:1]
         return result
 
@@ -458,7 +467,7 @@ def test_fastfeedparser_disagreement_falls_back(monkeypatch):
 
 
 def test_fastfeedparser_failure_falls_back(monkeypatch):
-    def boom(data):
+    def boom(data, **kwargs):
         raise RuntimeError("core crashed")
 
     monkeypatch.setattr(parse_module.fastfeedparser, "parse", boom)
@@ -470,9 +479,9 @@ def test_fastfeedparser_only_ever_gets_bytes(monkeypatch):
     seen = []
     real_parse = parse_module.fastfeedparser.parse
 
-    def spy(data):
+    def spy(data, **kwargs):
         seen.append(type(data))
-        return real_parse(data)
+        return real_parse(data, **kwargs)
 
     monkeypatch.setattr(parse_module.fastfeedparser, "parse", spy)
     for name in WELL_FORMED:
@@ -486,13 +495,13 @@ def test_fastfeedparser_only_ever_gets_bytes(monkeypatch):
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t ", b"\xef\xbb\xbf \n", gzip.compress(b"  ")])
 def test_empty_documents(body):
-    with pytest.raises(ParseError, match="^empty document"):
+    with pytest.raises(ParseError, match=r"^empty document"):
         parse_feed(body)
 
 
 def test_text_html_content_type_is_refused_unless_the_root_is_a_feed():
     page = b"<html><head><title>Just a moment...</title></head><body></body></html>"
-    with pytest.raises(ParseError, match="not a feed: the server sent an HTML page titled 'Just a moment...'"):
+    with pytest.raises(ParseError, match=r"the server sent an HTML page titled 'Just a moment\.\.\.'"):
         parse_feed(page, content_type="text/html; charset=utf-8")
     with pytest.raises(ParseError, match="HTML page"):
         parse_feed(b"<?xml version='1.0'?><unknown/>", content_type="text/html")
@@ -526,7 +535,12 @@ def test_json_edge_cases():
     feed = parse_feed(body, url="https://j.example/feed.json", content_type="application/feed+json")
     assert feed.title == "<b>t</b>"  # JSON Feed titles are plain text
     first, second = feed.entries
-    assert (first.guid, first.link, first.title, first.text) == ("42", "https://j.example/p/1", "a <b> b", "plain text")
+    assert (first.guid, first.link, first.title, first.text) == (
+        "42",
+        "https://j.example/p/1",
+        "a <b> b",
+        "plain text",
+    )
     assert (second.guid, second.link, second.text, second.published) == (None, None, "s", None)
 
 
@@ -535,6 +549,28 @@ def test_max_entries_caps_in_document_order():
     assert [e.guid for e in feed.entries] == [e.guid for e in parse("news_guardian_us_2018.rss").entries[:5]]
     assert len(parse("jsonfeed_daringfireball_v1.json", max_entries=3).entries) == 3
     assert len(parse("illformed_unescaped_ampersand.rss", max_entries=2).entries) == 2
+
+
+def test_max_entries_zero_means_none():
+    assert parse("news_guardian_us_2018.rss", max_entries=0).entries == []
+
+
+def test_multibyte_encodings_expat_cannot_read_still_parse():
+    doc = '<?xml version="1.0" encoding="{}"?><rss version="2.0"><channel><title>{}</title>'
+    doc += "<item><title>{}</title><link>http://x.example/1</link></item></channel></rss>"
+    for encoding, feed_title, item_title in (
+        ("Shift_JIS", "日本語", "経済産業省"),
+        ("GB2312", "中文", "工业和信息化部"),
+    ):
+        feed = parse_feed(doc.format(encoding, feed_title, item_title).encode(encoding))
+        assert (feed.title, feed.entries[0].title) == (feed_title, item_title)
+
+
+def test_html_entities_outside_xml_are_decoded_by_the_lenient_path():
+    feed = parse_feed(
+        b'<rss version="2.0"><channel><item><title>x&nbsp;y &eacute;</title></item></channel></rss>'
+    )
+    assert (feed.parser, feed.entries[0].title) == ("feedparser", "x y é")
 
 
 def test_size_caps():
@@ -546,7 +582,7 @@ def test_size_caps():
         parse_feed(gzip.compress(body), max_decompressed_bytes=len(body) - 1)
 
 
-def test_gzip_bomb_is_refused_quickly():
+def test_gzip_bomb_is_refused():
     bomb = gzip.compress(b"<" * 50_000_000)
     assert len(bomb) < 100_000
     with pytest.raises(ParseError, match="gzip body inflates to more than 20000000 bytes"):
@@ -563,13 +599,15 @@ def test_truncated_and_corrupt_gzip():
 
 def test_http_charset_applies_only_when_the_document_declares_none():
     doc = "<rss version='2.0'><channel><item><title>Zażółć</title></item></channel></rss>"
-    assert parse_feed(doc.encode("iso-8859-2"), content_type="text/xml; charset=ISO-8859-2").entries[0].title == (
-        "Zażółć"
-    )
+
+    def title(body: bytes, content_type: str) -> str:
+        return parse_feed(body, content_type=content_type).entries[0].title
+
+    assert title(doc.encode("iso-8859-2"), "text/xml; charset=ISO-8859-2") == "Zażółć"
     declared = b'<?xml version="1.0" encoding="utf-8"?>' + doc.encode("utf-8")
     # A stale server charset must not override the document's own declaration.
-    assert parse_feed(declared, content_type="text/xml; charset=iso-8859-1").entries[0].title == "Zażółć"
-    assert parse_feed(doc.encode("utf-8"), content_type="text/xml; charset=rot13").entries[0].title == "Zażółć"
+    assert title(declared, "text/xml; charset=iso-8859-1") == "Zażółć"
+    assert title(doc.encode("utf-8"), "text/xml; charset=rot13") == "Zażółć"
 
 
 def test_entries_with_nothing_in_them_are_dropped():
@@ -604,12 +642,11 @@ def no_network(monkeypatch):
 
 def test_billion_laughs_is_not_expanded():
     entities = b'<!ENTITY lol "lol">' + b"".join(
-        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10)
+        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
     )
     body = with_doctype(b"<!DOCTYPE rss [" + entities + b"]>", b"Star &lol9; City")
-    started = time.perf_counter()
-    feed = parse_feed(body)
-    assert time.perf_counter() - started < 10  # a loose bound: expansion would not finish at all
+    feed = parse_feed(body)  # expanding would take 3 GB and not come back
     assert feed.entries[0].title == "Star &lol9; City"
     assert len(feed.entries) == 4
 
@@ -628,7 +665,9 @@ def test_external_entities_are_not_read(tmp_path, no_network):
     dtd.write_text(f'<!ENTITY leak SYSTEM "file://{secret}">')
     variants = [
         with_doctype(f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>'.encode(), b"Star &xxe; City"),
-        with_doctype(f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "file://{dtd}"> %p;]>'.encode(), b"Star &leak; City"),
+        with_doctype(
+            f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "file://{dtd}"> %p;]>'.encode(), b"Star &leak; City"
+        ),
         with_doctype(b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/evil.dtd">', b"Star City"),
         with_doctype(b'<!DOCTYPE rss [<!ENTITY net SYSTEM "http://127.0.0.1:9/x">]>', b"Star &net; City"),
     ]
@@ -664,7 +703,9 @@ def test_doctype_with_tricky_internal_subset_is_removed_whole():
 
 
 def test_harmless_doctype_keeps_the_fast_path():
-    body = with_doctype(b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">', b"Star")
+    body = with_doctype(
+        b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">', b"Star"
+    )
     feed = parse_feed(body)
     assert (feed.parser, feed.entries[0].title) == ("fast", "Star")
 
@@ -679,6 +720,8 @@ def test_harmless_doctype_keeps_the_fast_path():
         ("<p>Hello, <b>world</b>!</p>", "Hello, world!"),
         ("<p>one</p><p>two</p>", "one two"),
         ("<b>Kas</b>persky", "Kaspersky"),
+        ("<P>one</P><BlockQuote>two</BLOCKQUOTE>three<Br>four", "one two three four"),
+        ("<prefix>a</prefix>b<thx>c", "abc"),  # unknown tags are inline, even if they start like <p>
         ("a<br/>b", "a b"),
         ("<script>alert(1)</script>x<style>p{}</style>y", "x y"),
         ("<SCRIPT type='text/javascript'>var a = '<p>';</SCRIPT>kept", "kept"),
@@ -687,7 +730,7 @@ def test_harmless_doctype_keeps_the_fast_path():
         ("AT&amp;T &lt;b&gt; &#8217; &eacute;&nbsp;x", "AT&T <b> ’ é x"),
         ("x < y and y > z", "x < y and y > z"),
         ("  lots \n\n of\t\tspace  ", "lots of space"),
-        ("ctrl\x00\x07\x1b[0m\x85chars", "ctrl[0mchars"),
+        ("ctrl\x00\x07\x1b[0m\x85chars\u2028", "ctrl[0m chars"),  # NEL, LS: line breaks
         ("<a href='x'", "<a href='x'"),
         ("", ""),
     ],
@@ -789,7 +832,11 @@ def test_arbitrary_bytes_raise_only_parse_error(body, content_type):
 @given(
     name=st.sampled_from(SMALL_FIXTURES),
     edits=st.lists(
-        st.tuples(st.floats(min_value=0, max_value=1), st.sampled_from(["flip", "drop", "insert", "cut"]), st.binary(min_size=1, max_size=8)),
+        st.tuples(
+            st.floats(min_value=0, max_value=1),
+            st.sampled_from(["flip", "drop", "insert", "cut"]),
+            st.binary(min_size=1, max_size=8),
+        ),
         min_size=1,
         max_size=6,
     ),

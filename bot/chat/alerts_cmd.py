@@ -1,0 +1,44 @@
+"""/alerts recent | why."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.chat.replies import reply
+from bot.services.guild import GuildService
+
+Interaction = discord.Interaction[discord.Client]
+
+
+class AlertsGroup(app_commands.Group):
+    """What regwatch sent to this server, and why."""
+
+    def __init__(self, service: GuildService) -> None:
+        super().__init__(name="alerts", description="Alerts sent to this server", guild_only=True)
+        self.service = service
+
+    @app_commands.command(name="recent", description="This server's latest alerts")
+    @app_commands.describe(count="How many (1-25, default 10)")
+    async def recent(self, interaction: Interaction, count: app_commands.Range[int, 1, 25] = 10) -> None:
+        """List the latest alerts with their delivery state."""
+        assert interaction.guild_id is not None
+        rows = await self.service.recent_alerts(interaction.guild_id, count)
+        if not rows:
+            await reply(interaction, "No alerts yet for this server.")
+            return
+        lines = [
+            f"`{a.id}` {status} <#{a.target.split(':')[-1]}> "
+            f"{discord.utils.escape_markdown(a.title or '(untitled)')[:100]} <{a.link}>"
+            f" (subscription {a.subscription_id})"
+            for a, status in rows
+        ]
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(name="why", description="Why an item did or did not alert here")
+    @app_commands.describe(link="The item's link")
+    async def why(self, interaction: Interaction, link: app_commands.Range[str, 1, 2000]) -> None:
+        """Explain an alert or a missing one."""
+        assert interaction.guild_id is not None
+        explanation = await self.service.why(interaction.guild_id, link)
+        await reply(interaction, "\n".join(explanation.lines))

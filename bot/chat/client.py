@@ -1,0 +1,72 @@
+"""The discord.py client: registers the slash commands, syncs them, and reports readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import yarl
+from discord import app_commands
+
+from bot.chat.alerts_cmd import AlertsGroup
+from bot.chat.replies import reply
+from bot.chat.source_cmd import SourceGroup
+from bot.chat.watch_cmd import WatchGroup
+from bot.services.guild import GuildService
+
+log = logging.getLogger(__name__)
+
+
+def point_at(api_base: str, gateway_url: str) -> None:
+    """Send discord.py's REST calls and gateway connection to the given URLs (a proxy or a test server)."""
+    # discord.py has no option for these; both are class attributes read at call time.
+    discord.http.Route.BASE = api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class RegwatchBot(discord.Client):
+    """The Discord client: no privileged intents, slash commands only."""
+
+    def __init__(
+        self, service: GuildService, *, dev_guild_id: int | None = None, guild_ready_timeout: float = 2.0
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            intents=intents,
+            guild_ready_timeout=guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.service = service
+        self.dev_guild_id = dev_guild_id
+        self.tree = app_commands.CommandTree(self)
+        self.tree.error(self._on_command_error)
+        self.ready = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        """Register the command groups and sync them (to the dev server at once, else globally)."""
+        for group in (WatchGroup(self.service), SourceGroup(self.service), AlertsGroup(self.service)):
+            self.tree.add_command(group)
+        if self.dev_guild_id:
+            guild = discord.Object(id=self.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d slash commands%s", len(synced), " to the dev server" if self.dev_guild_id else "")
+
+    async def on_ready(self) -> None:
+        """Note that the gateway session is up."""
+        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+        self.ready.set()
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command %s failed", interaction.command and interaction.command.qualified_name,
+                  exc_info=error)  # fmt: skip
+        await reply(
+            interaction, "Something went wrong on regwatch's side; the error was logged. Please try again."
+        )

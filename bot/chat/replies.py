@@ -1,0 +1,44 @@
+"""Ephemeral replies and permission checks shared by the command groups."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.domain.errors import QueryError
+
+REPLY_MAX = 2000  # Discord's message content limit
+
+
+async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
+    """Answer ephemerally, whether or not the interaction was deferred."""
+    text = text if len(text) <= REPLY_MAX else text[: REPLY_MAX - 1] + "…"
+    mentions = discord.AllowedMentions.none()
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
+
+
+async def require_manage_guild(interaction: discord.Interaction[discord.Client]) -> bool:
+    """Re-check Manage Server ourselves (server admins can override Discord's command permissions)."""
+    if interaction.guild_id is None:
+        await reply(interaction, "regwatch commands work inside a server, not in direct messages.")
+        return False
+    if not interaction.permissions.manage_guild:
+        await reply(
+            interaction, "You need the **Manage Server** permission to change what this server watches."
+        )
+        return False
+    return True
+
+
+def code(text: str) -> str:
+    """Show text as inline code (a backtick inside would end it, so it becomes a quote)."""
+    return "`" + text.replace("`", "'")[:500] + "`"
+
+
+def query_error_text(query: str, exc: QueryError) -> str:
+    """Show a query error with its position under the query."""
+    shown = query.replace("`", "'")[:300]
+    caret = " " * min(exc.position, 300) + "^"
+    return f"That query is not valid: {exc.reason} (position {exc.position + 1}).\n```\n{shown}\n{caret}\n```"

@@ -1,0 +1,93 @@
+"""/source add | remove | list | status."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.chat.replies import reply, require_manage_guild
+from bot.domain.errors import FetchError, ParseError
+from bot.services.guild import GuildService, UserError
+from bot.storage.sources import Source
+
+Interaction = discord.Interaction[discord.Client]
+
+
+def _health(source: Source) -> str:
+    if not source.enabled:
+        return "disabled"
+    if source.failures:
+        since = source.failing_since.strftime("%Y-%m-%d %H:%M") if source.failing_since else "?"
+        return f"failing since {since} UTC ({source.failures}×): {source.last_error}"
+    if source.last_ok_at is None:
+        return "not polled yet"
+    return f"ok, last checked {source.last_ok_at.strftime('%Y-%m-%d %H:%M')} UTC"
+
+
+class SourceGroup(app_commands.Group):
+    """Manage the feeds this server watches."""
+
+    def __init__(self, service: GuildService) -> None:
+        super().__init__(name="source", description="Feeds this server watches", guild_only=True)
+        self.service = service
+
+    @app_commands.command(name="add", description="Watch a feed (RSS, Atom or JSON Feed) for this server")
+    @app_commands.describe(url="Feed URL", name="Display name", interval_minutes="Minutes between polls")
+    async def add(
+        self,
+        interaction: Interaction,
+        url: app_commands.Range[str, 1, 2000],
+        name: app_commands.Range[str, 1, 100] | None = None,
+        interval_minutes: app_commands.Range[int, 1, 10080] | None = None,
+    ) -> None:
+        """Check and add a feed."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            source, detail = await self.service.add_source(interaction.guild_id, url, name, interval_minutes)
+        except (FetchError, ParseError, UserError) as exc:
+            await reply(interaction, f"Could not add that source: {exc}")
+            return
+        await reply(
+            interaction,
+            f"Watching **{discord.utils.escape_markdown(source.name)}** (source {source.id}): {detail} "
+            "Its first poll records the current items; alerts come for new ones.",
+        )
+
+    @app_commands.command(name="remove", description="Stop watching one of this server's own sources")
+    @app_commands.describe(id="Source id (see /source list)")
+    async def remove(self, interaction: Interaction, id: int) -> None:
+        """Remove a source this server added."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None
+        try:
+            source = await self.service.remove_source(interaction.guild_id, id)
+        except UserError as exc:
+            await reply(interaction, str(exc))
+            return
+        await reply(interaction, f"Removed source {id} ({discord.utils.escape_markdown(source.name)}).")
+
+    @app_commands.command(name="list", description="Shared catalog sources and this server's own")
+    async def list_(self, interaction: Interaction) -> None:
+        """List the sources this server's subscriptions see."""
+        assert interaction.guild_id is not None
+        rows = await self.service.visible_sources(interaction.guild_id)
+        lines = [
+            f"`{s.id}` {discord.utils.escape_markdown(s.name)} — <{s.url}>"
+            + (" (this server)" if s.guild_id == interaction.guild_id else "")
+            for s in rows
+        ]
+        await reply(interaction, "\n".join(lines) or "No sources.")
+
+    @app_commands.command(name="status", description="Health of every source this server sees")
+    async def status(self, interaction: Interaction) -> None:
+        """Show each source's health in plain words."""
+        assert interaction.guild_id is not None
+        rows = await self.service.visible_sources(interaction.guild_id)
+        failing = sum(1 for s in rows if s.failures)
+        lines = [f"`{s.id}` {discord.utils.escape_markdown(s.name)}: {_health(s)}" for s in rows]
+        head = f"{len(rows)} sources, {failing} failing."
+        await reply(interaction, "\n".join([head, *lines]))

@@ -1,0 +1,181 @@
+"""/watch vendor | keywords | list | remove | preview."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.chat.replies import code, query_error_text, reply, require_manage_guild
+from bot.domain.errors import QueryError
+from bot.services.guild import GuildService, UserError
+
+Interaction = discord.Interaction[discord.Client]
+
+
+class WatchGroup(app_commands.Group):
+    """Subscribe channels to vendors and queries."""
+
+    def __init__(self, service: GuildService) -> None:
+        super().__init__(
+            name="watch", description="Subscribe channels to vendors and keyword queries", guild_only=True
+        )
+        self.service = service
+
+    async def _subscribe(
+        self,
+        interaction: Interaction,
+        query: str,
+        channel: discord.abc.GuildChannel | discord.Thread | None,
+        mention: discord.Role | None,
+        what: str,
+    ) -> None:
+        assert interaction.guild_id is not None
+        channel_id = channel.id if channel is not None else interaction.channel_id
+        assert channel_id is not None
+        try:
+            sub, warnings = await self.service.subscribe(
+                interaction.guild_id,
+                channel_id,
+                interaction.user.id,
+                query,
+                origin_channel_id=interaction.channel_id,
+                mention_role_id=mention.id if mention else None,
+            )
+        except QueryError as exc:
+            await reply(interaction, query_error_text(query, exc))
+            return
+        except UserError as exc:
+            await reply(interaction, str(exc))
+            return
+        notes = "".join(f"\nNote: {w}" for w in warnings)
+        ping = f" mentioning {mention.mention}" if mention else ""
+        await reply(
+            interaction,
+            f"Subscribed <#{channel_id}> to {what} (subscription {sub.id}){ping}. New matching items will be "
+            f"posted there; /watch preview shows what it would have caught recently.{notes}",
+        )
+
+    @app_commands.command(name="vendor", description="Alert a channel about a vendor, under all its names")
+    @app_commands.describe(
+        name="Vendor from the catalog",
+        channel="Channel for the alerts (default: this one)",
+        mention="Role to mention in each alert",
+        actions_only="Only items classified as regulatory actions (bans, directives, sanctions, ...)",
+    )
+    async def vendor(
+        self,
+        interaction: Interaction,
+        name: str,
+        channel: discord.TextChannel | None = None,
+        mention: discord.Role | None = None,
+        actions_only: bool = False,
+    ) -> None:
+        """Subscribe to a catalog vendor."""
+        if not await require_manage_guild(interaction):
+            return
+        try:
+            query = self.service.vendor_query(name, actions_only=actions_only)
+        except UserError as exc:
+            await reply(interaction, str(exc))
+            return
+        await self._subscribe(interaction, query, channel, mention, code(query))
+
+    @vendor.autocomplete("name")
+    async def vendor_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Suggest catalog vendors whose name or alias contains what was typed."""
+        needle = current.casefold().strip()
+        found = [v for v in self.service.vendors.names() if needle in v.casefold()]
+        return [app_commands.Choice(name=v, value=v) for v in found[:25]]
+
+    @app_commands.command(name="keywords", description="Alert a channel about a keyword query")
+    @app_commands.describe(
+        query='e.g. Kaspersky AND (ban OR prohibit*), "emergency directive", vendor:Huawei NEAR/5 ban*',
+        channel="Channel for the alerts (default: this one)",
+        mention="Role to mention in each alert",
+    )
+    async def keywords(
+        self,
+        interaction: Interaction,
+        query: app_commands.Range[str, 1, 1000],
+        channel: discord.TextChannel | None = None,
+        mention: discord.Role | None = None,
+    ) -> None:
+        """Subscribe to a query."""
+        if not await require_manage_guild(interaction):
+            return
+        await self._subscribe(interaction, query, channel, mention, code(query))
+
+    @app_commands.command(name="list", description="This server's subscriptions")
+    async def list_(self, interaction: Interaction) -> None:
+        """List this server's subscriptions with ids and state."""
+        assert interaction.guild_id is not None
+        subs = await self.service.list_subscriptions(interaction.guild_id)
+        if not subs:
+            await reply(
+                interaction, "This server has no subscriptions yet. Try /watch vendor name:Kaspersky."
+            )
+            return
+        lines = []
+        for s in subs:
+            state = f" — **paused**: {s.paused_reason}" if s.paused else ""
+            role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
+            lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{state}")
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
+    @app_commands.describe(id="Subscription id (see /watch list)")
+    async def remove(self, interaction: Interaction, id: int) -> None:
+        """Remove a subscription of this server."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None
+        try:
+            await self.service.remove_subscription(interaction.guild_id, id)
+        except UserError as exc:
+            await reply(interaction, str(exc))
+            return
+        await reply(interaction, f"Removed subscription {id}.")
+
+    @remove.autocomplete("id")
+    async def subscription_ids(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        """Suggest this server's subscriptions only."""
+        if interaction.guild_id is None:
+            return []
+        subs = await self.service.list_subscriptions(interaction.guild_id)
+        typed = str(current).strip()
+        return [
+            app_commands.Choice(name=f"{s.id}: {s.query}"[:100], value=s.id)
+            for s in subs
+            if not typed or typed in str(s.id) or typed.casefold() in s.query.casefold()
+        ][:25]
+
+    @app_commands.command(name="preview", description="What a query would have matched in recent items")
+    @app_commands.describe(query="A query, as for /watch keywords", days="How many days back (default 30)")
+    async def preview(
+        self, interaction: Interaction, query: app_commands.Range[str, 1, 1000], days: int = 30
+    ) -> None:
+        """Run a query over stored items and show counts per day and the top matches."""
+        try:
+            self.service.parse(query)
+        except QueryError as exc:
+            await reply(interaction, query_error_text(query, exc))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.service.preview(query, days)
+        if not result.total:
+            text = f"No match among {result.scanned} items stored in the last {days} days."
+        else:
+            per_day = ", ".join(f"{day}: {n}" for day, n in result.per_day[:10])
+            top = "\n".join(
+                f"• [{discord.utils.escape_markdown(it.title or '(untitled)')[:120]}]({it.link}) — "
+                f"{discord.utils.escape_markdown(it.source_name)} ({', '.join(terms)})"
+                if it.link
+                else f"• {discord.utils.escape_markdown(it.title)[:120]} ({', '.join(terms)})"
+                for it, terms in result.top
+            )
+            head = f"{result.total} matches among {result.scanned} items in the last {days} days"
+            text = f"{head} ({per_day}).\n{top}"
+        text += "".join(f"\nNote: {w}" for w in result.warnings)
+        await reply(interaction, text)

@@ -1,0 +1,120 @@
+"""The Discord sink: post alert embeds to channels, idempotently, and handle broken targets."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import aiohttp
+import discord
+from discord.http import Route
+
+from bot.delivery.embed import build_message
+from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import DeliveryError
+from bot.storage import subscriptions
+from bot.storage.db import AsyncDatabase
+from bot.storage.outbox import PendingAlert
+
+log = logging.getLogger(__name__)
+
+
+class DiscordSink:
+    """Post alerts with discord.py's HTTP client (its rate limiter and 429 handling included).
+
+    Each message carries a nonce derived from (item, channel) with enforce_nonce, so a retry
+    after a crash or a timeout returns the message Discord already created instead of a second one.
+    A 403 or 404 is a problem of the target, not of the alert: the subscription is paused (its
+    alerts wait), the server is told once, and delivery is retried after `pause`.
+    """
+
+    kind = "discord"
+
+    def __init__(
+        self,
+        client: discord.Client,
+        adb: AsyncDatabase,
+        *,
+        clock: Clock = utcnow,
+        pause: timedelta = timedelta(hours=1),
+    ) -> None:
+        self._client = client
+        self._adb = adb
+        self._clock = clock
+        self._pause = pause
+
+    async def send(self, alert: PendingAlert) -> str | None:
+        """Post one alert; return the Discord message id."""
+        if self._client.http.token is None:
+            raise DeliveryError("not logged in to Discord yet", retry_after=5)
+        channel_id = int(alert.target.split(":", 1)[1])
+        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        try:
+            message = await self._client.http.request(route, json=build_message(alert))
+        except discord.Forbidden as exc:
+            await self._target_problem(
+                alert, "regwatch lacks permission to post there (needs Send Messages and Embed Links)"
+            )
+            raise DeliveryError(f"403 Forbidden in channel {channel_id}: {exc.text}") from exc
+        except discord.NotFound as exc:
+            await self._target_problem(alert, "the channel no longer exists or regwatch cannot see it")
+            raise DeliveryError(f"404 Not Found for channel {channel_id}: {exc.text}") from exc
+        except discord.RateLimited as exc:
+            raise DeliveryError("Discord rate limit", retry_after=exc.retry_after) from exc
+        except discord.DiscordServerError as exc:
+            raise DeliveryError(f"Discord server error {exc.status}") from exc
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                raise DeliveryError(
+                    "Discord rate limit (429 without retry information)", retry_after=60
+                ) from exc
+            # Any other 4xx means the payload itself is refused: retrying cannot help.
+            raise DeliveryError(
+                f"Discord refused the alert: HTTP {exc.status} {exc.text}", permanent=True
+            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"could not reach Discord: {exc!r}") from exc
+        if alert.subscription_paused:
+            await self._adb.call(subscriptions.set_paused, alert.subscription_id, None)
+            log.info(
+                "subscription %d resumed: posting to %s works again", alert.subscription_id, alert.target
+            )
+        return str(message["id"])
+
+    async def _target_problem(self, alert: PendingAlert, reason: str) -> None:
+        until = self._clock() + self._pause
+        changed = await self._adb.call(subscriptions.set_paused, alert.subscription_id, reason, until)
+        log.warning("subscription %d paused: %s (%s)", alert.subscription_id, reason, alert.target)
+        if changed:
+            await self._notify(alert, reason)
+
+    async def _notify(self, alert: PendingAlert, reason: str) -> None:
+        """Tell the server once, where the subscription was made, else in its system channel."""
+        channel_id = alert.target.split(":", 1)[1]
+        text = (
+            f"regwatch could not post alerts for subscription {alert.subscription_id} to <#{channel_id}>: "
+            f"{reason}. Its alerts are kept and delivery is retried every "
+            f"{int(self._pause.total_seconds() // 60)} minutes; fix the channel's permissions, or remove it "
+            f"with /watch remove id:{alert.subscription_id}."
+        )
+        candidates: list[int] = []
+        if alert.origin_channel_id and str(alert.origin_channel_id) != channel_id:
+            candidates.append(alert.origin_channel_id)
+        guild = self._client.get_guild(alert.guild_id) if alert.guild_id else None
+        if guild is not None and guild.system_channel is not None:
+            candidates.append(guild.system_channel.id)
+        for candidate in candidates:
+            route = Route("POST", "/channels/{channel_id}/messages", channel_id=candidate)
+            try:
+                await self._client.http.request(
+                    route, json={"content": text, "allowed_mentions": {"parse": []}}
+                )
+                return
+            except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+                log.warning(
+                    "could not notify channel %s about subscription %d: %r",
+                    candidate,
+                    alert.subscription_id,
+                    exc,
+                )
+        log.warning("no channel to tell about subscription %d; shown in /watch list", alert.subscription_id)

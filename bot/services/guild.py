@@ -1,0 +1,282 @@
+"""What a Discord server can do: subscribe channels, preview queries, manage its sources, ask why.
+
+Every method takes the caller's guild id and only ever reads or changes that server's rows, so
+no command can reach another server's subscriptions, sources or alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import RegwatchError
+from bot.domain.identity import canonical_link, link_key
+from bot.domain.matcher import Matcher
+from bot.domain.models import MatchDoc
+from bot.domain.query import Query, parse_query
+from bot.domain.vendors import VendorCatalog
+from bot.sources.http import Fetcher, check_url
+from bot.sources.parse import parse_feed
+from bot.storage import items, outbox, sources, subscriptions
+from bot.storage.db import AsyncDatabase
+from bot.storage.outbox import PendingAlert
+from bot.storage.sources import Source, SourceConfig
+from bot.storage.subscriptions import Subscription
+
+
+class UserError(RegwatchError):
+    """A request a person made that cannot be done; the message is shown to them as is."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-server quotas and rules."""
+
+    max_subscriptions: int = 50
+    max_sources: int = 10
+    min_interval_minutes: int = 5
+    allow_private: bool = False
+    max_item_age_hours: int = 168
+
+
+@dataclass
+class Preview:
+    """What a query would have matched among stored items."""
+
+    total: int
+    scanned: int
+    per_day: list[tuple[str, int]]
+    top: list[tuple[items.StoredItem, tuple[str, ...]]]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class Explanation:
+    """Why an item did or did not alert in a server, line by line."""
+
+    found: bool
+    lines: list[str] = field(default_factory=list)
+
+
+class GuildService:
+    """The use cases of the slash commands, independent of Discord."""
+
+    def __init__(
+        self,
+        adb: AsyncDatabase,
+        vendors: VendorCatalog,
+        fetcher: Fetcher,
+        limits: Limits,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._adb = adb
+        self.vendors = vendors
+        self._fetcher = fetcher
+        self.limits = limits
+        self._clock = clock
+
+    # --- subscriptions -------------------------------------------------------------------
+
+    def parse(self, query: str) -> Query:
+        """Parse a query with the vendor catalog; raises QueryError with position and reason."""
+        return parse_query(query, self.vendors)
+
+    def vendor_query(self, name: str, *, actions_only: bool = False) -> str:
+        """Return the query text for a vendor subscription, or raise UserError for an unknown vendor."""
+        vendor = self.vendors.lookup(name)
+        if vendor is None:
+            raise UserError(
+                f"'{name}' is not in the vendor catalog. Pick one from the suggestions, or use "
+                f'/watch keywords query:"{name}" to watch the name as a phrase.'
+            )
+        query = f'vendor:"{vendor.name}"'
+        return f"{query} action:any" if actions_only else query
+
+    async def subscribe(
+        self,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        query_text: str,
+        *,
+        origin_channel_id: int | None = None,
+        mention_role_id: int | None = None,
+    ) -> tuple[Subscription, tuple[str, ...]]:
+        """Subscribe a channel of this server to a query; return it with any warnings."""
+        query = self.parse(query_text)
+        existing = await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
+        if len(existing) >= self.limits.max_subscriptions:
+            raise UserError(
+                f"This server has {len(existing)} subscriptions, the most allowed "
+                f"({self.limits.max_subscriptions}). Remove one with /watch remove first."
+            )
+        target = f"discord:{channel_id}"
+        for sub in existing:
+            if sub.target == target and sub.query == query_text:
+                raise UserError(f"<#{channel_id}> already has this subscription (id {sub.id}).")
+        sub = await self._adb.call(
+            subscriptions.add,
+            query_text,
+            target,
+            self._clock(),
+            guild_id=guild_id,
+            created_by=f"discord:{user_id}",
+            origin="discord",
+            mention_role_id=mention_role_id,
+            origin_channel_id=origin_channel_id or channel_id,
+        )
+        return sub, query.warnings
+
+    async def list_subscriptions(self, guild_id: int) -> list[Subscription]:
+        """Return this server's subscriptions."""
+        return await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
+
+    async def remove_subscription(self, guild_id: int, sub_id: int) -> None:
+        """Remove one of this server's subscriptions; refuse ids of other servers plainly."""
+        if not await self._adb.call(subscriptions.remove, sub_id, guild_id=guild_id):
+            raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
+
+    async def preview(self, query_text: str, days: int = 30, *, limit: int = 5) -> Preview:
+        """Run a query over the items stored in the last `days` days."""
+        query = self.parse(query_text)
+        days = max(1, min(days, 365))
+        since = self._clock() - timedelta(days=days)
+        stored = await self._adb.call(items.recent, since, 20_000)
+
+        def run() -> Preview:
+            matcher = Matcher([(0, query)])
+            hits: list[tuple[items.StoredItem, tuple[str, ...]]] = []
+            for it in stored:
+                found = matcher.match(MatchDoc(it.title, it.text, it.source_name, it.action))
+                if found:
+                    hits.append((it, found[0].terms))
+            per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
+            return Preview(
+                len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings
+            )
+
+        return await asyncio.to_thread(run)
+
+    # --- sources ---------------------------------------------------------------------------
+
+    async def add_source(
+        self, guild_id: int, url: str, name: str | None = None, interval_minutes: int | None = None
+    ) -> tuple[Source, str]:
+        """Check a feed URL (safe address, really a feed) and add it for this server."""
+        url = url.strip()
+        check_url(url, allow_private=self.limits.allow_private)
+        if interval_minutes is not None and interval_minutes < self.limits.min_interval_minutes:
+            raise UserError(f"interval_minutes must be at least {self.limits.min_interval_minutes}.")
+        mine = [s for s in await self._adb.call(sources.list_sources) if s.guild_id == guild_id]
+        if len(mine) >= self.limits.max_sources:
+            raise UserError(
+                f"This server has {len(mine)} sources of its own,"
+                f" the most allowed ({self.limits.max_sources})."
+            )
+        fetched = await self._fetcher.fetch(url)
+        parsed = await asyncio.to_thread(parse_feed, fetched.body, content_type=fetched.content_type, url=url)
+        config = SourceConfig(
+            (name or parsed.title or url)[:100],
+            url,
+            "feed",
+            interval_minutes * 60 if interval_minutes else None,
+        )
+        source = await self._adb.call(sources.add, config, self._clock(), origin="discord", guild_id=guild_id)
+        if source.guild_id != guild_id:
+            return source, f"{url} is already watched (source {source.id}); your subscriptions see its items."
+        return source, f"{parsed.format.upper()} feed with {len(parsed.entries)} items."
+
+    async def visible_sources(self, guild_id: int) -> list[Source]:
+        """Return the shared catalog's sources plus this server's own."""
+        return [
+            s
+            for s in await self._adb.call(sources.list_sources)
+            if (s.origin == "config" and s.enabled) or s.guild_id == guild_id
+        ]
+
+    async def remove_source(self, guild_id: int, source_id: int) -> Source:
+        """Remove one of this server's own sources (catalog sources cannot be removed here)."""
+        source = await self._adb.call(sources.get, source_id)
+        if source is None or source.guild_id != guild_id:
+            raise UserError(
+                f"This server has no source of its own with id {source_id}. /source list shows them."
+            )
+        await self._adb.call(sources.remove, source_id)
+        return source
+
+    # --- alerts ------------------------------------------------------------------------------
+
+    async def recent_alerts(self, guild_id: int, count: int = 10) -> list[tuple[PendingAlert, str]]:
+        """Return this server's latest alerts with their delivery status."""
+        return await self._adb.call(outbox.recent, max(1, min(count, 25)), guild_id=guild_id)
+
+    async def why(self, guild_id: int, link: str) -> Explanation:
+        """Explain, for each of this server's subscriptions, why an item did or did not alert."""
+        subs = await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
+        return await self._adb.call(_explain, link, subs, self.vendors, self.limits.max_item_age_hours)
+
+
+def _explain(
+    db: Database, link: str, subs: list[Subscription], vendors: VendorCatalog, max_age_hours: int
+) -> Explanation:
+    canon = canonical_link(link)
+    rows = db.execute(
+        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name"
+        " FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ? ORDER BY i.id",
+        (canon,),
+    ).fetchall()
+    if not rows:
+        return Explanation(
+            False, [f"regwatch has not seen {link} in any source it polls. /source list shows the sources."]
+        )
+    _, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
+    lines = [f"Item: {title or '(untitled)'} — first seen in {source_name} at {fetched_at} UTC."]
+    if len(rows) > 1:
+        lines.append(f"Also carried by {len(rows) - 1} other source(s); it alerts once per channel.")
+    if not subs:
+        lines.append("This server has no subscriptions.")
+    key = link_key(link)
+    for sub in subs:
+        alert = db.execute(
+            "SELECT status, sent_at, last_error, subscription_id FROM outbox"
+            " WHERE target = ? AND link_key = ?",
+            (sub.target, key),
+        ).fetchone()
+        label = f"Subscription {sub.id} ({sub.query}) → <#{sub.target.split(':')[-1]}>"
+        if alert is not None:
+            status, sent_at, error, by = alert
+            if by != sub.id:
+                lines.append(f"{label}: covered by subscription {by}'s alert in the same channel ({status}).")
+            elif status == "sent":
+                lines.append(f"{label}: alerted at {sent_at} UTC.")
+            else:
+                lines.append(f"{label}: alert {status}" + (f" (last error: {error})." if error else "."))
+            continue
+        try:
+            matched = Matcher([(0, parse_query(sub.query, vendors))]).match(
+                MatchDoc(title, text, source_name, action)
+            )
+        except RegwatchError as exc:
+            lines.append(f"{label}: its query is invalid ({exc}).")
+            continue
+        if not matched:
+            lines.append(f"{label}: did not match the item's title or text.")
+        elif first_poll:
+            lines.append(
+                f"{label}: matched, but the item was recorded on the source's first poll (no alerts then)."
+            )
+        elif published and published < _minus_hours(fetched_at, max_age_hours):
+            lines.append(f"{label}: matched, but the item was older than {max_age_hours} h when it was seen.")
+        else:
+            lines.append(f"{label}: matched, but the subscription did not exist yet when the item arrived.")
+    return Explanation(True, lines)
+
+
+def _minus_hours(stamp: str, hours: int) -> str:
+    return (datetime.fromisoformat(stamp) - timedelta(hours=hours)).isoformat()
