@@ -11,7 +11,9 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from sqlite_utils import Database
 
 from bot.config_files import SUPPORTED_KINDS, load_sources, load_subscriptions
@@ -19,6 +21,7 @@ from bot.delivery.console import ConsoleSink
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import ConfigError, RegwatchError
 from bot.domain.vendors import VendorCatalog
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
@@ -27,6 +30,9 @@ from bot.settings import Settings
 from bot.sources.http import Fetcher
 from bot.storage import sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
+
+if TYPE_CHECKING:
+    from bot.chat.client import RegwatchBot
 
 log = logging.getLogger(__name__)
 
@@ -138,38 +144,85 @@ def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
     return line
 
 
+async def start_discord(services: Services) -> RegwatchBot:
+    """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
+    import discord
+
+    from bot.chat.client import RegwatchBot, point_at
+    from bot.delivery.discord_sink import DiscordSink
+    from bot.services.guild import GuildService, Limits
+
+    settings = services.settings
+    assert settings.discord_token is not None
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    limits = Limits(
+        max_subscriptions=settings.max_subscriptions_per_guild,
+        max_sources=settings.max_sources_per_guild,
+        allow_private=settings.allow_private_networks,
+        max_item_age_hours=settings.max_item_age_hours,
+    )
+    service = GuildService(services.adb, services.vendors, services.fetcher, limits)
+    bot = RegwatchBot(service, dev_guild_id=settings.discord_dev_guild_id)
+    try:
+        await bot.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        await bot.close()
+        raise ConfigError("REGWATCH_DISCORD_TOKEN: Discord rejected the token (401 Unauthorized)") from None
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        await bot.close()
+        raise RegwatchError(f"could not reach Discord at {settings.discord_api_base}: {exc}") from None
+    services.dispatcher.add_sink(DiscordSink(bot, services.adb))
+    bot.connection_task = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
+    return bot
+
+
 async def run_service(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:
     """Run the service until SIGTERM/SIGINT (or one round with once=True); return the exit code."""
     async with build_services(settings, clock=clock) as services:
-        if settings.discord_token is not None:
-            log.warning("a Discord token is set, but this build delivers to the console only")
-        if once:
-            results = await services.scheduler.poll_all()
-            drained = await services.dispatcher.drain()
-            pending = await services.adb.call(_pending_count)
-            print(summarize(results, drained.sent, pending), flush=True)
-            return 0
-
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _on_signal, stop)
-        services.scheduler.start()
-        delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
-        log.info(
-            "regwatch running: polling every %d s, alerts to the console; Ctrl-C stops",
-            settings.poll_interval_seconds,
-        )
-        await stop.wait()
-        log.info("stopping: no new polls, finishing the ones in flight")
-        await services.scheduler.stop(grace=10)
-        services.dispatcher.stop()
+        bot = await start_discord(services) if settings.discord_token is not None else None
         try:
-            await asyncio.wait_for(delivery, timeout=10)
-        except TimeoutError:
-            delivery.cancel()
-        log.info("stopped cleanly")
-        return 0
+            if once:
+                results = await services.scheduler.poll_all()
+                drained = await services.dispatcher.drain()
+                pending = await services.adb.call(_pending_count)
+                print(summarize(results, drained.sent, pending), flush=True)
+                return 0
+            await _serve(services, bot)
+            return 0
+        finally:
+            if bot is not None:
+                await bot.close()
+
+
+async def _serve(services: Services, bot: RegwatchBot | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, stop)
+    services.scheduler.start()
+    delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
+    log.info(
+        "regwatch running: polling every %d s, alerts to %s; Ctrl-C stops",
+        services.settings.poll_interval_seconds,
+        "Discord and the console" if bot else "the console",
+    )
+    stopper: asyncio.Task[object] = asyncio.create_task(stop.wait())
+    waiters: set[asyncio.Task[Any]] = {stopper}
+    gateway = bot.connection_task if bot is not None else None
+    if gateway is not None:
+        waiters.add(gateway)
+    done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if gateway is not None and gateway in done and gateway.exception():
+        log.error("the Discord connection ended: %s", gateway.exception())
+    log.info("stopping: no new polls, finishing the ones in flight")
+    await services.scheduler.stop(grace=10)
+    services.dispatcher.stop()
+    try:
+        await asyncio.wait_for(delivery, timeout=10)
+    except TimeoutError:
+        delivery.cancel()
+    stopper.cancel()
+    log.info("stopped cleanly")
 
 
 def _pending_count(db: Database) -> int:

@@ -44,6 +44,7 @@ class RegwatchBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.tree.error(self._on_command_error)
         self.ready = asyncio.Event()
+        self.connection_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         """Register the command groups and sync them (to the dev server at once, else globally)."""

@@ -49,6 +49,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
 
+    def add_sink(self, sink: Sink) -> None:
+        """Deliver targets of the sink's kind through it from now on."""
+        self._sinks[sink.kind] = sink
+
     def wake(self) -> None:
         """Ask the dispatcher to look at the outbox now (new alerts were enqueued)."""
         self._wake.set()

@@ -27,7 +27,7 @@ from bot.domain.query import (
     Word,
     atom_literals,
 )
-from bot.domain.text import FoldedText, word_index, word_starts
+from bot.domain.text import FoldedText, count_words
 
 TITLE, SUMMARY, SOURCE = 0, 1, 2
 FIELD_BITS = {"title": 1 << TITLE, "summary": 1 << SUMMARY, "source": 1 << SOURCE}
@@ -37,7 +37,7 @@ _MAX_POSITIONS = 200  # per NEAR side: bounds the pair loop on very repetitive t
 # Evidence of a hit: (field, start, end, raw). raw=False: offsets in the folded field text;
 # raw=True: offsets in the original text (regexes run on the original).
 Span = tuple[int, int, int, bool]
-# A NEAR operand's occurrence: (field, first word, last word, evidence).
+# A NEAR operand's occurrence: (field, start, end, evidence), offsets in the folded field.
 Position = tuple[int, int, int, list[Span]]
 # (cost, term ids): one of the terms must be hit for a node to match. Cost steers AND to its
 # rarest part: actions and short words are common, long phrases are rare.
@@ -47,7 +47,7 @@ Trigger = tuple[int, frozenset[int]]
 class DocState:
     """One item being matched: its folded fields and the term ids hit, per field and overall."""
 
-    __slots__ = ("action", "by_mask", "fields", "hits", "per_field", "starts")
+    __slots__ = ("action", "by_mask", "fields", "hits", "per_field")
 
     def __init__(self, fields: list[FoldedText | None], action: str | None) -> None:
         self.fields = fields
@@ -56,7 +56,6 @@ class DocState:
         self.per_field: list[set[int]] = [set(), set(), set()]  # term ids hit, by field
         # by_mask[m]: term ids hit in at least one field of mask m (filled by `index_hits`).
         self.by_mask: list[set[int]] = []
-        self.starts: list[list[int] | None] = [None, None, None]
 
     def add(self, tid: int, span: Span) -> None:
         """Record one hit."""
@@ -96,13 +95,10 @@ class DocState:
             span for tid in self.by_mask[mask].intersection(tids) for span in hits[tid] if mask >> span[0] & 1
         ]
 
-    def word_span(self, field: int, start: int, end: int) -> tuple[int, int]:
-        """Return the indexes of the first and last word a folded span covers."""
-        starts = self.starts[field]
-        if starts is None:
-            text = self.fields[field]
-            starts = self.starts[field] = word_starts(text.folded) if text is not None else []
-        return word_index(starts, start), word_index(starts, end - 1)
+    def words_between(self, field: int, start: int, end: int) -> int:
+        """Count the words between two folded offsets of a field."""
+        text = self.fields[field]
+        return count_words(text.folded, start, end) if text is not None else 0
 
 
 class Evaluator:
@@ -171,11 +167,7 @@ class _Terms(Evaluator):
         return doc.spans(self.tids, mask) or None
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
-        out: list[Position] = []
-        for span in doc.spans(self.tids, mask):
-            first, last = doc.word_span(span[0], span[1], span[2])
-            out.append((span[0], first, last, [span]))
-        return out
+        return [(span[0], span[1], span[2], [span]) for span in doc.spans(self.tids, mask) if not span[3]]
 
 
 class _Action(Evaluator):
@@ -265,19 +257,20 @@ class _Near(Evaluator):
             return []
         rights = self.right.positions(doc, mask)
         out: list[Position] = []
-        for lfield, lfirst, llast, lspans in lefts[:_MAX_POSITIONS]:
-            for rfield, rfirst, rlast, rspans in rights[:_MAX_POSITIONS]:
+        for lfield, lstart, lend, lspans in lefts[:_MAX_POSITIONS]:
+            for rfield, rstart, rend, rspans in rights[:_MAX_POSITIONS]:
                 if rfield != lfield:
                     continue
-                # Words strictly between the two sides; overlapping sides do not count as near.
-                if llast < rfirst:
-                    gap = rfirst - llast - 1
-                elif rlast < lfirst:
-                    gap = lfirst - rlast - 1
+                # Count the words strictly between the two sides, only in the text between
+                # them; overlapping sides do not count as near.
+                if lend <= rstart:
+                    gap = doc.words_between(lfield, lend, rstart)
+                elif rend <= lstart:
+                    gap = doc.words_between(lfield, rend, lstart)
                 else:
                     continue
                 if gap <= self.distance:
-                    out.append((lfield, min(lfirst, rfirst), max(llast, rlast), lspans + rspans))
+                    out.append((lfield, min(lstart, rstart), max(lend, rend), lspans + rspans))
         return out
 
 
@@ -383,8 +376,20 @@ def _atom_ids(node: Word | Phrase | Prefix | VendorTerm | Regex, ids: TermIds) -
     cost = 0
     for literal in atom_literals(node):
         tids.append(ids.literal(literal.text, literal.prefix))
-        cost += 1 + 20 // max(len(literal.text), 1)
+        cost += _literal_cost(literal.text)
     return frozenset(tids), cost
+
+
+def _literal_cost(text: str) -> int:
+    """Guess how often a literal occurs, without corpus statistics.
+
+    Phrases and names with punctuation are rare; single words are rarer the longer they are
+    ("ban" is everywhere in regulatory news, "kaspersky" is not). A set of alternatives costs
+    the sum of its members, so a vendor with many rare aliases still beats a common word.
+    """
+    if not text.isalnum():
+        return 1
+    return 1 + 40 // len(text)
 
 
 # ---------------------------------------------------------------- trees

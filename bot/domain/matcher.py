@@ -32,6 +32,7 @@ from bot.domain.text import WORD_CLASS, FoldedText, is_word_char
 
 SHORT_WORD_MAX = 2
 MAX_REPORTED_TERMS = 20
+_RECENT_TERMS = 4  # term tuples remembered per query, with their Match objects
 _REGEX_SET_CHUNK = 500  # RE2 sets fail to compile when very large; build several
 
 _SHORT_WORD = re.compile(rf"{WORD_CLASS}{{1,{SHORT_WORD_MAX}}}")
@@ -58,21 +59,22 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "last_matches", "last_terms", "sids")
+    __slots__ = ("evaluator", "recent", "sids")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
         self.sids: list[int] = []
-        # Match objects are immutable: when the next item matches with the same terms (the
+        # Match objects are immutable: when a later item matches with the same terms (the
         # usual case for a popular vendor), the same objects are handed out again.
-        self.last_terms: tuple[str, ...] | None = None
-        self.last_matches: tuple[Match, ...] = ()
+        self.recent: dict[tuple[str, ...], tuple[Match, ...]] = {}
 
     def matches(self, terms: tuple[str, ...]) -> tuple[Match, ...]:
-        if terms != self.last_terms:
-            self.last_terms = terms
-            self.last_matches = tuple([Match(sid, terms) for sid in self.sids])
-        return self.last_matches
+        found = self.recent.get(terms)
+        if found is None:
+            if len(self.recent) >= _RECENT_TERMS:
+                self.recent.clear()
+            found = self.recent[terms] = tuple([Match(sid, terms) for sid in self.sids])
+        return found
 
 
 class Matcher:

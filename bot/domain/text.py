@@ -152,14 +152,9 @@ def is_nospace_char(char: str) -> bool:
 _TOKEN = re.compile(rf"[{NOSPACE_RANGES}]|{WORD_CLASS}+")
 
 
-def word_starts(folded: str) -> list[int]:
-    """Return the start offset of every word token in folded text (for word distances)."""
-    return [m.start() for m in _TOKEN.finditer(folded)]
-
-
-def word_index(starts: list[int], offset: int) -> int:
-    """Return the index of the word token at or before `offset`."""
-    return bisect_right(starts, offset) - 1
+def count_words(folded: str, start: int, end: int) -> int:
+    """Count the word tokens in folded[start:end] (NEAR distances)."""
+    return len(_TOKEN.findall(folded, start, end))
 
 
 class FoldedText:

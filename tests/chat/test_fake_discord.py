@@ -181,6 +181,13 @@ async def test_member_without_manage_server(bot: WatchBot, discord_at_fake: Fake
         "watch vendor", options={"name": "ZTE"}, user_id=fake.member.user.id, permission_override=True
     )
     assert result.content == "You need the Manage Server permission." and result.ephemeral
+    # A member who joins later with the permission is seen by the bot (GUILD_MEMBER_ADD) and may.
+    late = fake.add_member("late-admin", permissions=Permission.MANAGE_GUILD)
+    guild = bot.get_guild(fake.guild.id)
+    assert guild is not None
+    await fake.wait_for(lambda: guild.get_member(late.user.id))
+    result = await fake.invoke("watch vendor", options={"name": "ZTE"}, user_id=late.user.id)
+    assert result.content.startswith("Watching ZTE")
 
 
 async def test_options_are_typed_and_resolved_from_the_synced_schema(
