@@ -23,8 +23,9 @@ from bisect import bisect_right
 _ACCENT_RANGES = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _ACCENTS = re.compile(f"[{_ACCENT_RANGES}]")
 
-# Characters that continue a cluster: accents, Kana voicing marks, Hangul vowel/final jamo.
-_CONTINUATION = f"{_ACCENT_RANGES}\u3099\u309a\u1160-\u11ff"
+# Characters that continue a cluster: accents, Kana voicing marks (also half-width), Hangul
+# vowel and final jamo.
+_CONTINUATION = f"{_ACCENT_RANGES}\u3099\u309a\uff9e\uff9f\u1160-\u11ff"
 
 # Scripts written without spaces between words: a term in them matches as a substring, and
 # their characters never count as word characters for the whole-word rule.
