@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
 from bot.domain.vendors import VendorCatalog
+from bot.health import HealthServer
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
 from bot.pipeline.scheduler import PollScheduler
@@ -83,6 +84,7 @@ class Services:
     poller: Poller
     dispatcher: Dispatcher
     scheduler: PollScheduler
+    clock: Clock = utcnow
 
 
 @asynccontextmanager
@@ -118,7 +120,7 @@ async def build_services(
                 clock=clock,
                 on_result=on_result,
             )
-            yield Services(settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler)
+            yield Services(settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler, clock)
     finally:
         await adb.close()
 
@@ -144,7 +146,7 @@ def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
     return line
 
 
-async def start_discord(services: Services) -> RegwatchBot:
+async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0) -> RegwatchBot:
     """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
     import discord
 
@@ -161,8 +163,10 @@ async def start_discord(services: Services) -> RegwatchBot:
         allow_private=settings.allow_private_networks,
         max_item_age_hours=settings.max_item_age_hours,
     )
-    service = GuildService(services.adb, services.vendors, services.fetcher, limits)
-    bot = RegwatchBot(service, dev_guild_id=settings.discord_dev_guild_id)
+    service = GuildService(services.adb, services.vendors, services.fetcher, limits, clock=services.clock)
+    bot = RegwatchBot(
+        service, dev_guild_id=settings.discord_dev_guild_id, guild_ready_timeout=guild_ready_timeout
+    )
     try:
         await bot.login(settings.discord_token.get_secret_value())
     except discord.LoginFailure:
@@ -171,7 +175,7 @@ async def start_discord(services: Services) -> RegwatchBot:
     except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
         await bot.close()
         raise RegwatchError(f"could not reach Discord at {settings.discord_api_base}: {exc}") from None
-    services.dispatcher.add_sink(DiscordSink(bot, services.adb))
+    services.dispatcher.add_sink(DiscordSink(bot, services.adb, clock=services.clock))
     bot.connection_task = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
     return bot
 
@@ -201,6 +205,13 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         loop.add_signal_handler(sig, _on_signal, stop)
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
+    health = None
+    if services.settings.health_port:
+        health = HealthServer(
+            services.settings.health_host, services.settings.health_port, _readiness(services, bot)
+        )
+        await health.start()
+        log.info("health endpoint on http://%s:%d/healthz", services.settings.health_host, health.port)
     log.info(
         "regwatch running: polling every %d s, alerts to %s; Ctrl-C stops",
         services.settings.poll_interval_seconds,
@@ -222,7 +233,29 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     except TimeoutError:
         delivery.cancel()
     stopper.cancel()
+    if health is not None:
+        await health.stop()
     log.info("stopped cleanly")
+
+
+def _readiness(services: Services, bot: RegwatchBot | None) -> Callable[[], Awaitable[dict[str, bool]]]:
+    async def check() -> dict[str, bool]:
+        checks = {"scheduler": services.scheduler.running}
+        try:
+            await services.adb.call(_write_probe)
+            checks["database"] = True
+        except Exception:
+            checks["database"] = False
+        if bot is not None:
+            checks["discord"] = bot.is_ready() and not bot.is_closed()
+        return checks
+
+    return check
+
+
+def _write_probe(db: Database) -> None:
+    with db.atomic():
+        db.execute("UPDATE meta SET value = value WHERE key = 'subscriptions_version'")
 
 
 def _pending_count(db: Database) -> int:

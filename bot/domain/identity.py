@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.domain.models import Entry
@@ -21,6 +22,7 @@ _TRACKING_NAMES = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=65536)
 def canonical_link(url: str | None) -> str | None:
     """Return the link without tracking parameters, fragment, default port or case noise."""
     if not url:
@@ -49,6 +51,7 @@ def canonical_link(url: str | None) -> str | None:
     return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
 
 
+@lru_cache(maxsize=65536)
 def link_key(url: str | None) -> str | None:
     """Return the key under which one link alerts once per target: canonical, scheme-less."""
     canon = canonical_link(url)

@@ -8,6 +8,7 @@ from bot.domain.classifier import ACTION_TYPES, classify
     [
         ("DHS Statement on the Issuance of Binding Operational Directive 17-01", "", "directive"),
         ("CISA issues Emergency Directive 24-02", "", "directive"),
+        ("Agencies must act under ED 24-02 now", "", "directive"),
         ("Commerce adds 12 entities to the Entity List", "", "entity_list"),
         ("FCC adds Kaspersky to Covered List", "", "covered_list"),
         ("Treasury sanctions Kaspersky Lab executives", "", "sanction"),
