@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 
 import aiohttp
@@ -49,7 +50,8 @@ async def _check_token(settings: Settings) -> tuple[bool, str]:
 
 async def run_doctor(settings: Settings) -> int:
     """Print the report; return 1 when anything needs attention."""
-    from bot.app import make_fetcher, open_database
+    from bot.app import make_fetcher, open_database, sync_configuration
+    from bot.domain.vendors import VendorCatalog
     from bot.sources.parse import parse_feed
     from bot.storage import outbox, sources
     from bot.storage.migrations import latest_version, schema_version
@@ -61,6 +63,7 @@ async def run_doctor(settings: Settings) -> int:
     print("\nDatabase")
     try:
         db = open_database(settings)
+        sync_configuration(db, settings, VendorCatalog.load_default())
         version = schema_version(db)
         counts = outbox.counts(db)
         db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x)")
@@ -71,8 +74,7 @@ async def run_doctor(settings: Settings) -> int:
             ("writable", "yes"),
             ("alerts", f"{counts['pending']} pending, {counts['sent']} sent, {counts['failed']} failed"),
         ]
-    except (RegwatchError, OSError, Exception) as exc:
-        problems += 1
+    except (RegwatchError, OSError, sqlite3.Error) as exc:
         print(f"  problem: {exc}")
         return 1
     print(format_table(("check", "result"), rows, max_width=90))

@@ -245,3 +245,47 @@ async def test_service_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_pa
             proc.kill()
     assert proc.returncode == 0, err.decode()
     assert "stopped cleanly" in err.decode()
+
+
+async def test_poll_dry_run_and_poll(tmp_path, feed_server):
+    feed_server.set(
+        "/f.xml", with_items(NASA, rss_item("Huawei added to the Entity List", "https://x.example/h"))
+    )
+    src = sources_file(tmp_path, feed_server.url("/f.xml"))
+    (tmp_path / "subs.toml").write_text(SUBS)
+    extra = {"REGWATCH_SOURCES_FILE": src}
+    code, out, err = await regwatch(tmp_path, "poll", "--dry-run", **extra)
+    assert code == 0, err
+    assert "nothing stored" in out
+    code, out, _ = await regwatch(tmp_path, "sources", "list", **extra)
+    assert " new " in out  # never polled: the dry run stored nothing
+    code, out, err = await regwatch(tmp_path, "poll", "--source", "1", **extra)
+    assert code == 0, err and "recorded 5 new items" in out
+    code, out, _ = await regwatch(tmp_path, "poll", "--source", "99", **extra)
+    assert code == 2
+
+
+async def test_doctor_reports_and_fails_on_a_broken_source(tmp_path, feed_server):
+    feed_server.set("/ok.xml", with_items(NASA))
+    feed_server.set("/gone.xml", b"nope", status=404, content_type="text/plain")
+    src = sources_file(tmp_path, feed_server.url("/ok.xml"), feed_server.url("/gone.xml"))
+    code, out, err = await regwatch(tmp_path, "doctor", REGWATCH_SOURCES_FILE=src, REGWATCH_DISCORD_TOKEN="")
+    assert code == 1, err
+    assert "REGWATCH_DATABASE_PATH" in out and "schema version" in out and "console mode" in out
+    assert "HTTP 404" in out and "1 problem(s) found" in out
+    lines = [line for line in out.splitlines() if "ok.xml" in line or line.startswith("1 ")]
+    assert any(" ok " in f" {line} " for line in lines)
+
+
+async def test_doctor_masks_the_token_and_reports_an_unreachable_discord(tmp_path):
+    sources_file(tmp_path)
+    code, out, _ = await regwatch(
+        tmp_path,
+        "doctor",
+        REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"),
+        REGWATCH_DISCORD_TOKEN="secret-token-value",
+        REGWATCH_DISCORD_API_BASE="http://127.0.0.1:9/api/v10",
+    )
+    assert code == 1
+    assert "secret-token-value" not in out and "set (hidden)" in out
+    assert "could not reach" in out
