@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from sqlite_utils import Database
 
-from bot.config_files import SUPPORTED_KINDS, load_sources, load_subscriptions
+from bot.config_files import load_sources, load_subscriptions
 from bot.delivery.console import ConsoleSink
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.sink import Sink
@@ -28,6 +28,7 @@ from bot.pipeline.matching import MatcherCache
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
 from bot.pipeline.scheduler import PollScheduler
 from bot.settings import Settings
+from bot.sources.adapters import supported_kinds
 from bot.sources.http import Fetcher
 from bot.storage import sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
@@ -46,7 +47,8 @@ def open_database(settings: Settings) -> Database:
 def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> None:
     """Load the configured sources and console subscriptions into the database."""
     now = utcnow()
-    configs = [c for c in load_sources(settings.sources_file) if c.kind in SUPPORTED_KINDS]
+    kinds = supported_kinds()
+    configs = [c for c in load_sources(settings.sources_file) if c.kind in kinds]
     added, disabled = sources.sync_config(db, configs, now)
     subs_added, subs_removed = subscriptions.sync_file(
         db, load_subscriptions(settings.subscriptions_file, vendors), now

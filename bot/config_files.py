@@ -13,8 +13,7 @@ from bot.domain.query import parse_query
 from bot.domain.vendors import VendorCatalog
 from bot.storage.sources import SourceConfig
 
-SOURCE_KINDS = ("feed", "federal_register", "cisa_kev", "html")
-SUPPORTED_KINDS = ("feed",)  # the other kinds arrive with their adapters
+SOURCE_KINDS = ("feed", "federal_register", "cisa_kev", "csaf_rolie", "html", "search")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -16,8 +16,8 @@ from bot.domain.identity import assign_identities, canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
+from bot.sources.adapters import parse_document
 from bot.sources.http import Fetcher
-from bot.sources.parse import parse_feed
 from bot.storage import items, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
@@ -127,10 +127,12 @@ class Poller:
 
         try:
             feed = await asyncio.to_thread(
-                parse_feed,
+                parse_document,
+                source.kind,
                 fetched.body,
                 content_type=fetched.content_type,
                 url=fetched.url,
+                options=source.options,
                 max_decompressed_bytes=self._policy.max_decompressed_bytes,
             )
         except ParseError as exc:

@@ -1,0 +1,46 @@
+"""Turn a fetched document into entries according to the source's kind (DESIGN 3.6 `kind`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.domain.errors import ParseError
+from bot.domain.models import ParsedFeed
+from bot.sources.parse import parse_feed
+
+# An adapter reads one fetched body; it is synchronous (the pipeline runs it off the event loop)
+# and raises only ParseError.
+Adapter = Callable[..., ParsedFeed]
+
+
+def _feed(
+    body: bytes, *, content_type: str | None, url: str, options: Mapping[str, Any], max_bytes: int
+) -> ParsedFeed:
+    return parse_feed(body, content_type=content_type, url=url, max_decompressed_bytes=max_bytes)
+
+
+ADAPTERS: dict[str, Adapter] = {"feed": _feed}
+
+
+def supported_kinds() -> tuple[str, ...]:
+    """Return the source kinds this build can poll."""
+    return tuple(ADAPTERS)
+
+
+def parse_document(
+    kind: str,
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    url: str = "",
+    options: Mapping[str, Any] | None = None,
+    max_decompressed_bytes: int = 20_000_000,
+) -> ParsedFeed:
+    """Parse a body with the adapter of the source's kind."""
+    adapter = ADAPTERS.get(kind)
+    if adapter is None:
+        raise ParseError(f"source kind {kind!r} is not supported by this build")
+    return adapter(
+        body, content_type=content_type, url=url, options=options or {}, max_bytes=max_decompressed_bytes
+    )
