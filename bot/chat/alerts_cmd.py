@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply
+from bot.chat.replies import linked, reply
 from bot.services.guild import GuildService
 
 Interaction = discord.Interaction[discord.Client]
@@ -28,8 +28,7 @@ class AlertsGroup(app_commands.Group):
             await reply(interaction, "No alerts yet for this server.")
             return
         lines = [
-            f"`{a.id}` {status} <#{a.target.split(':')[-1]}> "
-            f"{discord.utils.escape_markdown(a.title or '(untitled)')[:100]} <{a.link}>"
+            f"`{a.id}` {status} <#{a.target.split(':')[-1]}> {linked(a.title, a.link, 100)}"
             f" (subscription {a.subscription_id})"
             for a, status in rows
         ]

@@ -31,6 +31,8 @@ class RegwatchBot(discord.Client):
     def __init__(
         self, service: GuildService, *, dev_guild_id: int | None = None, guild_ready_timeout: float = 2.0
     ) -> None:
+        # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import discord
 
+from bot.delivery.embed import discord_head, discord_len, escape
 from bot.domain.errors import QueryError
 
 REPLY_MAX = 2000  # Discord's message content limit
+# A URL that cannot end a masked link early or smuggle markup into it.
+_PLAIN_URL = re.compile(r"^https?://[^\s()<>\[\]]{1,500}$")
 
 
 async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
     """Answer ephemerally, whether or not the interaction was deferred."""
-    text = text if len(text) <= REPLY_MAX else text[: REPLY_MAX - 1] + "…"
+    text = text if discord_len(text) <= REPLY_MAX else discord_head(text, REPLY_MAX - 1) + "…"
     mentions = discord.AllowedMentions.none()
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
@@ -42,3 +47,9 @@ def query_error_text(query: str, exc: QueryError) -> str:
     shown = query.replace("`", "'")[:300]
     caret = " " * min(exc.position, 300) + "^"
     return f"That query is not valid: {exc.reason} (position {exc.position + 1}).\n```\n{shown}\n{caret}\n```"
+
+
+def linked(title: str, url: str | None, limit: int = 120) -> str:
+    """Show an item's untrusted title literally, linked to its URL (without a preview) when safe."""
+    shown = escape(title or "(untitled)", limit)
+    return f"[{shown}](<{url}>)" if url and _PLAIN_URL.match(url) else shown

@@ -5,8 +5,10 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import code, query_error_text, reply, require_manage_guild
+from bot.chat.replies import code, linked, query_error_text, reply, require_manage_guild
+from bot.delivery.embed import escape
 from bot.domain.errors import QueryError
+from bot.domain.text import fold
 from bot.services.guild import GuildService, UserError
 
 Interaction = discord.Interaction[discord.Client]
@@ -83,9 +85,14 @@ class WatchGroup(app_commands.Group):
     @vendor.autocomplete("name")
     async def vendor_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Suggest catalog vendors whose name or alias contains what was typed."""
-        needle = current.casefold().strip()
-        found = [v for v in self.service.vendors.names() if needle in v.casefold()]
-        return [app_commands.Choice(name=v, value=v) for v in found[:25]]
+        needle = fold(current).strip()
+        choices = []
+        for vendor in self.service.vendors:
+            alias = next((n for n in vendor.all_names if needle in fold(n)), None)
+            if alias is not None:
+                label = vendor.name if alias == vendor.name or not needle else f"{vendor.name} ({alias})"
+                choices.append(app_commands.Choice(name=label[:100], value=vendor.name))
+        return choices[:25]
 
     @app_commands.command(name="keywords", description="Alert a channel about a keyword query")
     @app_commands.describe(
@@ -152,9 +159,14 @@ class WatchGroup(app_commands.Group):
         ][:25]
 
     @app_commands.command(name="preview", description="What a query would have matched in recent items")
-    @app_commands.describe(query="A query, as for /watch keywords", days="How many days back (default 30)")
+    @app_commands.describe(
+        query="A query, as for /watch keywords", days="How many days back (1-365, default 30)"
+    )
     async def preview(
-        self, interaction: Interaction, query: app_commands.Range[str, 1, 1000], days: int = 30
+        self,
+        interaction: Interaction,
+        query: app_commands.Range[str, 1, 1000],
+        days: app_commands.Range[int, 1, 365] = 30,
     ) -> None:
         """Run a query over stored items and show counts per day and the top matches."""
         try:
@@ -169,10 +181,8 @@ class WatchGroup(app_commands.Group):
         else:
             per_day = ", ".join(f"{day}: {n}" for day, n in result.per_day[:10])
             top = "\n".join(
-                f"• [{discord.utils.escape_markdown(it.title or '(untitled)')[:120]}]({it.link}) — "
-                f"{discord.utils.escape_markdown(it.source_name)} ({', '.join(terms)})"
-                if it.link
-                else f"• {discord.utils.escape_markdown(it.title)[:120]} ({', '.join(terms)})"
+                f"• {linked(it.title, it.link)} — {discord.utils.escape_markdown(it.source_name)}"
+                f" ({escape(', '.join(terms), 200)})"
                 for it, terms in result.top
             )
             head = f"{result.total} matches among {result.scanned} items in the last {days} days"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import discord
@@ -42,11 +42,18 @@ class DiscordSink:
         self._adb = adb
         self._clock = clock
         self._pause = pause
+        # Subscriptions paused by this process, so the rest of a backlog waits without a post each:
+        # Discord bans clients that make too many invalid (401/403/429) requests.
+        self._paused_until: dict[int, datetime] = {}
 
     async def send(self, alert: PendingAlert) -> str | None:
         """Post one alert; return the Discord message id."""
         if self._client.http.token is None:
             raise DeliveryError("not logged in to Discord yet", retry_after=5)
+        until = self._paused_until.get(alert.subscription_id)
+        if until is not None and self._clock() < until:
+            wait = (until - self._clock()).total_seconds()
+            raise DeliveryError(f"subscription {alert.subscription_id} is paused", retry_after=wait)
         channel_id = int(alert.target.split(":", 1)[1])
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         try:
@@ -74,6 +81,7 @@ class DiscordSink:
             ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise DeliveryError(f"could not reach Discord: {exc!r}") from exc
+        self._paused_until.pop(alert.subscription_id, None)
         if alert.subscription_paused:
             await self._adb.call(subscriptions.set_paused, alert.subscription_id, None)
             log.info(
@@ -83,6 +91,7 @@ class DiscordSink:
 
     async def _target_problem(self, alert: PendingAlert, reason: str) -> None:
         until = self._clock() + self._pause
+        self._paused_until[alert.subscription_id] = until
         changed = await self._adb.call(subscriptions.set_paused, alert.subscription_id, reason, until)
         log.warning("subscription %d paused: %s (%s)", alert.subscription_id, reason, alert.target)
         if changed:
@@ -101,8 +110,9 @@ class DiscordSink:
         if alert.origin_channel_id and str(alert.origin_channel_id) != channel_id:
             candidates.append(alert.origin_channel_id)
         guild = self._client.get_guild(alert.guild_id) if alert.guild_id else None
-        if guild is not None and guild.system_channel is not None:
-            candidates.append(guild.system_channel.id)
+        system = guild.system_channel if guild is not None else None
+        if system is not None and str(system.id) != channel_id and system.id not in candidates:
+            candidates.append(system.id)
         for candidate in candidates:
             route = Route("POST", "/channels/{channel_id}/messages", channel_id=candidate)
             try:

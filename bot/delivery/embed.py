@@ -36,13 +36,28 @@ _MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#:-])")
 _MENTION = re.compile(r"@(everyone|here|[!&]?\d+)|<(@[!&]?|#)(\d+)>")
 
 
+def discord_len(text: str) -> int:
+    """Return the length Discord checks its limits against: UTF-16 code units (an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def discord_head(text: str, limit: int) -> str:
+    """Return the longest start of text within `limit` UTF-16 code units, never half a character."""
+    if discord_len(text) <= limit:
+        return text
+    # A surrogate pair cut in half decodes to nothing.
+    return text.encode("utf-16-le")[: limit * 2].decode("utf-16-le", errors="ignore")
+
+
 def escape(text: str, limit: int) -> str:
     """Return text that Discord shows literally: no markdown, no mention, no masked link."""
     text = clean(text, limit)
     # A zero-width space after '@' or '<' breaks the mention syntax but reads the same.
     text = _MENTION.sub(lambda m: m.group(0).replace("@", "@\u200b").replace("<", "<\u200b"), text)
     escaped = _MARKDOWN.sub(r"\\\1", text)
-    return escaped if len(escaped) <= limit else escaped[: limit - 1].rstrip("\\") + "…"
+    if discord_len(escaped) <= limit:
+        return escaped
+    return discord_head(escaped, limit - 1).rstrip("\\") + "…"
 
 
 def nonce_for(alert: PendingAlert) -> str:
@@ -53,13 +68,13 @@ def nonce_for(alert: PendingAlert) -> str:
 
 def matched_sentence(text: str, terms: tuple[str, ...], limit: int = 600) -> str:
     """Return the sentence of text where the first term appears, terms in bold, escaped."""
-    if not text or not terms:
+    # Search the original text (not a casefolded copy, whose offsets can differ) for each term.
+    found = [m.start() for t in terms if t and (m := re.search(re.escape(t), text, re.IGNORECASE))]
+    if not found:
         return escape(text, limit)
-    lowered = text.casefold()
-    pos = min((p for t in terms if (p := lowered.find(t.casefold())) >= 0), default=-1)
-    if pos < 0:
-        return escape(text, limit)
-    start = max(text.rfind(". ", 0, pos) + 2, pos - limit // 2, 0)
+    pos = min(found)
+    previous_stop = text.rfind(". ", 0, pos)
+    start = max(previous_stop + 2 if previous_stop >= 0 else 0, pos - limit // 2)
     end_dot = text.find(". ", pos)
     end = min(end_dot + 1 if end_dot >= 0 else len(text), start + limit)
     sentence = escape(text[start:end], limit)
@@ -70,13 +85,25 @@ def matched_sentence(text: str, terms: tuple[str, ...], limit: int = 600) -> str
         )
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
-    return (prefix + sentence + suffix)[:limit]
+    return _cut(prefix + sentence + suffix, limit)
+
+
+def _cut(markdown: str, limit: int) -> str:
+    """Cut escaped markdown to `limit` UTF-16 units without leaving a dangling escape or bold marker."""
+    if discord_len(markdown) <= limit:
+        return markdown
+    cut = discord_head(markdown, limit - 1).rstrip("*").rstrip("\\")
+    if cut.count("**") % 2:
+        last = cut.rfind("**")
+        cut = cut[:last] + cut[last + 2 :]
+    return cut + "…"
 
 
 def build_embed(alert: PendingAlert) -> dict[str, Any]:
     """Return the embed dict for one alert, within Discord's limits."""
     title = escape(alert.title or alert.text[:120] or "(untitled item)", TITLE_MAX)
-    source_domain = domain_of(alert.link) or domain_of(alert.source_url)
+    # "Source name and its domain": the source's own host, else the item's (a source without a URL host).
+    source_domain = domain_of(alert.source_url) or domain_of(alert.link)
     fields: list[dict[str, Any]] = [
         {
             "name": "Source",
@@ -107,7 +134,7 @@ def build_embed(alert: PendingAlert) -> dict[str, Any]:
         "description": matched_sentence(alert.text, alert.terms),
         "color": SEVERITY_COLOURS.get(alert.action or "", NEUTRAL_COLOUR),
         "fields": fields,
-        "footer": {"text": f"regwatch · subscription {alert.subscription_label}"[:FOOTER_MAX]},
+        "footer": {"text": discord_head(f"regwatch · subscription {alert.subscription_label}", FOOTER_MAX)},
     }
     if alert.link and alert.link.startswith(("http://", "https://")) and len(alert.link) <= 2000:
         embed["url"] = alert.link
@@ -129,8 +156,8 @@ def build_message(alert: PendingAlert) -> dict[str, Any]:
 
 
 def embed_length(embed: dict[str, Any]) -> int:
-    """Return the character count Discord checks against its 6,000 total."""
-    total = len(embed.get("title", "")) + len(embed.get("description", ""))
-    total += len(embed.get("footer", {}).get("text", ""))
-    total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+    """Return the length Discord checks against its 6,000 total (in UTF-16 code units)."""
+    total = discord_len(embed.get("title", "")) + discord_len(embed.get("description", ""))
+    total += discord_len(embed.get("footer", {}).get("text", ""))
+    total += sum(discord_len(f["name"]) + discord_len(f["value"]) for f in embed.get("fields", []))
     return total

@@ -1,4 +1,4 @@
-"""Compile every active subscription into one matcher, rebuilt when subscriptions change."""
+"""Compile every subscription into one matcher, rebuilt when subscriptions change."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CompiledSubscriptions:
-    """A matcher over all active subscriptions, and the subscriptions by id."""
+    """A matcher over all subscriptions, and the subscriptions by id."""
 
     matcher: Matcher
     by_id: dict[int, Subscription]
@@ -54,7 +54,8 @@ class MatcherCache:
         async with self._lock:
             version = await self._adb.call(subscriptions.version)
             if self._compiled is None or version != self._version:
-                subs = await self._adb.call(subscriptions.list_subscriptions, active_only=True)
+                # Paused subscriptions (their target failed) still match: their alerts wait in the outbox.
+                subs = await self._adb.call(subscriptions.list_subscriptions)
                 self._compiled = await asyncio.to_thread(compile_subscriptions, subs, self._vendors)
                 self._version = version
                 log.debug("matcher rebuilt: %d subscriptions (version %d)", len(subs), version)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from bot.delivery.embed import escape
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
 from bot.domain.identity import canonical_link, link_key
@@ -236,7 +237,9 @@ def _explain(
             False, [f"regwatch has not seen {link} in any source it polls. /source list shows the sources."]
         )
     _, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
-    lines = [f"Item: {title or '(untitled)'} — first seen in {source_name} at {fetched_at} UTC."]
+    # Titles come from feeds: shown literally, like in alert embeds.
+    shown = escape(title or "(untitled)", 200)
+    lines = [f"Item: {shown} — first seen in {escape(source_name, 100)} at {fetched_at} UTC."]
     if len(rows) > 1:
         lines.append(f"Also carried by {len(rows) - 1} other source(s); it alerts once per channel.")
     if not subs:
