@@ -52,7 +52,8 @@ async def run_doctor(settings: Settings) -> int:
     """Print the report; return 1 when anything needs attention."""
     from bot.app import make_fetcher, open_database, sync_configuration
     from bot.domain.vendors import VendorCatalog
-    from bot.sources.parse import parse_feed
+    from bot.sources.adapters import parse_document
+    from bot.sources.fallback import fetch_with_mirror
     from bot.storage import outbox, sources
     from bot.storage.migrations import latest_version, schema_version
 
@@ -94,9 +95,14 @@ async def run_doctor(settings: Settings) -> int:
         async def probe(src: sources.Source) -> tuple[object, ...]:
             started = time.monotonic()
             try:
-                fetched = await fetcher.fetch(src.url)
+                fetched = await fetch_with_mirror(fetcher, src.url, src.options)
                 parsed = await asyncio.to_thread(
-                    parse_feed, fetched.body, content_type=fetched.content_type, url=fetched.url
+                    parse_document,
+                    src.kind,
+                    fetched.body,
+                    content_type=fetched.content_type,
+                    url=fetched.url,
+                    options=src.options,
                 )
             except RegwatchError as exc:
                 return (src.id, src.name, "FAIL", "", "", str(exc))

@@ -20,6 +20,7 @@ class Entry:
     text: str
     published: datetime | None
     author: str | None = None
+    publisher: str | None = None  # who carried it, when the feed says (RSS <source>, e.g. Google News)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class ParsedFeed:
     entries: list[Entry] = field(default_factory=list)
     parser: str = ""  # which parser produced it ("fast" or "feedparser"), for benchmarks and logs
     ttl_seconds: int | None = None  # the feed's own refresh hint (RSS <ttl>), if any
+    next_url: str | None = None  # the next page of a paged API response, on the same host, if any
 
 
 @dataclass(frozen=True, slots=True)

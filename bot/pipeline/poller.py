@@ -17,6 +17,8 @@ from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
 from bot.sources.adapters import parse_document
+from bot.sources.fallback import fetch_with_mirror
+from bot.sources.federal_register import follow_pages
 from bot.sources.http import Fetcher
 from bot.storage import items, sources
 from bot.storage.db import AsyncDatabase
@@ -35,6 +37,7 @@ class PollPolicy:
     max_item_age_hours: int = 168
     max_decompressed_bytes: int = 50 * 1024 * 1024
     jitter: float = 0.1  # spread polls of many sources over +-10 % of the interval
+    max_pages: int = 5  # pages of a paged API response (Federal Register) read per poll
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,10 @@ class Poller:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
         now = self._clock()
         try:
-            fetched = await self._fetcher.fetch(
+            fetched = await fetch_with_mirror(
+                self._fetcher,
                 source.url,
+                source.options,
                 etag=None if dry_run else source.etag,
                 last_modified=None if dry_run else source.last_modified,
             )
@@ -135,10 +140,20 @@ class Poller:
                 options=source.options,
                 max_decompressed_bytes=self._policy.max_decompressed_bytes,
             )
-        except ParseError as exc:
+            if feed.next_url:
+                feed = await follow_pages(
+                    self._fetcher,
+                    feed,
+                    url=fetched.url,
+                    max_pages=self._policy.max_pages,
+                    max_bytes=self._policy.max_decompressed_bytes,
+                    options=source.options,
+                )
+        except (ParseError, FetchError) as exc:
             if dry_run:
                 return PollResult(source.id, source.name, "failed", error=str(exc))
-            return await self._fail(source, now, str(exc), None)
+            retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+            return await self._fail(source, now, str(exc), retry_after)
 
         new_items = await self._new_items(source, feed.entries)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []

@@ -7,7 +7,12 @@ from typing import Any
 
 from bot.domain.errors import ParseError
 from bot.domain.models import ParsedFeed
+from bot.sources.cisa_kev import parse_kev
+from bot.sources.csaf_rolie import parse_rolie
+from bot.sources.federal_register import parse_federal_register
+from bot.sources.pagewatch import parse_page
 from bot.sources.parse import parse_feed
+from bot.sources.publisher import strip_publisher_suffix
 
 # An adapter reads one fetched body; it is synchronous (the pipeline runs it off the event loop)
 # and raises only ParseError.
@@ -17,10 +22,19 @@ Adapter = Callable[..., ParsedFeed]
 def _feed(
     body: bytes, *, content_type: str | None, url: str, options: Mapping[str, Any], max_bytes: int
 ) -> ParsedFeed:
-    return parse_feed(body, content_type=content_type, url=url, max_decompressed_bytes=max_bytes)
+    feed = parse_feed(body, content_type=content_type, url=url, max_decompressed_bytes=max_bytes)
+    if options.get("strip_publisher_suffix") is True:
+        feed = strip_publisher_suffix(feed)
+    return feed
 
 
-ADAPTERS: dict[str, Adapter] = {"feed": _feed}
+ADAPTERS: dict[str, Adapter] = {
+    "feed": _feed,
+    "federal_register": parse_federal_register,
+    "cisa_kev": parse_kev,
+    "csaf_rolie": parse_rolie,
+    "html": parse_page,
+}
 
 
 def supported_kinds() -> tuple[str, ...]:

@@ -44,6 +44,7 @@ __all__ = [
     "FetchResult",
     "Fetcher",
     "GuardedResolver",
+    "HTTPStatusError",
     "UnsafeURLError",
     "check_url",
     "parse_max_age",
@@ -73,6 +74,14 @@ _CHUNK = 64 * 1024
 
 class UnsafeURLError(FetchError):
     """A URL was refused before connecting: bad scheme, credentials, or a non-public address."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status; `status` lets callers react to one (403 → mirror)."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
 
 
 class _AddressRefusedError(OSError):
@@ -507,8 +516,9 @@ class Fetcher:
                     if status in _RETRY_AFTER_STATUSES
                     else None
                 )
-                raise FetchError(
+                raise HTTPStatusError(
                     f"HTTP {status} {_status_phrase(status, resp.reason)}".rstrip(),
+                    status=status,
                     retry_after=retry_after,
                 )
             body = b"" if status == 304 else await self._read_capped(resp)

@@ -93,6 +93,8 @@ _ENTRY_FIELDS: dict[str, str] = {
     **{_qname(ns, "link"): "link" for ns in _RSS_NAMESPACES},
     **{_qname(ns, "pubDate"): "published" for ns in _RSS_NAMESPACES},
     **{_qname(ns, "description"): "summary" for ns in _RSS_NAMESPACES},
+    # RSS <source> names the channel an item came from (Google News: the publisher).
+    **{_qname(ns, "source"): "source" for ns in _RSS_NAMESPACES},
     **{_qname(ns, "id"): "atom_id" for ns in _ATOM_NAMESPACES},
     **{_qname(ns, "link"): "atom_link" for ns in _ATOM_NAMESPACES},
     **{_qname(ns, "published"): "published" for ns in _ATOM_NAMESPACES},
@@ -430,11 +432,12 @@ def _make_entry(
     text: str,
     published: datetime | None,
     author: str | None,
+    publisher: str | None = None,
 ) -> Entry | None:
     clean_guid = _clean_guid(guid)
     if clean_guid is None and link is None and not title and not text:
         return None
-    return Entry(clean_guid, link, title, text, published, author or None)
+    return Entry(clean_guid, link, title, text, published, author or None, publisher or None)
 
 
 def _text(value: object, *, limit: int | None = None, html: bool = True) -> str:
@@ -476,6 +479,7 @@ class _Item:
     updated: str | None = None
     created: str | None = None
     summary: str | None = None
+    source: str | None = None
 
     def guid_or_id(self) -> str | None:
         return self.guid or self.atom_id or self.about
@@ -669,6 +673,7 @@ def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | Non
             text=text,
             published=_first_date(ours.published, ours.updated, ours.created),
             author=_text(theirs.get("author"), limit=_AUTHOR_MAX_CHARS),
+            publisher=_text(ours.source, limit=_AUTHOR_MAX_CHARS, html=False),
         )
         if entry is not None:
             entries.append(entry)
@@ -727,6 +732,7 @@ def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> Parse
             text=summary,
             published=_first_date(raw.get("published"), raw.get("updated"), raw.get("created")),
             author=_text(raw.get("author"), limit=_AUTHOR_MAX_CHARS),
+            publisher=_source_title(raw) if fmt in ("rss", "rdf") else None,
         )
         if entry is not None:
             entries.append(entry)
@@ -805,6 +811,12 @@ def _parse_json_feed(data: bytes, charset: str | None, base: str, max_entries: i
         entries=entries,
         parser="json",
     )
+
+
+def _source_title(raw: dict[str, Any]) -> str | None:
+    source = raw.get("source")
+    title = source.get("title") if isinstance(source, dict) else None
+    return _text(title, limit=_AUTHOR_MAX_CHARS, html=False) or None
 
 
 def _json_author(obj: dict[str, Any]) -> str | None:

@@ -1,0 +1,62 @@
+"""The built-in source catalog: well-formed, every enabled kind supported, options usable."""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from bot.config_files import load_sources, parse_sources
+from bot.domain.errors import ParseError
+from bot.sources.adapters import parse_document, supported_kinds
+
+
+def raw_catalog() -> list[dict]:
+    text = resources.files("bot.data").joinpath("sources.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["source"]
+
+
+def test_at_least_fifteen_sources_ship_enabled_across_kinds():
+    enabled = load_sources(None)
+    assert len(enabled) >= 15
+    assert {s.kind for s in enabled} == set(supported_kinds())
+
+
+def test_every_disabled_source_says_why():
+    text = resources.files("bot.data").joinpath("sources.toml").read_text(encoding="utf-8")
+    for block in text.split("[[source]]")[1:]:
+        if "enabled = false" in block:
+            before = block.split("enabled = false")[0]
+            assert "\n#" in before, f"no reason given for a disabled source: {block.splitlines()[1]}"
+
+
+def test_no_host_is_polled_by_too_many_sources():
+    hosts = Counter(s.url.split("/")[2] for s in load_sources(None))
+    assert max(hosts.values()) <= 5, hosts
+
+
+@pytest.mark.parametrize("source", [s for s in raw_catalog() if s["kind"] == "html"], ids=lambda s: s["name"])
+def test_page_watch_selectors_are_valid_css(source):
+    # An empty page: a valid selector matches nothing; an invalid one would say so instead.
+    with pytest.raises(ParseError, match="matched nothing on the page"):
+        parse_document("html", b"<html><body></body></html>", url=source["url"], options=source["options"])
+
+
+def test_the_kev_source_has_its_mirror():
+    [kev] = [s for s in load_sources(None) if s.kind == "cisa_kev"]
+    assert kev.options["mirror"].startswith("https://raw.githubusercontent.com/cisagov/kev-data/")
+
+
+def test_the_readme_source_examples_are_valid():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:] if "[[source]]" in b]
+    assert blocks, "README has no sources example"
+    configs = [c for block in blocks for c in parse_sources(block, "README")]
+    assert {c.kind for c in configs} == set(supported_kinds())
+    for config in configs:
+        if config.kind == "html":
+            with pytest.raises(ParseError, match="matched nothing"):
+                parse_document("html", b"<html></html>", options=config.options)
