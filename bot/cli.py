@@ -110,20 +110,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
     from bot.app import make_fetcher
-    from bot.sources.parse import parse_feed
+    from bot.sources.adapters import parse_any
 
     if feed.startswith(("http://", "https://")):
         async with make_fetcher(settings) as fetcher:
             fetched = await fetcher.fetch(feed)
-        parsed = await asyncio.to_thread(
-            parse_feed, fetched.body, content_type=fetched.content_type, url=feed
-        )
+        parsed = await asyncio.to_thread(parse_any, fetched.body, content_type=fetched.content_type, url=feed)
         return parsed, feed
     try:
         body = await asyncio.to_thread(Path(feed).read_bytes)
     except OSError as exc:
         raise FetchError(f"cannot read {feed}: {exc.strerror}") from None
-    return await asyncio.to_thread(parse_feed, body, url=feed), feed
+    return await asyncio.to_thread(parse_any, body, url=feed), feed
 
 
 async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:

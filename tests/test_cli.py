@@ -289,3 +289,16 @@ async def test_doctor_masks_the_token_and_reports_an_unreachable_discord(tmp_pat
     assert code == 1
     assert "secret-token-value" not in out and "set (hidden)" in out
     assert "could not reach" in out
+
+
+async def test_match_reads_structured_sources_too(tmp_path):
+    (tmp_path / "subs.toml").write_text(SUBS)
+    subs = tmp_path / "citrix.toml"
+    subs.write_text('[[subscription]]\nname = "citrix"\nquery = \'citrix AND "session recording"\'\n')
+    code, out, err = await regwatch(
+        tmp_path, "match", "--subscriptions", str(subs), str(FIXTURES / "cisa_kev_2025-08-25_truncated.json")
+    )
+    assert code == 0, err
+    titles = sorted(json.loads(line)["title"] for line in out.splitlines())
+    assert titles and all(t.startswith("CVE-") for t in titles)
+    assert any("CVE-2024-8068" in t for t in titles)

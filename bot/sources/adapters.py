@@ -58,3 +58,22 @@ def parse_document(
     return adapter(
         body, content_type=content_type, url=url, options=options or {}, max_bytes=max_decompressed_bytes
     )
+
+
+def parse_any(body: bytes, *, content_type: str | None = None, url: str = "") -> ParsedFeed:
+    """Parse a document of any supported kind that can be told from its content (feeds, JSON APIs).
+
+    Feeds are tried first; a JSON document that is not a JSON Feed is offered to the JSON adapters
+    (Federal Register, CISA KEV, CSAF ROLIE) in turn. Page watches need a selector, so never here.
+    """
+    try:
+        return parse_document("feed", body, content_type=content_type, url=url)
+    except ParseError as feed_error:
+        if "JSON but not a JSON Feed" not in str(feed_error):
+            raise
+        for kind in ("cisa_kev", "csaf_rolie", "federal_register"):
+            try:
+                return parse_document(kind, body, content_type=content_type, url=url)
+            except ParseError:
+                continue
+        raise
