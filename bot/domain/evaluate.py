@@ -10,7 +10,7 @@ so the matcher evaluates it only for items that hit one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any, Protocol
 
 from bot.domain.query import (
     Action,
@@ -34,66 +34,105 @@ FIELD_BITS = {"title": 1 << TITLE, "summary": 1 << SUMMARY, "source": 1 << SOURC
 DEFAULT_MASK = (1 << TITLE) | (1 << SUMMARY)  # terms without a field search title and summary
 _MAX_POSITIONS = 200  # per NEAR side: bounds the pair loop on very repetitive text
 
-# Evidence of a hit: (field, start, end, raw). raw=False: offsets in the folded field text;
-# raw=True: offsets in the original text (regexes run on the original).
+# One occurrence of a term: (field, start, end, raw). raw=False: offsets in the folded field
+# text; raw=True: offsets in the original text (regexes run on the original).
 Span = tuple[int, int, int, bool]
+# Why a query matched: (field mask, term id) pairs, "this term, within these fields". The matcher
+# turns them into the words of the item, once per distinct evidence and item.
+Evidence = list[tuple[int, int]]
 # A NEAR operand's occurrence: (field, start, end, evidence), offsets in the folded field.
-Position = tuple[int, int, int, list[Span]]
+Position = tuple[int, int, int, Evidence]
 # (cost, term ids): one of the terms must be hit for a node to match. Cost steers AND to its
 # rarest part: actions and short words are common, long phrases are rare.
-Trigger = tuple[int, frozenset[int]]
+Trigger = tuple[int, tuple[int, ...]]
+
+
+class Locator(Protocol):
+    """Finds where a term occurs in a folded field (the matcher knows each term's text)."""
+
+    def locate(self, tid: int, field: int, text: str) -> list[Span]:
+        """Return every occurrence of term `tid` in `text`."""
+
+    def span_ending(self, tid: int, field: int, text: str, end: int) -> Span:
+        """Return the occurrence of term `tid` that ends at offset `end` of `text`."""
 
 
 class DocState:
-    """One item being matched: its folded fields and the term ids hit, per field and overall."""
+    """One item being matched: its folded fields and which terms it holds, per field.
 
-    __slots__ = ("action", "by_mask", "fields", "hits", "per_field")
+    Scanning records each term's first occurrence per field (where it ends); every occurrence
+    is located on demand, for NEAR only.
+    """
 
-    def __init__(self, fields: list[FoldedText | None], action: str | None) -> None:
+    __slots__ = ("_located", "action", "by_mask", "fields", "first", "locator", "raw")
+
+    def __init__(self, fields: list[FoldedText | None], action: str | None, locator: Locator) -> None:
         self.fields = fields
         self.action = action
-        self.hits: dict[int, list[Span]] = {}
-        self.per_field: list[set[int]] = [set(), set(), set()]  # term ids hit, by field
+        self.locator = locator
+        # Per field: term id -> end of its first occurrence, or -1 when not known (found later).
+        self.first: list[dict[int, int]] = [{}, {}, {}]
+        self.raw: dict[int, list[Span]] = {}  # regex hits, found with their spans
         # by_mask[m]: term ids hit in at least one field of mask m (filled by `index_hits`).
         self.by_mask: list[set[int]] = []
-
-    def add(self, tid: int, span: Span) -> None:
-        """Record one hit."""
-        spans = self.hits.get(tid)
-        if spans is None:
-            self.hits[tid] = [span]
-        else:
-            spans.append(span)
-        self.per_field[span[0]].add(tid)
+        self._located: dict[tuple[int, int], list[Span]] = {}
 
     def add_pseudo(self, tid: int) -> None:
-        """Record a term that holds for the whole item (an action): hit in every field, no span."""
-        self.hits.setdefault(tid, [])
-        for tids in self.per_field:
-            tids.add(tid)
+        """Record a term that holds for the whole item (an action): in every field, no span."""
+        for first in self.first:
+            first[tid] = -1
+
+    def add_raw(self, tid: int, span: Span) -> None:
+        """Record a hit whose span is known already (regexes)."""
+        self.raw.setdefault(tid, []).append(span)
+        self.first[span[0]].setdefault(tid, -1)
 
     def index_hits(self) -> None:
         """Build the per-mask sets of hit term ids once all fields are scanned."""
-        title, summary, source = self.per_field
+        title, summary, source = (set(first) for first in self.first)
         default = title | summary
-        empty: set[int] = set()
-        self.by_mask = [
-            empty,
-            title,
-            summary,
-            default,
-            source,
-            title | source,
-            summary | source,
-            default | source,
-        ]
+        if not source:  # the usual case, no source scanned: no unions to build
+            self.by_mask = [source, title, summary, default, source, title, summary, default]
+            return
+        self.by_mask = [set(), title, summary, default, source, title | source, summary | source]
+        self.by_mask.append(default | source)
 
-    def spans(self, tids: frozenset[int], mask: int) -> list[Span]:
-        """Return the evidence of the hit terms among `tids` within the fields of `mask`."""
-        hits = self.hits
-        return [
-            span for tid in self.by_mask[mask].intersection(tids) for span in hits[tid] if mask >> span[0] & 1
-        ]
+    def evidence(self, tids: tuple[int, ...], mask: int) -> Evidence:
+        """Return the terms among `tids` hit within the fields of `mask`, as evidence."""
+        return [(mask, tid) for tid in self.by_mask[mask].intersection(tids)]
+
+    def first_spans(self, tid: int, mask: int) -> list[Span]:
+        """Return the first occurrence of a hit term in each field of `mask` (for reports)."""
+        raw = self.raw.get(tid)
+        if raw is not None:
+            return [span for span in raw if mask >> span[0] & 1]
+        out: list[Span] = []
+        for field, first in enumerate(self.first):
+            end = first.get(tid) if mask >> field & 1 else None
+            text = self.fields[field]
+            if end is None or text is None:
+                continue
+            if end >= 0:
+                out.append(self.locator.span_ending(tid, field, text.folded, end))
+            else:
+                out.extend(self.spans(tid, 1 << field)[:1])
+        return out
+
+    def spans(self, tid: int, mask: int) -> list[Span]:
+        """Return every occurrence of a hit term within the fields of `mask`."""
+        raw = self.raw.get(tid)
+        if raw is not None:
+            return [span for span in raw if mask >> span[0] & 1]
+        out: list[Span] = []
+        for field, first in enumerate(self.first):
+            if mask >> field & 1 and tid in first:
+                spans = self._located.get((tid, field))
+                if spans is None:
+                    text = self.fields[field]
+                    located = self.locator.locate(tid, field, text.folded) if text is not None else []
+                    spans = self._located[tid, field] = located
+                out.extend(spans)
+        return out
 
     def words_between(self, field: int, start: int, end: int) -> int:
         """Count the words between two folded offsets of a field."""
@@ -106,11 +145,13 @@ class Evaluator:
 
     __slots__ = ()
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
+        """Return why the node matches `doc` within the fields of `mask`, or None."""
         raise NotImplementedError
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
-        return []  # only literal terms have word positions (the parser enforces it for NEAR)
+        """Return the node's occurrences, for NEAR (only literal terms have any)."""
+        return []
 
 
 class Conjunction(Evaluator):
@@ -120,8 +161,8 @@ class Conjunction(Evaluator):
 
     def __init__(
         self,
-        required: tuple[tuple[frozenset[int], int], ...],
-        excluded: tuple[tuple[frozenset[int], int], ...],
+        required: tuple[tuple[tuple[int, ...], int], ...],
+        excluded: tuple[tuple[tuple[int, ...], int], ...],
         action: str | None,
         no_action: tuple[str, ...],
     ) -> None:
@@ -130,7 +171,7 @@ class Conjunction(Evaluator):
         self.action = action
         self.no_action = no_action
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
         by_mask = doc.by_mask
         for tids, field_mask in self.required:
             if by_mask[field_mask].isdisjoint(tids):
@@ -144,13 +185,31 @@ class Conjunction(Evaluator):
             return None
         if len(self.required) == 1:
             tids, field_mask = self.required[0]
-            return doc.spans(tids, field_mask)
-        return [span for tids, field_mask in self.required for span in doc.spans(tids, field_mask)]
+            return doc.evidence(tids, field_mask)
+        return [ref for tids, field_mask in self.required for ref in doc.evidence(tids, field_mask)]
 
     @property
     def key(self) -> object:
         """Return a value equal for conjunctions that match the same items."""
         return (frozenset(self.required), frozenset(self.excluded), self.action, frozenset(self.no_action))
+
+
+class AnyTerm(Evaluator):
+    """One of `tids` occurs within the fields of `mask`: the most common query by far."""
+
+    __slots__ = ("field_mask", "tids")
+
+    def __init__(self, tids: tuple[int, ...], field_mask: int) -> None:
+        self.tids = tids
+        self.field_mask = field_mask
+
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
+        return doc.evidence(self.tids, self.field_mask) or None
+
+    @property
+    def key(self) -> object:
+        """Return a value equal for evaluators that match the same items."""
+        return self.tids, self.field_mask
 
 
 def _action_holds(kind: str, action: str | None) -> bool:
@@ -160,14 +219,19 @@ def _action_holds(kind: str, action: str | None) -> bool:
 class _Terms(Evaluator):
     __slots__ = ("tids",)
 
-    def __init__(self, tids: frozenset[int]) -> None:
+    def __init__(self, tids: tuple[int, ...]) -> None:
         self.tids = tids
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
-        return doc.spans(self.tids, mask) or None
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
+        return doc.evidence(self.tids, mask) or None
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
-        return [(span[0], span[1], span[2], [span]) for span in doc.spans(self.tids, mask) if not span[3]]
+        return [
+            (span[0], span[1], span[2], [(mask, tid)])
+            for tid in doc.by_mask[mask].intersection(self.tids)
+            for span in doc.spans(tid, mask)
+            if not span[3]
+        ]
 
 
 class _Action(Evaluator):
@@ -176,7 +240,7 @@ class _Action(Evaluator):
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
         return [] if _action_holds(self.kind, doc.action) else None
 
 
@@ -186,13 +250,13 @@ class _And(Evaluator):
     def __init__(self, children: tuple[Evaluator, ...]) -> None:
         self.children = children
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
-        found: list[Span] = []
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
+        found: Evidence = []
         for child in self.children:
-            spans = child.eval(doc, mask)
-            if spans is None:
+            evidence = child.eval(doc, mask)
+            if evidence is None:
                 return None
-            found.extend(spans)
+            found.extend(evidence)
         return found
 
 
@@ -202,13 +266,13 @@ class _Or(Evaluator):
     def __init__(self, children: tuple[Evaluator, ...]) -> None:
         self.children = children
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
         # Every matching alternative is evidence, so all of them are evaluated.
-        found: list[Span] | None = None
+        found: Evidence | None = None
         for child in self.children:
-            spans = child.eval(doc, mask)
-            if spans is not None:
-                found = spans if found is None else found + spans
+            evidence = child.eval(doc, mask)
+            if evidence is not None:
+                found = evidence if found is None else found + evidence
         return found
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
@@ -221,7 +285,7 @@ class _Not(Evaluator):
     def __init__(self, child: Evaluator) -> None:
         self.child = child
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
         return [] if self.child.eval(doc, mask) is None else None
 
 
@@ -232,7 +296,7 @@ class _Field(Evaluator):
         self.mask = mask
         self.child = child
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
         return self.child.eval(doc, self.mask)
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
@@ -247,8 +311,8 @@ class _Near(Evaluator):
         self.right = right
         self.distance = distance
 
-    def eval(self, doc: DocState, mask: int) -> list[Span] | None:
-        found = [span for pos in self.positions(doc, mask) for span in pos[3]]
+    def eval(self, doc: DocState, mask: int) -> Evidence | None:
+        found = [ref for position in self.positions(doc, mask) for ref in position[3]]
         return found or None
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
@@ -257,8 +321,8 @@ class _Near(Evaluator):
             return []
         rights = self.right.positions(doc, mask)
         out: list[Position] = []
-        for lfield, lstart, lend, lspans in lefts[:_MAX_POSITIONS]:
-            for rfield, rstart, rend, rspans in rights[:_MAX_POSITIONS]:
+        for lfield, lstart, lend, levidence in lefts[:_MAX_POSITIONS]:
+            for rfield, rstart, rend, revidence in rights[:_MAX_POSITIONS]:
                 if rfield != lfield:
                     continue
                 # Count the words strictly between the two sides, only in the text between
@@ -270,33 +334,39 @@ class _Near(Evaluator):
                 else:
                     continue
                 if gap <= self.distance:
-                    out.append((lfield, min(lstart, rstart), max(lend, rend), lspans + rspans))
+                    out.append((lfield, min(lstart, rstart), max(lend, rend), levidence + revidence))
         return out
 
 
-@dataclass(frozen=True, slots=True)
 class TermIds:
     """Allocates term ids: literals (folded text, prefix?), regex patterns and action kinds."""
 
-    literals: dict[tuple[str, bool], int]
-    regexes: dict[str, int]
-    actions: dict[str, int]
+    def __init__(self) -> None:
+        self.literals: dict[tuple[str, bool], int] = {}
+        self.regexes: dict[str, int] = {}
+        self.actions: dict[str, int] = {}
+        self.count = 0  # ids allocated so far
+        # Atoms repeat across subscriptions (vendor:Huawei): one shared id tuple for each.
+        self.atoms: dict[Node, tuple[tuple[int, ...], int]] = {}
 
-    def count(self) -> int:
-        """Return the number of ids allocated so far."""
-        return len(self.literals) + len(self.regexes) + len(self.actions)
+    def _new(self, table: dict[Any, int], key: Any) -> int:
+        tid = table.get(key)
+        if tid is None:
+            tid = table[key] = self.count
+            self.count += 1
+        return tid
 
     def literal(self, text: str, prefix: bool) -> int:
         """Return the id of a folded literal, allocating it on first use."""
-        return self.literals.setdefault((text, prefix), self.count())
+        return self._new(self.literals, (text, prefix))
 
     def regex(self, pattern: str) -> int:
         """Return the id of a regex pattern, allocating it on first use."""
-        return self.regexes.setdefault(pattern, self.count())
+        return self._new(self.regexes, pattern)
 
     def action(self, kind: str) -> int:
         """Return the id of the pseudo-term hit when the item's action is `kind` (or any)."""
-        return self.actions.setdefault(kind, self.count())
+        return self._new(self.actions, kind)
 
 
 def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
@@ -309,7 +379,7 @@ def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
 
 # ---------------------------------------------------------------- conjunctions
 
-_Clause = tuple[frozenset[int], int]
+_Clause = tuple[tuple[int, ...], int]
 
 
 def _literal_set(node: Node, mask: int, ids: TermIds) -> tuple[_Clause, int] | None:
@@ -326,12 +396,12 @@ def _literal_set(node: Node, mask: int, ids: TermIds) -> tuple[_Clause, int] | N
         clauses = [part for part in parts if part is not None]
         if len({clause[1] for clause, _ in clauses}) != 1:
             return None  # alternatives in different fields: not one set
-        union = frozenset().union(*(clause[0] for clause, _ in clauses))
+        union = tuple(sorted(set().union(*(clause[0] for clause, _ in clauses))))
         return (union, clauses[0][0][1]), sum(cost for _, cost in clauses)
     return None
 
 
-def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Conjunction, Trigger | None] | None:
+def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigger | None] | None:
     children = root.children if isinstance(root, And) else (root,)
     required: list[tuple[_Clause, int]] = []
     excluded: list[_Clause] = []
@@ -359,25 +429,33 @@ def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Conjunction, Trig
     required.sort(key=lambda part: part[1])  # cheapest (rarest) first: fails fastest
     triggers: list[Trigger] = [(cost, clause[0]) for clause, cost in required]
     if action is not None:
-        triggers.append((_ACTION_COST[action == "any"], frozenset({ids.action(action)})))
+        triggers.append((_ACTION_COST[action == "any"], (ids.action(action),)))
+    trigger = min(triggers, key=lambda trigger: trigger[0]) if triggers else None
+    if len(required) == 1 and not excluded and action is None and not no_action:
+        (tids, field_mask), _ = required[0]
+        return AnyTerm(tids, field_mask), trigger
     conjunction = Conjunction(
         tuple(clause for clause, _ in required), tuple(excluded), action, tuple(no_action)
     )
-    return conjunction, min(triggers, key=lambda trigger: trigger[0]) if triggers else None
+    return conjunction, trigger
 
 
 _ACTION_COST = {True: 1000, False: 300}
 
 
-def _atom_ids(node: Word | Phrase | Prefix | VendorTerm | Regex, ids: TermIds) -> tuple[frozenset[int], int]:
+def _atom_ids(node: Word | Phrase | Prefix | VendorTerm | Regex, ids: TermIds) -> tuple[tuple[int, ...], int]:
+    """Return the term ids of an atom and a guess of how often it occurs (its cost)."""
+    known = ids.atoms.get(node)
+    if known is not None:
+        return known
     if isinstance(node, Regex):
-        return frozenset({ids.regex(node.pattern)}), 20
-    tids = []
-    cost = 0
-    for literal in atom_literals(node):
-        tids.append(ids.literal(literal.text, literal.prefix))
-        cost += _literal_cost(literal.text)
-    return frozenset(tids), cost
+        found: tuple[tuple[int, ...], int] = (ids.regex(node.pattern),), 20
+    else:
+        literals = atom_literals(node)
+        tids = tuple(sorted({ids.literal(literal.text, literal.prefix) for literal in literals}))
+        found = tids, sum(_literal_cost(literal.text) for literal in literals)
+    ids.atoms[node] = found
+    return found
 
 
 def _literal_cost(text: str) -> int:
@@ -400,7 +478,7 @@ def _tree(node: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigger | Non
         tids, cost = _atom_ids(node, ids)
         return _Terms(tids), (cost, tids)
     if isinstance(node, Action):
-        return _Action(node.kind), (_ACTION_COST[node.kind == "any"], frozenset({ids.action(node.kind)}))
+        return _Action(node.kind), (_ACTION_COST[node.kind == "any"], (ids.action(node.kind),))
     if isinstance(node, Not):
         child, _ = _tree(node.child, mask, ids)
         return _Not(child), None
@@ -424,7 +502,7 @@ def _tree(node: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigger | Non
         return _Or(children), None
     return _Or(children), (
         sum(cost for cost, _ in present),
-        frozenset().union(*(tids for _, tids in present)),
+        tuple(sorted(set().union(*(tids for _, tids in present)))),
     )
 
 

@@ -25,15 +25,16 @@ from typing import Any
 import ahocorasick
 import re2
 
-from bot.domain.evaluate import DEFAULT_MASK, DocState, Evaluator, Span, TermIds, compile_query
+from bot.domain.evaluate import DEFAULT_MASK, DocState, Evaluator, Evidence, Span, TermIds, compile_query
 from bot.domain.models import Match, MatchDoc
 from bot.domain.query import And, InField, Near, Node, Not, Or, Query, regex_options
 from bot.domain.text import WORD_CLASS, FoldedText, is_word_char
 
 SHORT_WORD_MAX = 2
 MAX_REPORTED_TERMS = 20
-_RECENT_TERMS = 4  # term tuples remembered per query, with their Match objects
-_REGEX_SET_CHUNK = 500  # RE2 sets fail to compile when very large; build several
+_RECENT_TERMS = 8  # term tuples remembered per query, with their Match objects
+_REGEX_SET_CHUNK = 1000  # patterns per RE2 set: one set scan costs about as much as a few regexes
+_REGEX_SET_MAX_MEM = 32 << 20
 
 _SHORT_WORD = re.compile(rf"{WORD_CLASS}{{1,{SHORT_WORD_MAX}}}")
 _SHORT_TOKEN = re.compile(rf"(?<!{WORD_CLASS}){WORD_CLASS}{{1,{SHORT_WORD_MAX}}}(?!{WORD_CLASS})")
@@ -66,50 +67,105 @@ class _Group:
         self.sids: list[int] = []
         # Match objects are immutable: when a later item matches with the same terms (the
         # usual case for a popular vendor), the same objects are handed out again.
-        self.recent: dict[tuple[str, ...], tuple[Match, ...]] = {}
+        self.recent: dict[tuple[str, ...], tuple[Match, ...]] | None = None  # made on first match
 
     def matches(self, terms: tuple[str, ...]) -> tuple[Match, ...]:
-        found = self.recent.get(terms)
+        recent = self.recent
+        if recent is None:
+            recent = self.recent = {}
+        found = recent.pop(terms, None)
         if found is None:
-            if len(self.recent) >= _RECENT_TERMS:
-                self.recent.clear()
-            found = self.recent[terms] = tuple([Match(sid, terms) for sid in self.sids])
+            if len(recent) >= _RECENT_TERMS:
+                try:
+                    del recent[next(iter(recent))]  # the least recently used
+                except (RuntimeError, KeyError, StopIteration):  # another thread got there first
+                    recent.clear()
+            found = tuple([Match(sid, terms) for sid in self.sids])
+        recent[terms] = found
         return found
 
 
+class _Literals:
+    """Each literal term's folded text, to find where it occurs once an item matched."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, ids: TermIds) -> None:
+        self._texts = {tid: key for key, tid in ids.literals.items()}  # id -> (text, prefix)
+
+    def locate(self, tid: int, field: int, text: str) -> list[Span]:
+        """Return every whole-word occurrence of literal `tid` in a folded field."""
+        known = self._texts.get(tid)
+        if known is None:
+            return []  # actions and regexes have no literal text
+        literal, prefix = known
+        check_left = is_word_char(literal[0])
+        check_right = not prefix and is_word_char(literal[-1])
+        size = len(text)
+        out: list[Span] = []
+        start = text.find(literal)
+        while start >= 0:
+            end = start + len(literal)
+            if not (check_left and start and is_word_char(text[start - 1])) and not (
+                check_right and end < size and is_word_char(text[end])
+            ):
+                out.append(self.span_ending(tid, field, text, end))
+            start = text.find(literal, start + 1)
+        return out
+
+    def span_ending(self, tid: int, field: int, text: str, end: int) -> Span:
+        """Return the occurrence of literal `tid` ending at `end`; a prefix takes its whole word."""
+        literal, prefix = self._texts[tid]
+        start = end - len(literal)
+        if prefix:
+            while end < len(text) and is_word_char(text[end]):
+                end += 1
+        return field, start, end, False
+
+
 class Matcher:
-    """A compiled index of every subscription; build a new one (off the event loop) to change them."""
+    """A compiled index of every subscription; build a new one (off the event loop) to change them.
+
+    `match` only reads the index (plus small caches that tolerate threads), so one matcher can
+    serve worker threads while a new one is built.
+    """
 
     def __init__(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
-        self._ids = TermIds({}, {}, {})
-        groups: dict[object, _Group] = {}
-        triggers: dict[int, frozenset[int]] = {}  # id(group) -> its trigger terms
+        self._ids = TermIds()
+        groups: dict[object, _Group] = {}  # compiled key -> group
+        by_root: dict[Node, _Group] = {}  # the same query text is compiled once
+        triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
         self._subscription_count = 0
         self._scan_source = False
         for sid, query in subscriptions:
             self._subscription_count += 1
-            self._scan_source = self._scan_source or _mentions_source(query.root)
-            evaluator, trigger = compile_query(query.root, self._ids)
-            key = getattr(evaluator, "key", query.root)
-            group = groups.get(key)
+            group = by_root.get(query.root)
             if group is None:
-                group = groups[key] = _Group(evaluator)
-                if trigger is None:
-                    self._always.append(group)
-                else:
-                    triggers[id(group)] = trigger[1]
+                self._scan_source = self._scan_source or _mentions_source(query.root)
+                evaluator, trigger = compile_query(query.root, self._ids)
+                key = getattr(evaluator, "key", query.root)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group(evaluator)
+                    if trigger is None:
+                        self._always.append(group)
+                    else:
+                        triggers[id(group)] = trigger[1]
+                by_root[query.root] = group
             group.sids.append(sid)
         self._groups = list(groups.values())
+        self._ids.atoms.clear()  # only needed while compiling
         self._tid_groups = self._index_groups(triggers)
         self._automaton, self._short = self._build_literals()
         self._short_keys = set(self._short)
+        self._literals = _Literals(self._ids)
         self._regex_sets, self._regexes, self._unset_regexes = self._build_regexes()
 
     # ---------------------------------------------------------------- build
 
-    def _index_groups(self, triggers: dict[int, frozenset[int]]) -> list[tuple[_Group, ...]]:
-        by_tid: list[list[_Group]] = [[] for _ in range(self._ids.count())]
+    def _index_groups(self, triggers: dict[int, tuple[int, ...]]) -> list[tuple[_Group, ...]]:
+        by_tid: list[list[_Group]] = [[] for _ in range(self._ids.count)]
         for group in self._groups:
             group.sids.sort()
             for tid in triggers.get(id(group), ()):
@@ -140,17 +196,19 @@ class Matcher:
         options = regex_options()
         compiled = [(tid, re2.compile(pattern, options)) for pattern, tid in self._ids.regexes.items()]
         patterns = list(self._ids.regexes)
+        set_options = regex_options()
+        set_options.max_mem = _REGEX_SET_MAX_MEM
         sets: list[tuple[Any, list[int]]] = []
         unset: list[int] = []
         for offset in range(0, len(compiled), _REGEX_SET_CHUNK):
             chunk = list(range(offset, min(offset + _REGEX_SET_CHUNK, len(compiled))))
-            regex_set = re2.Set.SearchSet(options)
             try:
+                regex_set = re2.Set.SearchSet(set_options)
                 for index in chunk:
                     regex_set.Add(patterns[index])
-                if not regex_set.Compile():
-                    raise ValueError("RE2 set did not compile")
-            except Exception:  # a set over its memory budget: search these one by one instead
+                regex_set.Compile()  # returns nothing; a failure raises or shows on first Match
+                regex_set.Match("")
+            except Exception:  # a set RE2 cannot build: search these one by one instead
                 unset.extend(chunk)
                 continue
             sets.append((regex_set, chunk))
@@ -165,10 +223,10 @@ class Matcher:
             FoldedText(doc.summary),
             FoldedText(doc.source) if self._scan_source else None,
         ]
-        state = DocState(fields, doc.action)
+        state = DocState(fields, doc.action, self._literals)
         for field, text in enumerate(fields):
             if text is not None and text.folded:
-                self._scan(field, text.folded, state)
+                self._scan(text.folded, state.first[field])
         if doc.action is not None:
             for kind in (doc.action, "any"):
                 tid = self._ids.actions.get(kind)
@@ -176,30 +234,37 @@ class Matcher:
                     state.add_pseudo(tid)
         if self._regexes:
             self._scan_regexes(doc, state)
-        if not state.hits and not self._always:
-            return []
         state.index_hits()
+        hit = state.by_mask[7]
+        if not hit and not self._always:
+            return []
 
         tid_groups = self._tid_groups
         candidates: set[_Group] = set(self._always)
-        for tid in state.hits:
+        for tid in hit:
             candidates.update(tid_groups[tid])
         out: list[Match] = []
-        reported: dict[Span, str] = {}
+        reported: dict[object, tuple[str, ...]] = {}  # evidence -> terms, for this item
         for group in candidates:
             evidence = group.evaluator.eval(state, DEFAULT_MASK)
-            if evidence is not None:
-                out.extend(group.matches(_report(evidence, fields, doc, reported)))
+            if evidence is None:
+                continue
+            key = evidence[0] if len(evidence) == 1 else frozenset(evidence)
+            terms = reported.get(key)
+            if terms is None:
+                terms = reported[key] = _report(evidence, state, doc)
+            out.extend(group.matches(terms))
         if len(candidates) > 1:
             out.sort(key=_by_subscription)
         return out
 
-    def _scan(self, field: int, text: str, state: DocState) -> None:
+    def _scan(self, text: str, first: dict[int, int]) -> None:
+        """Record in `first` every literal occurring in `text` as a whole word (id -> end)."""
         automaton = self._automaton
         if automaton is not None:
             size = len(text)
             known = _ASCII_WORD  # inlined lookups: this loop runs once per raw hit
-            add = state.add
+            add = first.setdefault
             for last, (span, check_left, check_right, word_tid, prefix_tid) in automaton.iter(text):
                 start = last - span
                 if check_left and start:
@@ -207,22 +272,18 @@ class Matcher:
                     if before or (before is None and is_word_char(text[start - 1])):
                         continue
                 end = last + 1
+                if prefix_tid >= 0:
+                    add(prefix_tid, end)
                 if word_tid >= 0:
-                    whole = True
                     if check_right and end < size:
                         after = known.get(text[end])
-                        whole = not (after or (after is None and is_word_char(text[end])))
-                    if whole:
-                        add(word_tid, (field, start, end, False))
-                if prefix_tid >= 0:
-                    # Report the whole word the prefix starts.
-                    while end < size and is_word_char(text[end]):
-                        end += 1
-                    add(prefix_tid, (field, start, end, False))
+                        if after or (after is None and is_word_char(text[end])):
+                            continue
+                    add(word_tid, end)
         if self._short:
-            self._scan_short(field, text, state)
+            self._scan_short(text, first)
 
-    def _scan_short(self, field: int, text: str, state: DocState) -> None:
+    def _scan_short(self, text: str, first: dict[int, int]) -> None:
         # Split on ASCII non-word bytes at C speed; tokens with non-ASCII bytes (rare) are
         # re-split by the exact rule, since "eu—" or "华为eu" still hold the word "eu".
         data = text.encode("utf-8", "surrogatepass")
@@ -236,28 +297,19 @@ class Matcher:
                         self._short_keys.intersection(w.encode("utf-8", "surrogatepass") for w in words)
                     )
         for key in found:
-            tid = self._short[key]
-            term = key.decode("utf-8", "surrogatepass")
-            size = len(term)
-            start = text.find(term)
-            while start >= 0:
-                end = start + size
-                if (start == 0 or not is_word_char(text[start - 1])) and (
-                    end == len(text) or not is_word_char(text[end])
-                ):
-                    state.add(tid, (field, start, end, False))
-                start = text.find(term, start + 1)
+            first.setdefault(self._short[key], -1)  # where: found on demand
 
     def _scan_regexes(self, doc: MatchDoc, state: DocState) -> None:
         for field, text in enumerate((doc.title, doc.summary, doc.source)):
             if not text:
                 continue
-            matched = [index for regex_set, _ in self._regex_sets for index in regex_set.Match(text)]
+            # Set.Match gives the matching pattern indexes, or None when none matches.
+            matched = [chunk[i] for regex_set, chunk in self._regex_sets for i in regex_set.Match(text) or ()]
             for index in matched + self._unset_regexes:
                 tid, regex = self._regexes[index]
                 found = regex.search(text)
                 if found is not None:
-                    state.add(tid, (field, found.start(), found.end(), True))
+                    state.add_raw(tid, (field, found.start(), found.end(), True))
 
     # ---------------------------------------------------------------- info
 
@@ -296,31 +348,26 @@ def _mentions_source(node: Node) -> bool:
     return False
 
 
-def _report(
-    evidence: list[Span], fields: list[FoldedText | None], doc: MatchDoc, cache: dict[Span, str]
-) -> tuple[str, ...]:
-    """Turn evidence spans into the matched terms as written in the item, in reading order."""
-    if len(evidence) == 1:
-        span = evidence[0]
-        text = cache.get(span)
-        if text is None:
-            text = cache[span] = _original(span, fields, doc)
-        return (text,)
-    spans = sorted(set(evidence), key=lambda span: (span[0], span[3], span[1], -span[2]))
+def _report(evidence: Evidence, state: DocState, doc: MatchDoc) -> tuple[str, ...]:
+    """Turn evidence into the matched terms as written in the item, in reading order."""
+    spans = {span for mask, tid in evidence for span in state.first_spans(tid, mask)}
+    if len(spans) == 1:
+        return (_original(spans.pop(), state.fields, doc),)
     terms: dict[str, None] = {}
     reach = (-1, False, -1)  # field, raw, end of the last kept span: drop spans nested in it
-    for span in spans:
+    for span in sorted(spans, key=_reading_order):
         field, _, end, raw = span
         if field == reach[0] and raw == reach[1] and end <= reach[2]:
             continue
         reach = (field, raw, end)
-        text = cache.get(span)
-        if text is None:
-            text = cache[span] = _original(span, fields, doc)
-        terms.setdefault(text, None)
+        terms.setdefault(_original(span, state.fields, doc), None)
         if len(terms) >= MAX_REPORTED_TERMS:
             break
     return tuple(terms)
+
+
+def _reading_order(span: Span) -> tuple[int, bool, int, int]:
+    return span[0], span[3], span[1], -span[2]
 
 
 def _original(span: Span, fields: list[FoldedText | None], doc: MatchDoc) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import re2
 
@@ -54,7 +55,6 @@ ACTION_TYPES = (
     "investigation",
     "any",
 )
-FIELDS = ("title", "summary", "source")
 
 
 # ---------------------------------------------------------------- AST
@@ -179,6 +179,7 @@ class Query:
         return tuple(seen)
 
 
+@lru_cache(maxsize=1 << 16)  # many subscriptions share atoms (vendor:Huawei): fold them once
 def atom_literals(atom: Atom) -> tuple[Literal, ...]:
     """Return the folded literals an atom looks for (none for regex and action)."""
     if isinstance(atom, Word | Phrase):
@@ -232,10 +233,16 @@ def format_node(node: Node) -> str:
         left = _wrap(node.left, (And, Or, Not))
         right = _wrap(node.right, (And, Or, Not, Near))
         return f"{left} NEAR/{node.distance} {right}"
-    # InField: an atom or another field follows the colon directly, anything else in parentheses.
-    if isinstance(node.child, (*_ATOMS, InField)):
+    # InField: a term (or a field of a term) follows the colon directly, the rest in parentheses.
+    if _bare_after_field(node.child):
         return f"{node.field}:{format_node(node.child)}"
     return f"{node.field}:({format_node(node.child)})"
+
+
+def _bare_after_field(node: Node) -> bool:
+    if isinstance(node, InField):
+        return _bare_after_field(node.child)
+    return isinstance(node, Word | Phrase | Prefix | Regex | VendorTerm)
 
 
 def _wrap(node: Node, kinds: tuple[type, ...]) -> str:
@@ -313,7 +320,7 @@ def _lex(text: str) -> list[_Token]:
                 continue
             if raw in _OPERATORS:
                 tokens.append(_Token(_OPERATORS[raw], raw, start, attached))
-            elif raw.startswith("NEAR"):
+            elif raw == "NEAR" or raw.startswith("NEAR/"):
                 near = _NEAR.fullmatch(raw)
                 if near is None:
                     raise QueryError("NEAR needs a distance in words, e.g. NEAR/5", start)
@@ -481,7 +488,9 @@ class _Parser:
             self.take()
             self.enter(token.pos)
             inner = self.peek()
-            if inner is not None and inner.kind == "rparen":
+            if inner is None:
+                raise QueryError("missing closing parenthesis", token.pos)
+            if inner.kind == "rparen":
                 raise QueryError("empty parentheses", token.pos)
             node = self.parse_or()
             close = self.peek()
@@ -503,7 +512,8 @@ class _Parser:
         operand = self.peek()
         name = token.text
         if operand is None or not operand.attached:
-            raise QueryError(f"{name}: needs a term right after the colon, with no space", token.pos)
+            what = {"vendor": "a vendor name", "action": "an action type"}.get(name, "a term")
+            raise QueryError(f"{name}: needs {what} right after the colon, with no space", token.pos)
         if name == "vendor":
             return self.parse_vendor(token)
         if name == "action":
