@@ -89,11 +89,13 @@ def store_poll(
     """
     stored = enqueued = 0
     with db.atomic():
-        item_ids: list[int | None] = []
-        for it in items:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-                " published, fetched_at, action, first_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # One executemany for the whole poll; rows above the previous maximum id are the ones
+        # this statement inserted (an identity stored meanwhile is ignored and never alerts).
+        before = db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
+            " published, fetched_at, action, first_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
                     source_id,
                     it.identity,
@@ -106,13 +108,19 @@ def store_poll(
                     iso(now),
                     it.action,
                     int(first_poll),
-                ),
-            )
-            if cur.rowcount:
-                stored += 1
-                item_ids.append(cur.lastrowid)
-            else:
-                item_ids.append(None)
+                )
+                for it in items
+            ],
+        )
+        item_ids: list[int | None] = [None] * len(items)
+        if items:
+            index = {it.identity: n for n, it in enumerate(items)}
+            for row_id, identity in db.execute(
+                "SELECT id, identity FROM items WHERE source_id = ? AND id > ?", (source_id, before)
+            ).fetchall():
+                if identity in index:
+                    item_ids[index[identity]] = row_id
+        stored = sum(1 for i in item_ids if i is not None)
         for alert in alerts:
             item_id = item_ids[alert.item_index]
             if item_id is None:
