@@ -24,8 +24,10 @@ from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
 from bot.domain.vendors import VendorCatalog
 from bot.health import HealthServer
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
+from bot.pipeline.retention import prune
 from bot.pipeline.scheduler import PollScheduler
 from bot.settings import Settings
 from bot.sources.adapters import supported_kinds
@@ -86,6 +88,7 @@ class Services:
     poller: Poller
     dispatcher: Dispatcher
     scheduler: PollScheduler
+    metrics: Metrics
     clock: Clock = utcnow
 
 
@@ -107,12 +110,22 @@ async def build_services(
                 max_item_age_hours=settings.max_item_age_hours,
                 max_decompressed_bytes=max(settings.max_response_bytes * 5, 20 * 1024 * 1024),
             )
+            metrics = Metrics()
             poller = Poller(adb, fetcher, matchers, policy, clock=clock)
-            dispatcher = Dispatcher(adb, sinks or {"console": ConsoleSink()}, clock=clock)
+            dispatcher = Dispatcher(
+                adb, sinks or {"console": ConsoleSink()}, clock=clock, on_outcome=metrics.observe_delivery
+            )
 
             def on_result(result: PollResult) -> None:
+                metrics.observe_poll(result)
                 if result.alerts:
                     dispatcher.wake()
+
+            # Never forget an item that could still alert: retention covers the alerting age.
+            keep_days = max(settings.retention_days, -(-settings.max_item_age_hours // 24))
+
+            async def daily() -> None:
+                await prune(adb, clock(), days=keep_days)
 
             scheduler = PollScheduler(
                 adb,
@@ -121,8 +134,11 @@ async def build_services(
                 tick_seconds=min(30.0, max(1.0, settings.poll_interval_seconds / 5)),
                 clock=clock,
                 on_result=on_result,
+                daily=daily,
             )
-            yield Services(settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler, clock)
+            yield Services(
+                settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler, metrics, clock
+            )
     finally:
         await adb.close()
 
@@ -167,7 +183,10 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     )
     service = GuildService(services.adb, services.vendors, services.fetcher, limits, clock=services.clock)
     bot = RegwatchBot(
-        service, dev_guild_id=settings.discord_dev_guild_id, guild_ready_timeout=guild_ready_timeout
+        service,
+        dev_guild_id=settings.discord_dev_guild_id,
+        guild_ready_timeout=guild_ready_timeout,
+        http_trace=services.metrics.discord_trace(),
     )
     try:
         await bot.login(settings.discord_token.get_secret_value())
@@ -210,7 +229,11 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     health = None
     if services.settings.health_port:
         health = HealthServer(
-            services.settings.health_host, services.settings.health_port, _readiness(services, bot)
+            services.settings.health_host,
+            services.settings.health_port,
+            _readiness(services, bot),
+            metrics=lambda: services.metrics.exposition(services.adb),
+            metrics_content_type=CONTENT_TYPE,
         )
         await health.start()
         log.info("health endpoint on http://%s:%d/healthz", services.settings.health_host, health.port)
@@ -227,11 +250,13 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     if gateway is not None and gateway in done and gateway.exception():
         log.error("the Discord connection ended: %s", gateway.exception())
-    log.info("stopping: no new polls, finishing the ones in flight")
-    await services.scheduler.stop(grace=10)
+    grace = services.settings.shutdown_grace_seconds
+    log.info("stopping: no new polls, finishing the ones in flight (up to %g s)", grace)
+    await services.scheduler.stop(grace=grace)
     services.dispatcher.stop()
     try:
-        await asyncio.wait_for(delivery, timeout=10)
+        # The alert being sent finishes (sent, then marked); the rest stay pending for next time.
+        await asyncio.wait_for(delivery, timeout=max(grace, 1))
     except TimeoutError:
         delivery.cancel()
     stopper.cancel()
@@ -268,6 +293,8 @@ def _pending_count(db: Database) -> int:
 
 def _on_signal(stop: asyncio.Event) -> None:
     if stop.is_set():
-        # A second signal: the operator wants out now.
+        # A second signal: the operator wants out now. Transactions make this safe: an unfinished
+        # poll stores nothing, and an alert sent but not yet marked is re-sent idempotently.
+        log.warning("second signal: exiting at once")
         raise SystemExit(1)
     stop.set()

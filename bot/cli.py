@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from bot import __version__
 from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError
 from bot.domain.models import MatchDoc, ParsedFeed
+from bot.logs import redact, setup_logging
 from bot.settings import Settings, load_settings
 from bot.tables import format_table
 
@@ -63,26 +64,32 @@ def _parser() -> argparse.ArgumentParser:
     subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
 
     sub.add_parser("doctor", help="check settings, database, token and sources")
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
+    backup = db.add_parser("backup", help="copy the database to PATH, safely while the service runs")
+    backup.add_argument("path", type=Path, metavar="PATH")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
+    secrets: tuple[str, ...] = ()
     try:
         settings = load_settings()
-        from bot.logs import setup_logging
-
-        setup_logging(settings.log_level, settings.log_format)
+        if settings.discord_token is not None:
+            secrets = (settings.discord_token.get_secret_value(),)
+        setup_logging(settings.log_level, settings.log_format, secrets)
         return _dispatch(args, settings)
     except ConfigError as exc:
-        print(f"regwatch: {exc}", file=sys.stderr)
+        print(f"regwatch: {redact(str(exc), secrets)}", file=sys.stderr)
         return 2
     except QueryError as exc:
         print(f"regwatch: invalid query {exc}", file=sys.stderr)
         return 2
     except RegwatchError as exc:
-        print(f"regwatch: {exc}", file=sys.stderr)
+        print(f"regwatch: {redact(str(exc), secrets)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -105,7 +112,21 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.doctor import run_doctor
 
         return asyncio.run(run_doctor(settings))
+    if args.command == "db":
+        return _db(settings, args)
     raise AssertionError(args.command)
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.backup import backup
+
+    report = backup(settings.database_path, args.path, force=args.force)
+    print(
+        f"backed up {settings.database_path} to {report.path}: {_size(report.size)},"
+        f" schema version {report.schema_version}, {report.sources} sources, {report.items} items,"
+        f" {report.alerts} alerts; integrity check ok."
+    )
+    return 0
 
 
 async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
@@ -196,6 +217,10 @@ async def _poll(settings: Settings, source_id: int | None, dry_run: bool) -> int
 
         print(summarize(results, drained.sent, await services.adb.call(_pending_count)))
         return 1 if results and all(r.status == "failed" for r in results) else 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
 def _source_exists(db: Database, source_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""The health endpoint: /healthz (process up) and /readyz (database, scheduler, Discord)."""
+"""The health endpoint: /healthz (process up), /readyz (database, scheduler, Discord), /metrics."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 Check = Callable[[], Awaitable[dict[str, bool]]]
+Exposition = Callable[[], Awaitable[bytes]]
 
 
 class HealthServer:
     """A tiny aiohttp server in the service's own process and loop."""
 
-    def __init__(self, host: str, port: int, readiness: Check) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        readiness: Check,
+        *,
+        metrics: Exposition | None = None,
+        metrics_content_type: str = "text/plain; charset=utf-8",
+    ) -> None:
         self._host = host
         self._port = port
         self._readiness = readiness
+        self._metrics = metrics
+        self._metrics_content_type = metrics_content_type
         self._runner: web.AppRunner | None = None
         self.port = port
 
@@ -25,6 +36,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -49,3 +62,8 @@ class HealthServer:
         return web.Response(
             text=json.dumps(body), status=200 if ready else 503, content_type="application/json"
         )
+
+    async def _metrics_page(self, _request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        body = await self._metrics()
+        return web.Response(body=body, headers={"Content-Type": self._metrics_content_type})

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     health_port: int = Field(default=0, ge=0, le=65535)
     health_host: str = "127.0.0.1"
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
+    # At least a year: an identity forgotten too early lets an old item alert a second time.
+    retention_days: int = Field(default=400, ge=365, le=36500)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

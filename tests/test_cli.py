@@ -195,58 +195,6 @@ def test_console_command_is_installed():
     assert shutil.which("regwatch", path=str(Path(sys.executable).parent))
 
 
-async def test_service_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path, feed_server):
-    import signal
-    import socket
-
-    import aiohttp
-
-    feed_server.set("/f.xml", with_items(NASA))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    (tmp_path / "subs.toml").write_text(SUBS)
-    env = env_for(
-        tmp_path,
-        REGWATCH_SOURCES_FILE=sources_file(tmp_path, feed_server.url("/f.xml")),
-        REGWATCH_HEALTH_PORT=str(port),
-        REGWATCH_POLL_INTERVAL_SECONDS="5",
-        REGWATCH_LOG_LEVEL="INFO",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            ready = await resp.json()
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the service never became ready")
-            assert ready["checks"] == {"scheduler": True, "database": True}
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                assert resp.status == 200
-        # The first poll happens at once; wait until the feed server saw it.
-        for _ in range(200):
-            if feed_server.hits("/f.xml"):
-                break
-            await asyncio.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    assert proc.returncode == 0, err.decode()
-    assert "stopped cleanly" in err.decode()
-
-
 async def test_poll_dry_run_and_poll(tmp_path, feed_server):
     feed_server.set(
         "/f.xml", with_items(NASA, rss_item("Huawei added to the Entity List", "https://x.example/h"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -29,17 +31,25 @@ class RegwatchBot(discord.Client):
     """The Discord client: no privileged intents, slash commands only."""
 
     def __init__(
-        self, service: GuildService, *, dev_guild_id: int | None = None, guild_ready_timeout: float = 2.0
+        self,
+        service: GuildService,
+        *,
+        dev_guild_id: int | None = None,
+        guild_ready_timeout: float = 2.0,
+        http_trace: aiohttp.TraceConfig | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        # discord.py wants the trace absent rather than None.
+        options: dict[str, Any] = {} if http_trace is None else {"http_trace": http_trace}
         super().__init__(
             intents=intents,
             guild_ready_timeout=guild_ready_timeout,
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )
         self.service = service
         self.dev_guild_id = dev_guild_id

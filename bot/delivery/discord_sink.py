@@ -85,7 +85,10 @@ class DiscordSink:
         if alert.subscription_paused:
             await self._adb.call(subscriptions.set_paused, alert.subscription_id, None)
             log.info(
-                "subscription %d resumed: posting to %s works again", alert.subscription_id, alert.target
+                "subscription %d resumed: posting to %s works again",
+                alert.subscription_id,
+                alert.target,
+                extra={"subscription_id": alert.subscription_id, "alert_id": alert.id},
             )
         return str(message["id"])
 
@@ -93,7 +96,13 @@ class DiscordSink:
         until = self._clock() + self._pause
         self._paused_until[alert.subscription_id] = until
         changed = await self._adb.call(subscriptions.set_paused, alert.subscription_id, reason, until)
-        log.warning("subscription %d paused: %s (%s)", alert.subscription_id, reason, alert.target)
+        log.warning(
+            "subscription %d paused: %s (%s)",
+            alert.subscription_id,
+            reason,
+            alert.target,
+            extra={"subscription_id": alert.subscription_id, "alert_id": alert.id},
+        )
         if changed:
             await self._notify(alert, reason)
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -63,6 +64,7 @@ class PollResult:
     alerts: int = 0
     error: str | None = None
     would_alert: list[WouldAlert] = field(default_factory=list)
+    fetch_seconds: float | None = None  # how long the document took to fetch (None: not fetched)
 
 
 class Poller:
@@ -97,12 +99,20 @@ class Poller:
         if retry_after is not None:
             wait = max(wait, timedelta(seconds=min(retry_after, self._policy.max_backoff_seconds)))
         await self._adb.call(sources.record_failure, source.id, now, error, now + wait)
-        log.warning("source %d (%s) failed: %s; next try in %s", source.id, source.name, error, wait)
+        log.warning(
+            "source %d (%s) failed: %s; next try in %s",
+            source.id,
+            source.name,
+            error,
+            wait,
+            extra={"source_id": source.id},
+        )
         return PollResult(source.id, source.name, "failed", error=error)
 
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
         now = self._clock()
+        started = time.monotonic()
         try:
             fetched = await fetch_with_mirror(
                 self._fetcher,
@@ -113,8 +123,12 @@ class Poller:
             )
         except FetchError as exc:
             if dry_run:
-                return PollResult(source.id, source.name, "failed", error=str(exc))
-            return await self._fail(source, now, str(exc), exc.retry_after)
+                failed = PollResult(source.id, source.name, "failed", error=str(exc))
+            else:
+                failed = await self._fail(source, now, str(exc), exc.retry_after)
+            failed.fetch_seconds = time.monotonic() - started
+            return failed
+        fetch_seconds = time.monotonic() - started
 
         body_hash = None if fetched.not_modified else hashlib.sha1(fetched.body).hexdigest()
         if fetched.not_modified or (not dry_run and source.primed and body_hash == source.body_hash):
@@ -128,7 +142,7 @@ class Poller:
                     last_modified=fetched.last_modified,
                     body_hash=body_hash,
                 )
-            return PollResult(source.id, source.name, "unchanged")
+            return PollResult(source.id, source.name, "unchanged", fetch_seconds=fetch_seconds)
 
         try:
             feed = await asyncio.to_thread(
@@ -151,9 +165,13 @@ class Poller:
                 )
         except (ParseError, FetchError) as exc:
             if dry_run:
-                return PollResult(source.id, source.name, "failed", error=str(exc))
+                return PollResult(
+                    source.id, source.name, "failed", error=str(exc), fetch_seconds=fetch_seconds
+                )
             retry_after = exc.retry_after if isinstance(exc, FetchError) else None
-            return await self._fail(source, now, str(exc), retry_after)
+            failed = await self._fail(source, now, str(exc), retry_after)
+            failed.fetch_seconds = fetch_seconds
+            return failed
 
         new_items = await self._new_items(source, feed.entries)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
@@ -163,6 +181,7 @@ class Poller:
             "new" if source.primed else "primed",
             entries=len(feed.entries),
             new_items=len(new_items),
+            fetch_seconds=fetch_seconds,
         )
         if dry_run:
             compiled = await self._matchers.get()
@@ -197,6 +216,7 @@ class Poller:
                 len(new_items),
                 enqueued,
                 "" if source.primed else " (first poll: recorded only)",
+                extra={"source_id": source.id},
             )
         return result
 

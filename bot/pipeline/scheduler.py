@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -29,6 +29,7 @@ class PollScheduler:
         tick_seconds: float,
         clock: Clock = utcnow,
         on_result: Callable[[PollResult], None] | None = None,
+        daily: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._adb = adb
         self._poller = poller
@@ -36,7 +37,9 @@ class PollScheduler:
         self._tick_seconds = tick_seconds
         self._clock = clock
         self._on_result = on_result
+        self._daily = daily
         self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
+        self._chores: set[asyncio.Task[None]] = set()
         self._scheduler: AsyncIOScheduler | None = None
 
     @property
@@ -57,7 +60,34 @@ class PollScheduler:
             misfire_grace_time=None,
             id="tick",
         )
+        if self._daily is not None:
+            self._scheduler.add_job(
+                self._start_daily,
+                "interval",
+                hours=24,
+                next_run_time=self._clock(),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                id="daily",
+            )
         self._scheduler.start()
+
+    async def _start_daily(self) -> None:
+        # Run as an owned task, so stop() can cancel it before the database closes.
+        if not self._chores:
+            task = asyncio.create_task(self._run_daily(), name="daily")
+            self._chores.add(task)
+            task.add_done_callback(self._chores.discard)
+
+    async def _run_daily(self) -> None:
+        assert self._daily is not None
+        try:
+            await self._daily()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the daily clean-up failed; it runs again tomorrow")
 
     async def tick(self) -> int:
         """Start a poll for every due source not already being polled; return how many started."""
@@ -89,7 +119,9 @@ class PollScheduler:
                 raise
             except Exception as exc:
                 # A bug in one source's poll must not take the scheduler down: record and go on.
-                log.exception("poll of source %d (%s) crashed", source.id, source.name)
+                log.exception(
+                    "poll of source %d (%s) crashed", source.id, source.name, extra={"source_id": source.id}
+                )
                 result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
         if self._on_result is not None:
             self._on_result(result)
@@ -109,7 +141,11 @@ class PollScheduler:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
+        for chore in self._chores:
+            chore.cancel()  # clean-up works in small transactions: stopping between two is safe
         pending = list(self._in_flight.values())
+        if self._chores:
+            await asyncio.wait(self._chores, timeout=grace)
         if not pending:
             return
         _, still = await asyncio.wait(pending, timeout=grace)

@@ -40,7 +40,11 @@ def connect(path: Path | str, *, migrate: bool = True) -> Database:
         raise ConfigError(f"REGWATCH_DATABASE_PATH: cannot open {path}: {exc}") from None
     db = Database(conn)
     if migrate:
-        migrations.apply(db)
+        try:
+            migrations.apply(db)  # each migration in its own transaction: a failed one leaves no trace
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ConfigError(f"REGWATCH_DATABASE_PATH: cannot update the schema of {path}: {exc}") from None
     return db
 
 

@@ -138,6 +138,13 @@ def m002_discord_targets(db: Database) -> None:
     db.execute("ALTER TABLE items ADD COLUMN first_poll INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m003_outbox_item_indexes(db: Database) -> None:
+    """Index the outbox by item and subscription: deleting either must not scan every alert."""
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_item ON outbox(item_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_subscription ON outbox(subscription_id)")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -210,6 +210,17 @@ def record_failure(db: Database, source_id: int, now: datetime, error: str, next
     )
 
 
+def health_counts(db: Database) -> dict[str, int]:
+    """Return how many sources are ok, failing, new (never polled successfully) or disabled."""
+    cur = db.execute(
+        "SELECT CASE WHEN enabled = 0 THEN 'disabled' WHEN failures > 0 THEN 'failing'"
+        " WHEN last_ok_at IS NULL THEN 'new' ELSE 'ok' END AS state, COUNT(*) FROM sources GROUP BY state"
+    )
+    result = {"ok": 0, "failing": 0, "new": 0, "disabled": 0}
+    result.update({r[0]: r[1] for r in cur.fetchall()})
+    return result
+
+
 def backoff(failures: int, interval: int, cap: int) -> timedelta:
     """Return the capped exponential wait after the given number of consecutive failures."""
     return timedelta(seconds=min(cap, interval * (2 ** min(failures, 20))))

@@ -453,6 +453,10 @@ async def test_429_on_post_is_retried_and_gives_one_message(app: Regwatch) -> No
     assert len(fake.messages(fake.channel.id)) == 1
     [row] = await app.outbox_rows()
     assert row[1] == "sent"
+    # discord.py waited out the 429 itself; /metrics still shows it.
+    registry = app.services.metrics.registry
+    assert registry.get_sample_value("regwatch_discord_rate_limits_total") == 1
+    assert registry.get_sample_value("regwatch_deliveries_total", {"outcome": "sent"}) == 1
 
 
 async def test_post_lost_after_discord_made_it_is_not_duplicated(app: Regwatch) -> None:

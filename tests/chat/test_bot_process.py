@@ -159,3 +159,23 @@ async def test_run_answers_commands_and_posts_alerts_then_stops_on_sigterm(deplo
     )
     assert deployment.outbox() == [("sent", message["id"])]
     assert "stopped cleanly" in log.read_text()
+
+
+async def test_debug_logs_never_show_the_bot_or_an_interaction_token(deployment: Deployment) -> None:
+    """At DEBUG discord.py logs every request URL, interaction callbacks included: all masked."""
+    fake = deployment.fake
+    process, log = await deployment.start("run", REGWATCH_LOG_LEVEL="DEBUG", REGWATCH_LOG_FORMAT="json")
+    try:
+        await fake.wait_ready(timeout=PROCESS_TIMEOUT)
+        await fake.wait_for(lambda: fake.commands.find("watch", fake.guild.id), timeout=PROCESS_TIMEOUT)
+        record = fake.send_command("watch list")
+        await fake.wait_interaction(record.id, timeout=10)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == 0, log.read_text()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = log.read_text()
+    assert f"/interactions/{record.id}/***/callback" in text  # the URL was logged, its token masked
+    assert fake.token not in text and record.token not in text
