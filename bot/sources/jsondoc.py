@@ -26,6 +26,11 @@ def load_json(body: bytes, *, max_bytes: int, what: str) -> Any:
     if text[0] == "<":
         # A WAF challenge or a moved page answers 200 with HTML: a broken source, not an empty one.
         raise ParseError(f"not {what}: the server sent HTML or XML, not JSON")
+    return decode_json(text)
+
+
+def decode_json(text: str) -> Any:
+    """Parse JSON text, or raise ParseError with the position and the reason."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -26,7 +26,6 @@ Rules apply in this order:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zlib
@@ -44,6 +43,7 @@ from feedparser.datetimes import _parse_date as _feedparser_parse_date
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry, ParsedFeed
 from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
+from bot.sources.jsondoc import decode_json, shape_error
 
 __all__ = ["parse_date", "parse_feed"]
 
@@ -762,24 +762,10 @@ def _parse_json_feed(data: bytes, charset: str | None, base: str, max_entries: i
             text = data.decode(charset or "utf-8", errors="replace")
         except (LookupError, ValueError):
             text = data.decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise ParseError("invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer longer than Python's conversion limit
-        raise ParseError(f"invalid JSON: {exc}") from None
+    doc = decode_json(text)
     version = doc.get("version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
-        if isinstance(doc, dict):
-            keys = ", ".join(sorted(str(k) for k in doc)[:8])
-            detail = f"top-level keys: {keys}" if keys else "an empty object"
-        else:
-            detail = f"a top-level {type(doc).__name__}"
-        raise ParseError(f"JSON but not a JSON Feed ({detail})")
+        raise shape_error(doc, "a JSON Feed")
     feed_base = base
     for key in ("feed_url", "home_page_url"):
         candidate = doc.get(key)
