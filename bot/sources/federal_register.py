@@ -143,6 +143,21 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
     )
 
 
+async def _fetch_page(
+    fetcher: Fetcher, url: str, options: Mapping[str, Any] | None, max_bytes: int
+) -> tuple[ParsedFeed, str]:
+    fetched = await fetcher.fetch(url)
+    page = await asyncio.to_thread(
+        parse_federal_register,
+        fetched.body,
+        content_type=fetched.content_type,
+        url=fetched.url,
+        options=options or {},
+        max_bytes=max_bytes,
+    )
+    return page, fetched.url
+
+
 async def follow_pages(
     fetcher: Fetcher,
     first: ParsedFeed,
@@ -165,15 +180,7 @@ async def follow_pages(
     pages = 1
     while next_url and pages < max_pages and next_url not in seen:
         seen.add(next_url)
-        fetched = await fetcher.fetch(next_url)
-        page = await asyncio.to_thread(
-            parse_federal_register,
-            fetched.body,
-            content_type=fetched.content_type,
-            url=fetched.url,
-            options=options or {},
-            max_bytes=max_bytes,
-        )
+        page, _ = await _fetch_page(fetcher, next_url, options, max_bytes)
         entries.extend(page.entries)
         next_url = page.next_url
         pages += 1
@@ -192,15 +199,7 @@ async def fetch_all_pages(
     options: Mapping[str, Any] | None = None,
 ) -> ParsedFeed:
     """Fetch a Federal Register search and its next pages (at most `max_pages`) as one feed."""
-    fetched = await fetcher.fetch(url)
-    first = await asyncio.to_thread(
-        parse_federal_register,
-        fetched.body,
-        content_type=fetched.content_type,
-        url=fetched.url,
-        options=options or {},
-        max_bytes=max_bytes,
-    )
+    first, final_url = await _fetch_page(fetcher, url, options, max_bytes)
     return await follow_pages(
-        fetcher, first, url=fetched.url, max_pages=max_pages, max_bytes=max_bytes, options=options
+        fetcher, first, url=final_url, max_pages=max_pages, max_bytes=max_bytes, options=options
     )
