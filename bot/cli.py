@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--interval", type=int, metavar="SECONDS")
     add.add_argument("--no-check", action="store_true", help="add without fetching it first")
     src.add_parser("remove", help="remove a source").add_argument("id", type=int)
-    src.add_parser("check", help="fetch a source now and report, storing nothing").add_argument(
-        "id", type=int
+    check = src.add_parser(
+        "check", help="fetch sources now (all enabled, or one) and report, storing nothing"
     )
+    check.add_argument("id", type=int, nargs="?")
 
     subs = sub.add_parser("subs", help="manage subscriptions").add_subparsers(dest="action", required=True)
     subs.add_parser("list", help="list subscriptions")
@@ -287,25 +287,23 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
         print(f"removed source {args.id}")
         return 0
     if args.action == "check":
-        found = sources.get(db, args.id)
-        if found is None:
-            raise ConfigError(f"no source with id {args.id}")
-        started = time.monotonic()
-        try:
-            parsed, _ = asyncio.run(_read_feed(settings, found.url))
-        except (FetchError, ParseError) as exc:
-            print(
-                format_table(("id", "name", "status", "detail"), [(found.id, found.name, "failed", str(exc))])
-            )
-            return 1
-        ms = (time.monotonic() - started) * 1000
-        print(
-            format_table(
-                ("id", "name", "status", "format", "items", "latency"),
-                [(found.id, found.name, "ok", parsed.format, len(parsed.entries), f"{ms:.0f} ms")],
-            )
-        )
-        return 0
+        from bot.app import sync_configuration
+        from bot.doctor import SOURCE_CHECK_HEADERS, probe_sources
+        from bot.domain.vendors import VendorCatalog
+
+        if args.id is None:
+            sync_configuration(db, settings, VendorCatalog.load_default())
+            targets = sources.list_sources(db, enabled_only=True)
+        else:
+            found = sources.get(db, args.id)
+            if found is None:
+                raise ConfigError(f"no source with id {args.id}")
+            targets = [found]
+        checked = asyncio.run(probe_sources(settings, targets))
+        print(format_table(SOURCE_CHECK_HEADERS, checked, max_width=70))
+        failed = sum(1 for r in checked if r[3] == "FAIL")
+        print(f"\n{len(checked)} sources checked, {failed} failed.")
+        return 1 if failed else 0
     raise AssertionError(args.action)
 
 

@@ -10,6 +10,7 @@ import aiohttp
 
 from bot.domain.errors import RegwatchError
 from bot.settings import Settings
+from bot.storage.sources import Source
 from bot.tables import format_table
 
 SECRET_FIELDS = ("discord_token",)
@@ -48,12 +49,41 @@ async def _check_token(settings: Settings) -> tuple[bool, str]:
         return False, f"could not reach {settings.discord_api_base}: {exc or type(exc).__name__}"
 
 
-async def run_doctor(settings: Settings) -> int:
-    """Print the report; return 1 when anything needs attention."""
-    from bot.app import make_fetcher, open_database, sync_configuration
-    from bot.domain.vendors import VendorCatalog
+SOURCE_CHECK_HEADERS = ("id", "name", "kind", "status", "format", "items", "latency", "problem")
+
+
+async def probe_sources(settings: Settings, targets: list[Source]) -> list[tuple[object, ...]]:
+    """Fetch and parse each source now, as its kind says, storing nothing; one table row each."""
+    from bot.app import make_fetcher
     from bot.sources.adapters import parse_document
     from bot.sources.fallback import fetch_with_mirror
+
+    async with make_fetcher(settings) as fetcher:
+
+        async def probe(src: Source) -> tuple[object, ...]:
+            started = time.monotonic()
+            try:
+                fetched = await fetch_with_mirror(fetcher, src.url, src.options)
+                parsed = await asyncio.to_thread(
+                    parse_document,
+                    src.kind,
+                    fetched.body,
+                    content_type=fetched.content_type,
+                    url=fetched.url,
+                    options=src.options,
+                )
+            except RegwatchError as exc:
+                return (src.id, src.name, src.kind, "FAIL", "", "", "", str(exc))
+            ms = (time.monotonic() - started) * 1000
+            return (src.id, src.name, src.kind, "ok", parsed.format, len(parsed.entries), f"{ms:.0f} ms", "")
+
+        return list(await asyncio.gather(*(probe(s) for s in targets)))
+
+
+async def run_doctor(settings: Settings) -> int:
+    """Print the report; return 1 when anything needs attention."""
+    from bot.app import open_database, sync_configuration
+    from bot.domain.vendors import VendorCatalog
     from bot.storage import outbox, sources
     from bot.storage.migrations import latest_version, schema_version
 
@@ -89,29 +119,9 @@ async def run_doctor(settings: Settings) -> int:
         print(f"  token: {detail}")
 
     print("\nSources")
-    enabled = sources.list_sources(db, enabled_only=True)
-    async with make_fetcher(settings) as fetcher:
-
-        async def probe(src: sources.Source) -> tuple[object, ...]:
-            started = time.monotonic()
-            try:
-                fetched = await fetch_with_mirror(fetcher, src.url, src.options)
-                parsed = await asyncio.to_thread(
-                    parse_document,
-                    src.kind,
-                    fetched.body,
-                    content_type=fetched.content_type,
-                    url=fetched.url,
-                    options=src.options,
-                )
-            except RegwatchError as exc:
-                return (src.id, src.name, "FAIL", "", "", str(exc))
-            ms = (time.monotonic() - started) * 1000
-            return (src.id, src.name, "ok", len(parsed.entries), f"{ms:.0f} ms", "")
-
-        results = await asyncio.gather(*(probe(s) for s in enabled))
-    problems += sum(1 for r in results if r[2] == "FAIL")
-    print(format_table(("id", "name", "status", "items", "latency", "problem"), results))
+    checked = await probe_sources(settings, sources.list_sources(db, enabled_only=True))
+    problems += sum(1 for r in checked if r[3] == "FAIL")
+    print(format_table(SOURCE_CHECK_HEADERS, checked))
     db.conn.close()
     print(f"\n{problems} problem(s) found." if problems else "\nAll checks passed.")
     return 1 if problems else 0

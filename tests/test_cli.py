@@ -250,3 +250,18 @@ async def test_match_reads_structured_sources_too(tmp_path):
     titles = sorted(json.loads(line)["title"] for line in out.splitlines())
     assert titles and all(t.startswith("CVE-") for t in titles)
     assert any("CVE-2024-8068" in t for t in titles)
+
+
+async def test_sources_check_prints_a_table_for_every_enabled_source(tmp_path, feed_server):
+    feed_server.set("/ok.xml", with_items(NASA))
+    feed_server.set("/moved", b"<html><body>moved</body></html>", content_type="text/html")
+    src = sources_file(tmp_path, feed_server.url("/ok.xml"), feed_server.url("/moved"))
+    code, out, err = await regwatch(tmp_path, "sources", "check", REGWATCH_SOURCES_FILE=src)
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "name", "kind", "status", "format", "items", "latency", "problem"]
+    ok = next(line for line in lines if "src0" in line).split()
+    assert ok[2:6] == ["feed", "ok", "rss", "4"] and ok[6].isdigit() and ok[7] == "ms"
+    failed = next(line for line in lines if "src1" in line)
+    assert "FAIL" in failed and "not a feed" in failed
+    assert lines[-1] == "2 sources checked, 1 failed."

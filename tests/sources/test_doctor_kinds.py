@@ -23,6 +23,7 @@ async def test_doctor_reads_every_kind_with_its_adapter(tmp_path, feed_server, c
     out = capsys.readouterr().out
     assert code == 0, out
     rows = {line.split()[1]: line.split() for line in out.splitlines() if line[:1].isdigit()}
-    assert rows["KEV"][2:4] == ["ok", "250"]
-    assert rows["FR"][2:4] == ["ok", "100"]
-    assert rows["CSAF"][2:4] == ["ok", "4"]
+    # columns: id, name, kind, status, format, items, latency
+    assert (rows["KEV"][2:4], rows["KEV"][5]) == (["cisa_kev", "ok"], "250")
+    assert (rows["FR"][2:4], rows["FR"][5]) == (["federal_register", "ok"], "100")
+    assert (rows["CSAF"][2:4], rows["CSAF"][5]) == (["csaf_rolie", "ok"], "4")
