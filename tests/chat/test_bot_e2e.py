@@ -84,6 +84,14 @@ class Regwatch:
             ).fetchall()
         )
 
+    async def add_alerts_channel(self) -> Any:
+        """Add a text channel to the fake server and wait until the bot has it in its cache."""
+        channel = self.fake.add_channel("vendor-alerts")
+        guild = self.bot.get_guild(self.fake.guild.id)
+        assert guild is not None
+        await self.fake.wait_for(lambda: guild.get_channel(channel.id))
+        return channel
+
     async def subscribe(self, query: str, **kw: Any) -> int:
         """Run /watch keywords as the admin and return the new subscription's id."""
         result = await self.fake.invoke(
@@ -482,10 +490,7 @@ async def test_post_lost_after_discord_made_it_is_not_duplicated(app: Regwatch) 
 
 async def test_403_pauses_the_subscription_notifies_once_and_resumes(app: Regwatch) -> None:
     fake = app.fake
-    alerts = fake.add_channel("vendor-alerts")
-    guild = app.bot.get_guild(fake.guild.id)
-    assert guild is not None
-    await fake.wait_for(lambda: guild.get_channel(alerts.id))
+    alerts = await app.add_alerts_channel()
     await app.prime()
     sub_id = await app.subscribe("vendor:Kaspersky", options={"channel": alerts})
     fake.set_overwrite(alerts.id, fake.bot_user_id, deny=Permission.SEND_MESSAGES)
@@ -531,10 +536,7 @@ async def test_403_pauses_the_subscription_notifies_once_and_resumes(app: Regwat
 
 async def test_404_channel_gone_notifies_the_system_channel(app: Regwatch) -> None:
     fake = app.fake
-    alerts = fake.add_channel("vendor-alerts")
-    guild = app.bot.get_guild(fake.guild.id)
-    assert guild is not None
-    await fake.wait_for(lambda: guild.get_channel(alerts.id))
+    alerts = await app.add_alerts_channel()
     await app.prime()
     # Made in the alerts channel itself, so the only place left to tell is the system channel.
     sub_id = await app.subscribe("vendor:Kaspersky", channel_id=alerts.id)
