@@ -181,6 +181,9 @@ async def test_health_metrics_and_sigterm_mid_poll_leave_an_intact_outbox(tmp_pa
                 value(s, "regwatch_polls_total", outcome="primed") >= 1
                 and value(s, "regwatch_polls_total", outcome="new") >= 1
                 and value(s, "regwatch_deliveries_total", outcome="sent") >= 1
+                # (the gauges are read from the database at scrape time, the counters live; a scrape
+                # can read the outbox just before the delivery that the counters already show)
+                and value(s, "regwatch_outbox_alerts", status="sent") >= 1
             )
         )
         assert value(samples, "regwatch_items_seen_total") >= 9  # a: 5 entries, c: 4
