@@ -58,6 +58,12 @@ CASES = [
     ("c++", "Rust vs C++ in government", "", ("C++",)),
     ("at&t", "AT&T fined", "", ("AT&T",)),
     (".net", "ASP.NET vulnerability", "", (".NET",)),
+    (".net", "dotnet and netflix", "", None),
+    ("c++", "C++20 rules", "", ("C++",)),
+    ("c++", "C+ grade", "", None),
+    ('"zte corp."', "ZTE Corp.'s unit", "", ("ZTE Corp.",)),
+    ('"zte corp."', "ZTE Corp said", "", None),
+    ('"tp link"', "TP-Link routers", "", None),
     # vendor: in every script, and look-alike words
     ("vendor:DJI", "Trip to Djibouti", "", None),
     ("vendor:DJI", "DJI drones added to list", "", ("DJI",)),
@@ -140,7 +146,7 @@ CASES = [
     ("huawei", "美国制裁Huawei公司", "", ("Huawei",)),
     ("ファーウェイ", "米国がファーウェイを制裁", "", ("ファーウェイ",)),
     ("หัวเว่ย", "สหรัฐคว่ำบาตรหัวเว่ยแล้ว", "", ("หัวเว่ย",)),
-    # short words go through the token path, with the same rules
+    # short words follow the same rules
     ("eu ban", "The EU's ban on Huawei", "", ("EU", "ban")),
     ("ai", "He said it again", "", None),
     ("ai", "AI—rules and 华为ai", "", ("AI",)),  # a term is reported as first written in a field
