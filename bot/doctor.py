@@ -57,16 +57,20 @@ async def probe_sources(settings: Settings, targets: list[Source]) -> list[tuple
     from bot.app import make_fetcher
     from bot.sources.adapters import parse_document
     from bot.sources.fallback import fetch_with_mirror
+    from bot.sources.search import parse_kind, sample_url
 
     async with make_fetcher(settings) as fetcher:
 
         async def probe(src: Source) -> tuple[object, ...]:
             started = time.monotonic()
             try:
-                fetched = await fetch_with_mirror(fetcher, src.url, src.options)
+                # A search source is probed with a harmless search text, read as its answers are.
+                search = src.kind == "search"
+                url = sample_url(src.url) if search else src.url
+                fetched = await fetch_with_mirror(fetcher, url, src.options)
                 parsed = await asyncio.to_thread(
                     parse_document,
-                    src.kind,
+                    parse_kind(src.options) if search else src.kind,
                     fetched.body,
                     content_type=fetched.content_type,
                     url=fetched.url,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.domain.errors import QueryError
 from bot.domain.matcher import Matcher
 from bot.domain.query import Query, parse_query
+from bot.domain.search import TermSet, term_sets
 from bot.domain.vendors import VendorCatalog
 from bot.storage import subscriptions
 from bot.storage.db import AsyncDatabase
@@ -19,11 +21,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CompiledSubscriptions:
-    """A matcher over all subscriptions, and the subscriptions by id."""
+    """A matcher over all subscriptions, the subscriptions by id, and what search sources ask for."""
 
     matcher: Matcher
     by_id: dict[int, Subscription]
     invalid: dict[int, str] = field(default_factory=dict)
+    # Term sets for search sources, with how many subscriptions need each (domain/search.py).
+    searches: Counter[TermSet] = field(default_factory=Counter)
 
 
 def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> CompiledSubscriptions:
@@ -36,7 +40,8 @@ def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> C
         except QueryError as exc:
             invalid[sub.id] = str(exc)
             log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
-    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid)
+    searches = term_sets(query.root for _, query in parsed)
+    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, searches)
 
 
 class MatcherCache:

@@ -17,11 +17,12 @@ from bot.domain.identity import assign_identities, canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
+from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.federal_register import follow_pages
 from bot.sources.http import Fetcher
-from bot.storage import items, sources
+from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import Source
@@ -111,6 +112,8 @@ class Poller:
 
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
+        if source.kind == "search":
+            return await self._poll_search(source, dry_run=dry_run)
         now = self._clock()
         started = time.monotonic()
         try:
@@ -184,13 +187,7 @@ class Poller:
             fetch_seconds=fetch_seconds,
         )
         if dry_run:
-            compiled = await self._matchers.get()
-            for a in alerts:
-                sub = compiled.by_id[a.subscription_id]
-                it = new_items[a.item_index]
-                result.would_alert.append(WouldAlert(sub.label, sub.target, it.title, it.link, a.terms))
-            result.alerts = len(alerts)
-            return result
+            return await self._would_alert(result, new_items, alerts)
 
         hint = max(filter(None, (fetched.max_age, feed.ttl_seconds)), default=None)
         _, enqueued = await self._adb.call(
@@ -220,8 +217,87 @@ class Poller:
             )
         return result
 
-    async def _new_items(self, source: Source, entries: list[Entry]) -> list[NewItem]:
-        identities = assign_identities(entries)
+    async def _would_alert(
+        self, result: PollResult, new_items: list[NewItem], alerts: list[NewAlert]
+    ) -> PollResult:
+        compiled = await self._matchers.get()
+        for a in alerts:
+            sub = compiled.by_id[a.subscription_id]
+            it = new_items[a.item_index]
+            result.would_alert.append(WouldAlert(sub.label, sub.target, it.title, it.link, a.terms))
+        result.alerts = len(alerts)
+        return result
+
+    async def _poll_search(self, source: Source, *, dry_run: bool) -> PollResult:
+        """Poll a search source: one fetch per term set; a term set's first answer only primes."""
+        now = self._clock()
+        compiled = await self._matchers.get()
+        searched = await self._adb.call(searches.searched, source.id)
+        answers = await fetch_answers(
+            self._fetcher,
+            source,
+            compiled.searches,
+            searched,
+            max_bytes=self._policy.max_decompressed_bytes,
+        )
+        for error in answers.errors:
+            log.warning("source %d (%s): %s", source.id, source.name, error, extra={"source_id": source.id})
+        if answers.errors and not answers.fetched:
+            more = len(answers.errors) - 1
+            error = answers.errors[0] + (f" (and {more} more)" if more else "")
+            if dry_run:
+                return PollResult(source.id, source.name, "failed", error=error)
+            failed = await self._fail(source, now, error, answers.retry_after)
+            failed.fetch_seconds = answers.fetch_seconds
+            return failed
+        alerting = await self._new_items(source, *_unzip(answers.known))
+        taken = {it.identity for it in alerting}
+        recorded = [
+            it for it in await self._new_items(source, *_unzip(answers.first)) if it.identity not in taken
+        ]
+        new_items = alerting + recorded  # alerts index into the first part
+        alerts = await self._match(source, alerting, now)
+        result = PollResult(
+            source.id,
+            source.name,
+            "new" if answers.known else ("primed" if answers.fetched else "unchanged"),
+            entries=len(answers.known) + len(answers.first),
+            new_items=len(new_items),
+            fetch_seconds=answers.fetch_seconds,
+        )
+        if dry_run:
+            return await self._would_alert(result, new_items, alerts)
+        _, result.alerts = await self._adb.call(
+            items.store_poll,
+            source.id,
+            now,
+            self._next_check(now, source),
+            new_items,
+            alerts,
+            etag=None,
+            last_modified=None,
+            body_hash=None,
+            first_poll=not source.primed,
+        )
+        await self._adb.call(searches.mark_searched, source.id, answers.fetched, now)
+        if new_items:
+            log.info(
+                "source %d (%s): %d term sets searched, %d new items (%d from first searches), %d alerts",
+                source.id,
+                source.name,
+                len(answers.fetched),
+                len(new_items),
+                len(recorded),
+                result.alerts,
+                extra={"source_id": source.id},
+            )
+        return result
+
+    async def _new_items(
+        self, source: Source, entries: list[Entry], identities: list[str] | None = None
+    ) -> list[NewItem]:
+        if identities is None:
+            identities = assign_identities(entries)
         known = await self._adb.call(items.known_identities, source.id, identities)
         fresh: list[NewItem] = []
         seen: set[str] = set()
@@ -263,3 +339,7 @@ class Poller:
 
         # Matching is CPU work: keep the loop responsive for big batches.
         return run() if len(new_items) <= 20 else await asyncio.to_thread(run)
+
+
+def _unzip(pairs: list[tuple[str, Entry]]) -> tuple[list[Entry], list[str]]:
+    return [entry for _, entry in pairs], [identity for identity, _ in pairs]

@@ -38,8 +38,8 @@ ADAPTERS: dict[str, Adapter] = {
 
 
 def supported_kinds() -> tuple[str, ...]:
-    """Return the source kinds this build can poll."""
-    return tuple(ADAPTERS)
+    """Return the source kinds this build can poll (a `search` source reads answers of another kind)."""
+    return (*ADAPTERS, "search")
 
 
 def parse_document(

@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 REFUSALS = frozenset({403})
 
 
+def source_headers(options: Mapping[str, Any]) -> dict[str, str] | None:
+    """Return the source's own request headers (`options.headers`), or None."""
+    headers = options.get("headers")
+    if not isinstance(headers, Mapping):
+        return None
+    return {str(k): str(v) for k, v in headers.items() if isinstance(v, str | int | float)}
+
+
 def mirror_of(options: Mapping[str, Any]) -> str | None:
     """Return the source's mirror URL, or None when it has none."""
     mirror = options.get("mirror")
@@ -40,10 +48,17 @@ async def fetch_with_mirror(
     *,
     etag: str | None = None,
     last_modified: str | None = None,
+    min_interval: float = 0.0,
 ) -> FetchResult:
-    """Fetch `url`; when its host refuses (403) and `options.mirror` is set, fetch the mirror."""
+    """Fetch `url`; when its host refuses (403) and `options.mirror` is set, fetch the mirror.
+
+    `options.headers` (a table of strings) are sent with both requests.
+    """
+    headers = source_headers(options)
     try:
-        return await fetcher.fetch(url, etag=etag, last_modified=last_modified)
+        return await fetcher.fetch(
+            url, etag=etag, last_modified=last_modified, headers=headers, min_interval=min_interval
+        )
     except HTTPStatusError as exc:
         mirror = mirror_of(options)
         if exc.status not in REFUSALS or mirror is None:
@@ -51,7 +66,7 @@ async def fetch_with_mirror(
         primary_error = exc
     log.info("%s refused us (%s); fetching the mirror %s", url, primary_error, mirror)
     try:
-        return await fetcher.fetch(mirror, etag=etag, last_modified=last_modified)
+        return await fetcher.fetch(mirror, etag=etag, last_modified=last_modified, headers=headers)
     except FetchError as exc:
         raise FetchError(
             f"{primary_error}; the mirror failed too: {exc}", retry_after=exc.retry_after

@@ -352,6 +352,8 @@ class Fetcher:
         # Weak values: a host's semaphore lives while some fetch holds or waits on it, so the
         # table does not grow with every host ever fetched.
         self._host_slots: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
+        # Host -> loop time before which no request may be sent (hosts that asked for spacing).
+        self._host_next: dict[str, float] = {}
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -406,6 +408,15 @@ class Fetcher:
             self._host_slots[host] = slot
         return slot
 
+    async def _space(self, host: str, interval: float, loop: asyncio.AbstractEventLoop) -> None:
+        # Reserve the next free send time for this host, then wait for it (no await in between,
+        # so concurrent fetches get distinct times).
+        now = loop.time()
+        send_at = max(now, self._host_next.get(host, now))
+        self._host_next[host] = send_at + interval
+        if send_at > now:
+            await asyncio.sleep(send_at - now)
+
     def _headers(
         self, extra: Mapping[str, str] | None, etag: str | None, last_modified: str | None
     ) -> CIMultiDict[str]:
@@ -428,8 +439,13 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
+        min_interval: float = 0.0,
     ) -> FetchResult:
-        """GET `url` (conditionally when validators are given) and return the final response."""
+        """GET `url` (conditionally when validators are given) and return the final response.
+
+        `min_interval`: the least time in seconds between two requests sent to this URL's host
+        by fetches that ask for it (search engines that block bursts).
+        """
         current = _check(_parse_url(url), self._policy)
         session = self._ensure_session()
         request_headers = self._headers(headers, etag, last_modified)
@@ -442,6 +458,8 @@ class Fetcher:
                 for _hop in range(self._max_redirects + 1):
                     host = current.host or ""
                     async with self._slot(host):
+                        if min_interval > 0:
+                            await self._space(host, min_interval, loop)
                         if started is None:
                             # The clock starts when we may send, not while we queue for a slot.
                             started = loop.time()

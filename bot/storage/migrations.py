@@ -145,6 +145,16 @@ def m003_outbox_item_indexes(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_subscription ON outbox(subscription_id)")
 
 
+@migrations()
+def m006_search_queries(db: Database) -> None:
+    """Remember which term sets each search source has fetched: a new one's first answer only primes."""
+    db.execute(
+        "CREATE TABLE search_queries (source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,"
+        " terms TEXT NOT NULL, first_polled_at TEXT NOT NULL, last_polled_at TEXT NOT NULL,"
+        " PRIMARY KEY (source_id, terms)) WITHOUT ROWID"
+    )
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

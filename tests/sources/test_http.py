@@ -589,3 +589,26 @@ async def test_fetcher_works_without_context_manager_and_closes_twice(feed_serve
     await fetcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         await fetcher.fetch(url)
+
+
+async def test_min_interval_spaces_requests_to_one_host(feed_server: FeedServer, fetcher: Fetcher) -> None:
+    feed_server.set("/s", b"<rss version='2.0'><channel></channel></rss>")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(*(fetcher.fetch(feed_server.url("/s"), min_interval=0.2) for _ in range(3)))
+    # Three requests asking for 0.2 s spacing cannot all be sent in less than 0.4 s.
+    assert loop.time() - started >= 0.4
+    assert feed_server.hits("/s") == 3
+
+
+async def test_source_headers_reach_the_server_through_the_mirror_path(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    from bot.sources.fallback import fetch_with_mirror
+
+    feed_server.set("/h", b"<rss version='2.0'><channel></channel></rss>")
+    await fetch_with_mirror(
+        fetcher, feed_server.url("/h"), {"headers": {"Accept": "application/xml", "X-Key": "k"}}
+    )
+    [request] = feed_server.requests_for("/h")
+    assert request.headers["Accept"] == "application/xml" and request.headers["X-Key"] == "k"

@@ -1,0 +1,103 @@
+"""Fetch a search source's answers: one request per term set the subscriptions need."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bot.domain.errors import FetchError, ParseError
+from bot.domain.identity import assign_identities
+from bot.domain.models import Entry
+from bot.domain.search import TermSet, term_key
+from bot.sources.adapters import parse_document
+from bot.sources.fallback import fetch_with_mirror
+from bot.sources.http import Fetcher
+from bot.sources.search import max_queries, min_interval, parse_kind, search_url
+from bot.storage.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchAnswers:
+    """What one poll of a search source fetched."""
+
+    # Entries with their identities, given within each answer (identity.assign_identities).
+    known: list[tuple[str, Entry]] = field(default_factory=list)  # term sets searched before
+    first: list[tuple[str, Entry]] = field(default_factory=list)  # term sets searched the first time
+    fetched: list[str] = field(default_factory=list)  # keys of the term sets fetched
+    errors: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+    skipped: int = 0  # term sets over the source's max_queries
+    fetch_seconds: float = 0.0
+
+
+def plan(searches: Counter[TermSet], limit: int, *, split: bool = False) -> tuple[list[TermSet], int]:
+    """Pick the term sets to fetch: the most-subscribed first, then in name order.
+
+    `split`: the server has no OR, so each term of a set is searched on its own.
+    """
+    if split:
+        singles: Counter[TermSet] = Counter()
+        for terms, count in searches.items():
+            for term in terms:
+                singles[(term,)] += count
+        searches = singles
+    ordered = sorted(searches, key=lambda terms: (-searches[terms], terms))
+    return ordered[:limit], max(0, len(ordered) - limit)
+
+
+async def fetch_answers(
+    fetcher: Fetcher,
+    source: Source,
+    searches: Counter[TermSet],
+    searched: set[str],
+    *,
+    max_bytes: int,
+) -> SearchAnswers:
+    """Fetch and parse the answer to each planned term set; failures are collected, not raised."""
+    split = source.options.get("split_terms") is True
+    chosen, skipped = plan(searches, max_queries(source.options), split=split)
+    answers = SearchAnswers(skipped=skipped)
+    kind = parse_kind(source.options)
+    spacing = min_interval(source.options)
+    started = time.monotonic()
+
+    async def one(terms: TermSet) -> None:
+        url = search_url(source.url, terms, source.options)
+        try:
+            fetched = await fetch_with_mirror(fetcher, url, source.options, min_interval=spacing)
+            feed = await asyncio.to_thread(
+                parse_document,
+                kind,
+                fetched.body,
+                content_type=fetched.content_type,
+                url=fetched.url,
+                options=source.options,
+                max_decompressed_bytes=max_bytes,
+            )
+        except (FetchError, ParseError) as exc:
+            answers.errors.append(f"search {' / '.join(terms)!r}: {exc}")
+            if isinstance(exc, FetchError) and exc.retry_after is not None:
+                answers.retry_after = max(answers.retry_after or 0.0, exc.retry_after)
+            return
+        key = term_key(terms)
+        pairs = zip(assign_identities(feed.entries), feed.entries, strict=True)
+        (answers.known if key in searched else answers.first).extend(pairs)
+        answers.fetched.append(key)
+
+    await asyncio.gather(*(one(terms) for terms in chosen))
+    answers.fetch_seconds = time.monotonic() - started
+    if skipped:
+        log.warning(
+            "source %d (%s): %d term sets not searched (max_queries %d)",
+            source.id,
+            source.name,
+            skipped,
+            max_queries(source.options),
+            extra={"source_id": source.id},
+        )
+    return answers
