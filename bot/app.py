@@ -11,6 +11,8 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -19,6 +21,7 @@ from sqlite_utils import Database
 from bot.config_files import load_sources, load_subscriptions
 from bot.delivery.console import ConsoleSink
 from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.notices import NoticeBoard
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
@@ -32,7 +35,7 @@ from bot.pipeline.scheduler import PollScheduler
 from bot.settings import Settings
 from bot.sources.adapters import supported_kinds
 from bot.sources.http import Fetcher
-from bot.storage import sources, subscriptions
+from bot.storage import notices, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
 
 if TYPE_CHECKING:
@@ -90,6 +93,20 @@ class Services:
     scheduler: PollScheduler
     metrics: Metrics
     clock: Clock = utcnow
+    notices: NoticeBoard | None = None
+
+    async def check_sources(self) -> int:
+        """Raise due notices about failing or silent sources and deliver what can be; return sent."""
+        settings = self.settings
+        silent = timedelta(days=settings.source_silent_days) if settings.source_silent_days else None
+        await self.adb.call(
+            notices.raise_due,
+            self.clock(),
+            failing_after=timedelta(hours=settings.source_failing_notice_hours),
+            silent_after=silent,
+            retry_cap=timedelta(seconds=settings.max_backoff_seconds),
+        )
+        return await self.notices.drain() if self.notices is not None else 0
 
 
 @asynccontextmanager
@@ -127,6 +144,15 @@ async def build_services(
             async def daily() -> None:
                 await prune(adb, clock(), days=keep_days)
 
+            # Notices go where console alerts go.
+            console = (sinks or {}).get("console")
+            stream = console.stream if isinstance(console, ConsoleSink) else None
+            board = NoticeBoard(adb, stream=stream, clock=clock)
+            holder: list[Services] = []
+
+            async def after_tick() -> None:
+                await holder[0].check_sources()
+
             scheduler = PollScheduler(
                 adb,
                 poller,
@@ -135,10 +161,23 @@ async def build_services(
                 clock=clock,
                 on_result=on_result,
                 daily=daily,
+                after_tick=after_tick,
             )
-            yield Services(
-                settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler, metrics, clock
+            services = Services(
+                settings,
+                adb,
+                fetcher,
+                vendors,
+                matchers,
+                poller,
+                dispatcher,
+                scheduler,
+                metrics,
+                clock,
+                board,
             )
+            holder.append(services)
+            yield services
     finally:
         await adb.close()
 
@@ -169,7 +208,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     import discord
 
     from bot.chat.client import RegwatchBot, point_at
-    from bot.delivery.discord_sink import DiscordSink
+    from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
 
     settings = services.settings
@@ -197,6 +236,8 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         await bot.close()
         raise RegwatchError(f"could not reach Discord at {settings.discord_api_base}: {exc}") from None
     services.dispatcher.add_sink(DiscordSink(bot, services.adb, clock=services.clock))
+    if services.notices is not None:
+        services.notices.set_poster(partial(post_guild_notice, bot))
     bot.connection_task = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
     return bot
 
@@ -209,6 +250,7 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
             if once:
                 results = await services.scheduler.poll_all()
                 drained = await services.dispatcher.drain()
+                await services.check_sources()
                 pending = await services.adb.call(_pending_count)
                 print(summarize(results, drained.sent, pending), flush=True)
                 return 0

@@ -244,11 +244,7 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = []
         for s in sources.list_sources(db):
-            health = (
-                "disabled"
-                if not s.enabled
-                else ("failing" if s.failures else ("ok" if s.last_ok_at else "new"))
-            )
+            health = s.state
             rows.append(
                 (
                     s.id,

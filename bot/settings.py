@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
     # At least a year: an identity forgotten too early lets an old item alert a second time.
     retention_days: int = Field(default=400, ge=365, le=36500)
+    source_failing_notice_hours: int = Field(default=24, ge=1, le=24 * 365)
+    source_silent_days: int = Field(default=30, ge=0, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -14,14 +14,7 @@ Interaction = discord.Interaction[discord.Client]
 
 
 def _health(source: Source) -> str:
-    if not source.enabled:
-        return "disabled"
-    if source.failures:
-        since = source.failing_since.strftime("%Y-%m-%d %H:%M") if source.failing_since else "?"
-        return f"failing since {since} UTC ({source.failures}×): {source.last_error}"
-    if source.last_ok_at is None:
-        return "not polled yet"
-    return f"ok, last checked {source.last_ok_at.strftime('%Y-%m-%d %H:%M')} UTC"
+    return source.health_text()
 
 
 class SourceGroup(app_commands.Group):

@@ -18,6 +18,11 @@ class ConsoleSink:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
+    @property
+    def stream(self) -> TextIO | None:
+        """Return the stream alerts go to (None: standard output at the time of writing)."""
+        return self._stream
+
     async def send(self, alert: PendingAlert) -> str | None:
         """Print the alert and flush, so a crash after this line cannot lose what was shown."""
         stream = self._stream or sys.stdout

@@ -137,3 +137,25 @@ class DiscordSink:
                     exc,
                 )
         log.warning("no channel to tell about subscription %d; shown in /watch list", alert.subscription_id)
+
+
+async def post_guild_notice(client: discord.Client, guild_id: int, text: str) -> bool:
+    """Post a notice in a server: its system channel, else the first text channel regwatch may post in."""
+    guild = client.get_guild(guild_id)
+    if guild is None:
+        return False
+    candidates = [guild.system_channel] if guild.system_channel is not None else []
+    me = guild.me
+    candidates += [
+        channel
+        for channel in sorted(guild.text_channels, key=lambda c: c.position)
+        if me is not None and channel.permissions_for(me).send_messages and channel not in candidates
+    ]
+    for channel in candidates:
+        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
+        try:
+            await client.http.request(route, json={"content": text[:2000], "allowed_mentions": {"parse": []}})
+            return True
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
+            log.warning("could not post a notice in channel %s of server %d: %r", channel.id, guild_id, exc)
+    return False

@@ -30,6 +30,7 @@ class PollScheduler:
         clock: Clock = utcnow,
         on_result: Callable[[PollResult], None] | None = None,
         daily: Callable[[], Awaitable[object]] | None = None,
+        after_tick: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._adb = adb
         self._poller = poller
@@ -38,6 +39,7 @@ class PollScheduler:
         self._clock = clock
         self._on_result = on_result
         self._daily = daily
+        self._after_tick = after_tick
         self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._scheduler: AsyncIOScheduler | None = None
@@ -104,6 +106,11 @@ class PollScheduler:
             self._in_flight[source.id] = task
             task.add_done_callback(self._forget)
             started += 1
+        if self._after_tick is not None:
+            try:
+                await self._after_tick()
+            except Exception:
+                log.exception("the health check after a tick failed; it runs again next tick")
         return started
 
     def _forget(self, task: asyncio.Task[PollResult]) -> None:

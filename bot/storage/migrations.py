@@ -155,6 +155,19 @@ def m006_search_queries(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_source_notices(db: Database) -> None:
+    """Notices about failing or silent sources, raised once per episode and delivered durably."""
+    db.execute("ALTER TABLE sources ADD COLUMN notice TEXT")  # 'failing' | 'silent' | NULL
+    db.execute("ALTER TABLE sources ADD COLUMN notice_at TEXT")
+    db.execute(
+        "CREATE TABLE notices (id INTEGER PRIMARY KEY, source_id INTEGER REFERENCES sources(id)"
+        " ON DELETE CASCADE, target TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("CREATE INDEX notices_pending ON notices(sent_at, id)")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -48,6 +48,38 @@ class Source:
     last_new_item_at: datetime | None
     primed: bool
     item_count: int
+    notice: str | None = None  # the notice raised for the current episode: "failing" | "silent"
+    notice_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """Return the source's health in one word: ok, failing, silent, new or disabled."""
+        if not self.enabled:
+            return "disabled"
+        if self.failures:
+            return "failing"
+        if self.last_ok_at is None:
+            return "new"
+        return "silent" if self.notice == "silent" else "ok"
+
+    def health_text(self) -> str:
+        """Describe the source's health in plain words (CLI and Discord)."""
+        state = self.state
+        if state == "failing":
+            since = _minute(self.failing_since)
+            return f"failing since {since} UTC ({self.failures}×): {self.last_error}"
+        if state == "new":
+            return "not polled yet"
+        if state == "silent":
+            return f"no new items since {_minute(self.last_new_item_at or self.created_at)} UTC"
+        if state == "ok":
+            return f"ok, last checked {_minute(self.last_ok_at)} UTC"
+        return "disabled"
+
+
+def _minute(stamp: datetime | None) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M") if stamp else "?"
 
 
 def _row(r: dict[str, Any]) -> Source:
@@ -73,6 +105,9 @@ def _row(r: dict[str, Any]) -> Source:
         last_new_item_at=parse_iso(r["last_new_item_at"]),
         primed=bool(r["primed"]),
         item_count=r["item_count"],
+        notice=r.get("notice"),
+        notice_at=parse_iso(r.get("notice_at")),
+        created_at=parse_iso(r.get("created_at")),
     )
 
 

@@ -1,0 +1,141 @@
+"""Notices to operators about sources: failing too long, silent too long, working again.
+
+A notice is raised once per episode (`sources.notice` holds the episode's kind) and written as
+one row per target, in the same transaction: `console` always, and `guild:<id>` for every
+Discord server that uses the source (its owner for a server's own source; every server with a
+subscription for a shared one). Rows stay until delivered, like alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.domain.clock import iso
+from bot.storage.sources import Source, list_sources
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notice for one target."""
+
+    id: int
+    source_id: int | None
+    target: str  # "console" | "guild:<id>"
+    text: str
+    attempts: int
+
+
+def _targets(db: Database, source: Source) -> list[str]:
+    if source.guild_id is not None:
+        guilds = [source.guild_id]
+    else:
+        rows = db.execute(
+            "SELECT DISTINCT guild_id FROM subscriptions WHERE guild_id IS NOT NULL ORDER BY guild_id"
+        ).fetchall()
+        guilds = [row[0] for row in rows]
+    return ["console", *(f"guild:{guild}" for guild in guilds)]
+
+
+def _add(db: Database, source: Source, text: str, now: datetime) -> int:
+    rows = [(source.id, target, text, iso(now)) for target in _targets(db, source)]
+    db.conn.executemany("INSERT INTO notices (source_id, target, text, created_at) VALUES (?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def _failing_text(source: Source, cap: timedelta) -> str:
+    since = source.failing_since.strftime("%Y-%m-%d %H:%M") if source.failing_since else "?"
+    hours = max(1, int(cap.total_seconds() // 3600))
+    return (
+        f"Source {source.id} ({source.name}) has been failing since {since} UTC, {source.failures}"
+        f" poll{'' if source.failures == 1 else 's'} in a row: {source.last_error}. regwatch keeps"
+        f" retrying (at least every {hours} h) and will say when it works again; check it with"
+        f" `regwatch sources check {source.id}` or /source status."
+    )
+
+
+def _silent_text(source: Source, period: timedelta) -> str:
+    last = source.last_new_item_at or source.created_at
+    since = last.strftime("%Y-%m-%d %H:%M") if last else "?"
+    days = period.total_seconds() / 86400
+    span = f"{days:g} days" if days >= 1 else f"{period.total_seconds() / 3600:g} hours"
+    return (
+        f"Source {source.id} ({source.name}) answers but has had no new items since {since} UTC (more than"
+        f" {span}, longer than it usually goes quiet). Its address may have moved or its page changed;"
+        f" check it with `regwatch sources check {source.id}` or /source status."
+    )
+
+
+def _silent_period(source: Source, default: timedelta | None) -> timedelta | None:
+    hours = source.options.get("expected_period_hours")
+    if isinstance(hours, int | float) and not isinstance(hours, bool) and hours > 0:
+        return timedelta(hours=float(hours))
+    return default
+
+
+def raise_due(
+    db: Database,
+    now: datetime,
+    *,
+    failing_after: timedelta,
+    silent_after: timedelta | None,
+    retry_cap: timedelta,
+) -> int:
+    """Raise the notices that are due and close episodes that ended; return notices written."""
+    written = 0
+    with db.atomic():
+        for source in list_sources(db, enabled_only=True):
+            if source.notice == "failing" and not source.failures:
+                text = f"Source {source.id} ({source.name}) works again: its last poll succeeded."
+                written += _add(db, source, text, now)
+                _set(db, source.id, None, None)
+            elif source.notice == "silent" and (
+                source.failures
+                or (
+                    source.last_new_item_at
+                    and source.notice_at
+                    and source.last_new_item_at > source.notice_at
+                )
+            ):
+                _set(db, source.id, None, None)  # news again (or failing now: that has its own notice)
+            elif source.notice is None and source.failures and source.failing_since is not None:
+                if source.failing_since <= now - failing_after:
+                    written += _add(db, source, _failing_text(source, retry_cap), now)
+                    _set(db, source.id, "failing", now)
+            elif source.notice is None and not source.failures and source.last_ok_at is not None:
+                period = _silent_period(source, silent_after)
+                last = source.last_new_item_at or source.created_at
+                if period is not None and last is not None and last <= now - period:
+                    written += _add(db, source, _silent_text(source, period), now)
+                    _set(db, source.id, "silent", now)
+    return written
+
+
+def _set(db: Database, source_id: int, notice: str | None, now: datetime | None) -> None:
+    db.execute(
+        "UPDATE sources SET notice = ?, notice_at = ? WHERE id = ?",
+        (notice, iso(now) if now else None, source_id),
+    )
+
+
+def pending(db: Database, limit: int = 100) -> list[Notice]:
+    """Return undelivered notices, oldest first."""
+    rows = db.execute(
+        "SELECT id, source_id, target, text, attempts FROM notices WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [Notice(*row) for row in rows]
+
+
+def mark_sent(db: Database, notice_id: int, now: datetime) -> None:
+    """Record a delivered notice."""
+    db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", (iso(now), notice_id))
+
+
+def mark_attempt(db: Database, notice_id: int) -> int:
+    """Count a failed delivery attempt; return the attempts so far."""
+    db.execute("UPDATE notices SET attempts = attempts + 1 WHERE id = ?", (notice_id,))
+    row = db.execute("SELECT attempts FROM notices WHERE id = ?", (notice_id,)).fetchone()
+    return int(row[0]) if row else 0
