@@ -7,7 +7,7 @@ import hashlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.classifier import classify
@@ -21,6 +21,7 @@ from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.federal_register import follow_pages
+from bot.sources.fulltext import fetch_article, max_per_poll, wants_full_text
 from bot.sources.http import Fetcher
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
@@ -177,6 +178,8 @@ class Poller:
             return failed
 
         new_items = await self._new_items(source, feed.entries)
+        if (source.primed or dry_run) and wants_full_text(source.options):
+            new_items = await self._with_full_text(source, new_items)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
         result = PollResult(
             source.id,
@@ -216,6 +219,22 @@ class Poller:
                 extra={"source_id": source.id},
             )
         return result
+
+    async def _with_full_text(self, source: Source, new_items: list[NewItem]) -> list[NewItem]:
+        """Replace teasers by the linked pages' article text (the longer one wins)."""
+        limit = max_per_poll(source.options)
+        chosen = [
+            n for n, it in enumerate(new_items) if it.link and it.link.startswith(("http://", "https://"))
+        ]
+        texts = await asyncio.gather(
+            *(fetch_article(self._fetcher, new_items[n].link or "", source.options) for n in chosen[:limit])
+        )
+        out = list(new_items)
+        for n, text in zip(chosen, texts, strict=False):
+            it = out[n]
+            if text and len(text) > len(it.text):
+                out[n] = replace(it, text=text, action=classify(it.title, text))
+        return out
 
     async def _would_alert(
         self, result: PollResult, new_items: list[NewItem], alerts: list[NewAlert]
