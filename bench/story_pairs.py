@@ -67,9 +67,8 @@ def main() -> int:
     """Print the table."""
     pairs = labelled_pairs()
     same_vendor = [p for p in pairs if p[0]["vendor"] == p[1]["vendor"]]
-    print(
-        f"{len(pairs)} labelled pairs ({sum(p[2] for p in pairs)} same story); {len(same_vendor)} about one vendor"
-    )
+    same = sum(p[2] for p in pairs)
+    print(f"{len(pairs)} labelled pairs ({same} same story); {len(same_vendor)} about one vendor")
     print("| pairs | tp | fp | fn | tn | precision | recall | F1 |")
     print("|---|---|---|---|---|---|---|---|")
     t = SAME_STORY_THRESHOLD

@@ -31,19 +31,18 @@ _NOSPACE_RUN = re.compile(f"[{NOSPACE_RANGES}]+")
 
 # Words that say nothing about which story it is: function words of the languages regwatch
 # reads, and headline filler. Kept small on purpose; names, numbers and verbs carry the story.
-_STOP = frozenset(
-    """
-    a an the of to in on at for from by with and or as is are was were be been it its this that
-    these those over after before into about amid against than via says said will would can
-    could may new report reports reported us u.s
-    der die das und von zu mit für auf im den dem ein eine des nach über
-    le la les de du des et un une en au aux pour sur par
-    и в на по с о за к от для из не
-    і у на по з до від для та
-    ir su del i is apie
-    w z na do i o dla od
-    """.split()
+_STOP_WORDS = (
+    "a an the of to in on at for from by with and or as is are was were be been it its this that",
+    "these those over after before into about amid against than via says said will would can",
+    "could may new report reports reported us u.s",
+    "der die das und von zu mit für auf im den dem ein eine des nach über",  # German
+    "le la les de du des et un une en au aux pour sur par",  # French
+    "и в на по с о за к от для из не",  # Russian
+    "і у на по з до від для та",  # Ukrainian
+    "ir su del i is apie",  # Lithuanian
+    "w z na do i o dla od",  # Polish
 )
+_STOP = frozenset(word for line in _STOP_WORDS for word in line.split())
 
 
 # Words outlets use interchangeably for one regulatory fact, mapped to one stem.
@@ -77,10 +76,10 @@ def story_key(title: str, action: str | None = None) -> StoryKey:
             # Chinese or Japanese: character pairs stand in for words.
             stems.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
             continue
-        word = word.strip("_")
-        if not word or word in _STOP:
+        bare = word.strip("_")
+        if not bare or bare in _STOP:
             continue
-        stem = word[:STEM_LENGTH]
+        stem = bare[:STEM_LENGTH]
         stems.add(_SYNONYMS.get(stem, stem))
     return StoryKey(frozenset(stems), action)
 
