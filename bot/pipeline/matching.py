@@ -24,6 +24,7 @@ class CompiledSubscriptions:
     matcher: Matcher
     by_id: dict[int, Subscription]
     invalid: dict[int, str] = field(default_factory=dict)
+    queries: dict[int, Query] = field(default_factory=dict)  # parsed, to explain each alert
 
 
 def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> CompiledSubscriptions:
@@ -36,7 +37,7 @@ def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> C
         except QueryError as exc:
             invalid[sub.id] = str(exc)
             log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
-    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid)
+    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, dict(parsed))
 
 
 class MatcherCache:
