@@ -126,6 +126,7 @@ async def build_services(
                 max_backoff_seconds=settings.max_backoff_seconds,
                 max_item_age_hours=settings.max_item_age_hours,
                 max_decompressed_bytes=max(settings.max_response_bytes * 5, 20 * 1024 * 1024),
+                story_window_hours=settings.story_window_hours,
             )
             metrics = Metrics()
             poller = Poller(adb, fetcher, matchers, policy, clock=clock)

@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     sadd.add_argument("--target", required=True, help="console or discord:CHANNEL_ID")
     sadd.add_argument("--name")
     subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
+    spreview = subs.add_parser("preview", help="what a query would have matched in stored items")
+    spreview.add_argument("query")
+    spreview.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
+    spreview.add_argument("--top", type=int, default=10, help="how many matches to list (default 10)")
+
+    why = sub.add_parser("why", help="why an item did or did not alert")
+    why.add_argument("url", help="the item's link")
+    why.add_argument("--target", help="only subscriptions of this target (console or discord:CHANNEL_ID)")
 
     sub.add_parser("doctor", help="check settings, database, token and sources")
 
@@ -108,6 +116,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _sources(settings, args)
     if args.command == "subs":
         return _subs(settings, args)
+    if args.command == "why":
+        return _why(settings, args.url, args.target)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -303,6 +313,67 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+def _why(settings: Settings, url: str, target: str | None) -> int:
+    from bot.domain.vendors import VendorCatalog
+    from bot.services.insight import explain_link
+    from bot.storage import subscriptions
+
+    db = _open(settings)
+    subs = [s for s in subscriptions.list_subscriptions(db) if target is None or s.target == target]
+    explanation = explain_link(
+        db, url, subs, VendorCatalog.load_default(), settings.max_item_age_hours, mention_channels=False
+    )
+    print("\n".join(explanation.lines))
+    return 0 if explanation.found else 1
+
+
+def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
+    import time
+    from datetime import timedelta
+
+    from bot.domain.clock import utcnow
+    from bot.domain.query import parse_query
+    from bot.domain.vendors import VendorCatalog
+    from bot.services.insight import preview
+    from bot.storage import items
+
+    if not 1 <= days <= 3650:
+        raise ConfigError("--days must be between 1 and 3650")
+    try:
+        query = parse_query(query_text, VendorCatalog.load_default())
+    except QueryError as exc:
+        _show_query_error(query_text, exc)
+        return 2
+    started = time.perf_counter()
+    stored = items.recent(_open(settings), utcnow() - timedelta(days=days), PREVIEW_CLI_MAX_ITEMS)
+    result = preview(stored, query, limit=max(0, top))
+    took = time.perf_counter() - started
+    for warning in result.warnings:
+        print(f"note: {warning}")
+    print(
+        f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."
+    )
+    if result.per_day:
+        print(format_table(("day", "matches"), result.per_day))
+    if result.top:
+        rows = [
+            (
+                (it.published or it.fetched_at).strftime("%Y-%m-%d"),
+                it.source_name,
+                it.title,
+                ", ".join(terms),
+                it.link or "",
+            )
+            for it, terms in result.top
+        ]
+        print(format_table(("day", "source", "title", "terms", "link"), rows, max_width=70))
+    return 0
+
+
+# Items `subs preview` reads at most (newest first).
+PREVIEW_CLI_MAX_ITEMS = 500_000
+
+
 def _show_query_error(query: str, exc: QueryError) -> None:
     print(f"regwatch: invalid query: {exc.reason}", file=sys.stderr)
     print(f"  {query}", file=sys.stderr)
@@ -350,6 +421,8 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
             raise
         print(f"subscription {sub.id} added: {sub.query} → {sub.target}")
         return 0
+    if args.action == "preview":
+        return _preview(settings, args.query, args.days, args.top)
     if args.action == "remove":
         if not subscriptions.remove(db, args.id):
             raise ConfigError(f"no subscription with id {args.id}")

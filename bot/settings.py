@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     contact: str = Field(default="", max_length=200)
     max_item_age_hours: int = Field(default=168, ge=1, le=24 * 3650)
+    story_window_hours: int = Field(default=48, ge=0, le=24 * 30)
     max_subscriptions_per_guild: int = Field(default=50, ge=1, le=10_000)
     max_sources_per_guild: int = Field(default=10, ge=0, le=1_000)
 

@@ -9,6 +9,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
+from bot.delivery.additions import build_story_edit
 from bot.delivery.embed import build_message
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
@@ -56,8 +57,28 @@ class DiscordSink:
             raise DeliveryError(f"subscription {alert.subscription_id} is paused", retry_after=wait)
         channel_id = int(alert.target.split(":", 1)[1])
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        body = build_message(alert)
+        story = alert.story
+        if story is not None and story.first_status != "failed":
+            # A later copy of a story edits the story's first alert instead of posting again.
+            if story.first_status != "sent" or story.first_external_id is None:
+                raise DeliveryError("waiting for the story's first alert", retry_after=5)
+            route = Route(
+                "PATCH",
+                "/channels/{channel_id}/messages/{message_id}",
+                channel_id=channel_id,
+                message_id=int(story.first_external_id),
+            )
+            body = build_story_edit(story)
         try:
-            message = await self._client.http.request(route, json=build_message(alert))
+            try:
+                message = await self._client.http.request(route, json=body)
+            except discord.NotFound as exc:
+                if route.method != "PATCH" or exc.code != 10008:
+                    raise
+                # The story's first alert was deleted: this copy becomes an alert of its own.
+                route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+                message = await self._client.http.request(route, json=build_message(alert))
         except discord.Forbidden as exc:
             await self._target_problem(
                 alert, "regwatch lacks permission to post there (needs Send Messages and Embed Links)"

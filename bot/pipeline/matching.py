@@ -26,6 +26,7 @@ class CompiledSubscriptions:
     matcher: Matcher
     by_id: dict[int, Subscription]
     invalid: dict[int, str] = field(default_factory=dict)
+    queries: dict[int, Query] = field(default_factory=dict)  # parsed, to explain each alert
     # Term sets for search sources, with how many subscriptions need each (domain/search.py).
     searches: Counter[TermSet] = field(default_factory=Counter)
 
@@ -41,7 +42,7 @@ def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> C
             invalid[sub.id] = str(exc)
             log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
     searches = term_sets(query.root for _, query in parsed)
-    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, searches)
+    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, dict(parsed), searches)
 
 
 class MatcherCache:

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bot.domain.classifier import classify
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
+from bot.domain.explain import Verdict, classify_verdict, explanation_record, term_hits
 from bot.domain.identity import assign_identities, canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
@@ -41,6 +41,7 @@ class PollPolicy:
     max_decompressed_bytes: int = 50 * 1024 * 1024
     jitter: float = 0.1  # spread polls of many sources over +-10 % of the interval
     max_pages: int = 5  # pages of a paged API response (Federal Register) read per poll
+    story_window_hours: int = 48  # later copies of a story within this window add to its alert (0: off)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,9 @@ class Poller:
             last_modified=fetched.last_modified,
             body_hash=body_hash,
             first_poll=not source.primed,
+            story_window=timedelta(hours=self._policy.story_window_hours)
+            if self._policy.story_window_hours
+            else None,
         )
         result.alerts = enqueued
         if enqueued:
@@ -233,7 +237,8 @@ class Poller:
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
             if text and len(text) > len(it.text):
-                out[n] = replace(it, text=text, action=classify(it.title, text))
+                verdict = classify_verdict(it.title, text)
+                out[n] = replace(it, text=text, action=verdict.action, reasons=verdict.reasons)
         return out
 
     async def _would_alert(
@@ -324,6 +329,7 @@ class Poller:
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
+            verdict = classify_verdict(entry.title, entry.text)
             fresh.append(
                 NewItem(
                     identity=identity,
@@ -334,7 +340,8 @@ class Poller:
                     title=entry.title,
                     text=entry.text,
                     published=entry.published,
-                    action=classify(entry.title, entry.text),
+                    action=verdict.action,
+                    reasons=verdict.reasons,
                 )
             )
         return fresh
@@ -353,7 +360,11 @@ class Poller:
                 doc = MatchDoc(title=it.title, summary=it.text, source=source.name, action=it.action)
                 for m in compiled.matcher.match(doc):
                     sub = compiled.by_id[m.subscription_id]
-                    found.append(NewAlert(index, sub.id, sub.target, m.terms))
+                    record = explanation_record(
+                        term_hits(compiled.queries[sub.id], doc),
+                        Verdict(it.action, it.reasons),
+                    )
+                    found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found
 
         # Matching is CPU work: keep the loop responsive for big batches.

@@ -7,20 +7,15 @@ no command can reach another server's subscriptions, sources or alerts.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlite_utils import Database
-
-from bot.delivery.embed import escape
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
-from bot.domain.identity import canonical_link, link_key
-from bot.domain.matcher import Matcher
-from bot.domain.models import MatchDoc
 from bot.domain.query import Query, parse_query
 from bot.domain.vendors import VendorCatalog
+from bot.services import insight
+from bot.services.insight import Explanation, Preview
 from bot.sources.http import Fetcher, check_url
 from bot.sources.parse import parse_feed
 from bot.storage import items, outbox, sources, subscriptions
@@ -28,6 +23,11 @@ from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
 from bot.storage.sources import Source, SourceConfig
 from bot.storage.subscriptions import Subscription
+
+__all__ = ["Explanation", "GuildService", "Limits", "Preview", "UserError"]
+
+# Items a preview reads (newest first): enough for weeks of every catalog source.
+PREVIEW_MAX_ITEMS = 50_000
 
 
 class UserError(RegwatchError):
@@ -43,25 +43,6 @@ class Limits:
     min_interval_minutes: int = 5
     allow_private: bool = False
     max_item_age_hours: int = 168
-
-
-@dataclass
-class Preview:
-    """What a query would have matched among stored items."""
-
-    total: int
-    scanned: int
-    per_day: list[tuple[str, int]]
-    top: list[tuple[items.StoredItem, tuple[str, ...]]]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass
-class Explanation:
-    """Why an item did or did not alert in a server, line by line."""
-
-    found: bool
-    lines: list[str] = field(default_factory=list)
 
 
 class GuildService:
@@ -148,21 +129,8 @@ class GuildService:
         query = self.parse(query_text)
         days = max(1, min(days, 365))
         since = self._clock() - timedelta(days=days)
-        stored = await self._adb.call(items.recent, since, 20_000)
-
-        def run() -> Preview:
-            matcher = Matcher([(0, query)])
-            hits: list[tuple[items.StoredItem, tuple[str, ...]]] = []
-            for it in stored:
-                found = matcher.match(MatchDoc(it.title, it.text, it.source_name, it.action))
-                if found:
-                    hits.append((it, found[0].terms))
-            per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
-            return Preview(
-                len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings
-            )
-
-        return await asyncio.to_thread(run)
+        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS)
+        return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
 
     # --- sources ---------------------------------------------------------------------------
 
@@ -220,66 +188,12 @@ class GuildService:
     async def why(self, guild_id: int, link: str) -> Explanation:
         """Explain, for each of this server's subscriptions, why an item did or did not alert."""
         subs = await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
-        return await self._adb.call(_explain, link, subs, self.vendors, self.limits.max_item_age_hours)
-
-
-def _explain(
-    db: Database, link: str, subs: list[Subscription], vendors: VendorCatalog, max_age_hours: int
-) -> Explanation:
-    canon = canonical_link(link)
-    rows = db.execute(
-        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name"
-        " FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ? ORDER BY i.id",
-        (canon,),
-    ).fetchall()
-    if not rows:
-        return Explanation(
-            False, [f"regwatch has not seen {link} in any source it polls. /source list shows the sources."]
+        return await self._adb.call(
+            insight.explain_link,
+            link,
+            subs,
+            self.vendors,
+            self.limits.max_item_age_hours,
+            no_subscriptions="This server has no subscriptions.",
+            sources_hint="/source list shows the sources.",
         )
-    _, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
-    # Titles come from feeds: shown literally, like in alert embeds.
-    shown = escape(title or "(untitled)", 200)
-    lines = [f"Item: {shown} — first seen in {escape(source_name, 100)} at {fetched_at} UTC."]
-    if len(rows) > 1:
-        lines.append(f"Also carried by {len(rows) - 1} other source(s); it alerts once per channel.")
-    if not subs:
-        lines.append("This server has no subscriptions.")
-    key = link_key(link)
-    for sub in subs:
-        alert = db.execute(
-            "SELECT status, sent_at, last_error, subscription_id FROM outbox"
-            " WHERE target = ? AND link_key = ?",
-            (sub.target, key),
-        ).fetchone()
-        label = f"Subscription {sub.id} ({sub.query}) → <#{sub.target.split(':')[-1]}>"
-        if alert is not None:
-            status, sent_at, error, by = alert
-            if by != sub.id:
-                lines.append(f"{label}: covered by subscription {by}'s alert in the same channel ({status}).")
-            elif status == "sent":
-                lines.append(f"{label}: alerted at {sent_at} UTC.")
-            else:
-                lines.append(f"{label}: alert {status}" + (f" (last error: {error})." if error else "."))
-            continue
-        try:
-            matched = Matcher([(0, parse_query(sub.query, vendors))]).match(
-                MatchDoc(title, text, source_name, action)
-            )
-        except RegwatchError as exc:
-            lines.append(f"{label}: its query is invalid ({exc}).")
-            continue
-        if not matched:
-            lines.append(f"{label}: did not match the item's title or text.")
-        elif first_poll:
-            lines.append(
-                f"{label}: matched, but the item was recorded on the source's first poll (no alerts then)."
-            )
-        elif published and published < _minus_hours(fetched_at, max_age_hours):
-            lines.append(f"{label}: matched, but the item was older than {max_age_hours} h when it was seen.")
-        else:
-            lines.append(f"{label}: matched, but the subscription did not exist yet when the item arrived.")
-    return Explanation(True, lines)
-
-
-def _minus_hours(stamp: str, hours: int) -> str:
-    return (datetime.fromisoformat(stamp) - timedelta(hours=hours)).isoformat()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.domain.story import StoryKey, same_story, story_key
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -28,6 +30,7 @@ class NewItem:
     text: str
     published: datetime | None
     action: str | None = None
+    reasons: tuple[str, ...] = ()  # the classifier's, kept with each alert's explanation
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class NewAlert:
     subscription_id: int
     target: str
     terms: tuple[str, ...]
+    explanation: dict[str, Any] = field(default_factory=dict)  # see bot.domain.explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +85,16 @@ def store_poll(
     last_modified: str | None,
     body_hash: str | None,
     first_poll: bool = False,
+    story_window: timedelta | None = None,
 ) -> tuple[int, int]:
     """Store new items, enqueue their alerts and update the source, in one transaction.
 
     Returns (items stored, alerts enqueued). An alert whose target already has (or had) an
-    alert for the same canonical link is skipped: one alert per link per target.
+    alert for the same canonical link is skipped: one alert per link per target. With a story
+    window, an alert whose item reports the same story as an alert made for the same target
+    within the window becomes an addition to it (`story_of`), not a new alert.
     """
+    stories = _StoryFinder(db, now - story_window) if story_window else None
     stored = enqueued = 0
     with db.atomic():
         # One executemany for the whole poll; rows above the previous maximum id are the ones
@@ -125,10 +133,15 @@ def store_poll(
             item_id = item_ids[alert.item_index]
             if item_id is None:
                 continue
-            key = items[alert.item_index].link_key or f"item:{item_id}"
+            item = items[alert.item_index]
+            key = item.link_key or f"item:{item_id}"
+            story_of = (
+                stories.first_alert(alert.target, story_key(item.title, item.action)) if stories else None
+            )
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (subscription_id, item_id, target, link_key, terms, status,"
-                " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                " next_attempt_at, created_at, explanation, story_of)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 (
                     alert.subscription_id,
                     item_id,
@@ -137,9 +150,13 @@ def store_poll(
                     json.dumps(alert.terms),
                     iso(now),
                     iso(now),
+                    json.dumps(alert.explanation, ensure_ascii=False),
+                    story_of,
                 ),
             )
             enqueued += cur.rowcount
+            if stories is not None and cur.rowcount and story_of is None and cur.lastrowid is not None:
+                stories.add(alert.target, cur.lastrowid, story_key(item.title, item.action))
         db.execute(
             "UPDATE sources SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash),"
             " next_check_at = ?, failures = 0, last_error = NULL, failing_since = NULL, last_polled_at = ?,"
@@ -159,6 +176,34 @@ def store_poll(
             ),
         )
     return stored, enqueued
+
+
+class _StoryFinder:
+    """The first alerts of stories per target within the window, to attach later copies to."""
+
+    def __init__(self, db: Database, since: datetime) -> None:
+        self._db = db
+        self._since = since
+        self._by_target: dict[str, list[tuple[int, StoryKey]]] = {}
+
+    def _load(self, target: str) -> list[tuple[int, StoryKey]]:
+        known = self._by_target.get(target)
+        if known is None:
+            rows = self._db.execute(
+                "SELECT o.id, i.title, i.action FROM outbox o JOIN items i ON i.id = o.item_id"
+                " WHERE o.target = ? AND o.created_at >= ? AND o.story_of IS NULL ORDER BY o.id",
+                (target, iso(self._since)),
+            ).fetchall()
+            known = self._by_target[target] = [(r[0], story_key(r[1], r[2])) for r in rows]
+        return known
+
+    def first_alert(self, target: str, key: StoryKey) -> int | None:
+        """Return the id of the earliest alert to `target` reporting the same story, if any."""
+        return next((alert_id for alert_id, other in self._load(target) if same_story(key, other)), None)
+
+    def add(self, target: str, alert_id: int, key: StoryKey) -> None:
+        """Remember an alert just enqueued as the first of its story."""
+        self._load(target).append((alert_id, key))
 
 
 def recent(db: Database, since: datetime, limit: int = 5000) -> list[StoredItem]:

@@ -146,6 +146,15 @@ def m003_outbox_item_indexes(db: Database) -> None:
 
 
 @migrations()
+def m005_alert_explanations_and_stories(db: Database) -> None:
+    """Store why each alert was made, and which earlier alert of the same story it adds to."""
+    db.execute("ALTER TABLE outbox ADD COLUMN explanation TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE outbox ADD COLUMN story_of INTEGER REFERENCES outbox(id) ON DELETE SET NULL")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_target_created ON outbox(target, created_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_story ON outbox(story_of)")
+
+
+@migrations()
 def m006_search_queries(db: Database) -> None:
     """Remember which term sets each search source has fetched: a new one's first answer only primes."""
     db.execute(

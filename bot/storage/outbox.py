@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -35,12 +36,34 @@ class PendingAlert:
     guild_id: int | None = None
     origin_channel_id: int | None = None
     subscription_paused: bool = False
+    explanation: dict[str, Any] = field(default_factory=dict)  # why it alerted (bot.domain.explain)
+    story_of: int | None = None  # the alert of the same story this one adds to
+    story: Story | None = None  # filled by `due` for additions
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One later copy of a story: who carried it and where."""
+
+    source_name: str
+    title: str
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """The first alert of a story and its copies so far (this addition included, last)."""
+
+    first: PendingAlert
+    first_status: str  # pending | sent | failed
+    first_external_id: str | None
+    copies: tuple[StoryCopy, ...]
 
 
 _SELECT = (
     "SELECT o.id, o.target, o.attempts, o.subscription_id, COALESCE(sub.name, '#' || sub.id), sub.query,"
     " sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action, s.name, s.url, o.terms,"
-    " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused"
+    " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused, o.explanation, o.story_of"
     " FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
     " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
 )
@@ -68,7 +91,29 @@ def _alert(r: tuple[object, ...]) -> PendingAlert:
         guild_id=r[17] if isinstance(r[17], int) else None,
         origin_channel_id=r[18] if isinstance(r[18], int) else None,
         subscription_paused=bool(r[19]),
+        explanation=json.loads(str(r[20] or "{}")),
+        story_of=r[21] if isinstance(r[21], int) else None,
     )
+
+
+def _with_story(db: Database, alert: PendingAlert) -> PendingAlert:
+    """Attach the story's first alert and its copies so far to an addition."""
+    if alert.story_of is None:
+        return alert
+    row = db.execute(
+        f"{_SELECT.replace('SELECT o.id', 'SELECT o.status, o.external_id, o.id')} WHERE o.id = ?",
+        (alert.story_of,),
+    ).fetchone()
+    if row is None:
+        return replace(alert, story_of=None)  # the first alert is gone: deliver this one as an alert
+    copies = db.execute(
+        "SELECT s.name, i.title, i.link FROM outbox o JOIN items i ON i.id = o.item_id"
+        " JOIN sources s ON s.id = i.source_id"
+        " WHERE o.story_of = ? AND (o.status = 'sent' OR o.id = ?) ORDER BY o.id",
+        (alert.story_of, alert.id),
+    ).fetchall()
+    story = Story(_alert(row[2:]), str(row[0]), row[1], tuple(StoryCopy(*c) for c in copies))
+    return replace(alert, story=story)
 
 
 def due(
@@ -76,11 +121,15 @@ def due(
 ) -> list[PendingAlert]:
     """Return pending alerts whose next attempt time has come, oldest first.
 
-    Alerts of a paused subscription wait until it is resumed or its retry time has come.
+    Alerts of a paused subscription wait until it is resumed or its retry time has come; later
+    copies of a story wait for the story's first alert.
     """
     where = (
         "o.status = 'pending' AND o.next_attempt_at <= ?"
         " AND (sub.paused = 0 OR (sub.paused_until IS NOT NULL AND sub.paused_until <= ?))"
+        # A later copy of a story waits until the story's first alert was delivered (or failed).
+        " AND (o.story_of IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM outbox f WHERE f.id = o.story_of AND f.status = 'pending'))"
     )
     params: list[object] = [iso(now), iso(now)]
     if kinds:
@@ -88,7 +137,7 @@ def due(
         for k in kinds:
             params += [k, f"{k}:%"]
     cur = db.execute(f"{_SELECT} WHERE {where} ORDER BY o.id LIMIT ?", (*params, limit))
-    return [_alert(r) for r in cur.fetchall()]
+    return [_with_story(db, _alert(r)) for r in cur.fetchall()]
 
 
 def mark_sent(db: Database, alert_id: int, now: datetime, external_id: str | None = None) -> None:

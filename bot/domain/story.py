@@ -1,0 +1,100 @@
+"""One alert per story: tell whether two items report the same story (pure rules, no I/O).
+
+Outlets syndicate and reword the same report ("US sanctions 12 Kaspersky Lab leaders",
+"US Treasury sanctions 12 Kaspersky executives"). Two items are the same story when, in this
+order:
+1. their classified actions do not contradict (a sanction story and a ban story about the same
+   vendor on the same day are two stories; an unclassified item passes this gate);
+2. their headlines share enough content words: the overlap of the two word sets over the
+   smaller one, after folding, dropping stop words and cutting each word to a short stem
+   ("sanctions", "sanctioned" -> "sanct"), is at least `SAME_STORY_THRESHOLD`;
+3. they share at least `MIN_SHARED` stems, so two short headlines do not merge on a vendor's
+   name alone ("Commerce bans Kaspersky Lab software" / "Kaspersky Lab appeal rejected").
+The window (how far apart in time two copies may be) is a setting applied by the caller.
+Headlines only: the lead sentences of two outlets differ more than their headlines do, and the
+labelled pairs (tests/data/story_headlines.json, `bench/story_pairs.py`) scored best this way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.domain.text import NOSPACE_RANGES, WORD_CLASS, fold
+
+SAME_STORY_THRESHOLD = 0.5
+MIN_SHARED = 3
+STEM_LENGTH = 5
+
+_WORD = re.compile(rf"{WORD_CLASS}+|[{NOSPACE_RANGES}]+")
+_NOSPACE_RUN = re.compile(f"[{NOSPACE_RANGES}]+")
+
+# Words that say nothing about which story it is: function words of the languages regwatch
+# reads, and headline filler. Kept small on purpose; names, numbers and verbs carry the story.
+_STOP_WORDS = (
+    "a an the of to in on at for from by with and or as is are was were be been it its this that",
+    "these those over after before into about amid against than via says said will would can",
+    "could may new report reports reported us u.s",
+    "der die das und von zu mit für auf im den dem ein eine des nach über",  # German
+    "le la les de du des et un une en au aux pour sur par",  # French
+    "и в на по с о за к от для из не",  # Russian
+    "і у на по з до від для та",  # Ukrainian
+    "ir su del i is apie",  # Lithuanian
+    "w z na do i o dla od",  # Polish
+)
+_STOP = frozenset(word for line in _STOP_WORDS for word in line.split())
+
+
+# Words outlets use interchangeably for one regulatory fact, mapped to one stem.
+_SYNONYMS = {
+    stem[:STEM_LENGTH]: group
+    for group, words in {
+        "ban": "ban bans banned banning bar bars barred prohibit prohibits prohibited prohibition"
+        " outlaw outlaws purge excludes exclude remove removes",
+        "exec": "exec execs executive executives leader leaders leadership",
+        "blist": "blacklist blacklists blacklisted entity covered",
+        "shut": "shut shuts shutter shutters close closes closing exit exits wind",
+        "sale": "sale sales sell sells selling sold",
+    }.items()
+    for stem in words.split()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoryKey:
+    """What is compared between items: the headline's content stems and the classified action."""
+
+    stems: frozenset[str]
+    action: str | None = None
+
+
+def story_key(title: str, action: str | None = None) -> StoryKey:
+    """Return the comparison key of an item from its headline and its classified action."""
+    stems: set[str] = set()
+    for word in _WORD.findall(fold(title)):
+        if _NOSPACE_RUN.fullmatch(word):
+            # Chinese or Japanese: character pairs stand in for words.
+            stems.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
+            continue
+        bare = word.strip("_")
+        if not bare or bare in _STOP:
+            continue
+        stem = bare[:STEM_LENGTH]
+        stems.add(_SYNONYMS.get(stem, stem))
+    return StoryKey(frozenset(stems), action)
+
+
+def similarity(a: StoryKey, b: StoryKey) -> float:
+    """Return how much two headlines share: common stems over the smaller set (0 to 1)."""
+    if not a.stems or not b.stems:
+        return 0.0
+    return len(a.stems & b.stems) / min(len(a.stems), len(b.stems))
+
+
+def same_story(a: StoryKey, b: StoryKey, threshold: float = SAME_STORY_THRESHOLD) -> bool:
+    """Tell whether two items report the same story (the caller checks the time window)."""
+    if a.action is not None and b.action is not None and a.action != b.action:
+        return False
+    if len(a.stems & b.stems) < MIN_SHARED:
+        return False
+    return similarity(a, b) >= threshold

@@ -1,0 +1,61 @@
+"""`regwatch why URL` and `regwatch subs preview`, through the real command and a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.helpers import rss_item, with_items
+from tests.test_cli import NASA, regwatch, sources_file
+
+PRIMED = "https://cisa.example/kaspersky-advisory"
+NEW = "https://cisa.example/bod-kaspersky"
+OLD = "https://cisa.example/old-kaspersky"
+
+
+async def test_why_explains_alerts_and_non_alerts_and_preview_counts(tmp_path, feed_server):
+    feed_server.set("/f.xml", with_items(NASA, rss_item("Kaspersky Lab advisory", PRIMED)))
+    extra = {"REGWATCH_SOURCES_FILE": sources_file(tmp_path, feed_server.url("/f.xml"))}
+    code, _, err = await regwatch(tmp_path, "poll", **extra)
+    assert code == 0, err
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    feed_server.set(
+        "/f.xml",
+        with_items(
+            NASA,
+            rss_item("Kaspersky Lab advisory", PRIMED),
+            rss_item("CISA issues Binding Operational Directive on AO Kaspersky Lab products", NEW),
+            rss_item("Kaspersky Lab results", OLD, published=month_ago),
+        ),
+    )
+    code, out, err = await regwatch(tmp_path, "poll", **extra)
+    assert code == 0, err and "ALERT" in out
+
+    code, out, _ = await regwatch(tmp_path, "why", NEW + "?utm_source=x", **extra)
+    assert code == 0
+    assert "Classified as: directive." in out
+    assert "alerted at" in out
+    assert "vendor:Kaspersky: 'AO Kaspersky Lab' in the title (vendor alias 'AO Kaspersky Lab')" in out
+    assert "classifier: directive (directive cue in the title)" in out
+    # The second subscription shares the console target: its match is covered by the first alert.
+    assert "covered by subscription 1's alert" in out
+
+    code, out, _ = await regwatch(tmp_path, "why", PRIMED, "--target", "console", **extra)
+    assert "recorded on the source's first poll" in out
+    assert 'did not match: the item\'s title and text lack "binding operational directive"' in out
+
+    code, out, _ = await regwatch(tmp_path, "why", OLD, **extra)
+    assert "too old: older than 168 h" in out
+
+    code, out, _ = await regwatch(tmp_path, "why", "https://nowhere.example/x", **extra)
+    assert code == 1 and "has not seen" in out
+
+    code, out, err = await regwatch(tmp_path, "subs", "preview", "vendor:Kaspersky", "--days", "7", **extra)
+    assert code == 0, err
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    # Items fetched in the window, counted on the day they were published (the old one too).
+    assert "3 matches among 7 items stored in the last 7 days" in out
+    assert f"{today}  2" in out and f"{month_ago:%Y-%m-%d}  1" in out
+    assert "Binding Operational Directive" in out
+
+    code, _, err = await regwatch(tmp_path, "subs", "preview", "vendor:Kaspersky AND (", **extra)
+    assert code == 2 and "invalid query" in err
