@@ -18,7 +18,9 @@ from sqlite_utils import Database
 
 from bot.config_files import load_sources, load_subscriptions
 from bot.delivery.console import ConsoleSink
+from bot.delivery.digest import DigestRunner, DigestScheduler
 from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
@@ -90,6 +92,7 @@ class Services:
     scheduler: PollScheduler
     metrics: Metrics
     clock: Clock = utcnow
+    digests: DigestScheduler | None = None
 
 
 @asynccontextmanager
@@ -112,7 +115,7 @@ async def build_services(
             )
             metrics = Metrics()
             poller = Poller(adb, fetcher, matchers, policy, clock=clock)
-            dispatcher = Dispatcher(
+            dispatcher = PacedDispatcher(
                 adb, sinks or {"console": ConsoleSink()}, clock=clock, on_outcome=metrics.observe_delivery
             )
 
@@ -136,8 +139,19 @@ async def build_services(
                 on_result=on_result,
                 daily=daily,
             )
+            digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
             yield Services(
-                settings, adb, fetcher, vendors, matchers, poller, dispatcher, scheduler, metrics, clock
+                settings,
+                adb,
+                fetcher,
+                vendors,
+                matchers,
+                poller,
+                dispatcher,
+                scheduler,
+                metrics,
+                clock,
+                digests,
             )
     finally:
         await adb.close()
@@ -171,6 +185,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     from bot.chat.client import RegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink
     from bot.services.guild import GuildService, Limits
+    from bot.services.schedules import ScheduleService
 
     settings = services.settings
     assert settings.discord_token is not None
@@ -187,6 +202,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         dev_guild_id=settings.discord_dev_guild_id,
         guild_ready_timeout=guild_ready_timeout,
         http_trace=services.metrics.discord_trace(),
+        schedules=ScheduleService(services.adb, clock=services.clock),
     )
     try:
         await bot.login(settings.discord_token.get_secret_value())
@@ -209,6 +225,8 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
             if once:
                 results = await services.scheduler.poll_all()
                 drained = await services.dispatcher.drain()
+                assert services.digests is not None
+                await services.digests.runner.run_due()  # digests missed while nothing ran
                 pending = await services.adb.call(_pending_count)
                 print(summarize(results, drained.sent, pending), flush=True)
                 return 0
@@ -226,6 +244,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         loop.add_signal_handler(sig, _on_signal, stop)
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
+    if services.digests is not None:
+        await services.digests.start()
     health = None
     if services.settings.health_port:
         health = HealthServer(
@@ -253,6 +273,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     grace = services.settings.shutdown_grace_seconds
     log.info("stopping: no new polls, finishing the ones in flight (up to %g s)", grace)
     await services.scheduler.stop(grace=grace)
+    if services.digests is not None:
+        await services.digests.stop()
     services.dispatcher.stop()
     try:
         # The alert being sent finishes (sent, then marked); the rest stay pending for next time.
@@ -283,6 +305,30 @@ def _readiness(services: Services, bot: RegwatchBot | None) -> Callable[[], Awai
 def _write_probe(db: Database) -> None:
     with db.atomic():
         db.execute("UPDATE meta SET value = value WHERE key = 'subscriptions_version'")
+
+
+async def run_digests(
+    settings: Settings, subscription_id: int | None = None, *, clock: Clock = utcnow
+) -> int:
+    """Send every digest's waiting alerts now (or one subscription's); print what went out."""
+    async with build_services(settings, clock=clock) as services:
+        bot = await start_discord(services) if settings.discord_token is not None else None
+        try:
+            assert services.digests is not None
+            if (
+                subscription_id is not None
+                and await services.adb.call(subscriptions.get, subscription_id) is None
+            ):
+                raise ConfigError(
+                    f"no subscription with id {subscription_id}; `regwatch subs list` shows them"
+                )
+            sent = await services.digests.runner.run_now(subscription_id)
+            alerts = sum(d.alerts for d in sent)
+            print(f"sent {sum(1 for d in sent if d.alerts)} digests with {alerts} alerts.", flush=True)
+            return 0
+        finally:
+            if bot is not None:
+                await bot.close()
 
 
 def _pending_count(db: Database) -> int:

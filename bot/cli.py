@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     sadd.add_argument("--target", required=True, help="console or discord:CHANNEL_ID")
     sadd.add_argument("--name")
     subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
+    _schedule_parsers(sub, subs)
 
     sub.add_parser("doctor", help="check settings, database, token and sources")
 
@@ -70,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, metavar="PATH")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     return p
+
+
+def _schedule_parsers(sub: Any, subs: Any) -> None:
+    from bot.schedule_cli import add_parsers
+
+    add_parsers(sub, subs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +113,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_poll(settings, args.source, args.dry_run))
     if args.command == "sources":
         return _sources(settings, args)
+    if args.command in ("digest", "settings") or getattr(args, "action", None) in ("schedule", "mention"):
+        from bot.schedule_cli import dispatch
+
+        return dispatch(settings, args)
     if args.command == "subs":
         return _subs(settings, args)
     if args.command == "doctor":

@@ -521,12 +521,13 @@ async def test_403_pauses_the_subscription_notifies_once_and_resumes(app: Regwat
     assert len(fake.requests("POST", rf"^/channels/{alerts.id}/messages$")) == 2
     assert len(fake.messages(fake.channel.id)) == 1
 
-    # The permission is back: after the next pause both alerts arrive, in order, and it resumes.
+    # The permission is back: after the next pause both alerts arrive, in order, in one message
+    # (a channel's backlog is batched), and it resumes.
     fake.set_overwrite(alerts.id, fake.bot_user_id)
     app.clock.offset = timedelta(minutes=125)
     assert (await app.services.dispatcher.drain()).sent == 2
-    delivered = fake.messages(alerts.id)
-    assert [m["embeds"][0]["url"] for m in delivered] == [KASPERSKY_LINK, "https://example.gov/appeal"]
+    [delivered] = fake.messages(alerts.id)
+    assert [e["url"] for e in delivered["embeds"]] == [KASPERSKY_LINK, "https://example.gov/appeal"]
     assert [r[1] for r in await app.outbox_rows()] == ["sent", "sent"]
     [sub] = await app.services.adb.call(subscriptions.list_subscriptions)
     assert not sub.paused and sub.paused_until is None
