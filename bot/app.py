@@ -157,13 +157,15 @@ async def build_services(
         await adb.close()
 
 
-def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
+def summarize(results: list[PollResult], delivered: int, pending: int, waiting: int = 0) -> str:
     """Return the one-line summary of a `run --once`, telling a new user what happened and what next."""
     failed = [r for r in results if r.status == "failed"]
     primed = [r for r in results if r.status == "primed"]
     recorded = sum(r.new_items for r in results)
     parts = [f"polled {len(results)} sources ({len(failed)} failed)", f"recorded {recorded} new items"]
     parts.append(f"delivered {delivered} alerts" + (f", {pending} still pending" if pending else ""))
+    if waiting:
+        parts.append(f"{waiting} alerts wait for their digest (`regwatch digest run` sends them now)")
     line = "; ".join(parts) + "."
     if primed:
         line += (
@@ -173,7 +175,7 @@ def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
         )
     elif failed:
         line += " See `regwatch sources list` for why sources failed."
-    elif not delivered:
+    elif not delivered and not waiting:
         line += " Nothing new matched your subscriptions; `regwatch subs list` shows them."
     return line
 
@@ -228,7 +230,8 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
                 assert services.digests is not None
                 await services.digests.runner.run_due()  # digests missed while nothing ran
                 pending = await services.adb.call(_pending_count)
-                print(summarize(results, drained.sent, pending), flush=True)
+                waiting = await services.adb.call(_waiting_count)
+                print(summarize(results, drained.sent, pending, waiting), flush=True)
                 return 0
             await _serve(services, bot)
             return 0
@@ -329,6 +332,12 @@ async def run_digests(
         finally:
             if bot is not None:
                 await bot.close()
+
+
+def _waiting_count(db: Database) -> int:
+    from bot.storage import outbox
+
+    return outbox.counts(db).get("digest", 0)
 
 
 def _pending_count(db: Database) -> int:

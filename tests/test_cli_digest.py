@@ -30,6 +30,7 @@ async def test_console_daily_digest_collects_two_polls_and_prints_one_block(tmp_
     code, out, err = await regwatch(tmp_path, "run", "--once", REGWATCH_SOURCES_FILE=src)
     assert code == 0, err
     assert "ALERT" not in out and "DIGEST" not in out
+    assert "delivered 0 alerts; 2 alerts wait for their digest (`regwatch digest run` sends them now)." in out
 
     code, out, err = await regwatch(tmp_path, "digest", "run")
     assert code == 0, err

@@ -62,7 +62,7 @@ def _mention_payload(roles: list[int]) -> dict[str, Any]:
 
 def _nonce(kind: str, target: str, ids: Sequence[int]) -> str:
     digest = hashlib.sha1(f"{kind}|{target}|{','.join(map(str, ids))}".encode()).hexdigest()
-    return f"rw{kind}" + digest[:22]
+    return (f"rw{kind}" + digest)[:25]  # Discord refuses a nonce over 25 characters
 
 
 def compact_embed(alert: PendingAlert) -> dict[str, Any]:

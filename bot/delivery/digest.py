@@ -64,8 +64,8 @@ class DigestRunner:
         """Return the subscriptions whose digest time has come since their last period ended."""
         now = self._clock()
         found = await self._adb.call(schedules.digest_subscriptions)
-        waiting = set(await self._adb.call(schedules.with_waiting_digest))
-        for sub_id in sorted(waiting - {s.id for s in found}):
+        waiting = await self._adb.call(schedules.with_waiting_digest)
+        for sub_id in sorted(set(waiting) - {s.id for s in found}):
             found += await self._adb.call(schedules.digest_subscriptions, sub_id)
         due = []
         for sub in found:
@@ -76,6 +76,9 @@ class DigestRunner:
                 tz = zone("UTC")
             last = previous_run(schedule, tz, now)
             start = sub.last_digest_at or sub.created_at
+            if not sub.schedule.is_digest and sub.id in waiting:
+                # A catch-up digest goes out at the first full hour after its oldest alert.
+                start = max(start, waiting[sub.id])
             if last is not None and last > start:
                 due.append(sub)
         return due

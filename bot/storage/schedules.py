@@ -164,10 +164,13 @@ def digest_subscriptions(db: Database, sub_id: int | None = None) -> list[Digest
     ]
 
 
-def with_waiting_digest(db: Database) -> list[int]:
-    """Return ids of subscriptions that have alerts waiting for a digest."""
-    cur = db.execute("SELECT DISTINCT subscription_id FROM outbox WHERE status = 'digest' ORDER BY 1")
-    return [r[0] for r in cur.fetchall()]
+def with_waiting_digest(db: Database) -> dict[int, datetime]:
+    """Return subscriptions that have alerts waiting for a digest, with when the oldest was enqueued."""
+    cur = db.execute(
+        "SELECT subscription_id, MIN(created_at) FROM outbox WHERE status = 'digest'"
+        " GROUP BY subscription_id ORDER BY 1"
+    )
+    return {r[0]: parse_iso(r[1]) or datetime.min for r in cur.fetchall()}
 
 
 def digest_alerts(db: Database, sub_id: int) -> tuple[list[PendingAlert], set[int]]:

@@ -66,8 +66,9 @@ class Bot:
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         return await self.services.adb.call(fn, *args, **kw)
 
-    async def subscribe(self, query: str, mode: str = "instant", at: str | None = None, day: str | None = None,
-                        **kw: Any) -> int:  # fmt: skip
+    async def subscribe(
+        self, query: str, mode: str = "instant", at: str | None = None, day: str | None = None, **kw: Any
+    ) -> int:
         sub = await self.call(subscriptions.add, query, "console", self.clock())
         schedule = parse_schedule(mode, at, day, **kw)
         await self.call(schedules.set_schedule, sub.id, schedule, self.clock())

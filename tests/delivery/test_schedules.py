@@ -49,7 +49,7 @@ async def test_daily_digest_at_0900_vilnius_survives_restarts_before_and_after(t
         await bot.services.digests.runner.run_job(sub)
         digest = bot.printed()
         assert digest.count("DIGEST ") == 1
-        assert "Daily digest at 09:00 for subscription #%d: 2 alerts" % sub in digest
+        assert f"Daily digest at 09:00 for subscription #{sub}: 2 alerts" in digest
         assert digest.index("transparency centre") < digest.index("VPN")  # newest first
         assert "https://news.example/1" in digest and "https://news.example/2" in digest
         await bot.services.digests.runner.run_job(sub)  # fired twice: sent once
