@@ -189,7 +189,10 @@ class DigestScheduler:
             id="digest-check",
         )
         self._scheduler.start()
-        await self.runner.run_due()
+        try:
+            await self.runner.run_due()
+        except Exception:
+            log.exception("sending missed digests failed; the next check retries")
 
     async def _check(self) -> None:
         # Rebuild after any subscription change; retry digests a failed send left due.

@@ -152,3 +152,29 @@ async def test_settings_and_schedule_refuse_bad_input_in_plain_words(discord_at_
         ):
             answer = await fake.invoke(command, options=options, user_id=member.user.id)
             assert "Manage Server" in answer.content, command
+
+
+async def test_quiet_hours_in_a_server_hold_alerts_then_post_them_together(
+    discord_at_fake, feed_server, tmp_path
+):
+    async with regwatch_at(discord_at_fake, feed_server, tmp_path) as app:
+        fake = app.fake
+        await app.prime()
+        now = app.clock()
+        start, end = (
+            (now - timedelta(hours=1)).strftime("%H:%M"),
+            (now + timedelta(hours=1)).strftime("%H:%M"),
+        )
+        answer = await fake.invoke("settings quiet-hours", options={"start": start, "end": end})
+        assert f"{start}-{end} (urgent actions still go out), UTC" in answer.content, answer.content
+        await app.subscribe("kaspersky")
+        app.publish(news(1), news(2), news(3, "Treasury sanctions Kaspersky executives"))
+        _, sent = await app.poll_and_deliver()
+        assert sent == 1  # the sanction bypasses quiet hours
+        app.clock.offset = timedelta(minutes=50)
+        assert (await app.services.dispatcher.drain()).sent == 0
+        app.clock.offset = timedelta(hours=1, minutes=1)  # quiet hours are over
+        assert (await app.services.dispatcher.drain()).sent == 2
+        [urgent, together] = fake.messages(fake.channel.id)
+        assert "sanctions" in shown(urgent["embeds"][0]["title"])
+        assert len(together["embeds"]) == 2
