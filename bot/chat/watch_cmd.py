@@ -125,10 +125,12 @@ class WatchGroup(app_commands.Group):
             )
             return
         lines = []
+        digests = await self.schedules.described(interaction.guild_id) if self.schedules else {}
         for s in subs:
             state = f" — **paused**: {s.paused_reason}" if s.paused else ""
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
-            lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{state}")
+            when = f" ({digests[s.id]})" if s.id in digests else ""
+            lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
         await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")

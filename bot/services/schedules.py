@@ -94,3 +94,8 @@ class ScheduleService:
         cap = RateCap(messages, seconds, overflow_cap if overflow_cap is not None else current.overflow_cap)
         await self._adb.call(schedules.set_rate_cap, guild_id, cap)
         return cap
+
+    async def described(self, guild_id: int) -> dict[int, str]:
+        """Return the schedule in words of this server's subscriptions that are not instant."""
+        subs = await self._adb.call(schedules.digest_subscriptions)
+        return {s.id: s.schedule.describe() for s in subs if s.guild_id == guild_id}

@@ -95,6 +95,8 @@ async def test_daily_digest_in_discord_groups_by_vendor_and_action_and_mentions_
         sub = await app.subscribe("kaspersky OR huawei")
         answer = await fake.invoke("watch schedule", options={"id": sub, "mode": "daily", "time": "09:00"})
         assert f"Subscription {sub}: daily digest at 09:00 (Europe/Vilnius" in answer.content, answer.content
+        listed = await fake.invoke("watch list")
+        assert "(daily digest at 09:00)" in listed.content, listed.content
         answer = await fake.invoke("watch mention", options={"id": sub, "role": role, "only": "high"})
         assert f"mentions <@&{role.id}> for high alerts" in answer.content, answer.content
 
