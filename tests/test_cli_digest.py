@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
+from bot.cli import main
 from tests.helpers import rss_item, with_items
-from tests.test_cli import NASA, regwatch, sources_file
+from tests.test_cli import NASA, env_for, regwatch, sources_file
 
 
 async def test_console_daily_digest_collects_two_polls_and_prints_one_block(tmp_path, feed_server):
@@ -51,23 +53,49 @@ async def test_console_daily_digest_collects_two_polls_and_prints_one_block(tmp_
     assert statuses == [("sent",), ("sent",)]
 
 
-async def test_schedule_and_settings_refuse_bad_input_plainly(tmp_path):
-    code, out, err = await regwatch(tmp_path, "subs", "add", "huawei", "--target", "console")
+def test_schedule_and_settings_refuse_bad_input_plainly(tmp_path, monkeypatch, capsys):
+    # In process (the same main() the console command runs), to keep ten invocations fast.
+    for key, value in env_for(tmp_path).items():
+        if key.startswith("REGWATCH_"):
+            monkeypatch.setenv(key, value)
+    (tmp_path / "subs.toml").write_text("")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        # main() sets up logging for a process: give the test run its logging back afterwards.
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        noisy = {n: logging.getLogger(n).level for n in ("apscheduler", "discord", "aiohttp.access")}
+        try:
+            code = main(list(args))
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+            logging.captureWarnings(False)
+            for name, old in noisy.items():
+                logging.getLogger(name).setLevel(old)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, out, err = run("subs", "add", "huawei", "--target", "console")
     assert code == 0, err
     sub_id = out.split()[1]
-    code, _, err = await regwatch(tmp_path, "subs", "schedule", sub_id, "daily", "25:00")
+    code, _, err = run("subs", "schedule", sub_id, "daily", "25:00")
     assert code == 2 and "time must be HH:MM on a 24-hour clock (e.g. 09:00), not '25:00'" in err
-    code, _, err = await regwatch(tmp_path, "subs", "schedule", sub_id, "weekly", "09:00")
+    code, _, err = run("subs", "schedule", sub_id, "weekly", "09:00")
     assert code == 2 and "a weekly digest needs a day" in err
-    code, _, err = await regwatch(tmp_path, "subs", "schedule", "999", "hourly")
+    code, _, err = run("subs", "schedule", "999", "hourly")
     assert code == 2 and "no subscription with id 999" in err
-    code, _, err = await regwatch(tmp_path, "settings", "timezone", "Europe/Atlantis")
+    code, _, err = run("settings", "timezone", "Europe/Atlantis")
     assert code == 2 and "unknown time zone 'Europe/Atlantis'" in err
-    code, out, err = await regwatch(tmp_path, "settings", "timezone", "Europe/Vilnius")
+    code, out, err = run("settings", "timezone", "Europe/Vilnius")
     assert code == 0 and "time zone: Europe/Vilnius" in out, err
-    code, out, err = await regwatch(tmp_path, "settings", "quiet-hours", "22:00", "07:00")
+    code, out, err = run("settings", "quiet-hours", "22:00", "07:00")
     assert code == 0 and "quiet hours of *: 22:00-07:00 (urgent actions still go out) (Europe/Vilnius)" in out
-    code, out, err = await regwatch(tmp_path, "settings", "rate-limit", "5", "5", "--overflow-cap", "200")
+    code, out, err = run("settings", "rate-limit", "5", "5", "--overflow-cap", "200")
     assert code == 0 and "rate cap: 5 messages per 5 s" in out, err
-    code, out, err = await regwatch(tmp_path, "subs", "schedule", sub_id, "weekly", "08:30", "fri")
+    code, out, err = run("subs", "schedule", sub_id, "weekly", "08:30", "fri")
     assert code == 0 and "weekly digest on Fri at 08:30 (Europe/Vilnius)" in out, err
+    code, out, err = run("subs", "mention", sub_id, "--role", "12345", "--only", "ban,high")
+    assert code == 0 and "mentions role 12345 for ban, high" in out, err
+    code, out, err = run("settings", "show")
+    assert code == 0 and "time zone: Europe/Vilnius" in out and "quiet hours of *: 22:00-07:00" in out
