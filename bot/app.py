@@ -20,8 +20,10 @@ from sqlite_utils import Database
 
 from bot.config_files import load_sources, load_subscriptions
 from bot.delivery.console import ConsoleSink
+from bot.delivery.digest import DigestRunner, DigestScheduler
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notices import NoticeBoard
+from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
@@ -93,6 +95,7 @@ class Services:
     scheduler: PollScheduler
     metrics: Metrics
     clock: Clock = utcnow
+    digests: DigestScheduler | None = None
     notices: NoticeBoard | None = None
 
     async def check_sources(self) -> int:
@@ -130,7 +133,7 @@ async def build_services(
             )
             metrics = Metrics()
             poller = Poller(adb, fetcher, matchers, policy, clock=clock)
-            dispatcher = Dispatcher(
+            dispatcher = PacedDispatcher(
                 adb, sinks or {"console": ConsoleSink()}, clock=clock, on_outcome=metrics.observe_delivery
             )
 
@@ -164,6 +167,7 @@ async def build_services(
                 daily=daily,
                 after_tick=after_tick,
             )
+            digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
             services = Services(
                 settings,
                 adb,
@@ -175,7 +179,8 @@ async def build_services(
                 scheduler,
                 metrics,
                 clock,
-                board,
+                digests,
+                notices=board,
             )
             holder.append(services)
             yield services
@@ -183,13 +188,15 @@ async def build_services(
         await adb.close()
 
 
-def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
+def summarize(results: list[PollResult], delivered: int, pending: int, waiting: int = 0) -> str:
     """Return the one-line summary of a `run --once`, telling a new user what happened and what next."""
     failed = [r for r in results if r.status == "failed"]
     primed = [r for r in results if r.status == "primed"]
     recorded = sum(r.new_items for r in results)
     parts = [f"polled {len(results)} sources ({len(failed)} failed)", f"recorded {recorded} new items"]
     parts.append(f"delivered {delivered} alerts" + (f", {pending} still pending" if pending else ""))
+    if waiting:
+        parts.append(f"{waiting} alerts wait for their digest (`regwatch digest run` sends them now)")
     line = "; ".join(parts) + "."
     if primed:
         line += (
@@ -199,7 +206,7 @@ def summarize(results: list[PollResult], delivered: int, pending: int) -> str:
         )
     elif failed:
         line += " See `regwatch sources list` for why sources failed."
-    elif not delivered:
+    elif not delivered and not waiting:
         line += " Nothing new matched your subscriptions; `regwatch subs list` shows them."
     return line
 
@@ -211,6 +218,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     from bot.chat.client import RegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
+    from bot.services.schedules import ScheduleService
 
     settings = services.settings
     assert settings.discord_token is not None
@@ -227,6 +235,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         dev_guild_id=settings.discord_dev_guild_id,
         guild_ready_timeout=guild_ready_timeout,
         http_trace=services.metrics.discord_trace(),
+        schedules=ScheduleService(services.adb, clock=services.clock),
     )
     try:
         await bot.login(settings.discord_token.get_secret_value())
@@ -251,9 +260,12 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
             if once:
                 results = await services.scheduler.poll_all()
                 drained = await services.dispatcher.drain()
+                assert services.digests is not None
+                await services.digests.runner.run_due()  # digests missed while nothing ran
                 await services.check_sources()
                 pending = await services.adb.call(_pending_count)
-                print(summarize(results, drained.sent, pending), flush=True)
+                waiting = await services.adb.call(_waiting_count)
+                print(summarize(results, drained.sent, pending, waiting), flush=True)
                 return 0
             await _serve(services, bot)
             return 0
@@ -269,6 +281,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         loop.add_signal_handler(sig, _on_signal, stop)
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
+    if services.digests is not None:
+        await services.digests.start()
     health = None
     if services.settings.health_port:
         health = HealthServer(
@@ -296,6 +310,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     grace = services.settings.shutdown_grace_seconds
     log.info("stopping: no new polls, finishing the ones in flight (up to %g s)", grace)
     await services.scheduler.stop(grace=grace)
+    if services.digests is not None:
+        await services.digests.stop()
     services.dispatcher.stop()
     try:
         # The alert being sent finishes (sent, then marked); the rest stay pending for next time.
@@ -326,6 +342,36 @@ def _readiness(services: Services, bot: RegwatchBot | None) -> Callable[[], Awai
 def _write_probe(db: Database) -> None:
     with db.atomic():
         db.execute("UPDATE meta SET value = value WHERE key = 'subscriptions_version'")
+
+
+async def run_digests(
+    settings: Settings, subscription_id: int | None = None, *, clock: Clock = utcnow
+) -> int:
+    """Send every digest's waiting alerts now (or one subscription's); print what went out."""
+    async with build_services(settings, clock=clock) as services:
+        bot = await start_discord(services) if settings.discord_token is not None else None
+        try:
+            assert services.digests is not None
+            if (
+                subscription_id is not None
+                and await services.adb.call(subscriptions.get, subscription_id) is None
+            ):
+                raise ConfigError(
+                    f"no subscription with id {subscription_id}; `regwatch subs list` shows them"
+                )
+            sent = await services.digests.runner.run_now(subscription_id)
+            alerts = sum(d.alerts for d in sent)
+            print(f"sent {sum(1 for d in sent if d.alerts)} digests with {alerts} alerts.", flush=True)
+            return 0
+        finally:
+            if bot is not None:
+                await bot.close()
+
+
+def _waiting_count(db: Database) -> int:
+    from bot.storage import outbox
+
+    return outbox.counts(db).get("digest", 0)
 
 
 def _pending_count(db: Database) -> int:

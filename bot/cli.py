@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("url", help="the item's link")
     why.add_argument("--target", help="only subscriptions of this target (console or discord:CHANNEL_ID)")
 
+    _schedule_parsers(sub, subs)
+
     sub.add_parser("doctor", help="check settings, database, token and sources")
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
@@ -78,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, metavar="PATH")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     return p
+
+
+def _schedule_parsers(sub: Any, subs: Any) -> None:
+    from bot.schedule_cli import add_parsers
+
+    add_parsers(sub, subs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,6 +122,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_poll(settings, args.source, args.dry_run))
     if args.command == "sources":
         return _sources(settings, args)
+    if args.command in ("digest", "settings") or getattr(args, "action", None) in ("schedule", "mention"):
+        from bot.schedule_cli import dispatch
+
+        return dispatch(settings, args)
     if args.command == "subs":
         return _subs(settings, args)
     if args.command == "why":

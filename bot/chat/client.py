@@ -13,9 +13,11 @@ from discord import app_commands
 
 from bot.chat.alerts_cmd import AlertsGroup
 from bot.chat.replies import reply
+from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
 from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
+from bot.services.schedules import ScheduleService
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class RegwatchBot(discord.Client):
         dev_guild_id: int | None = None,
         guild_ready_timeout: float = 2.0,
         http_trace: aiohttp.TraceConfig | None = None,
+        schedules: ScheduleService | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -52,6 +55,7 @@ class RegwatchBot(discord.Client):
             **options,
         )
         self.service = service
+        self.schedules = schedules
         self.dev_guild_id = dev_guild_id
         self.tree = app_commands.CommandTree(self)
         self.tree.error(self._on_command_error)
@@ -60,7 +64,14 @@ class RegwatchBot(discord.Client):
 
     async def setup_hook(self) -> None:
         """Register the command groups and sync them (to the dev server at once, else globally)."""
-        for group in (WatchGroup(self.service), SourceGroup(self.service), AlertsGroup(self.service)):
+        groups: list[app_commands.Group] = [
+            WatchGroup(self.service, self.schedules),
+            SourceGroup(self.service),
+            AlertsGroup(self.service),
+        ]
+        if self.schedules is not None:
+            groups.append(SettingsGroup(self.schedules))
+        for group in groups:
             self.tree.add_command(group)
         if self.dev_guild_id:
             guild = discord.Object(id=self.dev_guild_id)

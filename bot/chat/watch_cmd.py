@@ -10,6 +10,7 @@ from bot.delivery.embed import escape
 from bot.domain.errors import QueryError
 from bot.domain.text import fold
 from bot.services.guild import GuildService, UserError
+from bot.services.schedules import ScheduleService
 
 Interaction = discord.Interaction[discord.Client]
 
@@ -17,11 +18,12 @@ Interaction = discord.Interaction[discord.Client]
 class WatchGroup(app_commands.Group):
     """Subscribe channels to vendors and queries."""
 
-    def __init__(self, service: GuildService) -> None:
+    def __init__(self, service: GuildService, schedules: ScheduleService | None = None) -> None:
         super().__init__(
             name="watch", description="Subscribe channels to vendors and keyword queries", guild_only=True
         )
         self.service = service
+        self.schedules = schedules
 
     async def _subscribe(
         self,
@@ -123,10 +125,12 @@ class WatchGroup(app_commands.Group):
             )
             return
         lines = []
+        digests = await self.schedules.described(interaction.guild_id) if self.schedules else {}
         for s in subs:
             state = f" — **paused**: {s.paused_reason}" if s.paused else ""
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
-            lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{state}")
+            when = f" ({digests[s.id]})" if s.id in digests else ""
+            lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
         await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
@@ -143,6 +147,84 @@ class WatchGroup(app_commands.Group):
             return
         await reply(interaction, f"Removed subscription {id}.")
 
+    @app_commands.command(name="schedule", description="Deliver a subscription at once or in digests")
+    @app_commands.describe(
+        id="Subscription id (see /watch list)",
+        mode="instant, or an hourly, daily or weekly digest",
+        time="HH:MM in this server's time zone (daily, weekly; hourly uses the minute)",
+        day="Day of a weekly digest",
+        urgent_instant="Bans, directives, sanctions, entity-list additions go out at once (default yes)",
+    )
+    @app_commands.choices(
+        mode=[app_commands.Choice(name=m, value=m) for m in ("instant", "hourly", "daily", "weekly")],
+        day=[app_commands.Choice(name=d, value=d) for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
+    )
+    async def schedule(
+        self,
+        interaction: Interaction,
+        id: int,
+        mode: str,
+        time: app_commands.Range[str, 1, 5] | None = None,
+        day: str | None = None,
+        urgent_instant: bool = True,
+    ) -> None:
+        """Set a subscription's delivery schedule."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None and self.schedules is not None
+        try:
+            schedule, tz = await self.schedules.schedule(
+                interaction.guild_id, id, mode, time, day, urgent_instant=urgent_instant
+            )
+        except UserError as exc:
+            text = str(exc)
+            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
+            return
+        if not schedule.is_digest:
+            await reply(interaction, f"Subscription {id} now posts each alert as it comes.")
+            return
+        urgent = (
+            " Bans, directives, sanctions and entity-list additions still go out at once."
+            if schedule.urgent_instant
+            else ""
+        )
+        await reply(
+            interaction,
+            f"Subscription {id}: {schedule.describe()} ({tz}; /settings timezone changes it). "
+            f"Its alerts are collected and posted as one digest.{urgent}",
+        )
+
+    @app_commands.command(name="mention", description="Mention a role for a subscription's alerts")
+    @app_commands.describe(
+        id="Subscription id (see /watch list)",
+        role="Role to mention (leave out to mention nobody)",
+        only="Only for these action types or severities, e.g. ban, sanction or high",
+    )
+    async def mention(
+        self,
+        interaction: Interaction,
+        id: int,
+        role: discord.Role | None = None,
+        only: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        """Set the role a subscription mentions, optionally only for some action types or severities."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None and self.schedules is not None
+        try:
+            wanted = await self.schedules.mention(interaction.guild_id, id, role.id if role else None, only)
+        except UserError as exc:
+            text = str(exc)
+            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
+            return
+        if role is None:
+            await reply(interaction, f"Subscription {id} mentions nobody.")
+            return
+        scope = f" for {', '.join(wanted)} alerts" if wanted else ""
+        await reply(interaction, f"Subscription {id} mentions {role.mention}{scope}.")
+
+    @schedule.autocomplete("id")
+    @mention.autocomplete("id")
     @remove.autocomplete("id")
     async def subscription_ids(
         self, interaction: Interaction, current: str

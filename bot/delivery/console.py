@@ -39,3 +39,12 @@ class ConsoleSink:
         except OSError as exc:  # a closed pipe or a full disk behind stdout
             raise DeliveryError(f"could not write to the terminal: {exc.strerror}") from exc
         return None
+
+    async def write_block(self, text: str) -> None:
+        """Print a block of text (a digest) at once and flush."""
+        stream = self._stream or sys.stdout
+        try:
+            stream.write(text + "\n\n")
+            stream.flush()
+        except OSError as exc:
+            raise DeliveryError(f"could not write to the terminal: {exc.strerror}") from exc

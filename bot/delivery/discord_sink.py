@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -49,6 +50,13 @@ class DiscordSink:
 
     async def send(self, alert: PendingAlert) -> str | None:
         """Post one alert; return the Discord message id."""
+        return await self.post(alert, build_message(alert))
+
+    async def post(self, alert: PendingAlert, payload: dict[str, Any]) -> str:
+        """Post one message (one alert, a batch or a digest) to the alert's channel; return its id.
+
+        `alert` stands for the whole message: a refused channel pauses its subscription.
+        """
         if self._client.http.token is None:
             raise DeliveryError("not logged in to Discord yet", retry_after=5)
         until = self._paused_until.get(alert.subscription_id)
@@ -57,7 +65,7 @@ class DiscordSink:
             raise DeliveryError(f"subscription {alert.subscription_id} is paused", retry_after=wait)
         channel_id = int(alert.target.split(":", 1)[1])
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        body = build_message(alert)
+        body = payload
         story = alert.story
         if story is not None and story.first_status != "failed":
             # A later copy of a story edits the story's first alert instead of posting again.

@@ -145,6 +145,55 @@ def m003_outbox_item_indexes(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outbox_subscription ON outbox(subscription_id)")
 
 
+_SCHEDULES = [
+    "ALTER TABLE subscriptions ADD COLUMN delivery_mode TEXT NOT NULL DEFAULT 'instant'",
+    "ALTER TABLE subscriptions ADD COLUMN digest_time TEXT",  # HH:MM local; hourly: its minute
+    "ALTER TABLE subscriptions ADD COLUMN digest_day INTEGER",  # weekly: 0 = Monday
+    "ALTER TABLE subscriptions ADD COLUMN urgent_instant INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE subscriptions ADD COLUMN mention_only TEXT NOT NULL DEFAULT ''",  # action types, severities
+    "ALTER TABLE outbox ADD COLUMN overflow INTEGER NOT NULL DEFAULT 0",  # moved to a digest by a rate cap
+    # Kept apart from subscriptions: a digest going out must not bump the matcher's version.
+    """
+CREATE TABLE digest_state (
+    subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions(id) ON DELETE CASCADE,
+    last_digest_at TEXT NOT NULL             -- the end of the last period sent; the next one starts here
+)""",
+    # guild_id 0 holds the settings of subscriptions made without a server (console, CLI).
+    """
+CREATE TABLE guild_settings (
+    guild_id INTEGER PRIMARY KEY,
+    timezone TEXT NOT NULL DEFAULT 'UTC',
+    rate_limit INTEGER,                      -- messages per rate_window seconds per channel
+    rate_window INTEGER,
+    overflow_cap INTEGER                     -- alerts waiting per channel before the rest wait for a digest
+)""",
+    """
+CREATE TABLE quiet_hours (
+    guild_id INTEGER NOT NULL,
+    target TEXT NOT NULL,                    -- discord:CHANNEL_ID, console, or * for every channel
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    urgent_bypass INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (guild_id, target)
+)""",
+    # Hold, in the transaction that enqueues it, an alert that a schedule or quiet hours may delay;
+    # the delivery planner then decides (bot/storage/schedules.py: plan_held).
+    """
+CREATE TRIGGER outbox_hold AFTER INSERT ON outbox WHEN NEW.status = 'pending' AND (
+    EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = NEW.subscription_id AND s.delivery_mode != 'instant')
+    OR EXISTS (SELECT 1 FROM quiet_hours q JOIN subscriptions s ON s.id = NEW.subscription_id
+               WHERE q.guild_id = COALESCE(s.guild_id, 0) AND q.target IN (NEW.target, '*')))
+BEGIN UPDATE outbox SET status = 'held' WHERE id = NEW.id; END""",
+]
+
+
+@migrations()
+def m004_schedules(db: Database) -> None:
+    """Add delivery schedules, digest state, per-server settings, quiet hours and the hold trigger."""
+    for statement in _SCHEDULES:
+        db.execute(statement)
+
+
 @migrations()
 def m005_alert_explanations_and_stories(db: Database) -> None:
     """Store why each alert was made, and which earlier alert of the same story it adds to."""

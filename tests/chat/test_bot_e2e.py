@@ -183,9 +183,10 @@ async def test_watch_vendor_then_one_alert_embed_reaches_the_channel(app: Regwat
     # Synced globally (no dev server set), with the groups and subcommands of DESIGN 3.7.
     synced = {c["name"]: {o["name"] for o in c["options"]} for c in fake.commands.in_scope(None)}
     assert synced == {
-        "watch": {"vendor", "keywords", "list", "remove", "preview"},
+        "watch": {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention"},
         "source": {"add", "remove", "list", "status"},
         "alerts": {"recent", "why"},
+        "settings": {"timezone", "quiet-hours", "rate-limit"},
     }
     await app.prime()
     result = await fake.invoke("watch vendor", options={"name": "Kaspersky"}, user_id=fake.admin.user.id)
@@ -439,9 +440,9 @@ async def test_commands_sync_to_the_dev_server_when_set(
     async with regwatch_at(fake, feed_server, tmp_path, discord_dev_guild_id=fake.guild.id) as app:
         assert fake.commands.in_scope(None) == []
         synced = {c["name"]: c for c in fake.commands.in_scope(fake.guild.id)}
-        assert set(synced) == {"watch", "source", "alerts"}
+        assert set(synced) == {"watch", "source", "alerts", "settings"}
         watch = {o["name"] for o in synced["watch"]["options"]}
-        assert watch == {"vendor", "keywords", "list", "remove", "preview"}
+        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention"}
         refused = await app.fake.invoke("watch vendor", options={"name": "ZTE"}, user_id=fake.member.user.id)
         assert "You need the **Manage Server** permission" in refused.content
 
@@ -521,12 +522,13 @@ async def test_403_pauses_the_subscription_notifies_once_and_resumes(app: Regwat
     assert len(fake.requests("POST", rf"^/channels/{alerts.id}/messages$")) == 2
     assert len(fake.messages(fake.channel.id)) == 1
 
-    # The permission is back: after the next pause both alerts arrive, in order, and it resumes.
+    # The permission is back: after the next pause both alerts arrive, in order, in one message
+    # (a channel's backlog is batched), and it resumes.
     fake.set_overwrite(alerts.id, fake.bot_user_id)
     app.clock.offset = timedelta(minutes=125)
     assert (await app.services.dispatcher.drain()).sent == 2
-    delivered = fake.messages(alerts.id)
-    assert [m["embeds"][0]["url"] for m in delivered] == [KASPERSKY_LINK, "https://example.gov/appeal"]
+    [delivered] = fake.messages(alerts.id)
+    assert [e["url"] for e in delivered["embeds"]] == [KASPERSKY_LINK, "https://example.gov/appeal"]
     assert [r[1] for r in await app.outbox_rows()] == ["sent", "sent"]
     [sub] = await app.services.adb.call(subscriptions.list_subscriptions)
     assert not sub.paused and sub.paused_until is None

@@ -1,0 +1,247 @@
+"""Digests: send a subscription's waiting alerts as one message, on APScheduler cron jobs from the DB.
+
+Rules:
+- A digest is due when its schedule's latest time (in the server's time zone) is after the end of
+  the last period sent (`digest_state.last_digest_at`, set when the schedule was chosen).
+- Sending marks its alerts sent and moves `last_digest_at` to now in one transaction, so a restart
+  after it does not send it again; a digest missed while the service was down is due at start, once.
+- An empty period sends nothing and still starts the next period.
+- Alerts of an instant subscription that a rate cap moved aside go out in an hourly catch-up digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.delivery.batch import DigestText, digest_console, digest_payloads, group_alerts, mentions_for
+from bot.delivery.pacing import PacedDispatcher
+from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import DeliveryError
+from bot.domain.schedule import Schedule, ScheduleError, previous_run, zone
+from bot.domain.vendors import VendorCatalog
+from bot.storage import schedules, subscriptions
+from bot.storage.db import AsyncDatabase
+from bot.storage.schedules import DigestSubscription
+
+log = logging.getLogger(__name__)
+
+CATCH_UP = Schedule("hourly", time(0, 0))  # for alerts an instant subscription's rate cap moved aside
+
+
+@dataclass(frozen=True)
+class DigestSent:
+    """One digest that went out (or an empty period that was closed)."""
+
+    subscription_id: int
+    alerts: int
+    messages: int
+
+
+class DigestRunner:
+    """Build and send digests through the dispatcher's sinks."""
+
+    def __init__(
+        self,
+        adb: AsyncDatabase,
+        dispatcher: PacedDispatcher,
+        vendors: VendorCatalog | None = None,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._adb = adb
+        self._dispatcher = dispatcher
+        self._vendors = vendors
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def due(self) -> list[DigestSubscription]:
+        """Return the subscriptions whose digest time has come since their last period ended."""
+        now = self._clock()
+        found = await self._adb.call(schedules.digest_subscriptions)
+        waiting = await self._adb.call(schedules.with_waiting_digest)
+        for sub_id in sorted(set(waiting) - {s.id for s in found}):
+            found += await self._adb.call(schedules.digest_subscriptions, sub_id)
+        due = []
+        for sub in found:
+            schedule = sub.schedule if sub.schedule.is_digest else CATCH_UP
+            try:
+                tz = zone(sub.timezone)
+            except ScheduleError:
+                tz = zone("UTC")
+            last = previous_run(schedule, tz, now)
+            start = sub.last_digest_at or sub.created_at
+            if not sub.schedule.is_digest and sub.id in waiting:
+                # A catch-up digest goes out at the first full hour after its oldest alert.
+                start = max(start, waiting[sub.id])
+            if last is not None and last > start:
+                due.append(sub)
+        return due
+
+    async def run_due(self) -> list[DigestSent]:
+        """Send every digest that is due now (each at most once); return what was sent."""
+        async with self._lock:
+            return [sent for sub in await self.due() if (sent := await self._send(sub)) is not None]
+
+    async def run_now(self, sub_id: int | None = None) -> list[DigestSent]:
+        """Send every digest's waiting alerts now (or one subscription's), whatever the schedule."""
+        async with self._lock:
+            if sub_id is not None:
+                subs = await self._adb.call(schedules.digest_subscriptions, sub_id)
+            else:
+                subs = await self._adb.call(schedules.digest_subscriptions)
+                known = {s.id for s in subs}
+                for extra in await self._adb.call(schedules.with_waiting_digest):
+                    if extra not in known:
+                        subs += await self._adb.call(schedules.digest_subscriptions, extra)
+            return [sent for sub in subs if (sent := await self._send(sub)) is not None]
+
+    async def run_job(self, sub_id: int) -> None:
+        """Run by a subscription's cron job: send its digest if due (a job never raises)."""
+        try:
+            async with self._lock:
+                for sub in await self.due():
+                    if sub.id == sub_id:
+                        await self._send(sub)
+        except Exception:
+            log.exception("digest of subscription %d failed; retried at the next check", sub_id)
+
+    async def _send(self, sub: DigestSubscription) -> DigestSent | None:
+        now = self._clock()
+        alerts, spilled = await self._adb.call(schedules.digest_alerts, sub.id)
+        if not alerts:
+            await self._adb.call(schedules.finish_digest, sub.id, [], now, None)
+            return DigestSent(sub.id, 0, 0)
+        kind = sub.target.split(":", 1)[0]
+        sink = self._dispatcher.sink(kind)
+        if sink is None:
+            log.info("digest of subscription %d waits: no %s sink in this process", sub.id, kind)
+            return None
+        try:
+            tz = zone(sub.timezone)
+        except ScheduleError:
+            tz = zone("UTC")
+        schedule = sub.schedule if sub.schedule.is_digest else CATCH_UP
+        start = (sub.last_digest_at or sub.created_at).astimezone(tz)
+        described = schedule.describe().split(",")[0]
+        title = described[0].upper() + described[1:] if sub.schedule.is_digest else "Digest"
+        heading = (
+            f"{title} for subscription {sub.label}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+            f" since {start:%Y-%m-%d %H:%M} ({tz.key})"
+        )
+        notes = []
+        moved = sum(1 for a in alerts if a.id in spilled)
+        if moved:
+            notes.append(
+                f"Note: {moved} of these alerts came in faster than this channel's rate cap allows and were"
+                " moved from instant delivery into this digest."
+            )
+        digest = DigestText(heading, group_alerts(alerts, self._vendors), notes)
+        ids = [a.id for a in alerts]
+        external_id: str | None = None
+        messages = 1
+        try:
+            if hasattr(sink, "post"):
+                filters = {sub.id: sub.mention_only}
+                payloads = digest_payloads(digest, sub.target, ids, mentions_for(alerts, filters))
+                messages = len(payloads)
+                for payload in payloads:
+                    message_id = await sink.post(alerts[0], payload)
+                    external_id = external_id or message_id
+            elif hasattr(sink, "write_block"):
+                await sink.write_block(digest_console(digest))
+            else:
+                return None
+        except DeliveryError as exc:
+            log.warning("digest of subscription %d not delivered (%s); retried later", sub.id, exc)
+            return None
+        await self._adb.call(schedules.finish_digest, sub.id, ids, now, external_id)
+        log.info("digest of subscription %d sent: %d alerts", sub.id, len(alerts))
+        return DigestSent(sub.id, len(alerts), messages)
+
+
+class DigestScheduler:
+    """Own the digest cron jobs: rebuilt from the database at start and whenever subscriptions change."""
+
+    def __init__(self, runner: DigestRunner, adb: AsyncDatabase, *, check_seconds: float = 60.0) -> None:
+        self.runner = runner
+        self._adb = adb
+        self._check_seconds = check_seconds
+        self._scheduler: AsyncIOScheduler | None = None
+        self._version = -1
+
+    async def start(self) -> None:
+        """Build the jobs, send digests missed while down (once), then start the scheduler."""
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        await self.rebuild()
+        self._scheduler.add_job(
+            self._check,
+            "interval",
+            seconds=self._check_seconds,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="digest-check",
+        )
+        self._scheduler.start()
+        try:
+            await self.runner.run_due()
+        except Exception:
+            log.exception("sending missed digests failed; the next check retries")
+
+    async def _check(self) -> None:
+        # Rebuild after any subscription change; retry digests a failed send left due.
+        try:
+            await self.rebuild()
+            await self.runner.run_due()
+        except Exception:
+            log.exception("digest check failed; trying again at the next one")
+
+    async def rebuild(self, *, force: bool = False) -> None:
+        """Make the cron jobs match the subscriptions' schedules in the database."""
+        assert self._scheduler is not None
+        version = await self._adb.call(subscriptions.version)
+        if version == self._version and not force:
+            return
+        subs = await self._adb.call(schedules.digest_subscriptions)
+        wanted = {f"digest-{s.id}": s for s in subs}
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("digest-") and job.id != "digest-check" and job.id not in wanted:
+                job.remove()
+        for job_id, sub in wanted.items():
+            try:
+                tz = zone(sub.timezone)
+            except ScheduleError:
+                tz = zone("UTC")
+            self._scheduler.add_job(
+                self.runner.run_job,
+                CronTrigger(**sub.schedule.cron(), timezone=tz),
+                args=(sub.id,),
+                id=job_id,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+        self._version = version
+
+    def fire_time(self, sub_id: int, after: datetime) -> datetime | None:
+        """Return when the subscription's cron job fires next after `after` (UTC)."""
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job(f"digest-{sub_id}")
+        if job is None:
+            return None
+        fire = job.trigger.get_next_fire_time(None, after)
+        return fire.astimezone(UTC) if fire else None
+
+    async def stop(self) -> None:
+        """Remove the jobs and stop the scheduler (a digest being sent finishes first)."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None

@@ -1,0 +1,175 @@
+"""Deliver the outbox channel by channel: plan held alerts, spill overflow, batch, keep rate caps.
+
+Per drain, in this order:
+1. Held alerts are planned (digest, now, or at the end of quiet hours).
+2. A channel with more waiting alerts than its overflow cap sends the rest to the next digest.
+3. Each Discord channel's due alerts are packed into messages of up to 10 embeds (6,000 units),
+   and posted while the channel's rate cap allows; the rest wait (no attempt is counted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.delivery.batch import Batch, pack
+from bot.delivery.dispatcher import Dispatcher, DrainResult
+from bot.delivery.sink import Sink
+from bot.domain.clock import Clock
+from bot.domain.errors import DeliveryError
+from bot.failpoints import failpoint
+from bot.storage import outbox, schedules
+from bot.storage.outbox import PendingAlert
+from bot.storage.schedules import RateCap
+
+log = logging.getLogger(__name__)
+
+
+class MessageSink(Protocol):
+    """A sink that can post a whole message payload (Discord)."""
+
+    kind: str
+
+    async def post(self, alert: PendingAlert, payload: dict[str, Any]) -> str:
+        """Post the payload to the alert's target; return the message id."""
+        ...
+
+
+class ChannelLimiter:
+    """A sliding-window count of messages posted per channel, on the injected clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._sent: dict[str, deque[datetime]] = {}
+
+    def wait(self, target: str, cap: RateCap) -> float:
+        """Return how many seconds until the channel may take another message (0: now)."""
+        now = self._clock()
+        window = timedelta(seconds=cap.window)
+        sent = self._sent.setdefault(target, deque())
+        while sent and sent[0] <= now - window:
+            sent.popleft()
+        if len(sent) < cap.limit:
+            return 0.0
+        return max(0.001, (sent[0] + window - now).total_seconds())
+
+    def record(self, target: str) -> None:
+        """Note a message posted to the channel now."""
+        self._sent.setdefault(target, deque()).append(self._clock())
+
+
+class PacedDispatcher(Dispatcher):
+    """The outbox dispatcher with schedules, quiet hours, per-channel batching and rate caps."""
+
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, clock=clock, **kwargs)
+        self.limiter = ChannelLimiter(clock)
+        self.deferred = 0  # alerts held back by a full rate cap, over this process's life
+
+    def sink(self, kind: str) -> Sink | None:
+        """Return the sink delivering targets of this kind, if any."""
+        return self._sinks.get(kind)
+
+    async def drain(self) -> DrainResult:
+        """Plan held alerts, spill overflow, then deliver every due alert in batches per channel."""
+        result = DrainResult()
+        await self._adb.call(schedules.plan_held, self._clock())
+        caps = await self._adb.call(schedules.caps_by_scope)
+        spilled = await self._adb.call(
+            schedules.spill_overflow, self._clock(), {k: c.overflow_cap for k, c in caps.items()}
+        )
+        for target, count in spilled.items():
+            log.warning("%s: %d alerts over the channel's overflow cap go to the next digest", target, count)
+        seen: set[int] = set()
+        while not self._stopping:
+            due = await self._adb.call(outbox.due, self._clock(), 1000, kinds=tuple(self._sinks))
+            due = [a for a in due if a.id not in seen]
+            if not due:
+                break
+            by_target: dict[str, list[PendingAlert]] = {}
+            for alert in due:
+                seen.add(alert.id)
+                by_target.setdefault(alert.target, []).append(alert)
+            for target, alerts in by_target.items():
+                sink = self._sinks[target.split(":", 1)[0]]
+                if not hasattr(sink, "post"):
+                    for alert in alerts:
+                        await self._deliver(alert, result)
+                        if self._stopping:
+                            break
+                else:
+                    cap = caps.get(alerts[0].guild_id or 0, RateCap())
+                    await self._deliver_channel(sink, target, alerts, cap, result)  # type: ignore[arg-type]
+                if self._stopping:
+                    break
+        return result
+
+    async def _deliver_channel(
+        self, sink: MessageSink, target: str, alerts: list[PendingAlert], cap: RateCap, result: DrainResult
+    ) -> None:
+        # A later copy of a story edits the story's first message: it goes on its own, not in a batch.
+        additions = [a for a in alerts if a.story is not None and a.story.first_status != "failed"]
+        alerts = [a for a in alerts if a not in additions]
+        filters = await self._adb.call(schedules.mention_filters, {a.subscription_id for a in alerts})
+        batches = pack(alerts, filters) if alerts else []
+        batches += [Batch([a], {}) for a in additions]
+        for n, batch in enumerate(batches):
+            wait = self.limiter.wait(target, cap)
+            if wait > 0:
+                rest = [a.id for b in batches[n:] for a in b.alerts]
+                when = self._clock() + timedelta(seconds=wait)
+                await self._adb.call(schedules.defer, rest, when)
+                self.deferred += len(rest)
+                log.debug("%s: rate cap full, %d alerts wait until %s", target, len(rest), when)
+                return
+            self.limiter.record(target)
+            if not batch.payload:  # a story addition: the sink builds its edit
+                await self._deliver(batch.alerts[0], result)
+            else:
+                await self._send_batch(sink, batch, result)
+            if self._stopping:
+                return
+
+    async def _send_batch(self, sink: MessageSink, batch: Batch, result: DrainResult) -> None:
+        first = batch.alerts[0]
+        try:
+            external_id = await sink.post(first, batch.payload)
+        except DeliveryError as exc:
+            if exc.permanent and len(batch.alerts) > 1:
+                # One alert's embed may be what Discord refused: try each on its own.
+                for alert in batch.alerts:
+                    await self._deliver(alert, result)
+                return
+            for alert in batch.alerts:
+                await self._record_failure(alert, exc, result)
+            return
+        except Exception as exc:
+            log.exception("a batch of %d alerts to %s crashed the sink", len(batch.alerts), first.target)
+            for alert in batch.alerts:
+                when = self._clock() + self._retry_delay(alert, None)
+                await self._adb.call(outbox.mark_retry, alert.id, f"internal error: {exc!r}", when)
+                result.retrying += 1
+                self._tell(alert, "retry")
+            return
+        failpoint("after_send")
+        await self._adb.call(
+            schedules.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id
+        )
+        for alert in batch.alerts:
+            result.sent += 1
+            self._tell(alert, "sent")
+
+    async def _record_failure(self, alert: PendingAlert, exc: DeliveryError, result: DrainResult) -> None:
+        if exc.permanent:
+            await self._adb.call(outbox.mark_failed, alert.id, str(exc))
+            log.error("alert %d to %s failed for good: %s", alert.id, alert.target, exc)
+            result.failed += 1
+            self._tell(alert, "failed")
+            return
+        when = self._clock() + self._retry_delay(alert, exc)
+        await self._adb.call(outbox.mark_retry, alert.id, str(exc), when)
+        log.warning("alert %d to %s not delivered (%s); retry at %s", alert.id, alert.target, exc, when)
+        result.retrying += 1
+        self._tell(alert, "retry")
