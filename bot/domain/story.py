@@ -66,12 +66,16 @@ class StoryKey:
 
     stems: frozenset[str]
     action: str | None = None
+    numbers: frozenset[str] = frozenset()  # "12 executives", "BOD 22-01", "CVE-2024-3400"
 
 
 def story_key(title: str, action: str | None = None) -> StoryKey:
     """Return the comparison key of an item from its headline and its classified action."""
     stems: set[str] = set()
+    numbers: set[str] = set()
     for word in _WORD.findall(fold(title)):
+        if word.isdigit():
+            numbers.add(word)
         if _NOSPACE_RUN.fullmatch(word):
             # Chinese or Japanese: character pairs stand in for words.
             stems.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
@@ -81,7 +85,7 @@ def story_key(title: str, action: str | None = None) -> StoryKey:
             continue
         stem = bare[:STEM_LENGTH]
         stems.add(_SYNONYMS.get(stem, stem))
-    return StoryKey(frozenset(stems), action)
+    return StoryKey(frozenset(stems), action, frozenset(numbers))
 
 
 def similarity(a: StoryKey, b: StoryKey) -> float:
@@ -95,6 +99,8 @@ def same_story(a: StoryKey, b: StoryKey, threshold: float = SAME_STORY_THRESHOLD
     """Tell whether two items report the same story (the caller checks the time window)."""
     if a.action is not None and b.action is not None and a.action != b.action:
         return False
+    if a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+        return False  # "update 5" and "update 6", two CVEs: different news, however alike
     if len(a.stems & b.stems) < MIN_SHARED:
         return False
     return similarity(a, b) >= threshold

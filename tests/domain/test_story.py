@@ -38,6 +38,19 @@ def test_one_shared_name_is_not_enough():
     assert not same_story(ban, story_key("Kaspersky Lab appeal rejected"))
 
 
+def test_different_numbers_are_different_news():
+    # Advisories and directives differ by their numbers only; a year added by one outlet is fine.
+    assert not same_story(story_key("Kaspersky update number 5"), story_key("Kaspersky update number 6"))
+    assert not same_story(
+        story_key("CISA adds Ivanti flaw CVE-2024-21887 to KEV catalog"),
+        story_key("CISA adds Ivanti flaw CVE-2023-46805 to KEV catalog"),
+    )
+    assert same_story(
+        story_key("US sanctions 12 Kaspersky Lab leaders"),
+        story_key("US sanctions 12 Kaspersky Lab leaders in 2024"),
+    )
+
+
 def test_chinese_headlines_compare_by_character_pairs():
     a = story_key("美国商务部将华为列入实体清单")
     b = story_key("华为被列入美国实体清单")
