@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -193,18 +194,31 @@ class Poller:
             return result
 
         hint = max(filter(None, (fetched.max_age, feed.ttl_seconds)), default=None)
-        _, enqueued = await self._adb.call(
-            items.store_poll,
-            source.id,
-            now,
-            self._next_check(now, source, hint),
-            new_items,
-            alerts,
-            etag=fetched.etag,
-            last_modified=fetched.last_modified,
-            body_hash=body_hash,
-            first_poll=not source.primed,
-        )
+        try:
+            _, enqueued = await self._adb.call(
+                items.store_poll,
+                source.id,
+                now,
+                self._next_check(now, source, hint),
+                new_items,
+                alerts,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+                body_hash=body_hash,
+                first_poll=not source.primed,
+            )
+        except sqlite3.OperationalError as exc:
+            # Locked past busy_timeout, or the disk is full: the transaction rolled back, so nothing
+            # of this poll is stored and the source stays due; the next tick tries it again.
+            log.error(
+                "source %d (%s): could not store the poll, nothing was stored: %s",
+                source.id,
+                source.name,
+                exc,
+                extra={"source_id": source.id},
+            )
+            result.status, result.error = "failed", f"database error: {exc}"
+            return result
         result.alerts = enqueued
         if enqueued:
             failpoint("after_enqueue")
