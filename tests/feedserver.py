@@ -51,6 +51,7 @@ _TYPES_BY_SUFFIX = {
     ".txt": "text/plain",
 }
 _WRITE_CHUNK = 16 * 1024
+RESET = -1  # the status recorded for a connection broken mid-body (see FeedServer.reset)
 
 
 @dataclass
@@ -257,6 +258,10 @@ class FeedServer:
             status=status, remaining=times, headers=dict(headers or {})
         )
 
+    def reset(self, path: str, times: int = 1) -> None:
+        """Break the next `times` responses at `path` mid-body: headers, a little data, a reset."""
+        self._failures[self._key(path)] = _Failure(status=RESET, remaining=times)
+
     def remove(self, path: str) -> None:
         """Forget whatever is published at `path`; it answers 404 from now on."""
         key = self._key(path)
@@ -321,6 +326,8 @@ class FeedServer:
             if failure.remaining <= 0:
                 del self._failures[failure_key]
             self._record(request, failure.status)
+            if failure.status == RESET:
+                return await self._reset(request)
             return web.Response(
                 status=failure.status, headers=failure.headers, text=f"failure {failure.status}\n"
             )
@@ -342,6 +349,15 @@ class FeedServer:
 
         self._record(request, 404)
         return web.Response(status=404, text="not found\n")
+
+    async def _reset(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": DEFAULT_CONTENT_TYPE})
+        response.content_length = 100_000
+        await response.prepare(request)
+        await response.write(b'<?xml version="1.0"?><rss version="2.0"><channel><title>cut')
+        if request.transport is not None:
+            request.transport.abort()  # a reset, not a clean end
+        return response
 
     def _from_directory(self, path: str) -> _Resource | None:
         assert self.directory is not None

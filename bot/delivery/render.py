@@ -8,8 +8,12 @@ from urllib.parse import urlsplit
 
 from bot.storage.outbox import PendingAlert
 
-# Control, format (zero-width, bidi) characters: a feed title must not rewrite the terminal.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# Control, format (zero-width, bidi incl. the Arabic letter mark U+061C) and invisible tag characters
+# (U+E0000 block, used to smuggle hidden text): a feed title must not rewrite the terminal.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+    "\U000e0000-\U000e007f]"
+)
 
 
 def clean(text: str, limit: int) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -194,9 +195,9 @@ class Poller:
             return await self._would_alert(result, new_items, alerts)
 
         hint = max(filter(None, (fetched.max_age, feed.ttl_seconds)), default=None)
-        _, enqueued = await self._adb.call(
-            items.store_poll,
-            source.id,
+        stored = await self._store(
+            source,
+            result,
             now,
             self._next_check(now, source, hint),
             new_items,
@@ -204,11 +205,10 @@ class Poller:
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             body_hash=body_hash,
-            first_poll=not source.primed,
-            story_window=timedelta(hours=self._policy.story_window_hours)
-            if self._policy.story_window_hours
-            else None,
         )
+        if stored is None:
+            return result
+        enqueued = stored
         result.alerts = enqueued
         if enqueued:
             failpoint("after_enqueue")
@@ -240,6 +240,49 @@ class Poller:
                 verdict = classify_verdict(it.title, text)
                 out[n] = replace(it, text=text, action=verdict.action, reasons=verdict.reasons)
         return out
+
+    async def _store(
+        self,
+        source: Source,
+        result: PollResult,
+        now: datetime,
+        next_check: datetime,
+        new_items: list[NewItem],
+        alerts: list[NewAlert],
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+    ) -> int | None:
+        """Store a poll in one transaction; return the alerts enqueued, or None (result failed)."""
+        window = self._policy.story_window_hours
+        try:
+            _, enqueued = await self._adb.call(
+                items.store_poll,
+                source.id,
+                now,
+                next_check,
+                new_items,
+                alerts,
+                etag=etag,
+                last_modified=last_modified,
+                body_hash=body_hash,
+                first_poll=not source.primed,
+                story_window=timedelta(hours=window) if window else None,
+            )
+        except sqlite3.OperationalError as exc:
+            # Locked past busy_timeout, or the disk is full: the transaction rolled back, so nothing
+            # of this poll is stored and the source stays due; the next tick tries it again.
+            log.error(
+                "source %d (%s): could not store the poll, nothing was stored: %s",
+                source.id,
+                source.name,
+                exc,
+                extra={"source_id": source.id},
+            )
+            result.status, result.error = "failed", f"database error: {exc}"
+            return None
+        return int(enqueued)
 
     async def _would_alert(
         self, result: PollResult, new_items: list[NewItem], alerts: list[NewAlert]
@@ -291,9 +334,9 @@ class Poller:
         )
         if dry_run:
             return await self._would_alert(result, new_items, alerts)
-        _, result.alerts = await self._adb.call(
-            items.store_poll,
-            source.id,
+        stored = await self._store(
+            source,
+            result,
             now,
             self._next_check(now, source),
             new_items,
@@ -301,8 +344,10 @@ class Poller:
             etag=None,
             last_modified=None,
             body_hash=None,
-            first_poll=not source.primed,
         )
+        if stored is None:
+            return result
+        result.alerts = stored
         await self._adb.call(searches.mark_searched, source.id, answers.fetched, now)
         if new_items:
             log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.domain.errors import ParseError
@@ -17,6 +18,11 @@ from bot.sources.publisher import strip_publisher_suffix
 # An adapter reads one fetched body; it is synchronous (the pipeline runs it off the event loop)
 # and raises only ParseError.
 Adapter = Callable[..., ParsedFeed]
+
+# Entries kept from one document, in document order, whatever the kind. Feeds stop at 1,000 and the
+# Federal Register at its page size; this bounds the JSON catalogs (CISA KEV lists about 1,500 CVEs)
+# so that a hostile document of tiny entries cannot fill the database in one poll.
+MAX_ENTRIES_PER_DOCUMENT = 5_000
 
 
 def _feed(
@@ -55,9 +61,12 @@ def parse_document(
     adapter = ADAPTERS.get(kind)
     if adapter is None:
         raise ParseError(f"source kind {kind!r} is not supported by this build")
-    return adapter(
+    feed = adapter(
         body, content_type=content_type, url=url, options=options or {}, max_bytes=max_decompressed_bytes
     )
+    if len(feed.entries) > MAX_ENTRIES_PER_DOCUMENT:
+        feed = replace(feed, entries=feed.entries[:MAX_ENTRIES_PER_DOCUMENT])
+    return feed
 
 
 def parse_any(body: bytes, *, content_type: str | None = None, url: str = "") -> ParsedFeed:

@@ -333,6 +333,7 @@ class Fetcher:
         allow_private: bool = False,
         allowed_networks: Iterable[str | IPNetwork] = (),
         max_connections: int = 100,
+        dns: AbstractResolver | None = None,
     ) -> None:
         if per_host < 1 or max_connections < 1:
             raise ValueError("per_host and max_connections must be at least 1")
@@ -345,6 +346,8 @@ class Fetcher:
         self._per_host = per_host
         self._max_redirects = max_redirects
         self._max_connections = max_connections
+        # The name resolver under the guard; None means the system's (tests stand in a fixed DNS).
+        self._dns = dns
         self._policy = AddressPolicy(allow_private=allow_private, allowed_networks=allowed_networks)
         self._session: aiohttp.ClientSession | None = None
         self._resolver: AbstractResolver | None = None
@@ -382,7 +385,7 @@ class Fetcher:
             raise RuntimeError("this Fetcher is closed")
         if self._session is None:
             # Created on first use because aiohttp needs a running event loop.
-            inner = ThreadedResolver()
+            inner = self._dns if self._dns is not None else ThreadedResolver()
             self._resolver = inner if self._policy.allow_private else GuardedResolver(self._policy, inner)
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, resolver=self._resolver, ttl_dns_cache=300

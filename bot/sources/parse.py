@@ -54,6 +54,13 @@ _GUID_MAX_CHARS = 2_048
 _LINK_MAX_CHARS = 8_192
 _TTL_MAX_MINUTES = 7 * 24 * 60  # a longer refresh hint would stall the source; a week is plenty
 _YEAR_MIN, _YEAR_MAX = 1990, 2100
+# Deeper element nesting than any feed needs; feedparser's time grows faster than linearly with depth
+# (a 7 MB document of nested tags kept it busy for two minutes), so deeper documents are refused.
+_MAX_DEPTH = 256
+# HTML elements that never have content: `<br>` in a description opens nothing.
+_VOID_ELEMENTS = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
+# Tags as a lenient parser sees them, for measuring nesting before feedparser runs.
+_TAG = re.compile(rb"<(/?)([A-Za-z_][^\s/<>]*)[^<>]*?(/?)>|<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.DOTALL)
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _FEED_ROOTS = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
@@ -521,6 +528,8 @@ class _Collector:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         depth = self.depth = self.depth + 1
+        if depth > _MAX_DEPTH:
+            raise _NotWellFormed("nested too deeply")  # the feedparser step refuses it with the reason
         if attrs and _XML_BASE in attrs:
             self.bases.append((depth, _join_base(self.bases[-1][1], attrs[_XML_BASE])))
             self.base_depth = depth
@@ -700,7 +709,30 @@ def _format_from_version(version: str) -> str | None:
     return version or None
 
 
+def _check_nesting(data: bytes) -> None:
+    """Raise ParseError when elements nest deeper than _MAX_DEPTH, counted as a lenient parser would.
+
+    A closing tag closes every unclosed element opened after its own opening tag (`<br>` in HTML
+    text), so ill-formed but ordinary feeds stay shallow.
+    """
+    stack: list[bytes] = []
+    for match in _TAG.finditer(data):
+        name = match.group(2)
+        if name is None:
+            continue  # CDATA or a comment
+        if match.group(1):
+            for index in range(len(stack) - 1, -1, -1):
+                if stack[index] == name:
+                    del stack[index:]
+                    break
+        elif not match.group(3) and name.lower() not in _VOID_ELEMENTS:
+            stack.append(name)
+            if len(stack) > _MAX_DEPTH:
+                raise ParseError(f"not a feed: elements are nested more than {_MAX_DEPTH} deep")
+
+
 def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> ParsedFeed:
+    _check_nesting(doc.data)
     try:
         # A BytesIO, never bytes: feedparser treats a bytes argument as a file name to open first.
         # No Content-Location either: feedparser would resolve guids against it, and a guid must

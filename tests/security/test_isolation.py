@@ -1,0 +1,116 @@
+"""Tenant isolation: a server can read, remove and target only what is its own.
+
+Every id a command takes is checked against the caller's server in bot/services/guild.py
+(`remove_subscription`, `remove_source`, `recent_alerts`, `why` filter by guild id). The
+per-command cases in tests/chat/test_bot_e2e.py (test_servers_are_isolated,
+test_sources_are_per_server, test_alerts_recent_and_why_are_per_server) are the long forms;
+here each cross-server attempt is made in turn and must fail with a plain message, changing nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.storage import sources, subscriptions
+from tests.chat.test_bot_e2e import kaspersky_item
+from tests.fakediscord import Permission
+from tests.fakediscord.options import OptionError
+from tests.helpers import with_items
+from tests.security.conftest import Regwatch
+
+NASA = "spec_rss2sample_nasa_liftoff.xml"
+
+
+async def other_server(app: Regwatch) -> tuple[object, object]:
+    """Add a second server with its own admin; wait until the bot sees it."""
+    fake = app.fake
+    other = fake.add_guild("Other Server")
+    admin = fake.add_member("other-admin", permissions=Permission.MANAGE_GUILD, guild_id=other.id)
+    await fake.wait_for(lambda: app.bot.get_guild(other.id))
+    return other, admin
+
+
+async def test_cross_server_ids_are_refused_and_nothing_changes(app: Regwatch) -> None:
+    fake = app.fake
+    other, other_admin = await other_server(app)
+    as_other = {"guild_id": other.id, "user_id": other_admin.user.id}  # type: ignore[attr-defined]
+    mine = await app.subscribe("kaspersky")
+    url = app.feeds.set("/mine.xml", with_items(NASA))
+    added = await fake.invoke("source add", options={"url": url, "name": "My vendor blog"})
+    found = re.search(r"\(source (\d+)\)", added.content)
+    assert found, added.content
+    my_source = int(found.group(1))
+
+    # Remove: my subscription and my source, from the other server.
+    refused = await fake.invoke("watch remove", options={"id": mine}, **as_other)
+    assert refused.ephemeral
+    assert refused.content == f"This server has no subscription with id {mine}. /watch list shows them."
+    refused = await fake.invoke("source remove", options={"id": my_source}, **as_other)
+    assert (
+        refused.content
+        == f"This server has no source of its own with id {my_source}. /source list shows them."
+    )
+    # Ids that exist nowhere read the same: no oracle for which ids exist.
+    missing = await fake.invoke("watch remove", options={"id": 999_999}, **as_other)
+    assert missing.content == "This server has no subscription with id 999999. /watch list shows them."
+
+    # Read: lists, autocomplete and recent alerts show nothing of mine.
+    listed = await fake.invoke("watch list", **as_other)
+    assert f"`{mine}`" not in listed.content and "kaspersky" not in listed.content
+    assert await fake.autocomplete("watch", "remove", "id", str(mine), **as_other) == []
+    assert "My vendor blog" not in (await fake.invoke("source list", **as_other)).content
+
+    # Nothing changed.
+    assert [s.id for s in await app.services.adb.call(subscriptions.list_subscriptions)] == [mine]
+    assert my_source in [s.id for s in await app.services.adb.call(sources.list_sources)]
+
+
+async def test_alerts_of_one_server_are_not_shown_to_another(app: Regwatch) -> None:
+    fake = app.fake
+    other, other_admin = await other_server(app)
+    as_other = {"guild_id": other.id, "user_id": other_admin.user.id}  # type: ignore[attr-defined]
+    await app.prime()
+    sub_id = await app.subscribe("vendor:Kaspersky")
+    app.publish(kaspersky_item())
+    _, sent = await app.poll_and_deliver()
+    assert sent == 1
+    assert (await fake.invoke("alerts recent", **as_other)).content == "No alerts yet for this server."
+    why = await fake.invoke(
+        "alerts why", options={"link": "https://www.bis.gov/press/kaspersky-final-determination"}, **as_other
+    )
+    assert f"Subscription {sub_id}" not in why.content and "This server has no subscriptions." in why.content
+
+
+async def test_a_channel_of_another_server_cannot_be_targeted(app: Regwatch) -> None:
+    fake = app.fake
+    other, _ = await other_server(app)
+    their_channel = fake.add_channel("their-alerts", guild_id=other.id)  # type: ignore[attr-defined]
+    # Discord resolves channel options within the invoking server only (the fake does the same),
+    # so such an interaction never reaches the bot.
+    with pytest.raises(OptionError, match="no such target"):
+        await fake.invoke("watch keywords", options={"query": "kaspersky", "channel": their_channel})
+    assert await app.services.adb.call(subscriptions.list_subscriptions) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: /watch preview and /alerts why read items of every server's own sources "
+    "(a source's name and items leak across servers); left for the explanations work (issue 7)",
+)
+async def test_preview_does_not_show_items_of_another_servers_own_source(app: Regwatch) -> None:
+    fake = app.fake
+    other, other_admin = await other_server(app)
+    secret = app.feeds.set(
+        "/secret.xml",
+        with_items(NASA, kaspersky_item(title="Kaspersky internal memo", link="https://x.example/m")),
+    )
+    added = await fake.invoke(
+        "source add", options={"url": secret, "name": "Their private feed"},
+        guild_id=other.id, user_id=other_admin.user.id,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    assert "(source " in added.content, added.content
+    await app.services.scheduler.poll_all()
+    preview = await fake.invoke("watch preview", options={"query": "memo"})
+    assert "Kaspersky internal memo" not in preview.content

@@ -1,0 +1,176 @@
+"""Output injection: text from feeds cannot ping, link, format, rewrite a terminal or break limits.
+
+Escaping lives in bot/delivery/render.py (console), bot/delivery/embed.py (Discord embed, message
+payload with nonce and allowed_mentions). Unit cases: tests/delivery/test_embed.py. Here a hostile
+item goes through the whole pipeline (feed server → poll → outbox → sink) and the test reads what
+the console printed and what the fake Discord received.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.app import build_services
+from bot.delivery.console import ConsoleSink
+from bot.settings import load_settings
+from tests.feedserver import FeedServer
+from tests.security.conftest import Regwatch
+
+FEED = "/feed.xml"
+LINK = "https://www.bis.gov/press/kaspersky-hostile"
+CONTROL_AND_BIDI = (
+    "\x00\x07\x1b[2J\x1b]8;;https://evil.example\x07\x08\x7f\x85\u200b\u200e\u200f\u202a\u202b\u202d\u202e"
+)
+CONTROL_AND_BIDI += "\u2060\u2066\u2067\u2068\u2069\u061c\u180e\ufeff\U000e0041\U000e007f"
+HOSTILE_TITLE = (
+    f"{CONTROL_AND_BIDI}Kaspersky @everyone @here"
+    " <@&111111111111111111> <@222222222222222222> <#333333333333333333>"
+    " [click me](https://evil.example/phish) **bold** __under__ ~~strike~~ ||spoiler|| `code` > quote"
+    f" # heading {CONTROL_AND_BIDI} end\nALERT [forged] line\r\n  https://evil.example"
+)
+HOSTILE_SUMMARY = (
+    f"Kaspersky said: {CONTROL_AND_BIDI} @everyone " + "[masked](https://evil.example) " + "word " * 3000
+)
+UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]"
+)
+LIVE_MENTION = re.compile(r"@(everyone|here)|<@&?\d+>|<#\d+>")
+
+
+def json_feed(*items: dict[str, Any]) -> bytes:
+    """Return a JSON Feed (it can carry any character, unlike XML 1.0)."""
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "Hostile", "items": list(items)}
+    ).encode()
+
+
+def item(item_id: str, title: str, summary: str = "", link: str = LINK) -> dict[str, Any]:
+    """Return one JSON Feed item published five minutes ago."""
+    when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    return {"id": item_id, "url": link, "title": title, "content_text": summary, "date_published": when}
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Yield every string inside a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
+async def test_console_sink_prints_hostile_text_inert_and_bounded(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    url = feed_server.set(FEED, json_feed(item("old", "Old news")), content_type="application/feed+json")
+    # TOML escapes: a source name (set by an operator or a server admin) is shown too.
+    hostile_name = "Hostile \\u0007\\u001b[2J\\u202e\\u2066"
+    (tmp_path / "sources.toml").write_text(f'[[source]]\nname = "{hostile_name}"\nurl = "{url}"\n')
+    (tmp_path / "subs.toml").write_text('[[subscription]]\nname = "k"\nquery = "kaspersky"\n')
+    settings = load_settings(
+        database_path=tmp_path / "regwatch.db",
+        sources_file=tmp_path / "sources.toml",
+        subscriptions_file=tmp_path / "subs.toml",
+        allow_private_networks=True,
+    )
+    out = io.StringIO()
+    async with build_services(settings, sinks={"console": ConsoleSink(out)}) as services:
+        await services.scheduler.poll_all()
+        long_title = HOSTILE_TITLE + " padding" * 200
+        feed_server.set(
+            FEED,
+            json_feed(item("new", long_title, HOSTILE_SUMMARY), item("old", "Old news")),
+            content_type="application/feed+json",
+        )
+        [result] = await services.scheduler.poll_all()
+        assert result.alerts == 1 and (await services.dispatcher.drain()).sent == 1
+    printed = out.getvalue()
+    # Exactly one alert block, and the title's newlines could not forge a second one.
+    assert [line for line in printed.splitlines() if line.startswith("ALERT")] == [printed.splitlines()[0]]
+    assert "\nALERT [forged]" not in printed
+    assert not UNSAFE.search(printed.replace("\n", "")), [c for c in printed if UNSAFE.match(c)]
+    header, title_line, link_line, *_ = printed.splitlines()
+    assert header.startswith("ALERT [k] Hostile")
+    # The escape sequences lose their ESC and BEL: shown as text, not obeyed by the terminal.
+    assert title_line.startswith("  [2J]8;;https://evil.example Kaspersky @everyone @here")
+    assert len(title_line) <= 2 + 300 and title_line.endswith("…")
+    assert link_line == f"  {LINK}"
+
+
+async def test_discord_payload_is_escaped_pings_nobody_and_fits_the_limits(app: Regwatch) -> None:
+    fake = app.fake
+    app.feeds.set(FEED, json_feed(item("old", "Old news")), content_type="application/feed+json")
+    await app.prime()
+    await app.subscribe("kaspersky")
+    app.feeds.set(
+        FEED,
+        json_feed(item("new", HOSTILE_TITLE + " x" * 500, HOSTILE_SUMMARY), item("old", "Old news")),
+        content_type="application/feed+json",
+    )
+    result, sent = await app.poll_and_deliver()
+    assert result.alerts == 1 and sent == 1
+    [post] = fake.requests("POST", r"^/channels/\d+/messages$")
+    payload = post.json
+    # Nobody can be pinged: no mention parsing at all (the subscription has no role).
+    assert payload["allowed_mentions"] == {"parse": [], "roles": []}
+    assert payload["enforce_nonce"] is True and len(str(payload["nonce"])) <= 25
+    [message] = fake.messages(fake.channel.id)
+    assert (
+        message["mention_everyone"] is False and message["mentions"] == [] and message["mention_roles"] == []
+    )
+    for text in strings(payload):
+        # The escaper's own zero-width space breaks mentions ("@\u200beveryone"); nothing else survives.
+        assert not UNSAFE.search(text.replace("@\u200b", "@").replace("<\u200b", "<")), repr(text)
+        assert not LIVE_MENTION.search(text), text
+        assert "](" not in text or text == payload["embeds"][0].get("url")
+        assert unicodedata.normalize("NFC", text) == text
+    [embed] = payload["embeds"]
+    assert embed["url"] == LINK
+    # Markdown is escaped: each special character is preceded by a backslash.
+    assert r"\*\*bold\*\*" in embed["title"] and r"\[click me\]" in embed["title"]
+
+    # Discord's limits, counted in UTF-16 code units.
+    def units(s: str) -> int:
+        return len(s.encode("utf-16-le")) // 2
+
+    assert units(embed["title"]) <= 256 and units(embed.get("description", "")) <= 4096
+    assert all(units(f["name"]) <= 256 and units(f["value"]) <= 1024 for f in embed.get("fields", []))
+    total = sum(
+        units(s)
+        for s in (embed["title"], embed.get("description", ""), embed.get("footer", {}).get("text", ""))
+    )
+    total += sum(units(f["name"]) + units(f["value"]) for f in embed.get("fields", []))
+    assert total <= 6000 and units(payload.get("content", "")) <= 2000
+    # Sent exactly once; polling again sends nothing more.
+    _, again = await app.poll_and_deliver()
+    assert again == 0 and len(fake.messages(fake.channel.id)) == 1
+
+
+async def test_role_mention_is_the_only_ping_allowed(app: Regwatch) -> None:
+    fake = app.fake
+    role = fake.add_role("vendor-watch")
+    app.feeds.set(FEED, json_feed(item("old", "Old news")), content_type="application/feed+json")
+    await app.prime()
+    await app.subscribe("kaspersky", options={"mention": role})
+    app.feeds.set(
+        FEED,
+        json_feed(item("new", HOSTILE_TITLE, HOSTILE_SUMMARY), item("old", "Old news")),
+        content_type="application/feed+json",
+    )
+    _, sent = await app.poll_and_deliver()
+    assert sent == 1
+    [post] = fake.requests("POST", r"^/channels/\d+/messages$")
+    assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(role.id)]}
+    assert post.json["content"] == f"<@&{role.id}>"
+    [message] = fake.messages(fake.channel.id)
+    assert message["mention_everyone"] is False and message["mention_roles"] == [str(role.id)]
