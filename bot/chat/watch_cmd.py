@@ -257,7 +257,7 @@ class WatchGroup(app_commands.Group):
             await reply(interaction, query_error_text(query, exc))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.service.preview(query, days)
+        result = await self.service.preview(query, days, guild_id=interaction.guild_id)
         if not result.total:
             text = f"No match among {result.scanned} items stored in the last {days} days."
         else:

@@ -124,12 +124,14 @@ class GuildService:
         if not await self._adb.call(subscriptions.remove, sub_id, guild_id=guild_id):
             raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
 
-    async def preview(self, query_text: str, days: int = 30, *, limit: int = 5) -> Preview:
-        """Run a query over the items stored in the last `days` days."""
+    async def preview(
+        self, query_text: str, days: int = 30, *, limit: int = 5, guild_id: int | None = None
+    ) -> Preview:
+        """Run a query over the items stored in the last `days` days (those `guild_id` may see)."""
         query = self.parse(query_text)
         days = max(1, min(days, 365))
         since = self._clock() - timedelta(days=days)
-        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS)
+        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS, guild_id=guild_id)
         return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
 
     # --- sources ---------------------------------------------------------------------------
@@ -196,4 +198,5 @@ class GuildService:
             self.limits.max_item_age_hours,
             no_subscriptions="This server has no subscriptions.",
             sources_hint="/source list shows the sources.",
+            guild_id=guild_id,
         )

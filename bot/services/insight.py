@@ -75,13 +75,18 @@ def explain_link(
     mention_channels: bool = True,
     no_subscriptions: str = "No subscriptions to explain.",
     sources_hint: str = "`regwatch sources list` shows the sources.",
+    guild_id: int | None = None,
 ) -> Explanation:
-    """Explain, for each subscription, why the item at `link` did or did not alert."""
+    """Explain, for each subscription, why the item at `link` did or did not alert.
+
+    With `guild_id`, only items of the sources that server sees (shared ones and its own).
+    """
     canon = canonical_link(link)
+    scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     rows = db.execute(
         "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name"
-        " FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ? ORDER BY i.id",
-        (canon,),
+        f" FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ?{scope} ORDER BY i.id",
+        (canon,) if guild_id is None else (canon, guild_id),
     ).fetchall()
     if not rows:
         return Explanation(False, [f"regwatch has not seen {link} in any source it polls. {sources_hint}"])

@@ -206,13 +206,20 @@ class _StoryFinder:
         self._load(target).append((alert_id, key))
 
 
-def recent(db: Database, since: datetime, limit: int = 5000) -> list[StoredItem]:
-    """Return items fetched since a time, newest first, with their source's name."""
+def recent(
+    db: Database, since: datetime, limit: int = 5000, *, guild_id: int | None = None
+) -> list[StoredItem]:
+    """Return items fetched since a time, newest first, with their source's name.
+
+    With `guild_id`, only items of the sources that server sees: shared ones and its own.
+    """
+    scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
+    params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
     cur = db.execute(
         "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action"
-        " FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?"
+        f" FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
-        (iso(since), limit),
+        (*params, limit),
     )
     return [
         StoredItem(

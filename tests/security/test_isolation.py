@@ -94,12 +94,7 @@ async def test_a_channel_of_another_server_cannot_be_targeted(app: Regwatch) -> 
     assert await app.services.adb.call(subscriptions.list_subscriptions) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: /watch preview and /alerts why read items of every server's own sources "
-    "(a source's name and items leak across servers); left for the explanations work (issue 7)",
-)
-async def test_preview_does_not_show_items_of_another_servers_own_source(app: Regwatch) -> None:
+async def test_preview_and_why_do_not_show_items_of_another_servers_own_source(app: Regwatch) -> None:
     fake = app.fake
     other, other_admin = await other_server(app)
     secret = app.feeds.set(
@@ -114,3 +109,14 @@ async def test_preview_does_not_show_items_of_another_servers_own_source(app: Re
     await app.services.scheduler.poll_all()
     preview = await fake.invoke("watch preview", options={"query": "memo"})
     assert "Kaspersky internal memo" not in preview.content
+    why = await fake.invoke("alerts why", options={"link": "https://x.example/m"})
+    assert "internal memo" not in why.content and "Their private feed" not in why.content
+    assert "has not seen" in why.content
+    # The server that owns the source sees it.
+    theirs = await fake.invoke(
+        "watch preview",
+        options={"query": "memo"},
+        guild_id=other.id,
+        user_id=other_admin.user.id,  # type: ignore[attr-defined]
+    )
+    assert "Kaspersky internal memo" in theirs.content
