@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -31,7 +32,8 @@ from bot.domain.classifier_lexicon import (
     CONTEXT,
     COUNTRIES,
     GOVERNMENT_NAMES,
-    NUMBERED_DIRECTIVE,
+    NUMBERED_DIRECTIVE_PREFIXES,
+    NUMBERED_DIRECTIVE_TAIL,
     REPORTER,
     STRONG,
     WEAK,
@@ -57,7 +59,7 @@ _BASE_SEVERITY = {
     "investigation": 2,
     "guidance": 1,
 }
-_NUMBERED = re.compile(NUMBERED_DIRECTIVE)
+_NUMBER_TAIL = re.compile(NUMBERED_DIRECTIVE_TAIL)
 _NOSPACE = re.compile(f"[{NOSPACE_RANGES}]")
 _TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2010": "-", "\u2011": "-"})
 # Case endings a name takes in Polish, Lithuanian, Ukrainian and Russian text ("TikToka",
@@ -97,7 +99,7 @@ _ARTICLES = frozenset({"", "the", "les", "la", "le", "l'", "die", "der"})
 _GENERIC_LISTS = frozenset({"blacklist", "blacklisted", "trade blacklist", "黑名单"})
 _ISSUER_LISTS = {"OFAC": "sanction", "US Department of Defense": "sanction", "BIS": "entity_list"}
 # Kinds of automaton payloads.
-_ACTION, _BODY, _COUNTRY, _CONTEXT, _REPORTER, _VENDOR = range(6)
+_ACTION, _BODY, _COUNTRY, _CONTEXT, _REPORTER, _VENDOR, _NUMBER = range(7)
 # How far (characters) a reporter word may follow a vendor's name and still make it the reporter.
 _REPORTER_REACH = 40
 
@@ -125,8 +127,7 @@ class Classification:
         return " · ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):
     kind: int
     field: int
     start: int
@@ -147,6 +148,10 @@ class _Rules:
         entries: dict[str, list[tuple[int, tuple[str, ...], int]]] = {}
 
         def add(cue: str, kind: int, data: tuple[str, ...], weight: int = 0) -> None:
+            # Short cues ("us", "ed", "ban") occur inside many words ("focus", "bank"); anchored
+            # on the space before them, the automaton reports far fewer candidates to check.
+            if len(cue.rstrip("=")) <= 3 and not _is_nospace(cue[0]):
+                cue = " " + cue
             entries.setdefault(cue, []).append((kind, data, weight))
 
         for action, weighted in ACTION_CUES:
@@ -158,6 +163,10 @@ class _Rules:
                     add(name, kind, (issuer, jurisdiction))
         for cue in CONTEXT:
             add(cue, _CONTEXT, ())
+        for prefix in NUMBERED_DIRECTIVE_PREFIXES:
+            for digit in "0123456789":
+                add(f" {prefix} {digit}", _NUMBER, ("directive",), STRONG)
+                add(f" {prefix}{digit}", _NUMBER, ("directive",), STRONG)
         for cue in REPORTER:
             add(cue + "=" if not _is_nospace(cue[0]) else cue, _REPORTER, ())
         if vendors is not None:
@@ -187,17 +196,21 @@ class _Rules:
             return found
         for end, (length, payloads) in self.automaton.iter(text):
             start = end - length + 1
-            if start > 0 and is_word_char(text[start]) and is_word_char(text[start - 1]):
+            if text[start] == " ":
+                start += 1  # an anchored short cue
+            elif start > 0 and is_word_char(text[start]) and is_word_char(text[start - 1]):
                 continue
             after = end + 1
             stops = not is_word_char(text[end]) or after >= len(text) or not is_word_char(text[after])
-            # Reasons quote the whole word ("prohibits"), not the stem the cue matched.
-            word_end = after
-            while word_end < len(text) and is_word_char(text[word_end]) and not stops:
-                word_end += 1
-            literal = text[start:word_end]
+            literal = text[start:after]
             for kind, data, weight, whole in payloads:
                 if whole and not stops and (kind != _VENDOR or not _inflected(text, after)):
+                    continue
+                if kind == _NUMBER:
+                    numbered = _NUMBER_TAIL.match(text, after)
+                    if numbered is None:
+                        continue
+                    found.append(_Hit(_ACTION, field_index, start, numbered.end(), literal, data, weight))
                     continue
                 found.append(_Hit(kind, field_index, start, after, literal, data, weight))
         return found
@@ -217,7 +230,9 @@ def _rules(vendors: VendorCatalog | None) -> _Rules:
 
 
 def _fold(text: str) -> str:
-    return text.casefold().translate(_TYPOGRAPHIC)
+    folded = text.casefold()
+    # translate() looks up every character: skip it for ASCII text, which has nothing to map.
+    return folded if folded.isascii() else folded.translate(_TYPOGRAPHIC)
 
 
 def _pick_issuer(hits: list[_Hit], fields: tuple[str, str]) -> tuple[_Hit | None, bool]:
@@ -261,8 +276,14 @@ def _severity(action: str, issuer: str | None, targets: tuple[str, ...]) -> str:
     return "medium" if score >= 2 else "low"
 
 
-def _quote(hit: _Hit) -> str:
-    return f'"{hit.cue}" in {_FIELD_NAMES[hit.field]}'
+def _quote(hit: _Hit, fields: tuple[str, str]) -> str:
+    """Quote a cue as the whole word it starts ("prohibits", not the stem "prohibit")."""
+    text = fields[hit.field]
+    end = hit.end
+    if is_word_char(text[end - 1]):
+        while end < len(text) and is_word_char(text[end]):
+            end += 1
+    return f'"{text[hit.start : end]}" in {_FIELD_NAMES[hit.field]}'
 
 
 def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -> Classification:
@@ -270,6 +291,8 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
     fields = (f" {_fold(title)} ", f" {_fold(text[:_LEAD_CHARS])} ")
     rules = _rules(vendors)
     hits = rules.hits(fields[_TITLE], _TITLE) + rules.hits(fields[_LEAD], _LEAD)
+    if not any(hit.kind == _ACTION for hit in hits):
+        return _NO_ACTION  # most items: no cue, nothing more to decide
     reasons: list[str] = []
 
     issuer_hit, named_body = _pick_issuer(hits, fields)
@@ -292,20 +315,9 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
             2 if best_cue[action].field == _TITLE else 1
         ):
             best_cue[action] = hit
-    for index, folded in enumerate(fields):
-        numbered = _NUMBERED.search(folded)
-        if numbered:
-            scores["directive"] = scores.get("directive", 0) + STRONG * (2 if index == _TITLE else 1)
-            best_cue.setdefault(
-                "directive",
-                _Hit(
-                    _ACTION, index, numbered.start(), numbered.end(), numbered.group(), ("directive",), STRONG
-                ),
-            )
-
-    money = _MONEY.search(fields[_TITLE])
     money_cues = [h for h in hits if h.kind == _ACTION and h.data[0] in ("fine", "sanction")]
-    if money and money_cues:
+    money = _MONEY.search(fields[_TITLE]) if money_cues else None
+    if money:
         scores["fine"] = scores.get("fine", 0) + STRONG * 2
         best_cue["fine"] = _Hit(_ACTION, _TITLE, money.start(), money.end(), money.group(), ("fine",), STRONG)
     if issuer_hit is not None and "entity_list" in scores and best_cue["entity_list"].cue in _GENERIC_LISTS:
@@ -317,7 +329,9 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
 
     if not scores:
         for hit in ignored[:2]:
-            reasons.append(f"{hit.data[0]} cue {_quote(hit)} ignored: no issuer or regulatory context")
+            reasons.append(
+                f"{hit.data[0]} cue {_quote(hit, fields)} ignored: no issuer or regulatory context"
+            )
         return Classification(reasons=tuple(reasons))
 
     action = max(scores, key=lambda a: (scores[a], -_SPECIFICITY[a]))
@@ -330,20 +344,20 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
         if lead_vendor.start <= 3 and lead_vendor.data[0] in reporters:
             reasons.append(
                 f"no action: the title's subject {lead_vendor.data[0]} reports or reacts "
-                f"({action} cue {_quote(cue)} left aside)"
+                f"({action} cue {_quote(cue, fields)} left aside)"
             )
             return Classification(reasons=tuple(reasons))
 
-    reasons.append(f"action={action}: {_quote(cue)} (score {scores[action]})")
+    reasons.append(f"action={action}: {_quote(cue, fields)} (score {scores[action]})")
     for other in sorted(scores, key=lambda a: -scores[a]):
         if other != action:
-            reasons.append(f"also {other} (score {scores[other]}): {_quote(best_cue[other])}")
+            reasons.append(f"also {other} (score {scores[other]}): {_quote(best_cue[other], fields)}")
             break
 
     issuer = jurisdiction = None
     if issuer_hit is not None:
         issuer, jurisdiction = issuer_hit.data
-        reasons.append(f"issuer={issuer} ({jurisdiction}): {_quote(issuer_hit)}")
+        reasons.append(f"issuer={issuer} ({jurisdiction}): {_quote(issuer_hit, fields)}")
 
     targets: list[str] = []
     for hit in sorted((h for h in hits if h.kind == _VENDOR), key=lambda h: (h.field, h.start)):
@@ -351,10 +365,10 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
         if name in targets:
             continue
         if name in reporters:
-            reasons.append(f"{name} not a target: named as the reporter ({_quote(hit)})")
+            reasons.append(f"{name} not a target: named as the reporter ({_quote(hit, fields)})")
             continue
         targets.append(name)
-        reasons.append(f"target={name}: {_quote(hit)}")
+        reasons.append(f"target={name}: {_quote(hit, fields)}")
 
     severity = _severity(action, issuer, tuple(targets))
     reasons.append(
@@ -364,6 +378,9 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
     return Classification(action, issuer, jurisdiction, tuple(targets), severity, tuple(reasons))
 
 
+_NO_ACTION = Classification()
+
+
 def classify(title: str, text: str) -> str | None:
-    """Return the action type an item reports, or None when it reports no regulatory action."""
-    return classify_item(title, text).action
+    """Return the action type an item reports (None for none), with the built-in vendor catalog."""
+    return classify_item(title, text, VendorCatalog.load_default()).action

@@ -242,8 +242,10 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
     ),
 )
 
-# Numbered directives need digits: "BOD 22-01", "ED 24-02". Checked as a regular expression.
-NUMBERED_DIRECTIVE = r"(?<![\w-])(?:bod|ed) ?\d\d-\d\d"
+# Numbered directives need digits: "BOD 22-01", "ED 24-02": a prefix word and a digit, then
+# the rest of the number.
+NUMBERED_DIRECTIVE_PREFIXES = ("bod", "ed")
+NUMBERED_DIRECTIVE_TAIL = r"\d-\d\d(?!\d)"
 
 # Issuing bodies: (issuer, jurisdiction, cues). Named bodies win over national governments.
 BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
