@@ -54,3 +54,16 @@ def test_a_bad_label_is_refused():
         load_items(
             '[[item]]\nid = "x"\ngroup = "g"\nlang = "en"\ntitle = "t"\naction = "embargo"\nsource = "s"\n'
         )
+
+
+def test_the_classifier_holds_its_scores_on_the_hold_out_set():
+    # Scored once after the rules were written, rules unchanged since: accuracy 89.1 %,
+    # precision 96.3 %, recall 83.9 %, targets 77.8 % (46 items). Floors a little below.
+    items = load_items((DATA.parent / "classifier_holdout.toml").read_text(encoding="utf-8"))
+    assert len(items) >= 40
+    result = evaluate(items, VendorCatalog.load_default())
+    report = render(result)
+    assert result.accuracy >= 0.86, report
+    assert result.overall.precision >= 0.93, report
+    assert result.overall.recall >= 0.80, report
+    assert result.target_accuracy >= 0.72, report
