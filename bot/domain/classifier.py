@@ -32,6 +32,8 @@ from bot.domain.classifier_lexicon import (
     CONTEXT,
     COUNTRIES,
     GOVERNMENT_NAMES,
+    MASKS,
+    NORMAL,
     NUMBERED_DIRECTIVE_PREFIXES,
     NUMBERED_DIRECTIVE_TAIL,
     REPORTER,
@@ -98,8 +100,14 @@ _ARTICLES = frozenset({"", "the", "les", "la", "le", "l'", "die", "der"})
 # Generic list words ("blacklist") take the list of the issuer that keeps it.
 _GENERIC_LISTS = frozenset({"blacklist", "blacklisted", "trade blacklist", "黑名单"})
 _ISSUER_LISTS = {"OFAC": "sanction", "US Department of Defense": "sanction", "BIS": "entity_list"}
+# Investigations and warnings are everywhere in general news (police, scientists, companies):
+# they count only with a named issuer (or a STRONG cue such as "formal proceedings").
+_NEED_ISSUER = frozenset({"investigation", "guidance"})
+_CONTEXT_REACH = 120
+# Identifiers of vulnerability advisories and catalog entries.
+_NOTICE = re.compile(r"\b(?:cve-\d{4}-\d{3,}|icsm?a-\d\d-\d{3}-\d\d|va-\d\d-\d{3}-\d\d)", re.IGNORECASE)
 # Kinds of automaton payloads.
-_ACTION, _BODY, _COUNTRY, _CONTEXT, _REPORTER, _VENDOR, _NUMBER = range(7)
+_ACTION, _BODY, _COUNTRY, _CONTEXT, _REPORTER, _VENDOR, _NUMBER, _MASK = range(8)
 # How far (characters) a reporter word may follow a vendor's name and still make it the reporter.
 _REPORTER_REACH = 40
 
@@ -163,6 +171,8 @@ class _Rules:
                     add(name, kind, (issuer, jurisdiction))
         for cue in CONTEXT:
             add(cue, _CONTEXT, ())
+        for cue in MASKS:
+            add(cue, _MASK, ())
         for prefix in NUMBERED_DIRECTIVE_PREFIXES:
             for digit in "0123456789":
                 add(f" {prefix} {digit}", _NUMBER, ("directive",), STRONG)
@@ -210,7 +220,10 @@ class _Rules:
                     numbered = _NUMBER_TAIL.match(text, after)
                     if numbered is None:
                         continue
-                    found.append(_Hit(_ACTION, field_index, start, numbered.end(), literal, data, weight))
+                    # A directive number in the title names it; in the text it may only be cited
+                    # ("follow applicable BOD 22-01 guidance"), so there it needs an issuer.
+                    strength = weight if field_index == _TITLE else NORMAL
+                    found.append(_Hit(_ACTION, field_index, start, numbered.end(), literal, data, strength))
                     continue
                 found.append(_Hit(kind, field_index, start, after, literal, data, weight))
         return found
@@ -269,6 +282,20 @@ def _reporter_vendors(hits: list[_Hit], fields: tuple[str, str]) -> set[str]:
     return named
 
 
+def _allowed(hit: _Hit, issuer: _Hit | None, contexts: list[_Hit]) -> bool:
+    """Tell whether an action cue counts: STRONG always, others need an issuer or nearby context."""
+    if hit.weight >= STRONG or issuer is not None:
+        return True
+    if hit.weight <= WEAK or hit.data[0] in _NEED_ISSUER:
+        return False
+    # A regulatory word in the title, or near the cue: "the ministry banned ...", not a
+    # "department" three sentences away in a crime report.
+    return any(
+        c.field == _TITLE or (c.field == hit.field and abs(c.start - hit.start) <= _CONTEXT_REACH)
+        for c in contexts
+    )
+
+
 def _severity(action: str, issuer: str | None, targets: tuple[str, ...]) -> str:
     score = _BASE_SEVERITY[action] + (1 if targets else 0) - (0 if issuer else 1)
     if score >= 4:
@@ -295,17 +322,23 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
         return _NO_ACTION  # most items: no cue, nothing more to decide
     reasons: list[str] = []
 
-    issuer_hit, named_body = _pick_issuer(hits, fields)
-    has_context = named_body or issuer_hit is not None or any(h.kind == _CONTEXT for h in hits)
+    issuer_hit, _ = _pick_issuer(hits, fields)
+    contexts = [h for h in hits if h.kind == _CONTEXT]
+    masks = [h for h in hits if h.kind == _MASK]
+    # Advisory identifiers (CVE-..., ICSA-...) in the title: a vulnerability notice, not an
+    # action, unless the title itself names one with a STRONG cue.
+    notice = _NOTICE.search(fields[_TITLE])
 
     scores: dict[str, int] = {}
     best_cue: dict[str, _Hit] = {}
     ignored: list[_Hit] = []
     for hit in hits:
-        if hit.kind != _ACTION:
+        if hit.kind != _ACTION or any(m.field == hit.field and m.start <= hit.start < m.end for m in masks):
             continue
-        allowed = hit.weight >= STRONG or (hit.weight > WEAK and has_context) or issuer_hit is not None
-        if not allowed:
+        if notice and not (hit.weight >= STRONG and hit.field == _TITLE):
+            ignored.append(hit)
+            continue
+        if not _allowed(hit, issuer_hit, contexts):
             ignored.append(hit)
             continue
         action = hit.data[0]
@@ -328,10 +361,9 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
             best_cue[listed] = best_cue.pop("entity_list")
 
     if not scores:
+        why = f"a vulnerability notice ({notice.group()})" if notice else "no issuer or regulatory context"
         for hit in ignored[:2]:
-            reasons.append(
-                f"{hit.data[0]} cue {_quote(hit, fields)} ignored: no issuer or regulatory context"
-            )
+            reasons.append(f"{hit.data[0]} cue {_quote(hit, fields)} ignored: {why}")
         return Classification(reasons=tuple(reasons))
 
     action = max(scores, key=lambda a: (scores[a], -_SPECIFICITY[a]))

@@ -133,7 +133,11 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("verbiet", NORMAL),
             ("verbann", NORMAL),
             ("untersag", NORMAL),
-            ("interdi", NORMAL),
+            ("interdit", NORMAL),
+            ("interdire", NORMAL),
+            ("interdisent", NORMAL),
+            ("interdiction de", NORMAL),
+            ("interdiction d'", NORMAL),
             ("exclut", NORMAL),
             ("bannit", NORMAL),
             ("запрет", NORMAL),
@@ -293,6 +297,8 @@ BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("FTC", "US", ("ftc=", "federal trade commission")),
     ("SEC", "US", ("securities and exchange commission", "sec charges")),
     ("FAA", "US", ("faa=", "federal aviation administration")),
+    ("IRS", "US", ("irs=", "internal revenue service")),
+    ("ITA", "US", ("international trade administration",)),
     ("FDA", "US", ("fda=", "food and drug administration")),
     ("ITC", "US", ("international trade commission",)),
     ("US Department of Defense", "US", ("pentagon", "department of defense", "u.s. army", "us army")),
@@ -387,6 +393,15 @@ COUNTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # Not a country, but the same rule: "Commerce bans ..." is the US Department of Commerce.
     ("BIS", "US", ("commerce=",)),
     ("Canadian government", "CA", ("canada",)),
+)
+
+# Phrases whose action word is no action: an "advisory committee" advises nobody to do anything.
+MASKS = (
+    "advisory committee",
+    "advisory panel",
+    "advisory board",
+    "advisory council",
+    "advisory opinion",
 )
 
 # Country cues that name a state organ, so they are the issuer wherever they stand.

@@ -22,7 +22,10 @@ CATALOG = VendorCatalog.load_default()
         ("SEC fined the company $10m", "", "fine"),
         ("Kaspersky uncovers new APT campaign targeting banks", "Researchers found malware.", None),
         ("Urban planning news", "nothing to see", None),
-        ("Quarterly results", "The agency issued guidance on supply chain risk.", "guidance"),
+        ("Quarterly results", "The FCC issued guidance on supply chain risk.", "guidance"),
+        ("Police open investigation into burglary", "Officers are investigating.", None),
+        ("Continuation of U.S. Drug Interdiction Assistance", "", None),
+        ("Meetings: Advisory Committee on Historical Documentation", "Notice — State Department.", None),
     ],
 )
 def test_classify(title, text, expected):
@@ -157,3 +160,15 @@ def test_without_a_catalog_no_vendor_is_a_target():
 def test_only_the_lead_of_a_long_text_counts():
     text = "Quarterly results were strong. " * 40 + "The ministry banned the product."
     assert classify_item("Results", text, CATALOG).action is None
+
+
+def test_a_vulnerability_notice_is_no_action_unless_its_title_names_one():
+    kev = classify_item(
+        "CVE-2025-48384 — Git: Link Following Vulnerability",
+        "Required action: Apply mitigations per vendor instructions, follow applicable BOD 22-01 guidance.",
+        CATALOG,
+    )
+    assert kev.action is None
+    assert kev.reasons[0].endswith("ignored: a vulnerability notice (cve-2025-48384)")
+    emergency = classify_item("ED 24-01: CVE-2023-46805 in Ivanti Connect Secure", "", CATALOG)
+    assert emergency.action == "directive"
