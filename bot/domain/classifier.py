@@ -5,9 +5,11 @@ Rules, in order (docs/classifier.md explains them with examples):
    finds every cue of bot/domain/classifier_lexicon.py and every catalog vendor name.
 2. Issuer: the longest named body found (title first), else a country that starts the title or
    the lead. Its jurisdiction comes with it.
-3. Action: each cue adds its weight, twice in the title. STRONG cues always count; NORMAL cues
-   count when the item has an issuer or a regulatory context word; WEAK cues only when the item
-   has an issuer. The highest score wins; ties go to the more specific action.
+3. Action: each cue adds its weight, twice in the title. STRONG cues always count; WEAK cues
+   and the cues of investigations and warnings need an issuer; other NORMAL cues need an issuer
+   or a regulatory word ("government", "ministry") in the title or near the cue. A title with an
+   advisory identifier (CVE-..., ICSA-...) is a vulnerability notice: only a STRONG cue in the
+   title makes it an action. The highest score wins; ties go to the more specific action.
 4. Veto: a title that starts with a catalog vendor followed by a reporter verb ("Kaspersky
    uncovers", "Huawei says", "Kaspersky sues") reports no action.
 5. Targets: the catalog vendors named in the title or lead of an item with an action, except a
@@ -248,12 +250,12 @@ def _fold(text: str) -> str:
     return folded if folded.isascii() else folded.translate(_TYPOGRAPHIC)
 
 
-def _pick_issuer(hits: list[_Hit], fields: tuple[str, str]) -> tuple[_Hit | None, bool]:
-    """Return the issuer hit and whether it is a named body (not a national government)."""
+def _pick_issuer(hits: list[_Hit], fields: tuple[str, str]) -> _Hit | None:
+    """Return the hit naming the issuer: a named body, else a country in subject position."""
     bodies = [h for h in hits if h.kind == _BODY]
     if bodies:
         # Title before lead, then the longest name ("美国商务部" over "商务部"), then the first.
-        return min(bodies, key=lambda h: (h.field, -(h.end - h.start), h.start)), True
+        return min(bodies, key=lambda h: (h.field, -(h.end - h.start), h.start))
     for hit in sorted((h for h in hits if h.kind == _COUNTRY), key=lambda h: (h.field, h.start)):
         text = fields[hit.field]
         opens = text[: hit.start].strip() in _ARTICLES or text[max(0, hit.start - 2) : hit.start] in (
@@ -262,8 +264,8 @@ def _pick_issuer(hits: list[_Hit], fields: tuple[str, str]) -> tuple[_Hit | None
         )
         followed = text[hit.end : hit.end + 14].lstrip(" '’s").startswith(("government", "authorities"))
         if opens or followed or hit.cue in GOVERNMENT_NAMES:
-            return hit, False
-    return None, False
+            return hit
+    return None
 
 
 def _reporter_vendors(hits: list[_Hit], fields: tuple[str, str]) -> set[str]:
@@ -322,7 +324,7 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
         return _NO_ACTION  # most items: no cue, nothing more to decide
     reasons: list[str] = []
 
-    issuer_hit, _ = _pick_issuer(hits, fields)
+    issuer_hit = _pick_issuer(hits, fields)
     contexts = [h for h in hits if h.kind == _CONTEXT]
     masks = [h for h in hits if h.kind == _MASK]
     # Advisory identifiers (CVE-..., ICSA-...) in the title: a vulnerability notice, not an
@@ -348,7 +350,7 @@ def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -
             2 if best_cue[action].field == _TITLE else 1
         ):
             best_cue[action] = hit
-    money_cues = [h for h in hits if h.kind == _ACTION and h.data[0] in ("fine", "sanction")]
+    money_cues = not notice and any(h.kind == _ACTION and h.data[0] in ("fine", "sanction") for h in hits)
     money = _MONEY.search(fields[_TITLE]) if money_cues else None
     if money:
         scores["fine"] = scores.get("fine", 0) + STRONG * 2
