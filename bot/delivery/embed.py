@@ -11,6 +11,8 @@ import re
 from typing import Any
 
 from bot.delivery.render import clean, domain_of
+from bot.domain.classifier import classify_item
+from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
 
 # Discord's documented limits.
@@ -99,6 +101,16 @@ def _cut(markdown: str, limit: int) -> str:
     return cut + "…"
 
 
+def action_line(alert: PendingAlert) -> str:
+    """Return the alert's action with its issuer and targets, e.g. "ban · BIS (US) · against Kaspersky"."""
+    # The outbox row keeps only the action type; the classifier is deterministic and cheap
+    # (~0.1 ms), so the issuer and targets are found again from the same title and text.
+    found = classify_item(alert.title, alert.text, VendorCatalog.load_default())
+    if alert.action and found.action == alert.action:
+        return found.summary()
+    return (alert.action or "").replace("_", " ")
+
+
 def build_embed(alert: PendingAlert) -> dict[str, Any]:
     """Return the embed dict for one alert, within Discord's limits."""
     title = escape(alert.title or alert.text[:120] or "(untitled item)", TITLE_MAX)
@@ -116,7 +128,7 @@ def build_embed(alert: PendingAlert) -> dict[str, Any]:
         stamp = int(alert.published.timestamp())
         fields.append({"name": "Published", "value": f"<t:{stamp}:f> (<t:{stamp}:R>)", "inline": True})
     if alert.action:
-        fields.append({"name": "Action", "value": alert.action.replace("_", " "), "inline": True})
+        fields.append({"name": "Action", "value": escape(action_line(alert), 200), "inline": True})
     if alert.terms:
         fields.append(
             {"name": "Matched", "value": escape(", ".join(alert.terms), FIELD_VALUE_MAX), "inline": True}

@@ -73,13 +73,20 @@ def test_embed_has_link_source_time_terms_subscription_and_colour() -> None:
     stamp = int(PUBLISHED.timestamp())
     assert fields["Published"] == f"<t:{stamp}:f> (<t:{stamp}:R>)"
     assert shown(fields["Source"]) == "BIS press (bis.gov)"
-    assert fields["Action"] == "ban"
+    assert shown(fields["Action"]) == "ban · BIS (US) · against Kaspersky"
     assert shown(fields["Matched"]) == "Kaspersky Lab"
     assert shown(fields["Subscription"]) == '#7: vendor:"Kaspersky"'
     assert embed["description"] == "…The Commerce Department bans **Kaspersky Lab** software.…"
     assert embed["color"] == SEVERITY_COLOURS["ban"]
     assert embed["timestamp"] == "2024-06-20T14:30:00+00:00"
     assert "7" in embed["footer"]["text"]
+
+
+def test_action_line_falls_back_to_the_stored_action() -> None:
+    # Stored by an older classifier or for another reason: the line shows the stored type.
+    embed = build_embed(alert(action="entity_list", title="Quarterly results", text=""))
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert shown(fields["Action"]) == "entity list"
 
 
 def test_optional_parts_are_left_out() -> None:
