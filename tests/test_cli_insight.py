@@ -35,7 +35,8 @@ async def test_why_explains_alerts_and_non_alerts_and_preview_counts(tmp_path, f
     assert "Classified as: directive." in out
     assert "alerted at" in out
     assert "vendor:Kaspersky: 'AO Kaspersky Lab' in the title (vendor alias 'AO Kaspersky Lab')" in out
-    assert "classifier: directive (directive cue in the title)" in out
+    assert 'classifier: directive (action=directive: "binding operational directive" in title' in out
+    assert "action: issued by DHS/CISA, jurisdiction US, against Kaspersky" in out
     # The second subscription shares the console target: its match is covered by the first alert.
     assert "covered by subscription 1's alert" in out
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import re2
 
-from bot.domain.classifier import classify
+from bot.domain.classifier import classify_item
 from bot.domain.models import MatchDoc
 from bot.domain.query import (
     Action,
@@ -35,6 +35,7 @@ from bot.domain.query import (
     regex_options,
 )
 from bot.domain.text import FoldedText, fold, is_word_char
+from bot.domain.vendors import VendorCatalog
 
 FIELDS = ("title", "summary", "source")
 _DEFAULT_FIELDS = ("title", "summary")
@@ -46,6 +47,10 @@ class Verdict:
 
     action: str | None
     reasons: tuple[str, ...] = ()
+    issuer: str | None = None
+    jurisdiction: str | None = None
+    targets: tuple[str, ...] = ()
+    severity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +65,14 @@ class TermHit:
 
 def classify_verdict(title: str, text: str) -> Verdict:
     """Classify an item's action and say why (the seam to the action classifier)."""
-    action = classify(title, text)
-    if action is None:
-        return Verdict(None, ("no regulatory action cue in the title or the lead of the text",))
-    where = "the title" if classify(title, "") == action else "the lead of the text"
-    return Verdict(action, (f"{action.replace('_', ' ')} cue in {where}",))
+    found = classify_item(title, text, VendorCatalog.load_default())
+    if found.action is None:
+        return Verdict(
+            None, found.reasons or ("no regulatory action cue in the title or the lead of the text",)
+        )
+    return Verdict(
+        found.action, found.reasons, found.issuer, found.jurisdiction, found.targets, found.severity
+    )
 
 
 def _atoms(
@@ -168,7 +176,14 @@ def explanation_record(hits: list[TermHit], verdict: Verdict) -> dict[str, Any]:
             | ({"alias": h.alias} if h.alias is not None else {})
             for h in hits
         ],
-        "classifier": {"action": verdict.action, "reasons": list(verdict.reasons)},
+        "classifier": {
+            "action": verdict.action,
+            "reasons": list(verdict.reasons),
+            "issuer": verdict.issuer,
+            "jurisdiction": verdict.jurisdiction,
+            "targets": list(verdict.targets),
+            "severity": verdict.severity,
+        },
     }
 
 
@@ -186,4 +201,12 @@ def describe(record: dict[str, Any]) -> list[str]:
     reasons = "; ".join(classifier.get("reasons") or [])
     if action or reasons:
         lines.append(f"classifier: {action or 'no action'}" + (f" ({reasons})" if reasons else ""))
+    details = [
+        f"issued by {classifier['issuer']}" if classifier.get("issuer") else "",
+        f"jurisdiction {classifier['jurisdiction']}" if classifier.get("jurisdiction") else "",
+        f"against {', '.join(classifier['targets'])}" if classifier.get("targets") else "",
+        f"severity {classifier['severity']}" if classifier.get("severity") else "",
+    ]
+    if action and any(details):
+        lines.append("action: " + ", ".join(d for d in details if d))
     return lines

@@ -238,7 +238,7 @@ class Poller:
             it = out[n]
             if text and len(text) > len(it.text):
                 verdict = classify_verdict(it.title, text)
-                out[n] = replace(it, text=text, action=verdict.action, reasons=verdict.reasons)
+                out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
         return out
 
     async def _store(
@@ -386,7 +386,7 @@ class Poller:
                     text=entry.text,
                     published=entry.published,
                     action=verdict.action,
-                    reasons=verdict.reasons,
+                    verdict=verdict,
                 )
             )
         return fresh
@@ -407,7 +407,7 @@ class Poller:
                     sub = compiled.by_id[m.subscription_id]
                     record = explanation_record(
                         term_hits(compiled.queries[sub.id], doc),
-                        Verdict(it.action, it.reasons),
+                        it.verdict or Verdict(it.action),
                     )
                     found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found

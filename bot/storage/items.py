@@ -11,6 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.domain.explain import Verdict
 from bot.domain.story import StoryKey, same_story, story_key
 
 # Stored text is for previews and alert snippets; the full text was matched already.
@@ -30,7 +31,7 @@ class NewItem:
     text: str
     published: datetime | None
     action: str | None = None
-    reasons: tuple[str, ...] = ()  # the classifier's, kept with each alert's explanation
+    verdict: Verdict | None = None  # the classifier's, kept with each alert's explanation
 
 
 @dataclass(frozen=True, slots=True)

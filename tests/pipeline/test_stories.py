@@ -118,4 +118,9 @@ async def test_each_alert_stores_its_explanation(tmp_path, feed_server):
             }
         ]
         assert record["classifier"]["action"] == "directive"
-        assert record["classifier"]["reasons"] == ["directive cue in the title"]
+        classifier = record["classifier"]
+        assert classifier["reasons"][0].startswith(
+            'action=directive: "binding operational directive" in title'
+        )
+        assert classifier["issuer"] == "DHS/CISA" and classifier["jurisdiction"] == "US"
+        assert "Kaspersky" in classifier["targets"]
