@@ -42,11 +42,12 @@ def max_per_poll(options: Mapping[str, Any]) -> int:
 
 def extract_article(body: bytes, url: str) -> str | None:
     """Return the main text of an HTML page, or None when there is none."""
-    import trafilatura  # imported on first use: it is slow to import and most sources never need it
-
     try:
+        # Imported on first use: it is slow to import and most sources never need it.
+        import trafilatura
+
         text = trafilatura.extract(body, url=url, include_comments=False, favor_precision=True)
-    except Exception as exc:  # the extractor's own failures on odd pages must not stop a poll
+    except Exception as exc:  # a broken install or the extractor's failure must not stop a poll
         log.info("could not extract the article text of %s: %r", url, exc)
         return None
     return text[:TEXT_MAX_CHARS] if text else None
