@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -38,3 +41,26 @@ def with_items(fixture: str, *items: str) -> bytes:
     head, sep, tail = text.partition("<item>")
     assert sep, f"{fixture} has no <item>"
     return (head + "".join(items) + sep + tail).encode("utf-8")
+
+
+def local_settings(tmp_path: Path, sources: str, subscriptions: str = "", **extra: Any) -> Settings:
+    """Write a sources file and a subscriptions file in `tmp_path`; return settings for a local run.
+
+    Private addresses allowed (the feed server is on 127.0.0.1), 5 s poll interval and timeout.
+    """
+    (tmp_path / "sources.toml").write_text(sources)
+    (tmp_path / "subs.toml").write_text(subscriptions)
+    settings: dict[str, Any] = {
+        "database_path": tmp_path / "regwatch.db",
+        "sources_file": tmp_path / "sources.toml",
+        "subscriptions_file": tmp_path / "subs.toml",
+        "allow_private_networks": True,
+        "poll_interval_seconds": 5,
+        "http_timeout_seconds": 5,
+    }
+    return load_settings(**(settings | extra))
+
+
+def sources_toml(*sources: tuple[str, str]) -> str:
+    """Return a sources file with one feed per (name, url)."""
+    return "".join(f'[[source]]\nname = "{name}"\nurl = "{url}"\n' for name, url in sources)

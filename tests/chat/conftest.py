@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import discord
 import pytest
 
+from tests.chat.running import Regwatch, regwatch_at
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.harness import hook_values
+from tests.feedserver import FeedServer
 
 
 @pytest.fixture
@@ -27,3 +30,12 @@ def discord_at_fake(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(discord.http.Route, "BASE", base)
     monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", gateway)
     return fake_discord
+
+
+@pytest.fixture
+async def app(
+    discord_at_fake: FakeDiscord, feed_server: FeedServer, tmp_path: Path
+) -> AsyncIterator[Regwatch]:
+    """Yield a running regwatch connected to the fake Discord, its one source not yet polled."""
+    async with regwatch_at(discord_at_fake, feed_server, tmp_path) as running:
+        yield running

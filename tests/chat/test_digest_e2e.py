@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.chat.test_bot_e2e import MESSAGES, Regwatch, regwatch_at, shown
+from tests.chat.running import MESSAGES, Regwatch, regwatch_at, shown
 from tests.helpers import rss_item
 
 

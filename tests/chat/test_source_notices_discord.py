@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.chat.test_bot_e2e import FEED, Regwatch, regwatch_at
-from tests.fakediscord import FakeDiscord
-from tests.feedserver import FeedServer
-
-
-@pytest.fixture
-async def app(
-    discord_at_fake: FakeDiscord, feed_server: FeedServer, tmp_path: Path
-) -> AsyncIterator[Regwatch]:
-    async with regwatch_at(discord_at_fake, feed_server, tmp_path) as running:
-        yield running
+from tests.chat.running import FEED, Regwatch
 
 
 async def test_failing_source_notice_reaches_the_server_once(app: Regwatch) -> None:

@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from tests.chat.test_bot_e2e import Regwatch, kaspersky_item, regwatch_at
-from tests.fakediscord import FakeDiscord
-from tests.feedserver import FeedServer
+from tests.chat.running import Regwatch, kaspersky_item
 from tests.pipeline.test_stories import COPIES
-
-
-@pytest.fixture
-async def app(
-    discord_at_fake: FakeDiscord, feed_server: FeedServer, tmp_path: Path
-) -> AsyncIterator[Regwatch]:
-    async with regwatch_at(discord_at_fake, feed_server, tmp_path) as running:
-        yield running
 
 
 async def test_later_copies_of_a_story_edit_the_first_alert(app: Regwatch) -> None:

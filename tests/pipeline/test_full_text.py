@@ -6,8 +6,7 @@ import io
 
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
-from bot.settings import load_settings
-from tests.helpers import rss_item, with_items
+from tests.helpers import local_settings, rss_item, sources_toml, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 # A page written for this test (not a captured one): navigation, the article, a footer.
@@ -21,16 +20,8 @@ from providing antivirus software and cybersecurity products or services in the 
 
 
 def settings_for(tmp_path, feed_url, options=""):
-    (tmp_path / "sources.toml").write_text(f'[[source]]\nname = "Teasers"\nurl = "{feed_url}"\n{options}')
-    (tmp_path / "subs.toml").write_text("[[subscription]]\nname = \"k\"\nquery = 'Kaspersky'\n")
-    return load_settings(
-        database_path=tmp_path / "regwatch.db",
-        sources_file=tmp_path / "sources.toml",
-        subscriptions_file=tmp_path / "subs.toml",
-        allow_private_networks=True,
-        poll_interval_seconds=5,
-        http_timeout_seconds=5,
-    )
+    subscription = "[[subscription]]\nname = \"k\"\nquery = 'Kaspersky'\n"
+    return local_settings(tmp_path, sources_toml(("Teasers", feed_url)) + options, subscription)
 
 
 def teaser(feed_server, path="/article.html"):

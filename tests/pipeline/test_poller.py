@@ -10,10 +10,9 @@ import pytest
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
 from bot.domain.errors import DeliveryError
-from bot.settings import load_settings
 from bot.storage import outbox, sources, subscriptions
 from bot.storage.outbox import PendingAlert
-from tests.helpers import rss_item, with_items
+from tests.helpers import local_settings, rss_item, sources_toml, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 
@@ -28,17 +27,7 @@ query = '"emergency directive" OR "binding operational directive"'
 
 
 def write_config(tmp_path, urls):
-    src = "".join(f'[[source]]\nname = "{name}"\nurl = "{url}"\n' for name, url in urls)
-    (tmp_path / "sources.toml").write_text(src)
-    (tmp_path / "subs.toml").write_text(SUBS)
-    return load_settings(
-        database_path=tmp_path / "regwatch.db",
-        sources_file=tmp_path / "sources.toml",
-        subscriptions_file=tmp_path / "subs.toml",
-        allow_private_networks=True,
-        poll_interval_seconds=5,
-        http_timeout_seconds=5,
-    )
+    return local_settings(tmp_path, sources_toml(*urls), SUBS)
 
 
 async def poll_and_deliver(services):

@@ -8,9 +8,8 @@ from urllib.parse import parse_qs
 
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
-from bot.settings import load_settings
 from bot.storage import sources, subscriptions
-from tests.helpers import rss_item, with_items
+from tests.helpers import local_settings, rss_item, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 SUBS = """
@@ -32,20 +31,12 @@ DIRECTIVE_Q = "/search?q=%22binding+operational+directive%22+OR+%22emergency+dir
 
 
 def settings_for(tmp_path, feed_server, options: str = ""):
-    (tmp_path / "sources.toml").write_text(
+    source = (
         f'[[source]]\nname = "News search"\nkind = "search"\n'
         f'url = "{feed_server.url("/search")}?q={{terms}}"\n'
         f"[source.options]\nmin_interval_seconds = 0\n{options}"
     )
-    (tmp_path / "subs.toml").write_text(SUBS)
-    return load_settings(
-        database_path=tmp_path / "regwatch.db",
-        sources_file=tmp_path / "sources.toml",
-        subscriptions_file=tmp_path / "subs.toml",
-        allow_private_networks=True,
-        poll_interval_seconds=5,
-        http_timeout_seconds=5,
-    )
+    return local_settings(tmp_path, source, SUBS)
 
 
 def searched_for(feed_server) -> list[list[str]]:

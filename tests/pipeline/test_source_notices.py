@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
 from bot.domain.clock import utcnow
-from bot.settings import load_settings
 from bot.storage import notices, sources, subscriptions
-from tests.helpers import rss_item, with_items
+from tests.helpers import local_settings, rss_item, sources_toml, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 
@@ -24,17 +23,7 @@ class ShiftedClock:
 
 
 def settings_for(tmp_path, url, **extra):
-    (tmp_path / "sources.toml").write_text(f'[[source]]\nname = "UK NCSC"\nurl = "{url}"\n')
-    (tmp_path / "subs.toml").write_text("")
-    return load_settings(
-        database_path=tmp_path / "regwatch.db",
-        sources_file=tmp_path / "sources.toml",
-        subscriptions_file=tmp_path / "subs.toml",
-        allow_private_networks=True,
-        poll_interval_seconds=5,
-        http_timeout_seconds=5,
-        **extra,
-    )
+    return local_settings(tmp_path, sources_toml(("UK NCSC", url)), **extra)
 
 
 async def test_failing_source_notice_once_then_works_again_once(tmp_path, feed_server):

@@ -7,8 +7,7 @@ import json
 
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
-from bot.settings import load_settings
-from tests.helpers import rss_item, with_items
+from tests.helpers import local_settings, rss_item, sources_toml, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 SUBS = """
@@ -33,18 +32,8 @@ COPIES = [
 
 
 def settings_for(tmp_path, feed_server, names, **extra):
-    src = "".join(f'[[source]]\nname = "{n}"\nurl = "{feed_server.url("/" + n + ".xml")}"\n' for n in names)
-    (tmp_path / "sources.toml").write_text(src)
-    (tmp_path / "subs.toml").write_text(SUBS)
-    return load_settings(
-        database_path=tmp_path / "regwatch.db",
-        sources_file=tmp_path / "sources.toml",
-        subscriptions_file=tmp_path / "subs.toml",
-        allow_private_networks=True,
-        poll_interval_seconds=5,
-        http_timeout_seconds=5,
-        **extra,
-    )
+    feeds = sources_toml(*((n, feed_server.url("/" + n + ".xml")) for n in names))
+    return local_settings(tmp_path, feeds, SUBS, **extra)
 
 
 async def prime(services, feed_server, names):

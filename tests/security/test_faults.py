@@ -24,12 +24,11 @@ from bot.app import build_services
 from bot.delivery.console import ConsoleSink
 from bot.settings import Settings, load_settings
 from bot.storage import sources
-from tests.chat.test_bot_e2e import kaspersky_item
+from tests.chat.running import Regwatch, kaspersky_item
 from tests.chat.test_bot_process import Deployment
 from tests.fakediscord import FakeDiscord
 from tests.feedserver import RESET, FeedServer
 from tests.helpers import rss_item, with_items
-from tests.security.conftest import Regwatch
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 MESSAGES = r"^/channels/\d+/messages$"

@@ -14,11 +14,10 @@ import re
 import pytest
 
 from bot.storage import sources, subscriptions
-from tests.chat.test_bot_e2e import kaspersky_item
+from tests.chat.running import Regwatch, kaspersky_item
 from tests.fakediscord import Permission
 from tests.fakediscord.options import OptionError
 from tests.helpers import with_items
-from tests.security.conftest import Regwatch
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 

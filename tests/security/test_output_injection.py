@@ -20,8 +20,8 @@ from typing import Any
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
 from bot.settings import load_settings
+from tests.chat.running import Regwatch
 from tests.feedserver import FeedServer
-from tests.security.conftest import Regwatch
 
 FEED = "/feed.xml"
 LINK = "https://www.bis.gov/press/kaspersky-hostile"

@@ -20,7 +20,7 @@ from bot.domain.models import MatchDoc
 from bot.domain.query import MAX_QUERY_LENGTH, MAX_TERMS, parse_query
 from bot.storage import subscriptions
 from bot.storage.db import connect
-from tests.security.conftest import Regwatch
+from tests.chat.running import Regwatch
 
 # (query, words the refusal must contain): each would be too big, too slow or meaningless.
 REFUSED: list[tuple[str, str]] = [
