@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
@@ -59,6 +60,14 @@ def local_settings(tmp_path: Path, sources: str, subscriptions: str = "", **extr
         "http_timeout_seconds": 5,
     }
     return load_settings(**(settings | extra))
+
+
+def source_toml(name: str, url: str, kind: str, options: dict[str, Any] | None = None) -> str:
+    """Return one [[source]] table of a sources file (DESIGN 3.6), with its kind and options."""
+    text = f"[[source]]\nname = {json.dumps(name)}\nurl = {json.dumps(url)}\nkind = {json.dumps(kind)}\n"
+    if options:
+        text += "[source.options]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items())
+    return text
 
 
 def sources_toml(*sources: tuple[str, str]) -> str:

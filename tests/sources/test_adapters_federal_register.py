@@ -16,8 +16,7 @@ from bot.domain.errors import FetchError, ParseError
 from bot.sources.adapters import parse_document
 from bot.sources.federal_register import fetch_all_pages, fr_title
 from bot.sources.http import Fetcher
-from tests.helpers import fixture_bytes
-from tests.sources.services import settings_with, source_toml
+from tests.helpers import fixture_bytes, local_settings, source_toml
 
 SEARCH = "federalregister_documents_search_presidential_truncated.json"
 INSPECTION = "federalregister_public_inspection_current.json"
@@ -230,7 +229,7 @@ async def test_a_later_page_that_is_not_json_fails_the_whole_fetch(feed_server, 
 async def test_the_poller_reads_every_page_of_a_search(tmp_path, feed_server):
     pages(feed_server, 20, 10, 7)
     url = feed_server.url("/documents.json?page=1")
-    settings = settings_with(tmp_path, source_toml("FR", url, "federal_register"), "")
+    settings = local_settings(tmp_path, source_toml("FR", url, "federal_register"), "")
     async with build_services(settings) as services:
         [first] = await services.scheduler.poll_all()
         assert first.status == "primed" and first.entries == 37 and first.new_items == 37

@@ -17,7 +17,7 @@ from bot.delivery.console import ConsoleSink
 from bot.domain.errors import ParseError
 from bot.sources.adapters import parse_document
 from bot.sources.pagewatch import row_identity
-from tests.sources.services import settings_with, source_toml
+from tests.helpers import local_settings, source_toml
 
 PAGE_URL = "https://agency.example/supplychain/list"
 
@@ -166,7 +166,7 @@ async def test_a_row_added_to_the_page_alerts_once(tmp_path, feed_server):
     """The real poller path: kind = html with a selector; the table gains a row → one new item."""
     url = feed_server.set("/list", table_page(), content_type="text/html; charset=utf-8")
     sources = source_toml("Synthetic list", url, "html", {"selector": "#list tbody tr"})
-    settings = settings_with(tmp_path, sources, SUBS)
+    settings = local_settings(tmp_path, sources, SUBS)
     out = io.StringIO()
     async with build_services(settings, sinks={"console": ConsoleSink(out)}) as services:
         [first] = await services.scheduler.poll_all()

@@ -15,8 +15,7 @@ from bot.sources.adapters import parse_document
 from bot.sources.cisa_kev import kev_title
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.http import Fetcher, HTTPStatusError
-from tests.helpers import fixture_bytes
-from tests.sources.services import settings_with, source_toml
+from tests.helpers import fixture_bytes, local_settings, source_toml
 
 OLD = "cisa_kev_2025-08-18_truncated.json"
 NEW = "cisa_kev_2025-08-25_truncated.json"
@@ -98,7 +97,7 @@ async def test_second_poll_yields_exactly_the_four_new_cves(tmp_path, feed_serve
     """The real poller path: sources file kind = cisa_kev, first poll primes, second finds four."""
     url = feed_server.serve_fixture("/kev.json", OLD)
     # The fixture CVEs were added in 2025; widen the age window so the new ones may alert.
-    settings = settings_with(
+    settings = local_settings(
         tmp_path, source_toml("CISA KEV", url, "cisa_kev"), SUBS, max_item_age_hours=24 * 3650
     )
     out = io.StringIO()
@@ -187,7 +186,7 @@ async def test_the_poller_reads_the_mirror_when_the_primary_refuses(tmp_path, fe
     mirror = feed_server.serve_fixture("/mirror/kev.json", OLD)
     feed_server.fail("/kev.json", 403, times=2)
     sources = source_toml("CISA KEV", primary, "cisa_kev", {"mirror": mirror})
-    settings = settings_with(tmp_path, sources, SUBS, max_item_age_hours=24 * 3650)
+    settings = local_settings(tmp_path, sources, SUBS, max_item_age_hours=24 * 3650)
     async with build_services(settings) as services:
         [first] = await services.scheduler.poll_all()
         assert first.status == "primed" and first.new_items == 246

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.doctor import run_doctor
-from tests.sources.services import settings_with, source_toml
+from tests.helpers import local_settings, source_toml
 
 
 async def test_doctor_reads_every_kind_with_its_adapter(tmp_path, feed_server, capsys):
@@ -19,7 +19,7 @@ async def test_doctor_reads_every_kind_with_its_adapter(tmp_path, feed_server, c
             source_toml("CSAF", csaf, "csaf_rolie"),
         ]
     )
-    code = await run_doctor(settings_with(tmp_path, sources, "", discord_token=None))
+    code = await run_doctor(local_settings(tmp_path, sources, "", discord_token=None))
     out = capsys.readouterr().out
     assert code == 0, out
     rows = {line.split()[1]: line.split() for line in out.splitlines() if line[:1].isdigit()}
