@@ -4,10 +4,10 @@
    injected) and over the real headlines of tests/data/classifier_eval.toml: items/s, µs/item.
 2. Matching with and without the classifier at 100,000 subscriptions (`--mix rare`, the default:
    the term mix of performance.md, where matching is fastest and so the ratio strictest; `--mix
-   mixed`: every query shape, including `action:` terms): per item, "without" is matcher.match(doc) with no action;
-   "with" is classify_item + matcher.match(doc with that action), as the poller and
-   `regwatch match` do. The issue requires "with" to stay within 2x of "without"; the full run
-   fails otherwise (the --quick smoke run only reports it).
+   mixed`: every query shape, including `action:` terms): per item, "without" is
+   matcher.match(doc) with no action; "with" is classify_item + matcher.match(doc with that
+   action), as the poller and `regwatch match` do. The issue requires "with" to stay within 2x
+   of "without"; the full run fails otherwise (the --quick smoke run only reports it).
 
     python bench/bench_classify.py            # 10,000 items, 100,000 subscriptions
     python bench/bench_classify.py --mix mixed
