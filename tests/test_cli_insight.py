@@ -60,3 +60,21 @@ async def test_why_explains_alerts_and_non_alerts_and_preview_counts(tmp_path, f
 
     code, _, err = await regwatch(tmp_path, "subs", "preview", "vendor:Kaspersky AND (", **extra)
     assert code == 2 and "invalid query" in err
+
+
+async def test_first_poll_items_are_classified_when_a_preview_or_why_needs_it(tmp_path, feed_server):
+    # The first poll stores items without classifying them (nothing alerts then); `action:`
+    # previews and `why` classify them on demand, so they are not missed.
+    banned = "https://commerce.example/kaspersky-ban"
+    feed_server.set(
+        "/f.xml",
+        with_items(NASA, rss_item("Commerce Department bans Kaspersky antivirus software", banned)),
+    )
+    extra = {"REGWATCH_SOURCES_FILE": sources_file(tmp_path, feed_server.url("/f.xml"))}
+    code, _, err = await regwatch(tmp_path, "poll", **extra)
+    assert code == 0, err
+    code, out, err = await regwatch(tmp_path, "subs", "preview", "action:ban", "--days", "7", **extra)
+    assert code == 0, err
+    assert "1 matches among" in out and "bans Kaspersky" in out
+    code, out, _ = await regwatch(tmp_path, "why", banned, **extra)
+    assert "Classified as: ban." in out and "recorded on the source's first poll" in out

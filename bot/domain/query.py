@@ -204,6 +204,11 @@ def _walk_atoms(node: Node) -> Iterator[Atom]:
         yield from _walk_atoms(node.right)
 
 
+def uses_action(node: Node) -> bool:
+    """Tell whether a query looks at the item's classified action (`action:` anywhere in it)."""
+    return any(isinstance(atom, Action) for atom in _walk_atoms(node))
+
+
 # ---------------------------------------------------------------- printing
 
 

@@ -179,7 +179,9 @@ class Poller:
             failed.fetch_seconds = fetch_seconds
             return failed
 
-        new_items = await self._new_items(source, feed.entries)
+        # A first poll records and alerts nothing: its items are not classified (the classifier
+        # is the costliest step per item); previews and explanations classify them when needed.
+        new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
         if (source.primed or dry_run) and wants_full_text(source.options):
             new_items = await self._with_full_text(source, new_items)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
@@ -363,7 +365,12 @@ class Poller:
         return result
 
     async def _new_items(
-        self, source: Source, entries: list[Entry], identities: list[str] | None = None
+        self,
+        source: Source,
+        entries: list[Entry],
+        identities: list[str] | None = None,
+        *,
+        classify: bool = True,
     ) -> list[NewItem]:
         if identities is None:
             identities = assign_identities(entries)
@@ -374,7 +381,7 @@ class Poller:
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
-            verdict = classify_verdict(entry.title, entry.text)
+            verdict = classify_verdict(entry.title, entry.text) if classify else None
             fresh.append(
                 NewItem(
                     identity=identity,
@@ -385,7 +392,7 @@ class Poller:
                     title=entry.title,
                     text=entry.text,
                     published=entry.published,
-                    action=verdict.action,
+                    action=verdict.action if verdict else None,
                     verdict=verdict,
                 )
             )

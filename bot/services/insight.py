@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.delivery.embed import escape
+from bot.domain.classifier import classify
 from bot.domain.errors import RegwatchError
 from bot.domain.explain import describe, missing_terms
 from bot.domain.identity import canonical_link, link_key
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
-from bot.domain.query import Query, parse_query
+from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.vendors import VendorCatalog
 from bot.storage.items import StoredItem
 from bot.storage.subscriptions import Subscription
@@ -50,9 +51,13 @@ class Explanation:
 def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Preview:
     """Run one query over stored items (newest first): matches per day and the first `limit`."""
     matcher = Matcher([(0, query)])
+    needs_action = uses_action(query.root)
     hits: list[tuple[StoredItem, tuple[str, ...]]] = []
     for it in stored:
-        found = matcher.match(MatchDoc(it.title, it.text, it.source_name, it.action))
+        action = it.action
+        if needs_action and action is None and it.first_poll:
+            action = classify(it.title, it.text)  # first-poll items are stored unclassified
+        found = matcher.match(MatchDoc(it.title, it.text, it.source_name, action))
         if found:
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
@@ -91,6 +96,8 @@ def explain_link(
     if not rows:
         return Explanation(False, [f"regwatch has not seen {link} in any source it polls. {sources_hint}"])
     item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
+    if action is None and first_poll:
+        action = classify(title, text)  # first-poll items are stored unclassified
     label_of = _target_label if mention_channels else str
     # Titles come from feeds: shown literally, like in alert embeds.
     shown = escape(title or "(untitled)", 200)

@@ -58,6 +58,9 @@ class StoredItem:
     published: datetime | None
     fetched_at: datetime
     action: str | None
+    # Recorded by a source's first poll: not classified then (nothing alerts), so `action` is
+    # None whatever the item says; previews and explanations classify such items when needed.
+    first_poll: bool = False
 
 
 def known_identities(db: Database, source_id: int, identities: Sequence[str]) -> set[str]:
@@ -217,8 +220,8 @@ def recent(
     scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
     cur = db.execute(
-        "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action"
-        f" FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
+        "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
+        f" i.first_poll FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
         (*params, limit),
     )
@@ -233,6 +236,7 @@ def recent(
             published=parse_iso(r[6]),
             fetched_at=parse_iso(r[7]) or since,
             action=r[8],
+            first_poll=bool(r[9]),
         )
         for r in cur.fetchall()
     ]
