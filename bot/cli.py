@@ -400,18 +400,24 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
 
     db = _open(settings)
     if args.action == "list":
-        rows = [
-            (
-                s.id,
-                s.name or "",
-                s.target,
-                s.origin,
-                "paused: " + (s.paused_reason or "") if s.paused else "active",
-                s.query,
+        from bot.storage import schedules
+
+        rows = []
+        for s in subscriptions.list_subscriptions(db):
+            found = schedules.get_schedule(db, s.id)
+            rows.append(
+                (
+                    s.id,
+                    s.name or "",
+                    s.target,
+                    s.origin,
+                    "paused: " + (s.paused_reason or "") if s.paused else "active",
+                    found[0].describe() if found else "instant",
+                    s.query,
+                )
             )
-            for s in subscriptions.list_subscriptions(db)
-        ]
-        print(format_table(("id", "name", "target", "origin", "state", "query"), rows, max_width=80))
+        headers = ("id", "name", "target", "origin", "state", "schedule", "query")
+        print(format_table(headers, rows, max_width=80))
         return 0
     if args.action == "add":
         if not TARGET.match(args.target):

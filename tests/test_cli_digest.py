@@ -21,6 +21,9 @@ async def test_console_daily_digest_collects_two_polls_and_prints_one_block(tmp_
     code, out, err = await regwatch(tmp_path, "subs", "schedule", sub_id, "daily", "09:00")
     assert code == 0, err
     assert out.strip() == f"subscription {sub_id}: daily digest at 09:00 (UTC)"
+    code, out, err = await regwatch(tmp_path, "subs", "list")
+    [row] = [line for line in out.splitlines() if "kaspersky-actions" in line]
+    assert "daily digest at 09:00" in row
 
     first = rss_item("Kaspersky antivirus found on agency laptops", "https://news.example/k1")
     feed_server.set("/f.xml", with_items(NASA, first))
