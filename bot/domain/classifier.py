@@ -42,6 +42,7 @@ from bot.domain.classifier_lexicon import (
     STRONG,
     WEAK,
 )
+from bot.domain.models import SourceContext
 from bot.domain.text import NOSPACE_RANGES, is_word_char
 from bot.domain.vendors import VendorCatalog
 
@@ -315,8 +316,16 @@ def _quote(hit: _Hit, fields: tuple[str, str]) -> str:
     return f'"{text[hit.start : end]}" in {_FIELD_NAMES[hit.field]}'
 
 
-def classify_item(title: str, text: str, vendors: VendorCatalog | None = None) -> Classification:
-    """Classify one item: its action type, issuer, jurisdiction, targets, severity and reasons."""
+def classify_item(
+    title: str,
+    text: str,
+    vendors: VendorCatalog | None = None,
+    context: SourceContext | None = None,
+) -> Classification:
+    """Classify one item: its action type, issuer, jurisdiction, targets, severity and reasons.
+
+    `context` is what the item's source declares about its items (not used yet).
+    """
     fields = (f" {_fold(title)} ", f" {_fold(text[:_LEAD_CHARS])} ")
     rules = _rules(vendors)
     hits = rules.hits(fields[_TITLE], _TITLE) + rules.hits(fields[_LEAD], _LEAD)

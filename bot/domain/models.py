@@ -36,6 +36,22 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source's items mean, declared by the source (e.g. the FCC Covered List page).
+
+    The classifier uses it as context: an item of a source with a default `action` is that action
+    even when its text names none; `issuer`/`jurisdiction` fill in what the text does not say.
+    `title` is the page or feed title and `heading` the nearest heading above a page-watch row.
+    """
+
+    issuer: str | None = None
+    jurisdiction: str | None = None
+    action: str | None = None
+    title: str | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MatchDoc:
     """What the matcher sees of an item: plain-text fields and the classified action."""
 
