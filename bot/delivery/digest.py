@@ -21,12 +21,15 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.delivery.batch import DigestText, digest_console, digest_payloads, group_alerts, mentions_for
 from bot.delivery.pacing import PacedDispatcher
+from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
 from bot.domain.schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.vendors import VendorCatalog
-from bot.storage import schedules, subscriptions
+from bot.failpoints import failpoint
+from bot.storage import outbox, schedules, subscriptions
 from bot.storage.db import AsyncDatabase
+from bot.storage.outbox import PendingAlert
 from bot.storage.schedules import DigestSubscription
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,33 @@ class DigestRunner:
         if sink is None:
             log.info("digest of subscription %d waits: no %s sink in this process", sub.id, kind)
             return None
+        # A digest composed before a crash goes out again as it was (same alerts, so the same
+        # nonces: Discord drops the copy), then the alerts that arrived since, as a digest of their own.
+        groups: dict[str | None, list[PendingAlert]] = {}
+        for alert in alerts:
+            groups.setdefault(alert.message_nonce, []).append(alert)
+        fresh = groups.pop(None, [])
+        count = messages = 0
+        for group in [*groups.values(), fresh]:
+            if not group:
+                continue
+            posted = await self._deliver(sub, sink, group, spilled, now)
+            if posted is None:
+                return None
+            count += len(group)
+            messages += posted
+        log.info("digest of subscription %d sent: %d alerts", sub.id, count)
+        return DigestSent(sub.id, count, messages)
+
+    async def _deliver(
+        self,
+        sub: DigestSubscription,
+        sink: Sink,
+        alerts: list[PendingAlert],
+        spilled: set[int],
+        now: datetime,
+    ) -> int | None:
+        """Send one digest of these alerts and mark them sent; return the messages posted (None: not sent)."""
         try:
             tz = zone(sub.timezone)
         except ScheduleError:
@@ -150,9 +180,13 @@ class DigestRunner:
                 filters = {sub.id: sub.mention_only}
                 payloads = digest_payloads(digest, sub.target, ids, mentions_for(alerts, filters))
                 messages = len(payloads)
+                nonce = payloads[0].get("nonce")
+                if isinstance(nonce, str) and any(a.message_nonce != nonce for a in alerts):
+                    await self._adb.call(outbox.set_message_nonce, ids, nonce)
                 for payload in payloads:
                     message_id = await sink.post(alerts[0], payload)
                     external_id = external_id or message_id
+                    failpoint("after_digest_post")
             elif hasattr(sink, "write_block"):
                 await sink.write_block(digest_console(digest))
             else:
@@ -161,8 +195,7 @@ class DigestRunner:
             log.warning("digest of subscription %d not delivered (%s); retried later", sub.id, exc)
             return None
         await self._adb.call(schedules.finish_digest, sub.id, ids, now, external_id)
-        log.info("digest of subscription %d sent: %d alerts", sub.id, len(alerts))
-        return DigestSent(sub.id, len(alerts), messages)
+        return messages
 
 
 class DigestScheduler:

@@ -113,7 +113,17 @@ class PacedDispatcher(Dispatcher):
         additions = [a for a in alerts if a.story is not None and a.story.first_status != "failed"]
         alerts = [a for a in alerts if a not in additions]
         filters = await self._adb.call(schedules.mention_filters, {a.subscription_id for a in alerts})
-        batches = pack(alerts, filters) if alerts else []
+        # Alerts already composed into a message before a crash go out as that same message (same
+        # alerts, same nonce), so Discord drops a copy of one it already made; the rest are packed.
+        saved: dict[str, list[PendingAlert]] = {}
+        fresh: list[PendingAlert] = []
+        for alert in alerts:
+            if alert.message_nonce:
+                saved.setdefault(alert.message_nonce, []).append(alert)
+            else:
+                fresh.append(alert)
+        batches = [batch for group in saved.values() for batch in pack(group, filters)]
+        batches += pack(fresh, filters) if fresh else []
         batches += [Batch([a], {}) for a in additions]
         for n, batch in enumerate(batches):
             wait = self.limiter.wait(target, cap)
@@ -134,6 +144,9 @@ class PacedDispatcher(Dispatcher):
 
     async def _send_batch(self, sink: MessageSink, batch: Batch, result: DrainResult) -> None:
         first = batch.alerts[0]
+        nonce = batch.payload.get("nonce")
+        if isinstance(nonce, str) and any(a.message_nonce != nonce for a in batch.alerts):
+            await self._adb.call(outbox.set_message_nonce, [a.id for a in batch.alerts], nonce)
         try:
             external_id = await sink.post(first, batch.payload)
         except DeliveryError as exc:

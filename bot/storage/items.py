@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from bot.domain.clock import iso, parse_iso
 from bot.domain.explain import Verdict
 from bot.domain.story import StoryKey, same_story, story_key
+from bot.failpoints import failpoint
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -134,6 +135,8 @@ def store_poll(
                 if identity in index:
                     item_ids[index[identity]] = row_id
         stored = sum(1 for i in item_ids if i is not None)
+        if alerts:
+            failpoint("store_before_outbox")
         for alert in alerts:
             item_id = item_ids[alert.item_index]
             if item_id is None:

@@ -226,6 +226,16 @@ def m007_source_notices(db: Database) -> None:
     db.execute("CREATE INDEX notices_pending ON notices(sent_at, id)")
 
 
+@migrations()
+def m008_message_nonce(db: Database) -> None:
+    """The nonce of the message an alert was composed into, saved before its first POST.
+
+    A re-send after a crash rebuilds exactly that message (same alerts, same nonce), so Discord's
+    nonce check drops it even when new alerts arrived meanwhile.
+    """
+    db.execute("ALTER TABLE outbox ADD COLUMN message_nonce TEXT")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -39,6 +39,7 @@ class PendingAlert:
     explanation: dict[str, Any] = field(default_factory=dict)  # why it alerted (bot.domain.explain)
     story_of: int | None = None  # the alert of the same story this one adds to
     story: Story | None = None  # filled by `due` for additions
+    message_nonce: str | None = None  # the message it was composed into before a POST, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ class Story:
 _SELECT = (
     "SELECT o.id, o.target, o.attempts, o.subscription_id, COALESCE(sub.name, '#' || sub.id), sub.query,"
     " sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action, s.name, s.url, o.terms,"
-    " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused, o.explanation, o.story_of"
+    " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused, o.explanation, o.story_of,"
+    " o.message_nonce"
     " FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
     " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
 )
@@ -93,6 +95,7 @@ def _alert(r: tuple[object, ...]) -> PendingAlert:
         subscription_paused=bool(r[19]),
         explanation=json.loads(str(r[20] or "{}")),
         story_of=r[21] if isinstance(r[21], int) else None,
+        message_nonce=r[22] if isinstance(r[22], str) else None,
     )
 
 
@@ -147,6 +150,14 @@ def mark_sent(db: Database, alert_id: int, now: datetime, external_id: str | Non
         " last_error = NULL WHERE id = ?",
         (iso(now), external_id, alert_id),
     )
+
+
+def set_message_nonce(db: Database, alert_ids: list[int], nonce: str) -> None:
+    """Record which message these alerts were composed into, before it is posted."""
+    with db.atomic():
+        db.conn.executemany(
+            "UPDATE outbox SET message_nonce = ? WHERE id = ?", [(nonce, i) for i in alert_ids]
+        )
 
 
 def mark_retry(db: Database, alert_id: int, error: str, next_attempt_at: datetime) -> None:

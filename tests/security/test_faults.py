@@ -9,10 +9,10 @@ campaign of SIGKILLs at random moments.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import random
+import re
 import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -226,43 +226,70 @@ async def test_full_disk_fails_cleanly_keeps_running_and_recovers(
     assert all(printed.count(f"Kaspersky notice {n}\n") == 1 for n in range(1, 300))
 
 
-# -- SIGKILL at random moments -----------------------------------------------------------------
+# -- SIGKILL at chosen points of the work -------------------------------------------------------
+
+# Every point where a kill could lose or double an alert (bot/failpoints.py): inside the poll's
+# transaction before its outbox rows, after the commit before any POST, after a POST before the
+# alerts are marked, after the second message of a channel's batch run, after a digest's POST.
+KILL_POINTS = ("store_before_outbox", "after_enqueue", "after_send", "after_send@2", "after_digest_post")
+DIGEST_LINK = re.compile(r"\(<(https://example\.gov/k/\d+)>\)")
 
 
 async def test_sigkill_campaign_delivers_every_alert_exactly_once(
     fake_discord: FakeDiscord, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    """Kill `regwatch run --once` with SIGKILL at seeded random moments, publishing between runs.
+    """Kill `regwatch` with SIGKILL at seeded random choices of failpoints, publishing between runs.
 
-    The fake Discord honours nonce + enforce_nonce like Discord, so a re-sent alert finds the
-    message made before the kill. At the end every published item is in the channel exactly once.
+    Each round publishes new items and runs `run --once` (or, for a digest point, `digest run`)
+    armed to die at one point; the round asserts the process did die there, so the campaign
+    cannot pass by finishing early. The fake Discord honours nonce + enforce_nonce like Discord,
+    and a message is rebuilt after a crash with the alerts it was composed with, so a re-send finds
+    the message made before the kill. At the end every published item is in the instant channel
+    exactly once, in the digest channel exactly once, and the outbox is all sent.
     """
-    rng = random.Random(5)
+    rng = random.Random(11)
+    plan = [*KILL_POINTS, *rng.choices(KILL_POINTS, k=4)]
+    rng.shuffle(plan)
     deployment = Deployment(fake_discord, feed_server, tmp_path)
-    channel = fake_discord.channel
-    code, out = await deployment.run("subs", "add", "kaspersky", "--target", f"discord:{channel.id}")
-    assert code == 0, out
-    code, out = await deployment.run("run", "--once")
-    assert code == 0, out
-    published: list[str] = []
-    kills = 0
-    for round_ in range(6):
-        published[:0] = [item(round_ * 2), item(round_ * 2 + 1)]
-        feed_server.set("/feed.xml", with_items(NASA, *published))
-        process, _ = await deployment.start("run", "--once")
-        delay = rng.uniform(0.2, 2.5)
-        try:
-            await asyncio.wait_for(process.wait(), delay)
-        except TimeoutError:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        await process.wait()
-    for _ in range(2):  # restarts without a kill finish the work
-        code, out = await deployment.run("run", "--once")
+    instant = fake_discord.channel
+    digests = fake_discord.world.add_channel(fake_discord.guild.id, "digests")
+    for channel in (instant, digests):
+        code, out = await deployment.run("subs", "add", "kaspersky", "--target", f"discord:{channel.id}")
         assert code == 0, out
+    code, out = await deployment.run("subs", "schedule", "2", "daily", "09:00")
+    assert code == 0, out
+    code, out = await deployment.run("run", "--once")  # the first poll records, alerts nothing
+    assert code == 0, out
+
+    published: list[str] = []
+    killed_at: list[str] = []
+    for point in plan:
+        # A second message in one run needs more alerts than one message holds (10 embeds).
+        count = 12 if point == "after_send@2" else rng.randint(1, 3)
+        published[:0] = [item(len(published) + n) for n in range(count)]
+        feed_server.set("/feed.xml", with_items(NASA, *published))
+        if point == "after_digest_post":
+            code, out = await deployment.run("run", "--once")
+            assert code == 0, out
+            code, out = await deployment.run("digest", "run", REGWATCH_FAILPOINTS=point)
+        else:
+            code, out = await deployment.run("run", "--once", REGWATCH_FAILPOINTS=point)
+        assert code == -signal.SIGKILL, f"not killed at {point} (exit {code}):\n{out}"
+        killed_at.append(point)
+
+    for command in (("run", "--once"), ("run", "--once"), ("digest", "run")):  # restarts finish the work
+        code, out = await deployment.run(*command)
+        assert code == 0, out
+    assert set(killed_at) == set(KILL_POINTS) and len(killed_at) >= 4
+    expected = sorted(f"https://example.gov/k/{n}" for n in range(len(published)))
     # (alerts waiting together go out batched: up to 10 embeds per message)
-    urls = [e["url"] for m in fake_discord.messages(channel.id) for e in m["embeds"]]
-    expected = sorted(f"https://example.gov/k/{n}" for n in range(12))
-    assert sorted(urls) == expected, f"{kills} kills"
+    urls = [e["url"] for m in fake_discord.messages(instant.id) for e in m["embeds"]]
+    assert sorted(urls) == expected, f"killed at {killed_at}"
+    digest_links = [
+        link
+        for m in fake_discord.messages(digests.id)
+        for e in m["embeds"]
+        for link in DIGEST_LINK.findall(e.get("description", ""))
+    ]
+    assert sorted(digest_links) == expected, f"killed at {killed_at}"
     assert {status for status, _ in deployment.outbox()} == {"sent"}
-    assert kills >= 2
