@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_match.py", "bench_parse.py", "bench_poll.py", "bench_classify.py"]
+BENCHES = ["bench_match.py", "bench_parse.py", "bench_poll.py", "bench_classify.py", "bench_latency.py"]
 
 
 def main() -> int:

@@ -275,6 +275,23 @@ async def run_service(settings: Settings, *, once: bool = False, clock: Clock = 
 
 
 async def _serve(services: Services, bot: RegwatchBot | None) -> None:
+    health = None
+    if services.settings.health_port:  # first: a port in use stops the start before anything runs
+        health = HealthServer(
+            services.settings.health_host,
+            services.settings.health_port,
+            _readiness(services, bot),
+            metrics=lambda: services.metrics.exposition(services.adb),
+            metrics_content_type=CONTENT_TYPE,
+        )
+        try:
+            await health.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"REGWATCH_HEALTH_PORT: cannot listen on {services.settings.health_host}:"
+                f"{services.settings.health_port} ({exc.strerror or exc})"
+            ) from None
+        log.info("health endpoint on http://%s:%d/healthz", services.settings.health_host, health.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -283,17 +300,6 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
     if services.digests is not None:
         await services.digests.start()
-    health = None
-    if services.settings.health_port:
-        health = HealthServer(
-            services.settings.health_host,
-            services.settings.health_port,
-            _readiness(services, bot),
-            metrics=lambda: services.metrics.exposition(services.adb),
-            metrics_content_type=CONTENT_TYPE,
-        )
-        await health.start()
-        log.info("health endpoint on http://%s:%d/healthz", services.settings.health_host, health.port)
     log.info(
         "regwatch running: polling every %d s, alerts to %s; Ctrl-C stops",
         services.settings.poll_interval_seconds,

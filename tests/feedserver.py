@@ -140,6 +140,10 @@ class FeedServer:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self._gate: asyncio.Event | None = None
+        self._gate_size = 0
+        self._gate_timeout = 0.0
+        self.gate_error: str | None = None
         self._resources: dict[str, _Resource] = {}
         self._redirects: dict[str, tuple[str, int]] = {}
         self._failures: dict[str, _Failure] = {}
@@ -299,10 +303,33 @@ class FeedServer:
                 return key
         return None
 
+    def hold_until_in_flight(self, count: int, *, timeout: float = 30.0) -> None:
+        """Hold every request until `count` of them are in flight at once, then let all through.
+
+        A test of concurrency then depends on what the client allows, not on how fast the
+        machine is. If `count` is never reached within `timeout` seconds of a request's arrival,
+        the held requests are answered 503 and `gate_error` says how many were in flight.
+        """
+        self._gate, self._gate_size, self._gate_timeout = asyncio.Event(), count, timeout
+        self.gate_error = None
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            gate = self._gate
+            if gate is not None and not gate.is_set():
+                if self.in_flight >= self._gate_size:
+                    gate.set()
+                else:
+                    try:
+                        await asyncio.wait_for(gate.wait(), self._gate_timeout)
+                    except TimeoutError:
+                        self.gate_error = (
+                            f"only {self.in_flight} requests were in flight after {self._gate_timeout} s;"
+                            f" the test waited for {self._gate_size}"
+                        )
+                        return web.Response(status=503, text=self.gate_error)
             return await self._respond(request)
         finally:
             self.in_flight -= 1

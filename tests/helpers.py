@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
@@ -12,6 +15,18 @@ from typing import Any
 from bot.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """Yield a loopback port where every connection is refused, for as long as the block runs.
+
+    The port is held by a bound socket that never listens: nothing else can take it meanwhile
+    (unlike a port found free and assumed to stay so, or a fixed port such as 9).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def fixture_bytes(name: str) -> bytes:

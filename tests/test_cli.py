@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from tests.helpers import FIXTURES, rss_item, with_items
+from tests.helpers import FIXTURES, refused_port, rss_item, with_items
 
 NASA = "spec_rss2sample_nasa_liftoff.xml"
 SUBS = """
@@ -227,13 +227,14 @@ async def test_doctor_reports_and_fails_on_a_broken_source(tmp_path, feed_server
 
 async def test_doctor_masks_the_token_and_reports_an_unreachable_discord(tmp_path):
     sources_file(tmp_path)
-    code, out, _ = await regwatch(
-        tmp_path,
-        "doctor",
-        REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"),
-        REGWATCH_DISCORD_TOKEN="secret-token-value",
-        REGWATCH_DISCORD_API_BASE="http://127.0.0.1:9/api/v10",
-    )
+    with refused_port() as port:
+        code, out, _ = await regwatch(
+            tmp_path,
+            "doctor",
+            REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"),
+            REGWATCH_DISCORD_TOKEN="secret-token-value",
+            REGWATCH_DISCORD_API_BASE=f"http://127.0.0.1:{port}/api/v10",
+        )
     assert code == 1
     assert "secret-token-value" not in out and "set (hidden)" in out
     assert "could not reach" in out

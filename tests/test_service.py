@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import bot
 from bot.storage.migrations import latest_version
-from tests.helpers import rss_item, with_items
+from tests.helpers import refused_port, rss_item, with_items
 from tests.test_cli import NASA, SUBS, env_for, regwatch, sources_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,8 @@ async def image_health_check(port: int) -> int:
 
 async def test_the_image_health_check_fails_when_nothing_answers():
     assert health_check_command()[:2] == ["python", "-c"]
-    assert await image_health_check(free_port()) != 0
+    with refused_port() as port:
+        assert await image_health_check(port) != 0
 
 
 def files_in(folder: Path) -> list[str]:
@@ -82,6 +83,20 @@ class Service:
     async def get(self, path: str) -> tuple[int, str]:
         async with self.session.get(f"http://127.0.0.1:{self.port}{path}") as resp:
             return resp.status, await resp.text()
+
+    async def wait_live(self) -> bool:
+        """Wait until /healthz answers (True) or the process ended (False)."""
+        for _ in range(WAIT_STEPS):
+            try:
+                status, _ = await self.get("/healthz")
+                if status == 200:
+                    return True
+            except aiohttp.ClientError:
+                pass
+            if self.proc.returncode is not None:
+                return False
+            await asyncio.sleep(0.05)
+        raise AssertionError("the health endpoint never answered")
 
     async def wait_ready(self) -> dict[str, object]:
         for _ in range(WAIT_STEPS):
@@ -125,27 +140,39 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @asynccontextmanager
 async def service(tmp_path: Path, **extra: str) -> AsyncIterator[Service]:
-    """Start `regwatch run` with a health port; kill it if the test did not stop it."""
-    port = free_port()
+    """Start `regwatch run` with a health port and wait until /healthz answers; kill it at the end.
+
+    The port is one the OS reported free; should another process take it before the service
+    binds it, the service exits 2 naming the port, and it is started again on another one.
+    """
     (tmp_path / "subs.toml").write_text(SUBS)
-    env = env_for(
-        tmp_path,
-        REGWATCH_HEALTH_PORT=str(port),
-        REGWATCH_POLL_INTERVAL_SECONDS="5",
-        REGWATCH_LOG_LEVEL="INFO",
-        **extra,
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Service(proc, port, session)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.communicate()
+    async with aiohttp.ClientSession() as session:
+        for _attempt in range(5):
+            port = free_port()
+            env = env_for(
+                tmp_path,
+                REGWATCH_HEALTH_PORT=str(port),
+                REGWATCH_POLL_INTERVAL_SECONDS="5",
+                REGWATCH_LOG_LEVEL="INFO",
+                **extra,
+            )
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            svc = Service(proc, port, session)
+            try:
+                if await svc.wait_live():
+                    yield svc
+                    return
+                _, err = await proc.communicate()
+                if b"REGWATCH_HEALTH_PORT: cannot listen" not in err:
+                    raise AssertionError(f"the service exited {proc.returncode}:\n{err.decode()}")
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.communicate()
+        raise AssertionError("five ports in a row were taken before the service could bind them")
 
 
 def kaspersky(link: str) -> str:
@@ -263,21 +290,22 @@ async def test_json_logs_are_one_object_per_line_with_the_source_id(tmp_path, fe
 async def test_the_token_never_appears_in_output_when_discord_is_unreachable(tmp_path):
     sources_file(tmp_path)
     for fmt in ("text", "json"):
-        code, out, err = await regwatch(
-            tmp_path,
-            "run",
-            "--once",
-            REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"),
-            REGWATCH_DISCORD_TOKEN=SECRET,
-            REGWATCH_DISCORD_API_BASE="http://127.0.0.1:9/api/v10",
-            REGWATCH_LOG_LEVEL="DEBUG",
-            REGWATCH_LOG_FORMAT=fmt,
-        )
+        with refused_port() as port:
+            code, out, err = await regwatch(
+                tmp_path,
+                "run",
+                "--once",
+                REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"),
+                REGWATCH_DISCORD_TOKEN=SECRET,
+                REGWATCH_DISCORD_API_BASE=f"http://127.0.0.1:{port}/api/v10",
+                REGWATCH_LOG_LEVEL="DEBUG",
+                REGWATCH_LOG_FORMAT=fmt,
+            )
         assert code == 1, err
         assert SECRET not in out + err and "secret-token-value" not in out + err
         assert "Traceback" not in err
         assert err.splitlines()[-1].startswith(
-            "regwatch: could not reach Discord at http://127.0.0.1:9/api/v10"
+            f"regwatch: could not reach Discord at http://127.0.0.1:{port}/api/v10"
         )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.domain.clock import Clock, utcnow
@@ -74,6 +75,14 @@ class PollScheduler:
                 id="daily",
             )
         self._scheduler.start()
+
+    def job(self, job_id: str) -> Job | None:
+        """Return a scheduled job ("tick" or "daily") as APScheduler holds it, or None."""
+        return self._scheduler.get_job(job_id) if self._scheduler is not None else None
+
+    async def chores_done(self) -> None:
+        """Wait until the clean-up chores running now have ended."""
+        await asyncio.gather(*self._chores, return_exceptions=True)
 
     async def _start_daily(self) -> None:
         # Run as an owned task, so stop() can cancel it before the database closes.

@@ -7,15 +7,12 @@ slash commands through the fake gateway, alerts read back from the fake's channe
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.storage import subscriptions
 from tests.chat.running import (
-    FEED,
     KASPERSKY_LINK,
     KASPERSKY_TITLE,
     MESSAGES,
@@ -456,42 +453,3 @@ async def test_gateway_disconnect_and_resume_keeps_answering(app: Regwatch) -> N
     await fake.request_reconnect()
     await fake.wait_resumed(count=2)
     assert f"`{second}`" in (await fake.invoke("watch list")).content
-
-
-# --- latency ------------------------------------------------------------------------------------
-
-
-async def test_latency_from_feed_to_channel(app: Regwatch) -> None:
-    """Measure item published on the feed → alert posted on the fake, with the scheduler running.
-
-    The poll interval is the minimum (5 s), so the number includes waiting for the source to be due.
-    Printed (pytest -s), not asserted.
-    """
-    fake = app.fake
-    await app.subscribe("vendor:Kaspersky")
-    services = app.services
-    delivery = asyncio.create_task(services.dispatcher.run(idle_seconds=1.0))
-    services.scheduler.start()
-    try:
-        # The scheduler's first tick polls at once and primes the source; publish after that fetch.
-        await fake.wait_for(lambda: app.feeds.hits(FEED) >= 1, timeout=10, what="the priming poll")
-        app.publish(kaspersky_item())
-        published = time.monotonic()
-        await fake.wait_for_messages(fake.channel.id, timeout=20)
-        scheduled = time.monotonic() - published
-
-        # The pipeline alone: the same path, triggered at once instead of waiting for the tick.
-        app.publish(kaspersky_item(title="Kaspersky Lab appeal rejected", link="https://example.gov/appeal"))
-        published = time.monotonic()
-        await services.scheduler.poll_all()
-        await fake.wait_for_messages(fake.channel.id, 2, timeout=10)
-        triggered = time.monotonic() - published
-    finally:
-        await services.scheduler.stop(grace=2)
-        services.dispatcher.stop()
-        await asyncio.wait_for(delivery, 5)
-    print(
-        f"\nend-to-end latency, feed → Discord channel: {scheduled:.2f} s with the scheduler"
-        f" (poll interval {services.settings.poll_interval_seconds} s), {triggered * 1000:.0f} ms"
-        " for the fetch → match → post pipeline alone"
-    )

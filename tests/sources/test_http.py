@@ -333,12 +333,13 @@ async def test_connect_timeout() -> None:
 
 
 async def test_connection_refused_is_plain(fetcher: Fetcher) -> None:
-    # A port that was free a moment ago and has nothing listening now.
+    # A port held by a socket that is bound but not listening: connecting is refused, and
+    # nothing else can take the port while the test runs.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(FetchError, match=rf"^could not connect to host: 127\.0\.0\.1:{port} \(.+\)$"):
-        await fetcher.fetch(f"http://127.0.0.1:{port}/feed.xml")
+        with pytest.raises(FetchError, match=rf"^could not connect to host: 127\.0\.0\.1:{port} \(.+\)$"):
+            await fetcher.fetch(f"http://127.0.0.1:{port}/feed.xml")
 
 
 # -- size cap --------------------------------------------------------------------------------
@@ -388,18 +389,26 @@ async def test_cap_applies_to_decompressed_size(feed_server: FeedServer, chunked
 # -- per-host concurrency --------------------------------------------------------------------
 
 
+# The server holds requests until the limit is in flight at once (or fails the test clearly), so
+# these pass on a slow machine as on a fast one; a client over its limit shows more in flight.
+
+
 async def test_per_host_concurrency_never_exceeds_the_limit(feed_server: FeedServer) -> None:
-    urls = [feed_server.set(f"/f{i}.xml", RSS, delay=0.1) for i in range(6)]
+    urls = [feed_server.set(f"/f{i}.xml", RSS) for i in range(6)]
+    feed_server.hold_until_in_flight(2)
     async with Fetcher(user_agent=UA, allow_private=True, per_host=2) as fetcher:
         results = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+    assert feed_server.gate_error is None, feed_server.gate_error
     assert all(r.status == 200 for r in results)
     assert feed_server.max_in_flight == 2
 
 
 async def test_per_host_limit_is_configurable(feed_server: FeedServer) -> None:
-    urls = [feed_server.set(f"/f{i}.xml", RSS, delay=0.1) for i in range(6)]
+    urls = [feed_server.set(f"/f{i}.xml", RSS) for i in range(6)]
+    feed_server.hold_until_in_flight(3)
     async with Fetcher(user_agent=UA, allow_private=True, per_host=3) as fetcher:
         await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+    assert feed_server.gate_error is None, feed_server.gate_error
     assert feed_server.max_in_flight == 3
 
 
@@ -407,12 +416,14 @@ async def test_per_host_limit_is_per_host_not_global(feed_server: FeedServer) ->
     # One server under two host names gets two separate allowances.
     paths = [f"/f{i}.xml" for i in range(6)]
     for path in paths:
-        feed_server.set(path, RSS, delay=0.1)
+        feed_server.set(path, RSS)
     urls = [feed_server.url(p) for p in paths[:4]] + [
         f"http://localhost:{feed_server.port}{p}" for p in paths[4:]
     ]
+    feed_server.hold_until_in_flight(2)
     async with Fetcher(user_agent=UA, allow_private=True, per_host=1) as fetcher:
         await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+    assert feed_server.gate_error is None, feed_server.gate_error
     assert feed_server.max_in_flight == 2
 
 
