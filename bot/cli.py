@@ -1,4 +1,4 @@
-"""The `regwatch` command (DESIGN 3.2). Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration."""
+"""The `regwatch` command. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration."""
 
 from __future__ import annotations
 

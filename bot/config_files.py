@@ -1,4 +1,4 @@
-"""Read the sources file (DESIGN 3.6) and the subscriptions file (DESIGN 3.3), strictly."""
+"""Read the sources file and the subscriptions file (docs/sources.md, docs/query-language.md), strictly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Item identity and canonical links (DESIGN section 4)."""
+"""Item identity and canonical links."""
 
 from __future__ import annotations
 

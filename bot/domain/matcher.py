@@ -1,4 +1,4 @@
-"""Match items against every subscription at once (DESIGN 3.4 semantics).
+"""Match items against every subscription at once.
 
 How an item is matched, in this order:
 1. Each searched field is folded once (`text.fold`): title and summary, and the source name

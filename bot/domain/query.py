@@ -1,4 +1,4 @@
-"""The subscription query language (DESIGN 3.4): parse text into a small AST, print it back.
+"""The subscription query language: parse text into a small AST, print it back.
 
 Grammar, loosest binding first (NOT > NEAR > AND > OR):
 

@@ -1,4 +1,4 @@
-"""Turn a fetched document into entries according to the source's kind (DESIGN 3.6 `kind`)."""
+"""Turn a fetched document into entries according to the source's kind."""
 
 from __future__ import annotations
 

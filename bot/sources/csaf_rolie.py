@@ -11,7 +11,7 @@ Rules, in order:
    `updated` moves, the id and the document link stay): a revision is not a new advisory, and it
    could not alert anyway, because alerts are kept once per (target, link) and the link does not
    change. So revisions neither store a second item nor alert again.
-3. Title: "ICSA-… — title" (the official identifier first, DESIGN 4).
+3. Title: "ICSA-… — title" (the official identifier first, so every sink shows it).
 4. Link: the `rel: self` link (the CSAF document), else `content.src`; signature and hash links
    are never used. CISA's IT feed spells some rels as `ref`, so those are read too.
 5. Published: `published`, else `updated`.

@@ -1,7 +1,7 @@
 """Fetch a source from its mirror when the primary host refuses us (`options.mirror`).
 
-US government hosts behind Akamai answer 403 to many cloud address ranges (notes/sources.md
-§1.3); CISA's KEV catalog has an official GitHub mirror for exactly that. Rules, in order:
+US government hosts behind Akamai answer 403 to many cloud address ranges; CISA's KEV catalog
+has an official GitHub mirror for exactly that. Rules, in order:
 
 1. Fetch the primary URL as usual. Anything but a refusal (success, 304, 404, 5xx, timeouts) is
    returned or raised as it is: a server error is the primary's problem to report, not a reason to

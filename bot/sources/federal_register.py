@@ -10,7 +10,7 @@ Rules, in order:
    empty page, not an error. `results` missing while `count` says there are hits is an error.
 2. Each result becomes an entry: guid = `document_number` (the same number later appears in
    `documents.json`, so a public-inspection filing and its publication share it); title =
-   "FR Doc. <number> — <title>" (the official identifier first, DESIGN 4; plus the executive
+   "FR Doc. <number> — <title>" (the official identifier first, so every sink shows it; plus the executive
    order number when there is one); link = `html_url`, else `pdf_url`.
 3. Text: document type and agencies, the `action` line, then the abstract (else the search
    excerpts); public inspection adds when it was filed and when it publishes.

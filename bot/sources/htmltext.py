@@ -1,6 +1,6 @@
 """Turn feed HTML (or plain text) into short plain text for matching and alerts.
 
-Regex stripping, not an HTML parser: it is several times faster (see notes/performance.md §1.1) and
+Regex stripping, not an HTML parser: it is several times faster and
 the output is only ever shown as escaped text, so a tag the regex misreads costs a few stray
 characters, never markup.
 """
