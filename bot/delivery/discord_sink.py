@@ -91,18 +91,18 @@ class DiscordSink:
             await self._target_problem(
                 alert, "regwatch lacks permission to post there (needs Send Messages and Embed Links)"
             )
-            raise DeliveryError(f"403 Forbidden in channel {channel_id}: {exc.text}") from exc
+            raise DeliveryError(f"403 Forbidden in channel {channel_id}: {exc.text}", refused=True) from exc
         except discord.NotFound as exc:
             await self._target_problem(alert, "the channel no longer exists or regwatch cannot see it")
-            raise DeliveryError(f"404 Not Found for channel {channel_id}: {exc.text}") from exc
+            raise DeliveryError(f"404 Not Found for channel {channel_id}: {exc.text}", refused=True) from exc
         except discord.RateLimited as exc:
-            raise DeliveryError("Discord rate limit", retry_after=exc.retry_after) from exc
+            raise DeliveryError("Discord rate limit", retry_after=exc.retry_after, refused=True) from exc
         except discord.DiscordServerError as exc:
             raise DeliveryError(f"Discord server error {exc.status}") from exc
         except discord.HTTPException as exc:
             if exc.status == 429:
                 raise DeliveryError(
-                    "Discord rate limit (429 without retry information)", retry_after=60
+                    "Discord rate limit (429 without retry information)", retry_after=60, refused=True
                 ) from exc
             # Any other 4xx means the payload itself is refused: retrying cannot help.
             raise DeliveryError(

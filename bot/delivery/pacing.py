@@ -150,6 +150,10 @@ class PacedDispatcher(Dispatcher):
         try:
             external_id = await sink.post(first, batch.payload)
         except DeliveryError as exc:
+            if exc.refused and isinstance(nonce, str):
+                # Discord answered that it made nothing (403, 404, 429, an invalid payload): the
+                # alerts are free to be composed afresh (e.g. with the backlog once permission is back).
+                await self._adb.call(outbox.set_message_nonce, [a.id for a in batch.alerts], None)
             if exc.permanent and len(batch.alerts) > 1:
                 # One alert's embed may be what Discord refused: try each on its own.
                 for alert in batch.alerts:

@@ -33,9 +33,22 @@ class QueryError(RegwatchError):
 
 
 class DeliveryError(RegwatchError):
-    """A sink could not deliver an alert; `permanent` means retrying will not help."""
+    """A sink could not deliver an alert.
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    `permanent`: retrying will not help. `refused`: the far side answered that it made nothing
+    (a 4xx such as 403, 404 or 429), as opposed to a failure after which a message may exist
+    (a 5xx, a timeout, a dropped connection).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        refused: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.refused = permanent if refused is None else refused

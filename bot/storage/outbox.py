@@ -152,8 +152,8 @@ def mark_sent(db: Database, alert_id: int, now: datetime, external_id: str | Non
     )
 
 
-def set_message_nonce(db: Database, alert_ids: list[int], nonce: str) -> None:
-    """Record which message these alerts were composed into, before it is posted."""
+def set_message_nonce(db: Database, alert_ids: list[int], nonce: str | None) -> None:
+    """Record which message these alerts were composed into, before it is posted (None: forget it)."""
     with db.atomic():
         db.conn.executemany(
             "UPDATE outbox SET message_nonce = ? WHERE id = ?", [(nonce, i) for i in alert_ids]
