@@ -336,7 +336,7 @@ def _reporter_vendors(hits: list[_Hit], fields: tuple[str, str, str]) -> set[str
     return named
 
 
-def _allowed(hit: _Hit, issuer: _Hit | None, contexts: list[_Hit]) -> bool:
+def _allowed(hit: _Hit, issuer: object, contexts: list[_Hit]) -> bool:
     """Tell whether an action cue counts: STRONG always, others need an issuer or nearby context."""
     if hit.weight >= STRONG or issuer is not None:
         return True

@@ -441,8 +441,6 @@ BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # United States: more federal bodies (Five Eyes agencies among them)
     ("FAR Council", "US", ("federal acquisition regulation", "far council", "dod, gsa, and nasa")),
     ("NTIA", "US", ("ntia=", "national telecommunications and information administration")),
-    ("FBI", "US", ("fbi=", "federal bureau of investigation")),
-    ("NSA", "US", ("nsa=", "national security agency")),
     ("ODNI", "US", ("director of national intelligence",)),
     ("GSA", "US", ("general services administration",)),
     # Five Eyes: United Kingdom, Canada, Australia, New Zealand
@@ -480,11 +478,44 @@ BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # is the state, jurisdiction US. Names that mostly mean something else are left to their longer
 # forms: Washington (the federal government), Georgia (the country), New York (its newspapers).
 _STATE_NAMES = (
-    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Hawaii Idaho "
-    "Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan "
-    "Minnesota Mississippi Missouri Montana Nebraska Nevada Ohio Oklahoma Oregon Pennsylvania "
-    "Tennessee Texas Utah Vermont Virginia Wisconsin Wyoming"
-).split() + [
+    "Alabama",
+    "Alaska",
+    "Arizona",
+    "Arkansas",
+    "California",
+    "Colorado",
+    "Connecticut",
+    "Delaware",
+    "Florida",
+    "Hawaii",
+    "Idaho",
+    "Illinois",
+    "Indiana",
+    "Iowa",
+    "Kansas",
+    "Kentucky",
+    "Louisiana",
+    "Maine",
+    "Maryland",
+    "Massachusetts",
+    "Michigan",
+    "Minnesota",
+    "Mississippi",
+    "Missouri",
+    "Montana",
+    "Nebraska",
+    "Nevada",
+    "Ohio",
+    "Oklahoma",
+    "Oregon",
+    "Pennsylvania",
+    "Tennessee",
+    "Texas",
+    "Utah",
+    "Vermont",
+    "Virginia",
+    "Wisconsin",
+    "Wyoming",
     "New Hampshire",
     "New Jersey",
     "New Mexico",
@@ -494,7 +525,7 @@ _STATE_NAMES = (
     "South Carolina",
     "South Dakota",
     "West Virginia",
-]
+)
 US_STATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     *((name, "US", (name.casefold() + "=",)) for name in _STATE_NAMES),
     ("Washington", "US", ("washington state", "state of washington")),
