@@ -381,7 +381,11 @@ def classify_item(
     government of a declared jurisdiction) stands when the text names none.
     """
     extra = " ".join(p for p in (context.title, context.heading) if p) if context is not None else ""
-    fields = (f" {_fold(title)} ", f" {_fold(text[:_LEAD_CHARS])} ", f" {_fold(extra[:_CONTEXT_CHARS])} ")
+    fields = (
+        f" {_fold(title)} ",
+        f" {_fold(text[:_LEAD_CHARS])} ",
+        f" {_fold(extra[:_CONTEXT_CHARS])} " if extra else "",
+    )
     rules = _rules(vendors)
     hits = rules.hits(fields[_TITLE], _TITLE) + rules.hits(fields[_LEAD], _LEAD)
     if extra:
@@ -394,7 +398,9 @@ def classify_item(
     issuer_hit = _pick_issuer(hits, fields)
     declared_issuer = _declared_issuer(context)
     contexts = [h for h in hits if h.kind == _CONTEXT]
-    masks = [h for h in hits if h.kind == _MASK] + _boilerplate(hits, fields)
+    masks = [h for h in hits if h.kind == _MASK or h.kind == _BOILER]
+    if masks:
+        masks = _masks(masks, fields)
     # Advisory identifiers (CVE-..., ICSA-...) or flaw words in the title: a vulnerability notice,
     # not an action, unless the title itself names one with a STRONG cue.
     notice = _notice(fields[_TITLE])
@@ -483,7 +489,8 @@ def classify_item(
         reasons.append(f"issuer={issuer} ({jurisdiction}): {_quote(issuer_hit, fields)}")
     elif declared_issuer is not None:
         issuer, jurisdiction = declared_issuer
-        reasons.append(f"issuer={issuer} ({jurisdiction}): declared by the source")
+        where = f" ({jurisdiction})" if jurisdiction else ""
+        reasons.append(f"issuer={issuer}{where}: declared by the source")
     elif context is not None and context.jurisdiction:
         jurisdiction = context.jurisdiction
         reasons.append(f"jurisdiction={jurisdiction}: declared by the source")
@@ -512,12 +519,12 @@ def classify_item(
     return Classification(action, issuer, jurisdiction, tuple(targets), severity, tuple(reasons))
 
 
-def _declared_issuer(context: SourceContext | None) -> tuple[str, str] | None:
+def _declared_issuer(context: SourceContext | None) -> tuple[str, str | None] | None:
     """Return the issuer a source declares, else its jurisdiction's national government, else None."""
     if context is None:
         return None
     if context.issuer:
-        return context.issuer, context.jurisdiction or ""
+        return context.issuer, context.jurisdiction or None
     if context.jurisdiction and context.jurisdiction in _NATIONAL:
         return _NATIONAL[context.jurisdiction], context.jurisdiction
     return None
@@ -539,11 +546,15 @@ def _notice(title: str) -> str | None:
     return next((word.strip() for word in NOTICE_WORDS if word in title), None)
 
 
-def _boilerplate(hits: list[_Hit], fields: tuple[str, str, str]) -> list[_Hit]:
-    """Return masks over the sentences of the text that hold a boilerplate marker."""
+def _masks(found: list[_Hit], fields: tuple[str, str, str]) -> list[_Hit]:
+    """Return the spans that mask cues: mask phrases, and the sentences of the text (not the
+    title) that hold a boilerplate marker."""
     masks = []
-    for hit in hits:
-        if hit.kind != _BOILER or hit.field == _TITLE:
+    for hit in found:
+        if hit.kind == _MASK:
+            masks.append(hit)
+            continue
+        if hit.field == _TITLE:
             continue
         text = fields[hit.field]
         start = 0
