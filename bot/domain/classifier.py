@@ -398,7 +398,7 @@ def classify_item(
     issuer_hit = _pick_issuer(hits, fields)
     declared_issuer = _declared_issuer(context)
     contexts = [h for h in hits if h.kind == _CONTEXT]
-    masks = [h for h in hits if h.kind == _MASK or h.kind == _BOILER]
+    masks = [h for h in hits if h.kind in (_MASK, _BOILER)]
     if masks:
         masks = _masks(masks, fields)
     # Advisory identifiers (CVE-..., ICSA-...) or flaw words in the title: a vulnerability notice,

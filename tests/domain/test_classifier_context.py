@@ -72,7 +72,8 @@ def test_no_context_keeps_the_old_behaviour():
             "NDAA FY2025 s.1709",
         ),
         (
-            "Section 889 of the John S. McCain National Defense Authorization Act for Fiscal Year 2019 equipment",
+            "Section 889 of the John S. McCain National Defense Authorization Act for Fiscal Year 2019 "
+            "equipment",
             ("Huawei", "ZTE", "Hytera", "Hikvision", "Dahua"),
             "NDAA FY2019 s.889",
         ),

@@ -103,5 +103,6 @@ def test_an_item_context_is_parsed_and_checked():
     assert items[0].context is not None and items[0].context.action == "covered_list"
     with pytest.raises(ConfigError, match="context takes"):
         load_items(
-            '[[item]]\nid = "x"\ngroup = "g"\nlang = "en"\ntitle = "t"\nsource = "s"\ncontext = { who = "FCC" }\n'
+            '[[item]]\nid = "x"\ngroup = "g"\nlang = "en"\ntitle = "t"\nsource = "s"\n'
+            'context = { who = "FCC" }\n'
         )
