@@ -130,6 +130,20 @@ _GOVERNMENT_WORDS = (
     "attorney general",
     "legislature",
 )
+# Words after a place name that make it part of an organisation's name.
+_ORGANISATION_WORDS = (
+    "instruments",
+    "tech ",
+    "university",
+    "state university",
+    "bank",
+    "inc",
+    "corp",
+    "airlines",
+    "post",
+    "times",
+    "tribune",
+)
 # Generic list words ("blacklist") take the list of the issuer that keeps it.
 _GENERIC_LISTS = frozenset({"blacklist", "blacklisted", "trade blacklist", "黑名单"})
 _ISSUER_LISTS = {"OFAC": "sanction", "US Department of Defense": "sanction", "BIS": "entity_list"}
@@ -309,7 +323,10 @@ def _pick_issuer(hits: list[_Hit], fields: tuple[str, str, str]) -> _Hit | None:
             ": ",
             ". ",
         )
-        followed = text[hit.end : hit.end + 20].lstrip(" '’s").startswith(_GOVERNMENT_WORDS)
+        after = text[hit.end : hit.end + 20].lstrip(" '’s")
+        if after.startswith(_ORGANISATION_WORDS):
+            continue  # "Texas Instruments", "Virginia Tech": a company or school, not the state
+        followed = after.startswith(_GOVERNMENT_WORDS)
         if (
             opens
             or followed
