@@ -138,3 +138,8 @@ def test_a_question_title_announces_nothing():
         "What is Section 889 of the FY 2019 NDAA?", "It included a prohibition on federal agencies.", CATALOG
     )
     assert got.action is None
+
+
+def test_a_state_inside_an_organisation_name_is_not_the_issuer():
+    assert classify_item("Texas Instruments fined $5 million by SEC", "", CATALOG).issuer is None
+    assert classify_item("Texas bans TikTok on state devices", "", CATALOG).issuer == "Texas"
