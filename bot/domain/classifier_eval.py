@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.classifier import ACTION_TYPES, Classification, classify_item
 from bot.domain.errors import ConfigError
+from bot.domain.models import SourceContext
 from bot.domain.vendors import VendorCatalog
 
 NONE = "none"
@@ -33,6 +34,7 @@ class LabelledItem:
     jurisdiction: str | None
     targets: tuple[str, ...]
     source: str
+    context: SourceContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class Evaluation:
     issuer_accuracy: float = 0.0
     jurisdiction_accuracy: float = 0.0
     issuer_items: int = 0
+    # (item, vendor) pairs: labelled targets vs targets the classifier named, over all items.
+    vendors: Scores = field(default_factory=lambda: Scores(0, 0, 0))
     by_group: dict[str, tuple[int, int]] = field(default_factory=dict)
     by_lang: dict[str, tuple[int, int]] = field(default_factory=dict)
     misses: list[tuple[LabelledItem, Classification]] = field(default_factory=list)
@@ -93,6 +97,9 @@ def load_items(toml_text: str) -> list[LabelledItem]:
             raise ConfigError(f"item {entry.get('id')}: unknown action {action!r}")
         if not entry.get("source"):
             raise ConfigError(f"item {entry.get('id')}: no source")
+        context = entry.get("context")
+        if context is not None and (not isinstance(context, dict) or set(context) - _CONTEXT_KEYS):
+            raise ConfigError(f"item {entry.get('id')}: context takes {', '.join(sorted(_CONTEXT_KEYS))}")
         items.append(
             LabelledItem(
                 id=entry["id"],
@@ -105,12 +112,15 @@ def load_items(toml_text: str) -> list[LabelledItem]:
                 jurisdiction=entry.get("jurisdiction"),
                 targets=tuple(entry.get("targets", ())),
                 source=entry["source"],
+                context=SourceContext(**context) if context else None,
             )
         )
     return items
 
 
-Classifier = Callable[[str, str, VendorCatalog | None], Classification]
+_CONTEXT_KEYS = frozenset({"issuer", "jurisdiction", "action", "title", "heading"})
+
+Classifier = Callable[[str, str, VendorCatalog | None, SourceContext | None], Classification]
 
 
 def evaluate(
@@ -121,8 +131,12 @@ def evaluate(
     right = targets_right = issuer_right = jurisdiction_right = 0
     groups: dict[str, list[int]] = {}
     langs: dict[str, list[int]] = {}
+    vendor_hits = vendor_named = vendor_labels = 0
     for item in items:
-        got = classifier(item.title, item.text, vendors)
+        got = classifier(item.title, item.text, vendors, item.context)
+        vendor_hits += len(set(item.targets) & set(got.targets))
+        vendor_named += len(set(got.targets))
+        vendor_labels += len(set(item.targets))
         result.items += 1
         expected, predicted = item.action or NONE, got.action or NONE
         result.confusion[(expected, predicted)] += 1
@@ -158,6 +172,7 @@ def evaluate(
         result.overall.predicted,
         result.overall.expected,
     )
+    result.vendors = Scores(vendor_hits, vendor_named, vendor_labels)
     result.accuracy = right / result.items if result.items else 0.0
     result.target_accuracy = targets_right / result.target_items if result.target_items else 1.0
     result.issuer_accuracy = issuer_right / result.issuer_items if result.issuer_items else 1.0
@@ -191,6 +206,9 @@ def render(result: Evaluation, misses: bool = True) -> str:
         "",
         f"Target detection (exact set of targeted catalog vendors, on the {result.target_items} items "
         f"where the label or the classifier names one): {_pct(result.target_accuracy)}.",
+        f"Vendors (item, vendor) pairs: precision {_pct(result.vendors.precision)}, recall "
+        f"{_pct(result.vendors.recall)} ({result.vendors.true_positives} right of "
+        f"{result.vendors.predicted} named, {result.vendors.expected} labelled).",
         f"Issuer exact: {_pct(result.issuer_accuracy)}; jurisdiction: {_pct(result.jurisdiction_accuracy)} "
         f"(on the {result.issuer_items} items whose label names an issuer).",
         "",

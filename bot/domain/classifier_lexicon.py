@@ -65,6 +65,7 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("airworthiness directive", STRONG),
             ("dhs directive", STRONG),
             ("pspf direction", STRONG),
+            ("mandatory direction", NORMAL),
             ("protective security policy framework direction", STRONG),
             ("directive", NORMAL),
             ("directing", WEAK),
@@ -103,7 +104,8 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("bans=", NORMAL),
             ("banned", NORMAL),
             ("banning", NORMAL),
-            ("prohibit", NORMAL),
+            ("prohib", NORMAL),  # prohibit, prohibition; es prohibición, prohibirá
+            ("prohíb", NORMAL),  # es prohíbe
             ("outlaw", NORMAL),
             ("forbid", NORMAL),
             ("barred", NORMAL),
@@ -128,6 +130,54 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("stop using", NORMAL),
             ("stop installing", NORMAL),
             ("no longer be used", NORMAL),
+            # ICTS final determinations prohibit transactions (89 FR 52434); "Case No. ICTS-..."
+            ("final determination: case no. icts", STRONG),
+            ("icts final determination", STRONG),
+            ("final determination", WEAK),
+            # FAR rules name the prohibited products in the title: "Use of Products and Services
+            # of Kaspersky Lab" (83 FR 28141).
+            ("use of products and services of", NORMAL),
+            ("ordered the wind up", STRONG),
+            ("orders wind up", STRONG),
+            ("wind up", WEAK),
+            ("wind-up", NORMAL),
+            ("winding up", NORMAL),
+            ("dissolution of", WEAK),
+            ("cease operations", NORMAL),
+            ("cease all operations", NORMAL),
+            ("to close", WEAK),
+            ("shutter", WEAK),
+            ("will have to replace", NORMAL),
+            ("have to replace", WEAK),
+            ("must replace", NORMAL),
+            ("restricts the use", NORMAL),
+            ("prevent the installation", NORMAL),
+            ("preventing the installation", NORMAL),
+            ("remove existing instances", NORMAL),
+            ("removing existing instances", NORMAL),
+            # Dutch
+            ("uitfaseren", NORMAL),
+            ("uit te faseren", NORMAL),
+            ("verbod", NORMAL),
+            ("verbiedt", NORMAL),
+            ("verboden", NORMAL),
+            ("in de ban", NORMAL),
+            # Italian
+            ("limitazione del trattamento", STRONG),
+            ("limitazione provvisoria", NORMAL),
+            ("blocca=", NORMAL),
+            ("bloccato", NORMAL),
+            ("divieto", NORMAL),
+            ("vieta=", NORMAL),
+            # Spanish
+            ("prohibición", NORMAL),
+            ("veta=", NORMAL),
+            # Korean: suspend, block, ban
+            ("중단", NORMAL),
+            ("차단", NORMAL),
+            ("금지", NORMAL),
+            # Japanese: exclude (from procurement)
+            ("排除", NORMAL),
             ("exclude", WEAK),
             ("verbot", NORMAL),
             ("verbiet", NORMAL),
@@ -180,6 +230,13 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("karę", WEAK),
             ("ukarał", NORMAL),
             ("罚款", NORMAL),
+            ("multa", NORMAL),  # es, it
+            ("multó", NORMAL),
+            ("sanciona", NORMAL),  # es sancionar: to fine
+            ("sanzion", NORMAL),  # it sanzione
+            ("boete", NORMAL),  # nl
+            ("과징금", NORMAL),  # ko: administrative fine
+            ("過料", NORMAL),
             ("罰款", NORMAL),
             ("行政处罚", NORMAL),
         ),
@@ -210,6 +267,14 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("dochodzeni", NORMAL),
             ("postępowanie", WEAK),
             ("调查", NORMAL),
+            ("expediente sancionador", NORMAL),  # es: sanction proceedings
+            ("expediente", WEAK),
+            ("investigación", NORMAL),
+            ("istruttoria", NORMAL),  # it
+            ("indagine", NORMAL),
+            ("onderzoek", WEAK),  # nl
+            ("실태점검", NORMAL),  # ko: inspection
+            ("立入検査", NORMAL),
             ("調查", NORMAL),
             ("审查", NORMAL),
             ("立案", NORMAL),
@@ -240,6 +305,9 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
             ("ostrzega", NORMAL),
             ("zaleca", WEAK),
             ("警告", NORMAL),
+            ("行政指導", NORMAL),  # ja: administrative guidance
+            ("adviseert", WEAK),  # nl
+            ("권고", WEAK),  # ko: recommendation
             ("提醒", WEAK),
             ("指南", NORMAL),
         ),
@@ -250,6 +318,24 @@ ACTION_CUES: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
 # the rest of the number.
 NUMBERED_DIRECTIVE_PREFIXES = ("bod", "ed")
 NUMBERED_DIRECTIVE_TAIL = r"\d-\d\d(?!\d)"
+# Australia's Protective Security Policy Framework numbers its directions "001-2023": the prefix
+# ("PSPF Direction 002-2025", "PSPF 001-2023", "Direction 001-2024"), then three digits and a year.
+NUMBERED_DIRECTION_PREFIXES = ("pspf direction", "pspf", "direction")
+NUMBERED_DIRECTION_TAIL = r"\d\d-(?:19|20)\d\d(?!\d)"
+
+# Paragraphs that every item of a kind repeats (CISA's KEV alerts cite BOD 22-01 in each): a
+# sentence of the lead that holds one of these markers decides no action.
+BOILERPLATE = (
+    "known exploited vulnerabilities catalog",
+    "known exploited vulnerabilities (kev) catalog",
+    "kev catalog",
+    "bod 22-01",
+    "reducing the significant risk of known exploited vulnerabilities",
+)
+
+# A title about a flaw is a vulnerability notice, like one naming a CVE: only a STRONG title cue
+# makes it an action ("CISA Warns of TP-Link Router Vulnerability" is no guidance against TP-Link).
+NOTICE_WORDS = ("vulnerabilit", "zero-day", "exploited", "security flaw", "security update", "patch ")
 
 # Issuing bodies: (issuer, jurisdiction, cues). Named bodies win over national governments.
 BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -349,6 +435,102 @@ BODIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "EU",
         ("council of the eu", "council of the european union", "eu imposes", "eu verhängt", "es įvedė"),
     ),
+    ("European Parliament", "EU", ("european parliament",)),
+    ("EDPB", "EU", ("european data protection board", "edpb=")),
+    ("ENISA", "EU", ("enisa=",)),
+    # United States: more federal bodies (Five Eyes agencies among them)
+    ("FAR Council", "US", ("federal acquisition regulation", "far council", "dod, gsa, and nasa")),
+    ("NTIA", "US", ("ntia=", "national telecommunications and information administration")),
+    ("ODNI", "US", ("director of national intelligence",)),
+    ("GSA", "US", ("general services administration",)),
+    # Five Eyes: United Kingdom, Canada, Australia, New Zealand
+    ("GCHQ", "UK", ("gchq=",)),
+    ("Ofcom", "UK", ("ofcom=",)),
+    ("CMA", "UK", ("competition and markets authority",)),
+    # "Treasury Board" is Canada's, never the US Treasury (OFAC): the longer name wins.
+    ("Treasury Board of Canada", "CA", ("treasury board", "conseil du trésor")),
+    ("Canadian Centre for Cyber Security", "CA", ("canadian centre for cyber security", "cyber centre")),
+    ("CSE", "CA", ("communications security establishment",)),
+    ("CRTC", "CA", ("crtc=", "canadian radio-television and telecommunications commission")),
+    ("Australian Department of Home Affairs", "AU", ("department of home affairs",)),
+    ("ASD", "AU", ("australian signals directorate", "australian cyber security centre", "acsc=")),
+    ("ACMA", "AU", ("acma=", "australian communications and media authority")),
+    ("New South Wales", "AU", ("nsw government", "cyber security nsw")),
+    ("GCSB", "NZ", ("gcsb=", "government communications security bureau")),
+    # More national regulators
+    ("AEPD", "ES", ("aepd=", "agencia española de protección de datos")),
+    ("CNMC", "ES", ("cnmc=", "comisión nacional de los mercados")),
+    ("ACN", "IT", ("agenzia per la cybersicurezza nazionale",)),
+    ("AGCM", "IT", ("agcm=", "autorità garante della concorrenza")),
+    ("Autoriteit Persoonsgegevens", "NL", ("autoriteit persoonsgegevens",)),
+    (
+        "PIPC",
+        "KR",
+        ("개인정보보호위원회", "개인정보위", "개보위", "personal information protection commission"),
+    ),
+    ("KFTC", "KR", ("공정거래위원회", "공정위", "korea fair trade commission")),
+    ("MIC", "JP", ("総務省", "ministry of internal affairs and communications")),
+    ("METI", "JP", ("経済産業省", "ministry of economy, trade and industry")),
+    ("JFTC", "JP", ("公正取引委員会", "japan fair trade commission")),
+)
+
+# The 50 US states issue their own bans ("Texas governor bans TikTok on state devices"); the issuer
+# is the state, jurisdiction US. Names that mostly mean something else are left to their longer
+# forms: Washington (the federal government), Georgia (the country), New York (its newspapers).
+_STATE_NAMES = (
+    "Alabama",
+    "Alaska",
+    "Arizona",
+    "Arkansas",
+    "California",
+    "Colorado",
+    "Connecticut",
+    "Delaware",
+    "Florida",
+    "Hawaii",
+    "Idaho",
+    "Illinois",
+    "Indiana",
+    "Iowa",
+    "Kansas",
+    "Kentucky",
+    "Louisiana",
+    "Maine",
+    "Maryland",
+    "Massachusetts",
+    "Michigan",
+    "Minnesota",
+    "Mississippi",
+    "Missouri",
+    "Montana",
+    "Nebraska",
+    "Nevada",
+    "Ohio",
+    "Oklahoma",
+    "Oregon",
+    "Pennsylvania",
+    "Tennessee",
+    "Texas",
+    "Utah",
+    "Vermont",
+    "Virginia",
+    "Wisconsin",
+    "Wyoming",
+    "New Hampshire",
+    "New Jersey",
+    "New Mexico",
+    "North Carolina",
+    "North Dakota",
+    "Rhode Island",
+    "South Carolina",
+    "South Dakota",
+    "West Virginia",
+)
+US_STATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    *((name, "US", (name.casefold() + "=",)) for name in _STATE_NAMES),
+    ("Washington", "US", ("washington state", "state of washington")),
+    ("Georgia", "US", ("georgia governor", "state of georgia")),
+    ("New York", "US", ("new york state", "state of new york", "new york governor", "governor hochul")),
 )
 
 # National governments (and a few bodies named by one word): a country counts as the issuer
@@ -364,17 +546,31 @@ COUNTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "united states",
             "america",
             "biden",
-            "texas governor",
             "美国",
+            "estados unidos",
+            "stati uniti",
+            "verenigde staten",
             "сша",
             "états-unis",
             "usa=",
         ),
     ),
-    ("UK government", "UK", ("uk=", "britain", "united kingdom", "government departments", "le royaume-uni")),
+    (
+        "UK government",
+        "UK",
+        (
+            "uk=",
+            "britain",
+            "united kingdom",
+            "government departments",
+            "le royaume-uni",
+            "reino unido",
+            "regno unito",
+        ),
+    ),
     ("German government", "DE", ("germany", "deutschland", "bundesregierung", "l'allemagne")),
     ("French government", "FR", ("france", "la france")),
-    ("Dutch government", "NL", ("dutch", "netherlands")),
+    ("Dutch government", "NL", ("dutch", "netherlands", "nederland", "kabinet=", "rijksoverheid")),
     ("Lithuanian government", "LT", ("lithuania", "lietuva", "krašto apsaugos ministerija")),
     ("Polish government", "PL", ("poland", "polish", "polska", "abw=", "agencja bezpieczeństwa")),
     (
@@ -387,12 +583,24 @@ COUNTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Australian government", "AU", ("australia",)),
     ("Indian government", "IN", ("india",)),
     ("Swedish government", "SE", ("sweden",)),
-    ("Italian government", "IT", ("italy",)),
-    ("South Korean government", "KR", ("south korea",)),
-    ("Japanese government", "JP", ("japan",)),
+    ("Italian government", "IT", ("italy", "italia", "governo italiano")),
+    ("South Korean government", "KR", ("south korea", "한국 정부")),
+    ("Japanese government", "JP", ("japan", "日本政府", "日本")),
+    ("Spanish government", "ES", ("spain", "españa", "gobierno de españa")),
+    ("New Zealand government", "NZ", ("new zealand",)),
+    ("Belgian government", "BE", ("belgium",)),
+    ("Austrian government", "AT", ("austria",)),
+    ("Czech government", "CZ", ("czech republic", "czechia")),
+    ("Danish government", "DK", ("denmark",)),
+    ("Estonian government", "EE", ("estonia",)),
+    ("Latvian government", "LV", ("latvia",)),
+    ("Finnish government", "FI", ("finland",)),
+    ("Norwegian government", "NO", ("norway",)),
+    ("Taiwanese government", "TW", ("taiwan",)),
     # Not a country, but the same rule: "Commerce bans ..." is the US Department of Commerce.
     ("BIS", "US", ("commerce=",)),
-    ("Canadian government", "CA", ("canada",)),
+    ("Canadian government", "CA", ("canada", "ottawa")),
+    *US_STATES,
 )
 
 # Phrases whose action word is no action: an "advisory committee" advises nobody to do anything.
@@ -408,7 +616,17 @@ MASKS = (
 GOVERNMENT_NAMES = frozenset(
     {
         "bundesregierung",
-        "texas governor",
+        "georgia governor",
+        "new york governor",
+        "governor hochul",
+        "state of georgia",
+        "state of new york",
+        "state of washington",
+        "rijksoverheid",
+        "kabinet",
+        "日本政府",
+        "gobierno de españa",
+        "governo italiano",
         "biden",
         "government departments",
         "krašto apsaugos ministerija",
@@ -473,6 +691,17 @@ CONTEXT = (
     "政府",
     "委员会",
     "办公室",
+    "overheid",
+    "ministerie",
+    "gobierno",
+    "ministerio",
+    "governo",
+    "autorità",
+    "autoridad",
+    "정부",
+    "위원회",
+    "commonwealth",
+    "mandatory",
 )
 
 # A vendor that is the subject of one of these is reporting or reacting, not targeted:

@@ -1,4 +1,12 @@
-"""The vendor catalog: canonical names and every alias a news item may use for them."""
+"""The vendor catalog: canonical names, every alias a news item may use, and the legal instruments
+that designate vendors by statute ("section 889 of the ... Act for Fiscal Year 2019" names Huawei,
+ZTE, Hytera, Hikvision and Dahua).
+
+An instrument's phrases are matched like aliases of each vendor it names (so `vendor:DJI` finds an
+item that cites only section 1709 of the FY2025 NDAA), but they never resolve a `vendor:` name and
+may name several vendors; `instrument_label` says which instrument a phrase cites, for "via ..."
+explanations. Phrases always carry the statute with the section ("section 889" alone names nothing).
+"""
 
 from __future__ import annotations
 
@@ -20,21 +28,49 @@ class Vendor:
     aliases: tuple[str, ...] = ()
     country: str | None = None
     note: str | None = None
+    instruments: tuple[str, ...] = ()  # phrases of the legal instruments that designate it
 
     @property
     def all_names(self) -> tuple[str, ...]:
-        """Return the canonical name followed by every alias."""
-        return (self.name, *self.aliases)
+        """Return the canonical name, every alias, then the phrases of instruments naming it."""
+        return (self.name, *self.aliases, *self.instruments)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A statute or rule that designates vendors by name, and the phrases that cite it."""
+
+    label: str  # short name shown in explanations: "NDAA FY2019 s.889"
+    vendors: tuple[str, ...]
+    phrases: tuple[str, ...]
 
 
 class VendorCatalog:
     """Vendors looked up by any of their names, case- and accent-insensitively."""
 
-    def __init__(self, vendors: Iterable[Vendor]) -> None:
-        self._vendors = tuple(vendors)
+    def __init__(self, vendors: Iterable[Vendor], instruments: Iterable[Instrument] = ()) -> None:
+        self._instruments = tuple(instruments)
+        self._labels: dict[str, str] = {}
+        phrases: dict[str, list[str]] = {}
+        for instrument in self._instruments:
+            for phrase in instrument.phrases:
+                key = fold(phrase).strip()
+                if not key:
+                    raise ConfigError(f"instrument {instrument.label!r} has an empty phrase")
+                self._labels[key] = instrument.label
+                for name in instrument.vendors:
+                    phrases.setdefault(name, []).append(phrase)
+        given = tuple(vendors)
+        unknown = set(phrases) - {vendor.name for vendor in given}
+        if unknown:
+            raise ConfigError(f"an instrument names {sorted(unknown)[0]!r}, which is not a catalog vendor")
+        self._vendors = tuple(
+            Vendor(v.name, v.aliases, v.country, v.note, (*v.instruments, *phrases.get(v.name, ())))
+            for v in given
+        )
         self._by_key: dict[str, Vendor] = {}
         for vendor in self._vendors:
-            for name in vendor.all_names:
+            for name in (vendor.name, *vendor.aliases):
                 key = fold(name).strip()
                 if not key:
                     raise ConfigError(f"vendor {vendor.name!r} has an empty name or alias")
@@ -48,6 +84,15 @@ class VendorCatalog:
         """Return the vendor known by `name` (canonical name or alias), or None."""
         return self._by_key.get(fold(name).strip())
 
+    def instrument_label(self, phrase: str) -> str | None:
+        """Return the label of the instrument a phrase cites ("NDAA FY2025 s.1709"), or None."""
+        return self._labels.get(fold(phrase).strip())
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """Return the legal instruments, in catalog order."""
+        return self._instruments
+
     def names(self) -> tuple[str, ...]:
         """Return the canonical names, in catalog order."""
         return tuple(vendor.name for vendor in self._vendors)
@@ -60,7 +105,8 @@ class VendorCatalog:
 
     @classmethod
     def from_toml_text(cls, text: str) -> VendorCatalog:
-        """Build a catalog from TOML text with `[[vendor]]` tables (name, aliases, country, note)."""
+        """Build a catalog from TOML text: `[[vendor]]` (name, aliases, country, note) and
+        `[[instrument]]` (label, vendors, phrases) tables."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -86,7 +132,18 @@ class VendorCatalog:
                     note=note if isinstance(note, str) else None,
                 )
             )
-        return cls(vendors)
+        instruments = []
+        for index, entry in enumerate(data.get("instrument", [])):
+            label = entry.get("label") if isinstance(entry, dict) else None
+            if not isinstance(label, str) or not label.strip():
+                raise ConfigError(f"instrument #{index + 1} has no label")
+            named = entry.get("vendors", [])
+            phrases = entry.get("phrases", [])
+            for key, value in (("vendors", named), ("phrases", phrases)):
+                if not value or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"instrument {label!r}: {key} must be a non-empty list of strings")
+            instruments.append(Instrument(label.strip(), tuple(named), tuple(p.strip() for p in phrases)))
+        return cls(vendors, instruments)
 
     @classmethod
     def load_default(cls) -> VendorCatalog:

@@ -29,7 +29,8 @@ def test_the_set_is_large_balanced_multilingual_and_sourced():
 
 def test_the_classifier_holds_its_scores():
     # Measured on this set: accuracy 97.5 %, precision 99.1 %, recall 95.8 %, targets 98.6 %,
-    # jurisdiction 93.3 %. The floors sit a little below, so a real regression fails.
+    # vendor pairs precision 100 % / recall 99.0 %, jurisdiction 93.3 %. The floors sit a little
+    # below, so a real regression fails.
     result = evaluate(ITEMS, VendorCatalog.load_default())
     report = render(result)
     assert result.accuracy >= 0.95, report
@@ -37,6 +38,7 @@ def test_the_classifier_holds_its_scores():
     assert result.overall.recall >= 0.92, report
     assert result.detection.precision >= 0.97, report
     assert result.target_accuracy >= 0.95, report
+    assert result.vendors.precision >= 0.98, report
     assert result.jurisdiction_accuracy >= 0.85, report
     assert result.confusion[("none", "none")] == sum(1 for item in ITEMS if item.action is None), report
     for action, scores in result.per_action.items():
@@ -57,13 +59,50 @@ def test_a_bad_label_is_refused():
 
 
 def test_the_classifier_holds_its_scores_on_the_hold_out_set():
-    # Scored once after the rules were written, rules unchanged since: accuracy 89.1 %,
-    # precision 96.3 %, recall 83.9 %, targets 77.8 % (46 items). Floors a little below.
+    # Scored once after the rules were written (accuracy 89.1 %, precision 96.3 %, recall 83.9 %,
+    # targets 77.8 %, 46 items); classifier v2 (issue 12, not tuned on this set): accuracy 91.3 %,
+    # precision 96.4 %, recall 87.1 %, targets 83.3 %, vendor pairs precision 100 %. Floors a
+    # little below.
     items = load_items((DATA.parent / "classifier_holdout.toml").read_text(encoding="utf-8"))
     assert len(items) >= 40
     result = evaluate(items, VendorCatalog.load_default())
     report = render(result)
-    assert result.accuracy >= 0.86, report
+    assert result.accuracy >= 0.88, report
     assert result.overall.precision >= 0.93, report
-    assert result.overall.recall >= 0.80, report
-    assert result.target_accuracy >= 0.72, report
+    assert result.overall.recall >= 0.84, report
+    assert result.target_accuracy >= 0.80, report
+    assert result.vendors.precision >= 0.98, report
+
+
+def test_hold_out_batch_2_is_real_multilingual_and_scored():
+    # Labelled before classifier v2 (issue 12). Before v2: accuracy 36.8 %, precision 76.9 %,
+    # recall 32.3 %, targets 25.0 %, vendor pairs precision 90.9 %. After v2: 100 % on all, but
+    # v2's rules were written knowing these misses (and the issue's list of failures), so this set
+    # is now a regression guard, not a blind score; the next batch must be labelled before it.
+    items = load_items((DATA.parent / "classifier_holdout2.toml").read_text(encoding="utf-8"))
+    assert len(items) >= 30 and len({item.id for item in items}) == len(items)
+    assert {"en", "nl", "it", "es", "ko", "ja"} <= {item.lang for item in items}
+    assert sum(item.action is None for item in items) >= 5
+    assert all("http" in item.source for item in items)
+    catalog = VendorCatalog.load_default()
+    assert all(catalog.lookup(name) is not None for item in items for name in item.targets)
+    result = evaluate(items, catalog)
+    report = render(result)
+    assert result.accuracy >= 0.92, report
+    assert result.overall.precision >= 0.95, report
+    assert result.overall.recall >= 0.92, report
+    assert result.vendors.precision >= 0.95, report
+    assert result.jurisdiction_accuracy >= 0.9, report
+
+
+def test_an_item_context_is_parsed_and_checked():
+    items = load_items(
+        '[[item]]\nid = "x"\ngroup = "g"\nlang = "en"\ntitle = "t"\nsource = "s"\n'
+        'context = { issuer = "FCC", action = "covered_list" }\n'
+    )
+    assert items[0].context is not None and items[0].context.action == "covered_list"
+    with pytest.raises(ConfigError, match="context takes"):
+        load_items(
+            '[[item]]\nid = "x"\ngroup = "g"\nlang = "en"\ntitle = "t"\nsource = "s"\n'
+            'context = { who = "FCC" }\n'
+        )
