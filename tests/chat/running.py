@@ -149,7 +149,7 @@ async def regwatch_at(
         try:
             ready = asyncio.create_task(bot.ready.wait())
             done, _ = await asyncio.wait(
-                {ready, bot.connection_task}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+                {ready, bot.connection_task}, timeout=30, return_when=asyncio.FIRST_COMPLETED
             )
             ready.cancel()
             assert ready in done, f"bot not ready: {bot.connection_task}"
@@ -158,4 +158,4 @@ async def regwatch_at(
         finally:
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(bot.connection_task, 5)
+                await asyncio.wait_for(bot.connection_task, 30)

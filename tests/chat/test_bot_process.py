@@ -137,7 +137,7 @@ async def test_run_answers_commands_and_posts_alerts_then_stops_on_sigterm(deplo
     try:
         await fake.wait_ready(timeout=PROCESS_TIMEOUT)
         await fake.wait_for(lambda: fake.commands.find("watch", fake.guild.id), timeout=PROCESS_TIMEOUT)
-        result = await fake.invoke("watch vendor", options={"name": "Kaspersky"}, timeout=10)
+        result = await fake.invoke("watch vendor", options={"name": "Kaspersky"}, timeout=PROCESS_TIMEOUT)
         assert re.search(r"\(subscription \d+\)", result.content) and result.ephemeral, result.content
         # The first poll (at start-up) primes the source; publish only after it fetched.
         await fake.wait_for(lambda: deployment.feeds.hits(FEED) >= 1, timeout=PROCESS_TIMEOUT)
@@ -169,7 +169,7 @@ async def test_debug_logs_never_show_the_bot_or_an_interaction_token(deployment:
         await fake.wait_ready(timeout=PROCESS_TIMEOUT)
         await fake.wait_for(lambda: fake.commands.find("watch", fake.guild.id), timeout=PROCESS_TIMEOUT)
         record = fake.send_command("watch list")
-        await fake.wait_interaction(record.id, timeout=10)
+        await fake.wait_interaction(record.id, timeout=PROCESS_TIMEOUT)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == 0, log.read_text()
     finally:

@@ -278,7 +278,7 @@ async def test_send_records_embed_nonce_and_allowed_mentions(
     assert post.json["enforce_nonce"] is True
     assert post.json["allowed_mentions"]["parse"] == []
     assert [int(r) for r in post.json["allowed_mentions"]["roles"]] == [role.id]
-    echoed = await bot.wait_for("message", check=lambda m: m.id == sent.id, timeout=2)
+    echoed = await bot.wait_for("message", check=lambda m: m.id == sent.id, timeout=30)
     assert echoed.embeds[0].title == "Kaspersky banned"
 
 

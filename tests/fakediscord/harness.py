@@ -32,7 +32,7 @@ async def running(
     client: ClientT,
     fake: FakeDiscord,
     *,
-    timeout: float = 5.0,  # noqa: ASYNC109
+    timeout: float = 30.0,  # noqa: ASYNC109
 ) -> AsyncIterator[ClientT]:
     """Log in, connect and wait for on_ready; on exit close the client and re-raise its crash, if any."""
     try:

@@ -84,7 +84,10 @@ class InteractionStore:
         self.messages = messages
         self.on_message = on_message
         self.clock: Callable[[], float] = time.monotonic
-        self.deadline = 3.0
+        # Discord drops an interaction not answered within 3 s. The fake's clock is the machine's,
+        # so its default is a failure deadline generous enough for a loaded CI machine; a test of
+        # late answers sets `deadline` itself (e.g. -1: every answer is too late).
+        self.deadline = 30.0
         self.records: dict[int, InteractionRecord] = {}
 
     def add(self, record: InteractionRecord) -> None:

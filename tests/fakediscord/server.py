@@ -27,6 +27,9 @@ JSON = dict[str, Any]
 DEFAULT_TOKEN = "fake-bot-token"
 GUILD_MESSAGES_INTENT = 1 << 9
 POLL_SECONDS = 0.005
+# How long a wait may take before it fails, saying what never happened: generous, since a pass
+# never waits that long and a loaded CI machine may be slow.
+WAIT_SECONDS = 30.0
 
 
 class FakeDiscord(WorldEdits):
@@ -177,7 +180,7 @@ class FakeDiscord(WorldEdits):
         self,
         predicate: Callable[[], T | None],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
         what: str = "a condition",
     ) -> T:
         """Return the predicate's first truthy value, re-checked on every change of the fake's state.
@@ -202,7 +205,7 @@ class FakeDiscord(WorldEdits):
         channel_id: int,
         count: int = 1,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
     ) -> list[JSON]:
         """Wait until a channel holds at least `count` messages and return them."""
 
@@ -220,7 +223,7 @@ class FakeDiscord(WorldEdits):
         self,
         *,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
     ) -> None:
         """Wait until the bot has IDENTIFYed `count` times in all and is connected (READY sent)."""
         await self.wait_for(
@@ -233,7 +236,7 @@ class FakeDiscord(WorldEdits):
         self,
         *,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
     ) -> None:
         """Wait until the bot has RESUMEd `count` times in all."""
         await self.wait_for(
@@ -321,7 +324,7 @@ class FakeDiscord(WorldEdits):
         command: str,
         subcommand: str | None = None,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
         **kw: Any,
     ) -> InteractionResult:
         """Run a slash command as a member and return the bot's final visible answer.
@@ -341,7 +344,7 @@ class FakeDiscord(WorldEdits):
         option: str,
         value: str,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
         **kw: Any,
     ) -> list[JSON]:
         """Type `value` into an autocomplete option and return the bot's choices."""
@@ -354,7 +357,7 @@ class FakeDiscord(WorldEdits):
         self,
         interaction_id: int,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
     ) -> InteractionResult:
         """Wait for the bot's final visible answer to an interaction."""
         record = self.interactions.records[interaction_id]

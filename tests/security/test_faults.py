@@ -107,7 +107,7 @@ async def test_gateway_disconnects_and_resumes_while_alerts_keep_flowing(app: Re
     assert sent == 1  # REST does not need the gateway
     await fake.wait_resumed()
     await fake.invalidate_session(resumable=False)  # a full re-IDENTIFY
-    await fake.wait_ready(count=2, timeout=15)  # discord.py waits a few seconds before IDENTIFY
+    await fake.wait_ready(count=2, timeout=60)  # discord.py waits a few seconds before IDENTIFY
     app.publish(kaspersky_item(title="Kaspersky notice 2", link="https://example.gov/k/2"))
     _, sent = await app.poll_and_deliver()
     assert sent == 1
