@@ -129,13 +129,17 @@ class Outbox:
         *,
         action: str | None = None,
         text_repeat: int = 1,
+        terms: tuple[str, ...] | None = None,
     ) -> list[int]:
-        """Store `count` new items with an alert for each subscription (to its target); return the ids."""
+        """Store `count` new items with an alert for each subscription (to its target); return the ids.
+
+        The matched terms are `terms`, else each title's first word.
+        """
         ids = [sub_ids] if isinstance(sub_ids, int) else list(sub_ids)
         subs = [await self.call(subscriptions.get, i) for i in ids]
         new = self.next_items(count, action=action, text_repeat=text_repeat)
         alerts = [
-            NewAlert(n, sub.id, sub.target, (it.title.split()[0],))
+            NewAlert(n, sub.id, sub.target, terms or (it.title.split()[0],))
             for n, it in enumerate(new)
             for sub in subs
             if sub is not None
