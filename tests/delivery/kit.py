@@ -130,10 +130,12 @@ class Outbox:
         action: str | None = None,
         text_repeat: int = 1,
         terms: tuple[str, ...] | None = None,
+        source_id: int | None = None,
     ) -> list[int]:
         """Store `count` new items with an alert for each subscription (to its target); return the ids.
 
-        The matched terms are `terms`, else each title's first word.
+        The matched terms are `terms`, else each title's first word; the items come from
+        `source_id` (default: the box's source).
         """
         ids = [sub_ids] if isinstance(sub_ids, int) else list(sub_ids)
         subs = [await self.call(subscriptions.get, i) for i in ids]
@@ -150,7 +152,7 @@ class Outbox:
         now = self.clock()
         await self.call(
             items.store_poll,
-            self.source_id,
+            source_id or self.source_id,
             now,
             now,
             new,
