@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -51,12 +52,13 @@ class PollScheduler:
 
     def start(self) -> None:
         """Schedule the tick job, first run at once."""
+        # APScheduler runs on the wall clock; the injected clock only decides which sources are due.
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self.tick,
             "interval",
             seconds=self._tick_seconds,
-            next_run_time=self._clock(),
+            next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -67,7 +69,7 @@ class PollScheduler:
                 self._start_daily,
                 "interval",
                 hours=24,
-                next_run_time=self._clock(),
+                next_run_time=datetime.now(UTC),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
