@@ -81,6 +81,7 @@ class Outbox:
         origin_channel_id: int | None = None,
         mode: str = "instant",
         at: str | None = None,
+        day: str | None = None,
     ) -> int:
         """Store a subscription (and its schedule when not instant); return its id."""
         sub = await self.call(
@@ -94,7 +95,7 @@ class Outbox:
             origin="discord" if guild_id else "cli",
         )
         if mode != "instant":
-            await self.call(schedules.set_schedule, sub.id, parse_schedule(mode, at), self.clock())
+            await self.call(schedules.set_schedule, sub.id, parse_schedule(mode, at, day), self.clock())
         return int(sub.id)
 
     def next_items(self, count: int, *, action: str | None = None, text_repeat: int = 1) -> list[NewItem]:

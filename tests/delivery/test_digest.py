@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import discord
 
-from bot.delivery.digest import DigestRunner, DigestSent
+from bot.delivery.digest import DigestRunner, DigestScheduler, DigestSent
 from bot.delivery.discord_sink import DiscordSink
 from bot.delivery.dispatcher import DrainResult
 from bot.delivery.pacing import PacedDispatcher
 from bot.domain.vendors import VendorCatalog
-from bot.storage import schedules
+from bot.storage import schedules, subscriptions
 from bot.storage.schedules import RateCap
 from tests.chat.running import shown
 from tests.delivery.harness import Clock
@@ -147,3 +147,46 @@ async def test_a_digest_waits_in_a_process_without_its_sink(box: Outbox, clock: 
     assert await box.statuses() == ["digest", "digest"]
     [state] = await box.call(schedules.digest_subscriptions, sub)
     assert state.last_digest_at is not None and state.last_digest_at < clock() - timedelta(hours=1)
+
+
+async def test_digest_jobs_follow_the_subscriptions_and_a_missed_digest_goes_out_once_at_start(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    # Cron jobs run on the wall clock: pick times hours away from it, so none fires during the test.
+    hour = (datetime.now(UTC) + timedelta(hours=6)).hour
+    target = f"discord:{fake.channel.id}"
+    daily = await box.subscribe(target=target, guild_id=fake.guild.id, mode="daily", at=f"{hour:02d}:00")
+    await box.enqueue(daily, 2)
+    runner, dispatcher = runner_for(box, clock, client)
+    await dispatcher.drain()
+    clock.advance(days=1)  # the service was down when the digest was due
+
+    digests = DigestScheduler(runner, box.adb, check_seconds=3600)
+    await digests.start()
+    try:
+        [missed] = fake.messages(fake.channel.id)
+        assert "2 alerts since" in shown(missed["content"])
+        fire = digests.fire_time(daily, clock())
+        assert fire is not None and fire.hour == hour and clock() < fire <= clock() + timedelta(days=1)
+    finally:
+        await digests.stop()
+    assert await box.statuses() == ["sent", "sent"]
+
+    clock.advance(minutes=5)
+    digests = DigestScheduler(runner, box.adb, check_seconds=3600)
+    await digests.start()  # a restart: the missed digest went out already
+    try:
+        assert len(fake.messages(fake.channel.id)) == 1
+        weekly = await box.subscribe(
+            target=target, guild_id=fake.guild.id, mode="weekly", at=f"{hour:02d}:30", day="mon"
+        )
+        assert digests.fire_time(weekly, clock()) is None
+        await digests.rebuild()
+        weekly_fire = digests.fire_time(weekly, clock())
+        assert weekly_fire is not None and weekly_fire.weekday() == 0 and weekly_fire.minute == 30
+        await box.call(subscriptions.remove, daily)
+        await digests.rebuild()
+        assert digests.fire_time(daily, clock()) is None
+    finally:
+        await digests.stop()

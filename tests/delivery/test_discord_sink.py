@@ -17,12 +17,12 @@ from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import SourceConfig
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox, real_entries
-from tests.fakediscord import FakeDiscord, Permission
+from tests.fakediscord import Call, FakeDiscord, Permission
 
 MESSAGES = r"^/channels/\d+/messages$"
 
 
-def posts_to(fake: FakeDiscord, channel_id: int) -> list[object]:
+def posts_to(fake: FakeDiscord, channel_id: int) -> list[Call]:
     """Return the POSTs the bot made to a channel's messages (accepted or not)."""
     return fake.requests("POST", rf"^/channels/{channel_id}/messages$")
 

@@ -23,7 +23,7 @@ CHANNEL = "discord:123456789012345678"
 async def explain(box: Outbox, link: str, **kw: object) -> insight.Explanation:
     """Explain a link for every stored subscription, as `regwatch` and /alerts why do."""
     subs = await box.call(subscriptions.list_subscriptions)
-    return await box.call(insight.explain_link, link, subs, VENDORS, 168, **kw)  # type: ignore[arg-type]
+    return await box.call(insight.explain_link, link, subs, VENDORS, 168, **kw)
 
 
 async def store(
@@ -41,7 +41,7 @@ async def store(
         etag=None,
         last_modified=None,
         body_hash=None,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
