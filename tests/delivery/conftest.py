@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import discord
 import pytest
@@ -39,3 +42,14 @@ async def client(discord_at_fake: FakeDiscord) -> AsyncIterator[discord.Client]:
     async with running(bot, fake, timeout=10):
         await fake.wait_for(lambda: bot.get_guild(fake.guild.id), what="the default server in the cache")
         yield bot
+
+
+@pytest.fixture
+def broken_pipe() -> Iterator[TextIO]:
+    """Yield a text stream whose reader has gone: every flush fails with BrokenPipeError."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = os.fdopen(write_end, "w")
+    yield stream
+    with contextlib.suppress(OSError):
+        stream.close()

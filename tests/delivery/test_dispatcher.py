@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TextIO
-
-import pytest
 
 from bot.delivery.console import ConsoleSink
 from bot.delivery.dispatcher import Dispatcher, DrainResult
 from bot.storage.outbox import PendingAlert
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox, real_entries
-
-
-@pytest.fixture
-def broken_pipe() -> Iterator[TextIO]:
-    """Yield a text stream whose reader has gone: every flush fails with BrokenPipeError."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    stream = os.fdopen(write_end, "w")
-    yield stream
-    with contextlib.suppress(OSError):
-        stream.close()
 
 
 class Outcomes(list[tuple[int, str, datetime]]):

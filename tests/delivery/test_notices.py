@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from functools import partial
+from typing import TextIO
 
 import discord
 
@@ -135,3 +136,19 @@ async def test_a_silent_source_is_told_once_and_news_closes_the_episode(box: Out
     assert source is not None and source.notice is None
     clock.advance(days=2)
     assert await raise_due(box, quiet) == 1  # a new silence is a new episode
+
+
+async def test_a_console_notice_that_cannot_be_printed_waits_for_the_next_drain(
+    box: Outbox, clock: Clock, broken_pipe: TextIO
+) -> None:
+    await fail_poll(box)
+    clock.advance(days=1)
+    assert await raise_due(box) == 1
+    assert await NoticeBoard(box.adb, stream=broken_pipe, clock=clock).drain() == 0  # the reader went away
+    [waiting] = await box.call(notices.pending)
+    assert waiting.target == "console"
+
+    out = io.StringIO()
+    assert await NoticeBoard(box.adb, stream=out, clock=clock).drain() == 1
+    assert out.getvalue().count("has been failing since") == 1
+    assert await box.call(notices.pending) == []
