@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -52,12 +53,13 @@ class PollScheduler:
 
     def start(self) -> None:
         """Schedule the tick job, first run at once."""
+        # APScheduler runs on the wall clock; the injected clock only decides which sources are due.
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self.tick,
             "interval",
             seconds=self._tick_seconds,
-            next_run_time=self._clock(),
+            next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -68,7 +70,7 @@ class PollScheduler:
                 self._start_daily,
                 "interval",
                 hours=24,
-                next_run_time=self._clock(),
+                next_run_time=datetime.now(UTC),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
