@@ -41,7 +41,7 @@ import feedparser
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry
 from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
-from bot.sources.parse import parse_feed
+from bot.sources.parse import looks_like_html, parse_feed
 
 FIELDS = ("title", "link", "guid", "published", "text")
 _HEADER = re.compile(r"^Header:\s+([^:]+):(.*)$", re.MULTILINE)
@@ -159,6 +159,23 @@ def _fp_guid_link(m: Mismatch, c: Case) -> bool:
     return bool(e.get("guidislink")) and m.ours is None
 
 
+_CODE = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def _lost_words_are_code(m: Mismatch, c: Case) -> bool:
+    raw = str((c.fp_entry or {}).get("title") or "")
+    code = " ".join(match.group() for match in _CODE.finditer(raw))
+    lost = _words(str(m.theirs or "")) - _words(str(m.ours or ""))
+    return bool(code) and lost <= _words(code)
+
+
+def _plain_title_looks_like_html(m: Mismatch, c: Case) -> bool:
+    e = c.fp_entry or {}
+    raw = str(e.get("title") or "")
+    plain = (e.get("title_detail") or {}).get("type") == "text/plain"
+    return plain and looks_like_html(raw) and _words(html_to_text(raw)) <= _words(str(m.ours or ""))
+
+
 def _same_words(m: Mismatch, c: Case) -> bool:
     return _words(str(m.theirs or "")) == _words(str(m.ours or ""))
 
@@ -173,6 +190,16 @@ RULES: list[Rule] = [
     ("link", _fp_guid_link, _BY_DESIGN, "a permalink guid that is not a valid http(s) URL is not a link"),
     ("published", _year_out_of_range, _BY_DESIGN, "dates outside 1990-2100 are treated as no date"),
     ("title", _same_words, _BY_DESIGN, "same words; spacing or punctuation of plain text differs"),
+    ("title", _lost_words_are_code, _BY_DESIGN, "script, style and comments in HTML are code, not text"),
+    (
+        "title",
+        _plain_title_looks_like_html,
+        _BY_DESIGN,
+        "text that looks like HTML (a closing tag or an entity, HTML names only) is read as HTML",
+    ),
+    ("document", _in("/cdf/"), _BY_DESIGN, "CDF (Microsoft, 1997) is not a feed format regwatch reads"),
+    ("document", _in("cdf_"), _BY_DESIGN, "CDF (Microsoft, 1997) is not a feed format regwatch reads"),
+    ("entry", _in("entry_link_no_href"), _QUIRK, "an Atom <link> with text instead of href is not Atom"),
     ("title", _ours_has_more, _BY_DESIGN, "regwatch keeps words feedparser drops"),
 ]
 
@@ -220,7 +247,9 @@ def compare(path: Path, root: Path) -> tuple[list[Mismatch], dict[str, int]]:
         flags["refused"] = 1
         if any(_has_anything(e) for e in fp_entries):
             flags["refused_with_entries"] = 1
-            return [Mismatch(rel, -1, "document", f"{len(fp_entries)} entries", str(exc))], flags
+            refusal = Mismatch(rel, -1, "document", f"{len(fp_entries)} entries", str(exc))
+            _classify(refusal, Case(rel, raw, fp, None, None))
+            return [refusal], flags
         return [], flags
     out: list[Mismatch] = []
     fp_text = our_text = False
@@ -247,7 +276,7 @@ def compare(path: Path, root: Path) -> tuple[list[Mismatch], dict[str, int]]:
                 continue
             m = Mismatch(rel, index, name, theirs, ours_value)
             _classify(m, case)
-            if name == "title" and _words(str(theirs)) - _words(str(ours_value)):
+            if name == "title" and m.category == "defect" and _words(str(theirs)) - _words(str(ours_value)):
                 flags["title_word_loss"] += 1
             out.append(m)
     if fp_text and not our_text:
