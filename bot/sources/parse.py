@@ -88,8 +88,9 @@ def _qname(ns: str, local: str) -> str:
     return f"{ns} {local}" if ns else local
 
 
+# An Atom <feed> that forgot its namespace still has entries (feedparser reads them too).
 _ENTRY_NAMES = frozenset(
-    [_qname(ns, "item") for ns in _RSS_NAMESPACES] + [_qname(ns, "entry") for ns in _ATOM_NAMESPACES]
+    [_qname(ns, "item") for ns in _RSS_NAMESPACES] + [_qname(ns, "entry") for ns in (*_ATOM_NAMESPACES, "")]
 )
 _TTL_NAMES = frozenset(_qname(ns, "ttl") for ns in _RSS_NAMESPACES)
 _CHANNEL_NAMES = frozenset(_qname(ns, "channel") for ns in _RSS_NAMESPACES)
@@ -526,6 +527,7 @@ _EXTRA_FIELDS: dict[str, str] = {
     **{_qname(ns, "content"): "content" for ns in _ATOM_NAMESPACES},
     _qname(_CONTENT, "encoded"): "content",
     _qname(_XHTML_NS, "body"): "content",  # RSS 2.0 items with an inline xhtml:body
+    **{_qname(ns, "body"): "content" for ns in _RSS_NAMESPACES},
     **{_qname(ns, "fullitem"): "content" for ns in _RSS_NAMESPACES},
     # Atom names used in RSS items (Podlove's examples, some generators): feedparser reads them too.
     **{_qname(ns, "summary"): "summary" for ns in _RSS_NAMESPACES},
@@ -577,7 +579,7 @@ def _convert(value: str | None, how: str, *, limit: int | None = None) -> str:
 def _field_format(name: str, attrs: dict[str, str], kind: str) -> str:
     """Return how the text of a field element is to be read, from its name and attributes."""
     if name.partition(" ")[0] in _ATOM_NAMESPACES and kind in ("title", "summary", "content"):
-        how = _ATOM_TEXT_TYPES.get(attrs.get("type", "text").strip().lower(), None) if attrs else _PLAIN
+        how = _ATOM_TEXT_TYPES.get(attrs.get("type", "").strip().lower() or "text") if attrs else _PLAIN
         if how is None:
             # Another media type: text/* is text, XML types inline markup, anything else base64
             # of some text (RFC 4287 4.1.3.3), read as HTML.
@@ -770,7 +772,8 @@ class _Collector:
             elif name == _MEDIA_GROUP:
                 self.group_depth = depth
             return
-        if kind == "atom_link":
+        if kind == "atom_link" or (kind == "link" and attrs and "href" in attrs):
+            # An Atom-style <link href> in an RSS item (or a namespace-less Atom feed) is a link too.
             href = attrs.get("href")
             if href:
                 rel = attrs.get("rel", "alternate").strip() or "alternate"
