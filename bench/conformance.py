@@ -186,7 +186,12 @@ def _ours_has_more(m: Mismatch, c: Case) -> bool:
 
 
 RULES: list[Rule] = [
-    ("*", _fp_entity_from_dtd, _BY_DESIGN, "entities a DTD declares are never expanded (XXE, billion laughs)"),
+    (
+        "*",
+        _fp_entity_from_dtd,
+        _BY_DESIGN,
+        "entities a DTD declares are never expanded (XXE, billion laughs)",
+    ),
     ("link", _theirs_not_http, _BY_DESIGN, "links other than http(s) are dropped"),
     ("link", _fp_guid_link, _BY_DESIGN, "a permalink guid that is not a valid http(s) URL is not a link"),
     ("published", _year_out_of_range, _BY_DESIGN, "dates outside 1990-2100 are treated as no date"),
