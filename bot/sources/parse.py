@@ -12,16 +12,24 @@ Rules apply in this order:
    with them entity expansion (billion laughs) and external entities (XXE), are never processed;
    a reference to an entity that only the DTD defined stays literal text.
 4. Fast path: the document must parse with strict expat (well-formed, namespaces bound, encoding
-   known). The same pass reads the feed title and TTL and each entry's title, guid, links and raw
-   dates; fastfeedparser supplies the summary or content and the author. Its entries must line up
-   with ours one for one (same count, same ids or links); if anything disagrees, or it raises, the
-   fast result is dropped.
+   known). One pass reads the feed title and TTL and each entry's raw fields: title (else
+   dc:title, else media:title), guid, links, dates, summary (else content, else itunes:summary,
+   else media:description), author. A field holding child elements (inline XHTML, or an RSS
+   description with naked `<p>`) is written back as HTML, its text escaped.
 5. Otherwise feedparser (lenient, slower) reads the document.
 6. Every path builds entries the same way: guid only from an explicit guid/id/rdf:about (never
    from the link), link from the item's link (else an alternate link, else a permalink guid),
-   relative links resolved against xml:base and the feed URL, non-http(s) links dropped, title
-   and text as capped plain text, dates as UTC datetimes between 1990 and 2100 or None. An entry
-   with no guid, link, title or text cannot be identified or shown, and is dropped.
+   relative links resolved against xml:base and the feed URL, non-http(s) links and malformed
+   URLs dropped, title and text as capped plain text, dates as UTC datetimes between 1990 and 2100
+   or None. HTML (RSS description, Atom type="html", inline XHTML) loses its tags, scripts and
+   comments; text that may be plain (RSS titles, Atom type="text") stays as written unless it
+   looks like HTML by feedparser's own test, so "Use Vec&lt;T&gt;" keeps its T. Atom base64
+   (0.3 mode="base64", 1.0 non-text media types) is decoded. An entry with no guid, link, title
+   or text cannot be identified or shown, and is dropped.
+7. At most `max_entries` (5,000) entries are kept: the newest by date, in document order; a cut
+   is logged as a warning with the feed URL.
+
+docs/parsing.md has the conformance run against feedparser's test corpus and what differs by design.
 """
 
 from __future__ import annotations
@@ -480,7 +488,7 @@ def _ttl_seconds(value: object) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# XML fast path: strict expat pass + fastfeedparser
+# XML fast path: one strict expat pass
 
 
 class _NotWellFormed(Exception):
