@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from html import entities as html_entities
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 from xml.parsers import expat
 
@@ -53,6 +53,7 @@ from feedparser.sanitizer import _HTMLSanitizer
 
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry, ParsedFeed
+from bot.sources.entries import LazyEntries
 from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
 from bot.sources.jsondoc import decode_json, shape_error
 
@@ -694,18 +695,6 @@ class _Item:
     def published_at(self) -> datetime | None:
         return _first_date(self.published, self.updated, self.created)
 
-    def entry(self) -> Entry | None:
-        """Convert to an Entry (None: nothing to identify or show)."""
-        return _make_entry(
-            guid=self.guid_or_id(),
-            link=self.best_link(),
-            title=self.title_text(),
-            text=self.text(),
-            published=self.published_at(),
-            author=_text(self.author, limit=_AUTHOR_MAX_CHARS, html=False),
-            publisher=_text(self.source, limit=_AUTHOR_MAX_CHARS, html=False),
-        )
-
 
 class _Collector:
     """Expat handlers that read each entry's fields, in one pass over the document.
@@ -879,6 +868,69 @@ def _collect(data: bytes, base: str) -> _Collector | None:
     return collector
 
 
+_UNSET: Any = object()
+
+
+class _LazyItem:
+    """An item of the fast path whose fields are converted when first read (see entries.py)."""
+
+    __slots__ = ("_guid", "_link", "_published", "_text", "_title", "item")
+
+    def __init__(self, item: _Item) -> None:
+        self.item = item
+        self._guid: Any = _UNSET
+        self._link: Any = _UNSET
+        self._title: Any = _UNSET
+        self._text: Any = _UNSET
+        self._published: Any = _UNSET
+
+    @property
+    def guid(self) -> str | None:
+        if self._guid is _UNSET:
+            self._guid = _clean_guid(self.item.guid_or_id())
+        return cast(str | None, self._guid)
+
+    @property
+    def link(self) -> str | None:
+        if self._link is _UNSET:
+            self._link = self.item.best_link()
+        return cast(str | None, self._link)
+
+    @property
+    def title(self) -> str:
+        if self._title is _UNSET:
+            self._title = self.item.title_text()
+        return cast(str, self._title)
+
+    @property
+    def text(self) -> str:
+        if self._text is _UNSET:
+            self._text = self.item.text()
+        return cast(str, self._text)
+
+    @property
+    def published(self) -> datetime | None:
+        if self._published is _UNSET:
+            self._published = self.item.published_at()
+        return cast(datetime | None, self._published)
+
+    def keep(self) -> bool:
+        """Whether the entry can be identified or shown at all (as _make_entry decides)."""
+        return self.guid is not None or self.link is not None or bool(self.title) or bool(self.text)
+
+    def entry(self) -> Entry:
+        item = self.item
+        return Entry(
+            self.guid,
+            self.link,
+            self.title,
+            self.text,
+            self.published,
+            _text(item.author, limit=_AUTHOR_MAX_CHARS, html=False) or None,
+            _text(item.source, limit=_AUTHOR_MAX_CHARS, html=False) or None,
+        )
+
+
 def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | None:
     fmt = _FEED_ROOTS.get(doc.root)
     if fmt is None:
@@ -886,17 +938,21 @@ def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | Non
     collector = _collect(doc.data, base)
     if collector is None:
         return None
-    entries = [entry for item in collector.items if (entry := item.entry()) is not None]
+    # Only what identity needs is converted here (a guid, for most feeds); the rest when read.
+    raw = [lazy for item in collector.items if (lazy := _LazyItem(item)).keep()]
     return ParsedFeed(
         title=_convert(collector.title, collector.title_how, limit=TITLE_MAX_CHARS),
         format=fmt,
-        entries=_newest(entries, max_entries, base),
+        entries=LazyEntries(_newest(raw, max_entries, base)),
         parser="fast",
         ttl_seconds=_ttl_seconds(collector.ttl) if collector.ttl is not None else None,
     )
 
 
-def _newest(entries: list[Entry], max_entries: int, url: str) -> list[Entry]:
+_E = TypeVar("_E", Entry, _LazyItem)
+
+
+def _newest(entries: list[_E], max_entries: int, url: str) -> list[_E]:
     """Keep at most `max_entries`, the newest by date (undated last), in document order; log a cut."""
     if len(entries) <= max_entries:
         return entries
