@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-
 # Query parameters that only track the reader; removing them makes syndicated copies of one
 # article compare equal.
 _TRACKING_PREFIXES = ("utm_", "wt_", "mc_", "pk_", "at_", "hmb_", "ga_", "oly_", "__twitter")

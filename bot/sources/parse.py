@@ -40,8 +40,8 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass, field
-from html import entities as html_entities
 from datetime import UTC, datetime, timedelta
+from html import entities as html_entities
 from io import BytesIO
 from typing import Any, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
@@ -757,10 +757,13 @@ class _Collector:
         if depth != self.entry_depth + 1:
             if depth == self.author_depth + 1 and name in _ATOM_NAME_NAMES and item.author is None:
                 self._capture("author")
-            elif depth == self.group_depth + 1 and (kind := _MEDIA_GROUP_FIELDS.get(name)):
-                if getattr(item, kind) is None:
-                    self.field_how = _field_format(name, attrs, kind)
-                    self._capture(kind)
+            elif (
+                depth == self.group_depth + 1
+                and (kind := _MEDIA_GROUP_FIELDS.get(name))
+                and getattr(item, kind) is None
+            ):
+                self.field_how = _field_format(name, attrs, kind)
+                self._capture(kind)
             return
         kind = _ENTRY_FIELDS.get(name) or _EXTRA_FIELDS.get(name)
         if kind is None:
