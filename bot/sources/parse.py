@@ -887,6 +887,10 @@ class _LazyItem:
         self._text: Any = _UNSET
         self._published: Any = _UNSET
 
+    def __reduce__(self) -> tuple[type[_LazyItem], tuple[_Item]]:
+        # To another process (the parse worker pool) as the raw item: the sentinel is per process.
+        return (_LazyItem, (self.item,))
+
     @property
     def guid(self) -> str | None:
         if self._guid is _UNSET:

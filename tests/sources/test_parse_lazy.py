@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,13 @@ async def test_a_poll_converts_only_its_new_items(tmp_path, feed_server, monkeyp
         [second] = await services.scheduler.poll_all()
         assert (second.entries, second.new_items) == (5, 1)
         assert calls["text"] == 1  # the 4 known items were identified by guid, never converted
+
+
+def test_parsed_feed_survives_pickling_for_a_worker_process():
+    # A worker process returns the ParsedFeed pickled; conversion then happens in the receiver.
+    body = (FIXTURES / "news_macworld_no_guids.rss").read_bytes()
+    feed = parse_feed(body)
+    feed.entries[0]  # one converted before pickling, the rest not
+    copy = pickle.loads(pickle.dumps(feed))
+    assert identities_of(copy.entries) == identities_of(feed.entries)
+    assert list(copy.entries) == list(feed.entries) and copy == feed
