@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from bot.domain.models import Entry
 
 # Query parameters that only track the reader; removing them makes syndicated copies of one
 # article compare equal.
@@ -62,40 +62,63 @@ def link_key(url: str | None) -> str | None:
     return rest.rstrip("/") if rest.count("/") > 1 or rest.endswith("/") else rest
 
 
-def _title_published(entry: Entry) -> str | None:
+class IdentityFields(Protocol):
+    """What identity reads of an entry (an Entry, or a parser's item that converts on demand)."""
+
+    @property
+    def guid(self) -> str | None: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def published(self) -> datetime | None: ...
+
+
+def _title_published(entry: IdentityFields) -> str | None:
     if not entry.title and entry.published is None:
         return None
     stamp = entry.published.isoformat() if entry.published else ""
     return f"{entry.title}\x1f{stamp}"
 
 
-def _content_hash(entry: Entry) -> str:
+def _content_hash(entry: IdentityFields) -> str:
     raw = "\x1f".join((entry.title, entry.text, entry.link or "", str(entry.published)))
     return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def assign_identities(entries: Sequence[Entry]) -> list[str]:
+def assign_identities(entries: Sequence[IdentityFields]) -> list[str]:
     """Give each entry its identity: GUID, else link, else title + published.
 
     A field that is not unique within the document cannot identify an item, so an entry whose
     GUID repeats falls back to its link, and so on; as a last resort the content hash. Entries
     that are identical in every field share an identity (they are the same item).
+
+    Each field is read only when some entry needs it: when every GUID is unique (most feeds), no
+    link, title, date or text is read at all, so entries that convert on demand stay unconverted.
     """
-    guids = Counter(e.guid.strip() for e in entries if e.guid and e.guid.strip())
-    links = Counter(canonical_link(e.link) for e in entries if e.link)
-    tps = Counter(_title_published(e) for e in entries)
-    result = []
-    for entry in entries:
-        guid = entry.guid.strip() if entry.guid else ""
-        link = canonical_link(entry.link) if entry.link else None
-        tp = _title_published(entry)
-        if guid and guids[guid] == 1:
-            result.append(f"guid:{guid}")
-        elif link and links[link] == 1:
-            result.append(f"link:{link}")
-        elif tp is not None and tps[tp] == 1:
+    guids = [e.guid.strip() if e.guid else "" for e in entries]
+    guid_counts = Counter(g for g in guids if g)
+    result: list[str | None] = [f"guid:{g}" if g and guid_counts[g] == 1 else None for g in guids]
+    if all(result):
+        return [r for r in result if r]
+    links = [canonical_link(e.link) if e.link else None for e in entries]
+    link_counts = Counter(link for link in links if link)
+    for index, link in enumerate(links):
+        if result[index] is None and link and link_counts[link] == 1:
+            result[index] = f"link:{link}"
+    if all(result):
+        return [r for r in result if r]
+    tps = [_title_published(e) for e in entries]
+    tp_counts = Counter(tps)
+    for index, tp in enumerate(tps):
+        if result[index] is not None:
+            continue
+        if tp is not None and tp_counts[tp] == 1:
             digest = hashlib.sha1(tp.encode("utf-8", "surrogatepass")).hexdigest()
-            result.append(f"tp:{digest}")
+            result[index] = f"tp:{digest}"
         else:
-            result.append(f"hash:{_content_hash(entry)}")
-    return result
+            result[index] = f"hash:{_content_hash(entries[index])}"
+    return [r for r in result if r]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,7 +30,8 @@ class ParsedFeed:
 
     title: str
     format: str  # "rss", "atom", "rdf", "json" (JSON Feed), ...
-    entries: list[Entry] = field(default_factory=list)
+    # A list, or a read-only sequence converting each entry when first read (the feed fast path).
+    entries: Sequence[Entry] = field(default_factory=list)
     parser: str = ""  # which parser produced it ("fast" or "feedparser"), for benchmarks and logs
     ttl_seconds: int | None = None  # the feed's own refresh hint (RSS <ttl>), if any
     next_url: str | None = None  # the next page of a paged API response, on the same host, if any

@@ -8,18 +8,20 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
 from bot.domain.explain import Verdict, classify_verdict, explanation_record, term_hits
-from bot.domain.identity import assign_identities, canonical_link, link_key
+from bot.domain.identity import canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
+from bot.sources.entries import identities_of
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.federal_register import follow_pages
 from bot.sources.fulltext import fetch_article, max_per_poll, wants_full_text
@@ -367,20 +369,21 @@ class Poller:
     async def _new_items(
         self,
         source: Source,
-        entries: list[Entry],
+        entries: Sequence[Entry],
         identities: list[str] | None = None,
         *,
         classify: bool = True,
     ) -> list[NewItem]:
         if identities is None:
-            identities = assign_identities(entries)
+            identities = identities_of(entries)  # a feed's items are converted only when new, below
         known = await self._adb.call(items.known_identities, source.id, identities)
         fresh: list[NewItem] = []
         seen: set[str] = set()
-        for identity, entry in zip(identities, entries, strict=True):
+        for index, identity in enumerate(identities):
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
+            entry = entries[index]
             verdict = classify_verdict(entry.title, entry.text) if classify else None
             fresh.append(
                 NewItem(

@@ -19,8 +19,8 @@ from bot.sources.publisher import strip_publisher_suffix
 # and raises only ParseError.
 Adapter = Callable[..., ParsedFeed]
 
-# Entries kept from one document, in document order, whatever the kind. Feeds stop at 1,000 and the
-# Federal Register at its page size; this bounds the JSON catalogs (CISA KEV lists about 1,500 CVEs)
+# Entries kept from one document, in document order, whatever the kind. Feeds keep their newest
+# 5,000, the Federal Register its page size; this bounds the JSON catalogs (CISA KEV lists about 1,500 CVEs)
 # so that a hostile document of tiny entries cannot fill the database in one poll.
 MAX_ENTRIES_PER_DOCUMENT = 5_000
 

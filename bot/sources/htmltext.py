@@ -62,9 +62,10 @@ _DROP = re.compile(
 _NEEDS_DROP = re.compile(rf"<(?:{_anycase('script')}|{_anycase('style')}|!--)")
 # Block-level tags separate words ("<p>a</p><p>b</p>" is "a b"); inline tags do not ("<b>K</b>aspersky").
 _BLOCK_TAG = re.compile(rf"</?(?:{_trie_pattern(_BLOCK_NAMES)})\b[^>]*>")
-# A tag starts with a letter, "/", "!" or "?"; a lone "<" as in "x < y" is text and stays.
-_TAG = re.compile(r"<[A-Za-z/!?][^>]*>")
-_PARTIAL_TAG_AT_END = re.compile(r"<[A-Za-z/!?][^>]*\Z")
+# A tag starts with a letter, "/", "?" or "!" and a letter, "-" or "[" (<!DOCTYPE, <!--, <![CDATA[);
+# a lone "<" as in "x < y" or "<!'" is text and stays.
+_TAG = re.compile(r"<(?:[A-Za-z/?]|![A-Za-z\[-])[^>]*>")
+_PARTIAL_TAG_AT_END = re.compile(r"<(?:[A-Za-z/?]|![A-Za-z\[-])[^>]*\Z")
 # C0 and C1 controls that survive whitespace splitting (str.split already removes \t, \n, \x1c-\x1f...).
 _CONTROLS = dict.fromkeys([*range(0x00, 0x20), *range(0x7F, 0xA0)])
 

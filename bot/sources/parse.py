@@ -12,40 +12,52 @@ Rules apply in this order:
    with them entity expansion (billion laughs) and external entities (XXE), are never processed;
    a reference to an entity that only the DTD defined stays literal text.
 4. Fast path: the document must parse with strict expat (well-formed, namespaces bound, encoding
-   known). The same pass reads the feed title and TTL and each entry's title, guid, links and raw
-   dates; fastfeedparser supplies the summary or content and the author. Its entries must line up
-   with ours one for one (same count, same ids or links); if anything disagrees, or it raises, the
-   fast result is dropped.
+   known). One pass reads the feed title and TTL and each entry's raw fields: title (else
+   dc:title, else media:title), guid, links, dates, summary (else content, else itunes:summary,
+   else media:description), author. A field holding child elements (inline XHTML, or an RSS
+   description with naked `<p>`) is written back as HTML, its text escaped.
 5. Otherwise feedparser (lenient, slower) reads the document.
 6. Every path builds entries the same way: guid only from an explicit guid/id/rdf:about (never
    from the link), link from the item's link (else an alternate link, else a permalink guid),
-   relative links resolved against xml:base and the feed URL, non-http(s) links dropped, title
-   and text as capped plain text, dates as UTC datetimes between 1990 and 2100 or None. An entry
-   with no guid, link, title or text cannot be identified or shown, and is dropped.
+   relative links resolved against xml:base and the feed URL, non-http(s) links and malformed
+   URLs dropped, title and text as capped plain text, dates as UTC datetimes between 1990 and 2100
+   or None. HTML (RSS description, Atom type="html", inline XHTML) loses its tags, scripts and
+   comments; text that may be plain (RSS titles, Atom type="text") stays as written unless it
+   looks like HTML by feedparser's own test, so "Use Vec&lt;T&gt;" keeps its T. Atom base64
+   (0.3 mode="base64", 1.0 non-text media types) is decoded. An entry with no guid, link, title
+   or text cannot be identified or shown, and is dropped.
+7. At most `max_entries` (5,000) entries are kept: the newest by date, in document order; a cut
+   is logged as a warning with the feed URL.
+
+docs/parsing.md has the conformance run against feedparser's test corpus and what differs by design.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html import entities as html_entities
 from io import BytesIO
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 from xml.parsers import expat
 
-import fastfeedparser
 import feedparser
 from feedparser.datetimes import _parse_date as _feedparser_parse_date
+from feedparser.sanitizer import _HTMLSanitizer
 
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry, ParsedFeed
+from bot.sources.entries import LazyEntries
 from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
 from bot.sources.jsondoc import decode_json, shape_error
 
-__all__ = ["parse_date", "parse_feed"]
+__all__ = ["looks_like_html", "parse_date", "parse_feed"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +97,9 @@ def _qname(ns: str, local: str) -> str:
     return f"{ns} {local}" if ns else local
 
 
+# An Atom <feed> that forgot its namespace still has entries (feedparser reads them too).
 _ENTRY_NAMES = frozenset(
-    [_qname(ns, "item") for ns in _RSS_NAMESPACES] + [_qname(ns, "entry") for ns in _ATOM_NAMESPACES]
+    [_qname(ns, "item") for ns in _RSS_NAMESPACES] + [_qname(ns, "entry") for ns in (*_ATOM_NAMESPACES, "")]
 )
 _TTL_NAMES = frozenset(_qname(ns, "ttl") for ns in _RSS_NAMESPACES)
 _CHANNEL_NAMES = frozenset(_qname(ns, "channel") for ns in _RSS_NAMESPACES)
@@ -137,7 +150,7 @@ def parse_feed(
     *,
     content_type: str | None = None,
     url: str = "",
-    max_entries: int = 1000,
+    max_entries: int = 5000,
     max_decompressed_bytes: int = 20_000_000,
 ) -> ParsedFeed:
     """Parse a fetched feed document into plain-text entries, or raise ParseError saying why not."""
@@ -401,7 +414,9 @@ def _clean_link(value: object, base: str) -> str | None:
     if not link or len(link) > _LINK_MAX_CHARS:
         return None
     if _is_http(link):
-        return link  # the common case; urlsplit costs more than everything else here
+        # The common case; urlsplit costs more than everything else here, so only a link with
+        # brackets (an IPv6 host, or a broken URL such as "http://example.c[o.test/") is checked.
+        return link if ("[" not in link and "]" not in link) or _valid_url(link) else None
     try:
         scheme = urlsplit(link).scheme.lower()
         if not scheme and base:
@@ -413,6 +428,15 @@ def _clean_link(value: object, base: str) -> str | None:
     if scheme and scheme not in ("http", "https"):
         return None
     return link
+
+
+def _valid_url(link: str) -> bool:
+    try:
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 - raises ValueError for a malformed host or port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _clean_guid(value: object) -> str | None:
@@ -465,17 +489,149 @@ def _ttl_seconds(value: object) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# XML fast path: strict expat pass + fastfeedparser
+# XML fast path: one strict expat pass
 
 
 class _NotWellFormed(Exception):
     """The document is not something the fast path may take."""
 
 
+class _Tag(str):
+    """A tag written back into a captured field's text (inline markup), not text to escape."""
+
+    __slots__ = ()
+
+
+# How a captured field's text is to be read (see _convert).
+_PLAIN = "text"  # plain text, unless it looks like HTML (feedparser's guess for RSS titles)
+_HTML = "html"  # escaped HTML
+_XHTML = "xhtml"  # inline markup, written back as HTML
+_B64 = "b64"  # Atom 0.3 mode="base64": base64 of the text, then read as `type` says
+
+_ATOM_TEXT_TYPES = {
+    "html": _HTML,
+    "text/html": _HTML,
+    "xhtml": _XHTML,
+    "application/xhtml+xml": _XHTML,
+    "text": _PLAIN,
+    "text/plain": _PLAIN,
+}
+
+# iTunes' namespace is written in two spellings in the wild; expat compares URIs exactly.
+_ITUNES = ("http://www.itunes.com/dtds/podcast-1.0.dtd", "http://www.itunes.com/DTDs/Podcast-1.0.dtd")
+_MEDIA = "http://search.yahoo.com/mrss/"
+_CONTENT = "http://purl.org/rss/1.0/modules/content/"
+_XHTML_NS = "http://www.w3.org/1999/xhtml"
+_ATOM_AUTHOR_NAMES = frozenset(_qname(ns, "author") for ns in _ATOM_NAMESPACES)
+_ATOM_NAME_NAMES = frozenset(_qname(ns, "name") for ns in _ATOM_NAMESPACES)
+_MEDIA_GROUP = _qname(_MEDIA, "group")
+_AUTHOR_FIELDS = frozenset([_qname(ns, "author") for ns in _RSS_NAMESPACES] + [_qname(_DC, "creator")])
+# Fields that may hold inline markup (their child elements are written back as tags).
+_MARKUP_FIELDS = frozenset(
+    {"title", "summary", "content", "dc_title", "media_title", "itunes_summary", "media_description"}
+)
+# Fields read besides feedparser's core mapping (_ENTRY_FIELDS), as fallbacks: an item whose only
+# title is a dc:title or media:title, or whose only text is an iTunes summary, is still an item.
+_EXTRA_FIELDS: dict[str, str] = {
+    **{_qname(ns, "content"): "content" for ns in _ATOM_NAMESPACES},
+    _qname(_CONTENT, "encoded"): "content",
+    _qname(_XHTML_NS, "body"): "content",  # RSS 2.0 items with an inline xhtml:body
+    **{_qname(ns, "body"): "content" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "fullitem"): "content" for ns in _RSS_NAMESPACES},
+    # Atom names used in RSS items (Podlove's examples, some generators): feedparser reads them too.
+    **{_qname(ns, "summary"): "summary" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "id"): "atom_id" for ns in _RSS_NAMESPACES},
+    **{_qname(ns, "updated"): "updated" for ns in _RSS_NAMESPACES},
+    _qname(_DC, "title"): "dc_title",
+    _qname(_MEDIA, "title"): "media_title",
+    _qname(_MEDIA, "description"): "media_description",
+    **{_qname(ns, "summary"): "itunes_summary" for ns in _ITUNES},
+    **{name: "author" for name in _AUTHOR_FIELDS},
+}
+# Inside a <media:group>, the fields of the group's own children.
+_MEDIA_GROUP_FIELDS = {
+    _qname(_MEDIA, "title"): "media_title",
+    _qname(_MEDIA, "description"): "media_description",
+}
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_CLOSE_TAG = re.compile(r"</(\w+)>")
+_ENTITY_REF = re.compile(r"&#?\w+;")
+_OPEN_OR_CLOSE = re.compile(r"</?(\w+)")
+_NAMED_ENTITY = re.compile(r"&(\w+);")
+_HTML_ELEMENTS = frozenset(_HTMLSanitizer.acceptable_elements)
+
+
+def looks_like_html(value: str) -> bool:
+    """Guess as feedparser does whether text that may be plain is HTML.
+
+    It must hold a closing tag or an entity reference, and only HTML elements and HTML entities:
+    "Use Vec<T>" is text, "a <b>bold</b> claim" and "AT&amp;T" are HTML.
+    """
+    if "<" not in value and "&" not in value:
+        return False
+    if not (_CLOSE_TAG.search(value) or _ENTITY_REF.search(value)):
+        return False
+    if any(tag.lower() not in _HTML_ELEMENTS for tag in _OPEN_OR_CLOSE.findall(value)):
+        return False
+    return all(name in html_entities.entitydefs for name in _NAMED_ENTITY.findall(value))
+
+
+def _convert(value: str | None, how: str, *, limit: int | None = None) -> str:
+    """Turn a captured field into plain text according to how it is to be read."""
+    if not value:
+        return ""
+    if how == _PLAIN and not looks_like_html(value):
+        return plain_text(value) if limit is None else plain_text(value, limit=limit)
+    return html_to_text(value) if limit is None else html_to_text(value, limit=limit)
+
+
+def _field_format(name: str, attrs: dict[str, str], kind: str) -> str:
+    """Return how the text of a field element is to be read, from its name and attributes."""
+    if name.partition(" ")[0] in _ATOM_NAMESPACES and kind in ("title", "summary", "content"):
+        how = _ATOM_TEXT_TYPES.get(attrs.get("type", "").strip().lower() or "text") if attrs else _PLAIN
+        if how is None:
+            # Another media type: text/* is text, XML types inline markup, anything else base64
+            # of some text (RFC 4287 4.1.3.3), read as HTML.
+            media = attrs.get("type", "").strip().lower()
+            if media.startswith("text/"):
+                how = _PLAIN
+            elif media.endswith(("/xml", "+xml")):
+                how = _HTML
+            else:
+                return _B64 + _HTML
+        mode = attrs.get("mode", "").strip().lower() if attrs else ""
+        if mode == "base64":
+            return _B64 + how
+        if mode == "escaped" and how == _XHTML:
+            return _HTML
+        return how
+    if kind in ("summary", "content"):
+        return _HTML  # RSS description and content:encoded carry escaped HTML
+    return _PLAIN
+
+
+def _decode_field(value: str, how: str) -> tuple[str, str]:
+    """Undo Atom 0.3 base64: return the text and how to read it."""
+    if not how.startswith(_B64):
+        return value, how
+    try:
+        decoded = base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return value, how[len(_B64) :]
+    return decoded, how[len(_B64) :]
+
+
 @dataclass(slots=True)
 class _Item:
+    """One entry as the expat pass read it: raw strings, converted only when asked."""
+
     about: str | None = None
     title: str | None = None
+    title_how: str = _PLAIN
+    dc_title: str | None = None
+    dc_title_how: str = _PLAIN
+    media_title: str | None = None
+    media_title_how: str = _PLAIN
     guid: str | None = None
     permalink: bool = True
     atom_id: str | None = None
@@ -486,6 +642,14 @@ class _Item:
     updated: str | None = None
     created: str | None = None
     summary: str | None = None
+    summary_how: str = _HTML
+    content: str | None = None
+    content_how: str = _HTML
+    itunes_summary: str | None = None
+    itunes_summary_how: str = _PLAIN
+    media_description: str | None = None
+    media_description_how: str = _PLAIN
+    author: str | None = None
     source: str | None = None
 
     def guid_or_id(self) -> str | None:
@@ -503,12 +667,40 @@ class _Item:
             return _clean_link(guid, "")
         return None
 
+    def title_text(self) -> str:
+        for value, how in (
+            (self.title, self.title_how),
+            (self.dc_title, self.dc_title_how),
+            (self.media_title, self.media_title_how),
+        ):
+            if value:
+                text = _convert(*_decode_field(value, how), limit=TITLE_MAX_CHARS)
+                if text:
+                    return text
+        return ""
+
+    def text(self) -> str:
+        for value, how in (
+            (self.summary, self.summary_how),
+            (self.content, self.content_how),
+            (self.itunes_summary, self.itunes_summary_how),
+            (self.media_description, self.media_description_how),
+        ):
+            if value:
+                text = _convert(*_decode_field(value, how))
+                if text:
+                    return text
+        return ""
+
+    def published_at(self) -> datetime | None:
+        return _first_date(self.published, self.updated, self.created)
+
 
 class _Collector:
-    """Expat handlers that read, per entry, what fastfeedparser must not decide for us.
+    """Expat handlers that read each entry's fields, in one pass over the document.
 
     Depths are plain ints compared on every element (-1 = none), because these handlers run twice
-    per element and are most of the fast path's own cost.
+    per element and are most of the fast path's cost.
     """
 
     def __init__(self, base: str) -> None:
@@ -521,9 +713,14 @@ class _Collector:
         self.field: str | None = None
         self.field_depth = -1
         self.field_base = ""
+        self.field_how = _PLAIN
+        self.markup = False  # the captured field holds child elements
+        self.author_depth = -1  # an Atom <author> of the current entry
+        self.group_depth = -1  # a <media:group> of the current entry
         self.buf: list[str] = []
         self.container_depth = 0  # the channel (RSS) or feed (Atom) element; 0 = not yet, -1 = closed
         self.title: str | None = None
+        self.title_how = _PLAIN
         self.ttl: str | None = None
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
@@ -533,6 +730,11 @@ class _Collector:
         if attrs and _XML_BASE in attrs:
             self.bases.append((depth, _join_base(self.bases[-1][1], attrs[_XML_BASE])))
             self.base_depth = depth
+        if self.field is not None:
+            if self.field in _MARKUP_FIELDS:
+                self.markup = True
+                self.buf.append(_Tag("<" + name.rpartition(" ")[2] + ">"))
+            return
         item = self.item
         if item is None:
             if name in _ENTRY_NAMES:
@@ -540,8 +742,6 @@ class _Collector:
                 self.item = _Item(about=about.strip() if about else None)
                 self.items.append(self.item)
                 self.entry_depth = depth
-            elif self.field is not None:
-                pass
             elif self.container_depth == 0 and (
                 name in _CHANNEL_NAMES or (depth == 1 and name in _ATOM_FEED_NAMES)
             ):
@@ -549,16 +749,31 @@ class _Collector:
             elif depth == self.container_depth + 1 and self.container_depth > 0:
                 # Only the channel's own children: an <image> has a <title> of its own.
                 if name in _TITLE_NAMES and self.title is None:
+                    self.title_how = _field_format(name, attrs, "title")
                     self._capture("feed_title")
                 elif name in _TTL_NAMES and self.ttl is None:
                     self._capture("ttl")
             return
-        if depth != self.entry_depth + 1 or self.field is not None:
+        if depth != self.entry_depth + 1:
+            if depth == self.author_depth + 1 and name in _ATOM_NAME_NAMES and item.author is None:
+                self._capture("author")
+            elif (
+                depth == self.group_depth + 1
+                and (kind := _MEDIA_GROUP_FIELDS.get(name))
+                and getattr(item, kind) is None
+            ):
+                self.field_how = _field_format(name, attrs, kind)
+                self._capture(kind)
             return
-        kind = _ENTRY_FIELDS.get(name)
+        kind = _ENTRY_FIELDS.get(name) or _EXTRA_FIELDS.get(name)
         if kind is None:
+            if name in _ATOM_AUTHOR_NAMES:
+                self.author_depth = depth
+            elif name == _MEDIA_GROUP:
+                self.group_depth = depth
             return
-        if kind == "atom_link":
+        if kind == "atom_link" or (kind == "link" and attrs and "href" in attrs):
+            # An Atom-style <link href> in an RSS item (or a namespace-less Atom feed) is a link too.
             href = attrs.get("href")
             if href:
                 rel = attrs.get("rel", "alternate").strip() or "alternate"
@@ -567,35 +782,57 @@ class _Collector:
             if kind == "guid":
                 # As feedparser reads it: a guid is a permalink unless it says otherwise.
                 item.permalink = attrs.get("isPermaLink", "true") == "true"
+            elif kind in _MARKUP_FIELDS:
+                self.field_how = _field_format(name, attrs, kind)
             self._capture(kind)
 
     def _capture(self, kind: str) -> None:
         self.field = kind
         self.field_depth = self.depth
         self.field_base = self.bases[-1][1]
+        self.markup = False
         self.buf.clear()  # drop the text seen since the last capture: it belongs to no field we read
 
     def _store(self) -> None:
-        text = "".join(self.buf)
+        if self.markup:
+            # Child elements: write the markup back as HTML, escaping the text between the tags.
+            text = "".join(p if type(p) is _Tag else p.translate(_XML_ESCAPES) for p in self.buf)
+            how = _XHTML
+        else:
+            text = "".join(self.buf)
+            how = self.field_how
         self.buf.clear()
         kind, self.field, self.field_depth = self.field, None, -1
+        self.field_how, self.markup = _PLAIN, False
         if kind == "ttl":
             self.ttl = text
         elif kind == "feed_title":
             self.title = text
+            if how == _XHTML:
+                self.title_how = _XHTML
         elif self.item is not None and kind is not None:
-            setattr(self.item, kind, text.strip())
-            if kind == "link":
-                self.item.link_base = self.field_base
+            if kind in _MARKUP_FIELDS:
+                setattr(self.item, kind, text)
+                setattr(self.item, kind + "_how", how)
+            else:
+                setattr(self.item, kind, text.strip())
+                if kind == "link":
+                    self.item.link_base = self.field_base
 
     def end(self, name: str) -> None:
         depth = self.depth
         self.depth = depth - 1
         if depth == self.field_depth:
             self._store()
+        elif self.field is not None and self.markup:
+            self.buf.append(_Tag("</" + name.rpartition(" ")[2] + ">"))
         if depth == self.base_depth:
             self.bases.pop()
             self.base_depth = self.bases[-1][0]
+        if depth == self.author_depth:
+            self.author_depth = -1
+        elif depth == self.group_depth:
+            self.group_depth = -1
         if depth == self.entry_depth:
             self.item = None
             self.entry_depth = -1
@@ -634,14 +871,71 @@ def _collect(data: bytes, base: str) -> _Collector | None:
     return collector
 
 
-def _lines_up(ours: _Item, theirs: dict[str, Any]) -> bool:
-    """Check that fastfeedparser's entry is the same item as ours (same id, else same link)."""
-    expected = ours.guid_or_id()
-    if expected:
-        return str(theirs.get("id") or "").strip() == expected
-    if ours.link and not ours.atom_links:
-        return str(theirs.get("link") or "").strip() == ours.link
-    return True
+_UNSET: Any = object()
+
+
+class _LazyItem:
+    """An item of the fast path whose fields are converted when first read (see entries.py)."""
+
+    __slots__ = ("_guid", "_link", "_published", "_text", "_title", "item")
+
+    def __init__(self, item: _Item) -> None:
+        self.item = item
+        self._guid: Any = _UNSET
+        self._link: Any = _UNSET
+        self._title: Any = _UNSET
+        self._text: Any = _UNSET
+        self._published: Any = _UNSET
+
+    def __reduce__(self) -> tuple[type[_LazyItem], tuple[_Item]]:
+        # To another process (the parse worker pool) as the raw item: the sentinel is per process.
+        return (_LazyItem, (self.item,))
+
+    @property
+    def guid(self) -> str | None:
+        if self._guid is _UNSET:
+            self._guid = _clean_guid(self.item.guid_or_id())
+        return cast(str | None, self._guid)
+
+    @property
+    def link(self) -> str | None:
+        if self._link is _UNSET:
+            self._link = self.item.best_link()
+        return cast(str | None, self._link)
+
+    @property
+    def title(self) -> str:
+        if self._title is _UNSET:
+            self._title = self.item.title_text()
+        return cast(str, self._title)
+
+    @property
+    def text(self) -> str:
+        if self._text is _UNSET:
+            self._text = self.item.text()
+        return cast(str, self._text)
+
+    @property
+    def published(self) -> datetime | None:
+        if self._published is _UNSET:
+            self._published = self.item.published_at()
+        return cast(datetime | None, self._published)
+
+    def keep(self) -> bool:
+        """Whether the entry can be identified or shown at all (as _make_entry decides)."""
+        return self.guid is not None or self.link is not None or bool(self.title) or bool(self.text)
+
+    def entry(self) -> Entry:
+        item = self.item
+        return Entry(
+            self.guid,
+            self.link,
+            self.title,
+            self.text,
+            self.published,
+            _text(item.author, limit=_AUTHOR_MAX_CHARS, html=False) or None,
+            _text(item.source, limit=_AUTHOR_MAX_CHARS, html=False) or None,
+        )
 
 
 def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | None:
@@ -651,48 +945,35 @@ def _parse_fast(doc: _Document, base: str, max_entries: int) -> ParsedFeed | Non
     collector = _collect(doc.data, base)
     if collector is None:
         return None
-    try:
-        # Bytes, always: given a str that starts with http, fastfeedparser fetches it.
-        result = fastfeedparser.parse(
-            doc.data, include_tags=False, include_media=False, include_enclosures=False
-        )
-    except Exception as exc:  # anything it cannot do, feedparser may still do
-        log.debug("fastfeedparser failed (%s); using feedparser", exc)
-        return None
-    raw_entries = result.get("entries") or []
-    if len(raw_entries) != len(collector.items):
-        log.debug("fastfeedparser found %d entries, expat %d", len(raw_entries), len(collector.items))
-        return None
-    entries: list[Entry] = []
-    for ours, theirs in zip(collector.items, raw_entries, strict=True):
-        if len(entries) >= max_entries:
-            break
-        if not _lines_up(ours, theirs):
-            log.debug("fastfeedparser entry does not line up: %r", ours.guid_or_id() or ours.link)
-            return None
-        if ours.summary:
-            text = _text(theirs.get("description"))
-        else:
-            content = theirs.get("content") or [{}]
-            text = _text(content[0].get("value") if isinstance(content[0], dict) else None)
-        entry = _make_entry(
-            guid=ours.guid_or_id(),
-            link=ours.best_link(),
-            title=_text(ours.title, limit=TITLE_MAX_CHARS),
-            text=text,
-            published=_first_date(ours.published, ours.updated, ours.created),
-            author=_text(theirs.get("author"), limit=_AUTHOR_MAX_CHARS),
-            publisher=_text(ours.source, limit=_AUTHOR_MAX_CHARS, html=False),
-        )
-        if entry is not None:
-            entries.append(entry)
+    # Only what identity needs is converted here (a guid, for most feeds); the rest when read.
+    raw = [lazy for item in collector.items if (lazy := _LazyItem(item)).keep()]
     return ParsedFeed(
-        title=_text(collector.title, limit=TITLE_MAX_CHARS),
+        title=_convert(collector.title, collector.title_how, limit=TITLE_MAX_CHARS),
         format=fmt,
-        entries=entries,
+        entries=LazyEntries(_newest(raw, max_entries, base)),
         parser="fast",
         ttl_seconds=_ttl_seconds(collector.ttl) if collector.ttl is not None else None,
     )
+
+
+_E = TypeVar("_E", Entry, _LazyItem)
+
+
+def _newest(entries: list[_E], max_entries: int, url: str) -> list[_E]:
+    """Keep at most `max_entries`, the newest by date (undated last), in document order; log a cut."""
+    if len(entries) <= max_entries:
+        return entries
+    floor = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(range(len(entries)), key=lambda i: entries[i].published or floor, reverse=True)
+    keep = sorted(ranked[:max_entries])
+    log.warning(
+        "feed %s has %d entries; kept the newest %d, dropped %d",
+        url or "(no url)",
+        len(entries),
+        max_entries,
+        len(entries) - max_entries,
+    )
+    return [entries[i] for i in keep]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -731,6 +1012,16 @@ def _check_nesting(data: bytes) -> None:
                 raise ParseError(f"not a feed: elements are nested more than {_MAX_DEPTH} deep")
 
 
+def _detail_how(detail: object) -> str:
+    """Return how to read a feedparser value from its detail's type (text/plain: plain text)."""
+    type_ = detail.get("type") if isinstance(detail, dict) else None
+    return _PLAIN if type_ == "text/plain" else _HTML
+
+
+def _detail_text(raw: dict[str, Any], key: str, *, limit: int | None = None) -> str:
+    return _convert(raw.get(key), _detail_how(raw.get(key + "_detail")), limit=limit)
+
+
 def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> ParsedFeed:
     _check_nesting(doc.data)
     try:
@@ -748,19 +1039,18 @@ def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> Parse
         log.debug("feedparser read an ill-formed document: %s", result.get("bozo_exception"))
     entries: list[Entry] = []
     for raw in raw_entries:
-        if len(entries) >= max_entries:
-            break
-        summary = _text(raw.get("summary"))
+        summary = _detail_text(raw, "summary")
         if not summary:
             content = raw.get("content") or [{}]
-            summary = _text(content[0].get("value") if isinstance(content[0], dict) else None)
+            if isinstance(content[0], dict):
+                summary = _convert(content[0].get("value"), _detail_how(content[0]))
         link = raw.get("link")
         if raw.get("guidislink") and not _is_http(str(link or "")):
             link = None  # feedparser took a guid that is not a URL ("12345") for the link
         entry = _make_entry(
             guid=raw.get("id"),
             link=_clean_link(link, base),
-            title=_text(raw.get("title"), limit=TITLE_MAX_CHARS),
+            title=_detail_text(raw, "title", limit=TITLE_MAX_CHARS),
             text=summary,
             published=_first_date(raw.get("published"), raw.get("updated"), raw.get("created")),
             author=_text(raw.get("author"), limit=_AUTHOR_MAX_CHARS),
@@ -771,9 +1061,9 @@ def _parse_with_feedparser(doc: _Document, base: str, max_entries: int) -> Parse
     feed_info = result.get("feed") or {}
     ttl = feed_info.get("ttl")
     return ParsedFeed(
-        title=_text(feed_info.get("title"), limit=TITLE_MAX_CHARS),
+        title=_detail_text(feed_info, "title", limit=TITLE_MAX_CHARS),
         format=fmt,
-        entries=entries,
+        entries=_newest(entries, max_entries, base),
         parser="feedparser",
         ttl_seconds=_ttl_seconds(ttl) if ttl is not None else None,
     )
@@ -806,8 +1096,6 @@ def _parse_json_feed(data: bytes, charset: str | None, base: str, max_entries: i
     items = doc.get("items")
     entries: list[Entry] = []
     for raw in items if isinstance(items, list) else []:
-        if len(entries) >= max_entries:
-            break
         if not isinstance(raw, dict):
             continue
         text = _text(raw.get("summary"), html=False)
@@ -826,7 +1114,7 @@ def _parse_json_feed(data: bytes, charset: str | None, base: str, max_entries: i
     return ParsedFeed(
         title=_text(doc.get("title"), limit=TITLE_MAX_CHARS, html=False),
         format="json",
-        entries=entries,
+        entries=_newest(entries, max_entries, base),
         parser="json",
     )
 

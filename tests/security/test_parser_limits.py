@@ -170,13 +170,19 @@ def test_ordinary_nesting_and_unclosed_html_tags_are_fine() -> None:
 # -- items per document ------------------------------------------------------------------------
 
 
-def test_feed_items_are_capped_at_1000_in_document_order() -> None:
-    items = "".join(rss_item(f"item {i}", f"https://x.example/{i}") for i in range(3000))
-    feed = parse_document("feed", with_items(NASA_NAME, items))
-    assert len(feed.entries) == 1000
-    assert [e.title for e in feed.entries[:2]] == ["item 0", "item 1"] and feed.entries[
-        -1
-    ].title == "item 999"
+def test_feed_items_are_capped_at_5000_keeping_the_newest_in_document_order(caplog) -> None:
+    # Newest first at the top, as feeds are written; NASA's 4 items of 2003 follow, oldest of all.
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    items = "".join(
+        rss_item(f"item {i}", f"https://x.example/{i}", published=start - timedelta(minutes=i))
+        for i in range(6000)
+    )
+    with caplog.at_level("WARNING", logger="bot.sources.parse"):
+        feed = parse_document("feed", with_items(NASA_NAME, items), url="https://x.example/feed")
+    assert len(feed.entries) == 5000
+    assert [e.title for e in feed.entries[:2]] == ["item 0", "item 1"]
+    assert feed.entries[-1].title == "item 4999"
+    assert "https://x.example/feed has 6004 entries; kept the newest 5000, dropped 1004" in caplog.text
 
 
 def test_json_catalog_entries_are_capped_per_document() -> None:

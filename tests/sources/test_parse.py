@@ -56,8 +56,8 @@ FEEDS = {
     "feedparser/encoding_bozo_bogus_encoding.xml": ("rss", 0, "feedparser"),
     "feedparser/encoding_bozo_invalid-bytes-with-bom.xml": ("rss", 0, "feedparser"),
     "feedparser/encoding_bozo_linenoise.xml": ("rss", 1, "feedparser"),
-    # Well-formed, but fastfeedparser refuses an <rss> without <channel>; feedparser takes it.
-    "feedparser/encoding_utf-16le-bom.xml": ("rss", 0, "feedparser"),
+    # Well-formed, an <rss> without <channel>: the single expat pass takes it (no entries).
+    "feedparser/encoding_utf-16le-bom.xml": ("rss", 0, "fast"),
     "feedparser/entities_doesnotexist.xml": ("rss", 0, "feedparser"),
     "feedparser/illformed_http_high_bit_date.xml": ("rss", 0, "fast"),
     # The only item is cut off inside "<![CD": nothing to identify or show, so it is dropped.
@@ -451,42 +451,13 @@ def test_relative_links_stay_relative_without_an_http_url():
     assert parse_feed(body, url="some/file.xml").entries[0].link == "/a/b"
 
 
-def test_fastfeedparser_disagreement_falls_back(monkeypatch):
-    body = fixture("spec_rss2sample_nasa_liftoff.xml")
+def test_fast_path_refusal_falls_back_to_feedparser(monkeypatch):
+    def boom(data, base):
+        return None  # as when expat finds the document ill-formed
 
-    def shifted(data, **kwargs):
-        result = real_parse(data, **kwargs)
-        result["entries"] = result["entries"][1:] + result["entries"][:1]
-        return result
-
-    real_parse = parse_module.fastfeedparser.parse
-    monkeypatch.setattr(parse_module.fastfeedparser, "parse", shifted)
-    feed = parse_feed(body)
-    assert feed.parser == "feedparser"
-    assert feed.entries[0].title == "Star City"
-
-
-def test_fastfeedparser_failure_falls_back(monkeypatch):
-    def boom(data, **kwargs):
-        raise RuntimeError("core crashed")
-
-    monkeypatch.setattr(parse_module.fastfeedparser, "parse", boom)
+    monkeypatch.setattr(parse_module, "_collect", boom)
     feed = parse_feed(fixture("news_macworld_no_guids.rss"))
     assert (feed.parser, len(feed.entries)) == ("feedparser", 30)
-
-
-def test_fastfeedparser_only_ever_gets_bytes(monkeypatch):
-    seen = []
-    real_parse = parse_module.fastfeedparser.parse
-
-    def spy(data, **kwargs):
-        seen.append(type(data))
-        return real_parse(data, **kwargs)
-
-    monkeypatch.setattr(parse_module.fastfeedparser, "parse", spy)
-    for name in WELL_FORMED:
-        parse(name)
-    assert seen and set(seen) == {bytes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,9 +515,13 @@ def test_json_edge_cases():
     assert (second.guid, second.link, second.text, second.published) == (None, None, "s", None)
 
 
-def test_max_entries_caps_in_document_order():
-    feed = parse("news_guardian_us_2018.rss", max_entries=5)
-    assert [e.guid for e in feed.entries] == [e.guid for e in parse("news_guardian_us_2018.rss").entries[:5]]
+def test_max_entries_keeps_the_newest_in_document_order(caplog):
+    everything = parse("news_guardian_us_2018.rss").entries
+    newest = sorted(everything, key=lambda e: e.published, reverse=True)[:5]
+    with caplog.at_level("WARNING", logger="bot.sources.parse"):
+        feed = parse("news_guardian_us_2018.rss", max_entries=5)
+    assert [e.guid for e in feed.entries] == [e.guid for e in everything if e in newest]
+    assert "has 55 entries; kept the newest 5, dropped 50" in caplog.text
     assert len(parse("jsonfeed_daringfireball_v1.json", max_entries=3).entries) == 3
     assert len(parse("illformed_unescaped_ampersand.rss", max_entries=2).entries) == 2
 
