@@ -3,7 +3,7 @@
 A poll of a feed whose items are mostly known needs every item's identity but only the new items'
 text, dates and links. `LazyEntries` is the fast path's `ParsedFeed.entries`: a read-only sequence
 of `Entry` that converts an item (HTML to text, dates, links) the first time it is read, and whose
-`identities()` reads only the fields identity needs (DESIGN 4: a unique guid needs nothing else).
+`identities()` reads only the fields identity needs (a unique guid needs nothing else).
 Reading it whole gives exactly the entries an eager parse gives.
 """
 

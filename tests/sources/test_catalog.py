@@ -50,11 +50,11 @@ def test_the_kev_source_has_its_mirror():
     assert kev.options["mirror"].startswith("https://raw.githubusercontent.com/cisagov/kev-data/")
 
 
-def test_the_readme_source_examples_are_valid():
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:] if "[[source]]" in b]
-    assert blocks, "README has no sources example"
-    configs = [c for block in blocks for c in parse_sources(block, "README")]
+def test_the_documented_source_examples_are_valid():
+    page = (Path(__file__).parents[2] / "docs" / "sources.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in page.split("```toml\n")[1:] if "[[source]]" in b]
+    assert blocks, "docs/sources.md has no sources example"
+    configs = [c for block in blocks for c in parse_sources(block, "docs/sources.md")]
     assert {c.kind for c in configs} == set(supported_kinds())
     for config in configs:
         if config.kind == "html":
