@@ -24,7 +24,11 @@ _TRACKING_NAMES = frozenset(
 
 @lru_cache(maxsize=65536)
 def canonical_link(url: str | None) -> str | None:
-    """Return the link without tracking parameters, fragment, default port or case noise."""
+    """Return the link without tracking parameters, fragment, default port or case noise.
+
+    A text fragment (`#:~:text=…`) is kept: it names a passage, not a place to scroll to, and
+    page-watch rows without links of their own are told apart by it (bot/sources/pagewatch.py).
+    """
     if not url:
         return None
     url = url.strip()
@@ -48,7 +52,8 @@ def canonical_link(url: str | None) -> str | None:
         if not (k.lower() in _TRACKING_NAMES or k.lower().startswith(_TRACKING_PREFIXES))
     ]
     path = parts.path or "/"
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+    fragment = parts.fragment if parts.fragment.startswith(":~:text=") else ""
+    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), fragment))
 
 
 @lru_cache(maxsize=65536)
