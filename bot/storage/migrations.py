@@ -226,6 +226,13 @@ def m007_source_notices(db: Database) -> None:
     db.execute("CREATE INDEX notices_pending ON notices(sent_at, id)")
 
 
+@migrations()
+def m008_item_context(db: Database) -> None:
+    """Keep a page-watch row's context (page title, nearest heading) for `source:` and `why`."""
+    db.execute("ALTER TABLE items ADD COLUMN page_title TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN heading TEXT")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -59,7 +59,9 @@ def test_each_selected_row_is_an_entry_with_an_absolute_link():
         "https://agency.example/document/order-2",
     ]
     assert all(e.published is None and e.guid and e.guid.startswith("row:") for e in feed.entries)
-    assert feed.entries[0].text == feed.entries[0].title
+    # The row's text, then its context: the page title (no heading on this page).
+    assert feed.entries[0].text == feed.entries[0].title + " — Listed on: Synthetic list"
+    assert feed.entries[0].page_title == "Synthetic list" and feed.entries[0].heading is None
 
 
 def test_title_and_link_selectors_pick_inside_the_row():
@@ -67,7 +69,8 @@ def test_title_and_link_selectors_pick_inside_the_row():
     feed = watch(page, selector="#list tbody tr", title_selector="td:first-child", link_selector="td + td a")
     assert feed.entries[0].title == "Example Telecom Ltd."
     assert feed.entries[0].link == "https://agency.example/faq"
-    assert feed.entries[1].link is None  # its row has no link in the second cell
+    # Its row has no link in the second cell: it links to its place on the page.
+    assert feed.entries[1].link == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12"
 
 
 def test_rows_that_are_links_use_their_own_href_against_the_base():
@@ -79,7 +82,7 @@ def test_rows_that_are_links_use_their_own_href_against_the_base():
     feed = watch(page, selector="a.d")
     assert [(e.title, e.link) for e in feed.entries] == [
         ("Emergency Directive 1", "https://agency.example/news/directives/ed-1"),
-        ("Broken", None),
+        ("Broken", "https://agency.example/supplychain/list#:~:text=Broken"),
     ]
 
 
@@ -105,12 +108,17 @@ def test_a_changed_row_is_a_new_item_and_markup_is_not_a_change():
     assert len(after - before) == 1 and len(after & before) == 1
 
 
-def test_rows_sharing_a_link_go_without_it():
+def test_rows_sharing_a_link_link_to_the_page_with_a_text_fragment():
     # Several entities added by one order link the same document; alerts are kept once per
-    # (channel, link), so a shared link would let one row hide the other.
+    # (channel, link), so a shared link would let one row hide the other: each links to the
+    # page with a text fragment of its own first words instead.
     shared = [(*row[:3], "/document/order-9") for row in ROWS] + [("Third Co.", "Services", "2022", "/o/3")]
     feed = watch(table_page(shared), selector="tbody tr")
-    assert [e.link for e in feed.entries] == [None, None, "https://agency.example/o/3"]
+    assert [e.link for e in feed.entries] == [
+        PAGE_URL + "#:~:text=Example%20Telecom%20Ltd.%20Telecommunications%20equipment%202021-03-12",
+        PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12",
+        "https://agency.example/o/3",
+    ]
     assert len({e.guid for e in feed.entries}) == 3
 
 
