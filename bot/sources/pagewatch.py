@@ -52,7 +52,6 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)"
 _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 # Footnote markers: a page that adds or renumbers a footnote has not changed the row.
 _FOOTNOTES = re.compile(r"[*†‡§¶⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\d{1,3}\]")
-_SUP = re.compile(r"<sup\b[^>]*>.*?</sup>", re.IGNORECASE | re.DOTALL)
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _FRAGMENT_WORDS = 8
 
@@ -138,12 +137,19 @@ def _strip_footnotes(text: str) -> str:
 
 def _clean_text(row: LexborNode) -> str:
     """Return a row's text without footnote markers (superscripts and marker characters)."""
-    html = row.html or ""
-    if "<sup" in html.lower():
-        body = LexborHTMLParser(_SUP.sub(" ", html)).body
-        raw = body.text(separator=" ") if body is not None else ""
-    else:
+    if row.css_first("sup") is None:
         raw = row.text(separator=" ")
+    else:
+        parts = []
+        for node in row.traverse(include_text=True):
+            if node.tag != "-text":
+                continue
+            parent = node.parent
+            while parent is not None and parent.mem_id != row.mem_id and parent.tag != "sup":
+                parent = parent.parent
+            if parent is None or parent.tag != "sup":
+                parts.append(node.text_content or "")
+        raw = " ".join(parts)
     return _strip_footnotes(plain_text(raw, limit=TEXT_MAX_CHARS))
 
 
