@@ -191,7 +191,9 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
         for entry in parsed.entries:
             context = source_context(None, page_title=entry.page_title, heading=entry.heading)
             action = classify_verdict(entry.title, entry.text, context).action
-            where = source_field(source, None if entry.page_title == source else entry.page_title, entry.heading)
+            where = source_field(
+                source, None if entry.page_title == source else entry.page_title, entry.heading
+            )
             doc = MatchDoc(title=entry.title, summary=entry.text, source=where, action=action)
             for m in matcher.match(doc):
                 rows.append(

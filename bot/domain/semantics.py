@@ -47,7 +47,9 @@ def check_semantics(options: Mapping[str, Any]) -> None:
             raise ConfigError(f"options.{key} must be a short non-empty string")
     action = options.get("action")
     if action is not None and action.strip() not in ACTION_TYPES:
-        raise ConfigError(f"options.action {action!r} is not an action type; use one of {', '.join(ACTION_TYPES)}")
+        raise ConfigError(
+            f"options.action {action!r} is not an action type; use one of {', '.join(ACTION_TYPES)}"
+        )
 
 
 def _clean(value: object) -> str | None:
@@ -108,7 +110,9 @@ def describe_context(context: SourceContext | None) -> str:
         return ""
     parts = []
     if context.issuer:
-        parts.append(f"issuer {context.issuer}" + (f" ({context.jurisdiction})" if context.jurisdiction else ""))
+        parts.append(
+            f"issuer {context.issuer}" + (f" ({context.jurisdiction})" if context.jurisdiction else "")
+        )
     elif context.jurisdiction:
         parts.append(f"jurisdiction {context.jurisdiction}")
     if context.action:

@@ -93,7 +93,8 @@ def explain_link(
     scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     rows = db.execute(
         "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name,"
-        f" i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ?{scope} ORDER BY i.id",
+        " i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
+        f" WHERE i.canonical_link = ?{scope} ORDER BY i.id",
         (canon,) if guild_id is None else (canon, guild_id),
     ).fetchall()
     if not rows:
@@ -189,7 +190,9 @@ def _explain_alert(
 
 def _where(query: Query, doc: MatchDoc) -> list[str]:
     """Say where each term of a matching query was found (title, summary, row, body, context)."""
-    return [f"{h.term}: {h.matched!r} in the {h.field}" for h in term_hits(query, doc) if h.field != "classifier"]
+    return [
+        f"{h.term}: {h.matched!r} in the {h.field}" for h in term_hits(query, doc) if h.field != "classifier"
+    ]
 
 
 def _options(raw: object) -> dict[str, object]:

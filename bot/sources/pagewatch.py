@@ -163,7 +163,9 @@ def _headings_before(tree: LexborHTMLParser, rows: list[LexborNode]) -> dict[int
         return found
     for node in root.traverse():
         if node.tag in _HEADINGS:
-            current = _strip_footnotes(plain_text(node.text(separator=" "), limit=_TITLE_MAX_CHARS)) or current
+            current = (
+                _strip_footnotes(plain_text(node.text(separator=" "), limit=_TITLE_MAX_CHARS)) or current
+            )
         elif node.mem_id in wanted and current:
             found[node.mem_id] = current
     return found

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
-from bot.sources.federal_register import with_fields
 from bot.domain.errors import ConfigError
 from bot.domain.search import TermSet, search_text
+from bot.sources.federal_register import with_fields
 
 PLACEHOLDER = "{terms}"
 DEFAULT_MAX_QUERIES = 20

@@ -236,7 +236,8 @@ def recent(
     params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
     cur = db.execute(
         "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
-        f" i.first_poll, i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
+        " i.first_poll, i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
+        f" WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
         (*params, limit),
     )

@@ -94,6 +94,6 @@ def test_every_starter_subscription_has_a_search_cover_and_no_short_prefix():
         assert not query.warnings, (name, query.warnings)
         assert search_cover(query.root) is not None, name
         assert "Prefix(" not in repr(query.root) and not isinstance(query.root, Prefix), name
-        named |= {v for v in catalog if f'vendor:{v}' in text or f'vendor:"{v}"' in text}
+        named |= {v for v in catalog if f"vendor:{v}" in text or f'vendor:"{v}"' in text}
     # Every vendor of the catalog is in some starter subscription.
     assert named == catalog

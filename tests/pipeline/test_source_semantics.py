@@ -85,7 +85,10 @@ async def test_a_new_covered_list_row_alerts_through_its_page_context_and_why_wo
     stored = items.recent(db, datetime.now(UTC) - timedelta(days=1))
     kaspersky = next(it for it in stored if "AO Kaspersky Lab" in it.text)
     assert kaspersky.link is not None and "#:~:text=Information%20security%20products" in kaspersky.link
-    assert kaspersky.page_title == "List of Equipment and Services Covered By Section 2 of The Secure Networks Act"
+    assert (
+        kaspersky.page_title
+        == "List of Equipment and Services Covered By Section 2 of The Secure Networks Act"
+    )
     assert kaspersky.heading == "Covered List"
     assert kaspersky.action == "covered_list"
 
@@ -139,8 +142,12 @@ query = 'vendor:Hikvision'
 
 
 async def poll_fr(tmp_path, feed_server, options):
-    feed_server.set("/full_text/text/2019/10/09/2019-22210.txt", FR_BODY, content_type="text/plain; charset=utf-8")
-    url = feed_server.url("/api/v1/documents.json?conditions%5Bagencies%5D%5B%5D=industry-and-security-bureau")
+    feed_server.set(
+        "/full_text/text/2019/10/09/2019-22210.txt", FR_BODY, content_type="text/plain; charset=utf-8"
+    )
+    url = feed_server.url(
+        "/api/v1/documents.json?conditions%5Bagencies%5D%5B%5D=industry-and-security-bureau"
+    )
     # The rule is from 2019: let items of any age alert, as a replay does.
     settings = local_settings(
         tmp_path,
@@ -149,7 +156,7 @@ async def poll_fr(tmp_path, feed_server, options):
         max_item_age_hours=24 * 3650,
     )
     empty = json.dumps({"count": 0, "description": "Documents from Industry and Security Bureau"})
-    first, second, printed = await poll_twice(
+    _, second, printed = await poll_twice(
         settings, feed_server, "/api/v1/documents.json", empty, fr_answer(feed_server), "application/json"
     )
     return settings, second, printed
@@ -169,9 +176,22 @@ async def test_an_entity_list_rule_alerts_a_vendor_named_only_in_its_body(tmp_pa
     assert feed_server.hits("/full_text/text/2019/10/09/2019-22210.txt") == 1  # new items only, once
 
     # The request asked for the fields an entry is made of.
-    asked = [key_value for r in feed_server.requests_for("/api/v1/documents.json") for key_value in parse_qsl(r.query)]
+    asked = [
+        key_value
+        for r in feed_server.requests_for("/api/v1/documents.json")
+        for key_value in parse_qsl(r.query)
+    ]
     fields = {value for key, value in asked if key == "fields[]"}
-    assert {"title", "type", "abstract", "excerpts", "action", "agencies", "document_number", "raw_text_url"} <= fields
+    assert {
+        "title",
+        "type",
+        "abstract",
+        "excerpts",
+        "action",
+        "agencies",
+        "document_number",
+        "raw_text_url",
+    } <= fields
 
     db = connect(settings.database_path)
     [stored] = items.recent(db, datetime.now(UTC) - timedelta(days=1))

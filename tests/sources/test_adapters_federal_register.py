@@ -87,7 +87,9 @@ def test_excerpts_are_kept_beside_an_abstract():
     multi = json.loads(fixture_bytes("federalregister_documents_multi_by_number.json"))
     with_abstract = multi["results"][0]
     assert with_abstract["abstract"]
-    data["results"] = [with_abstract | {"excerpts": 'entries for <span class="match">Hikvision</span> &hellip;'}]
+    data["results"] = [
+        with_abstract | {"excerpts": 'entries for <span class="match">Hikvision</span> &hellip;'}
+    ]
     [entry] = fr(json.dumps(data).encode()).entries
     assert "section 170(c)" in entry.text and entry.text.endswith("Excerpts: entries for Hikvision …")
 
@@ -122,9 +124,15 @@ def test_bodies_are_offered_only_for_the_agencies_a_source_names():
         content_type="application/json",
         options={"body_agencies": ["industry-and-security-bureau"]},
     ).entries
-    assert bis.body_url == "https://www.federalregister.gov/documents/full_text/text/2019/10/09/2019-22210.txt"
+    assert (
+        bis.body_url == "https://www.federalregister.gov/documents/full_text/text/2019/10/09/2019-22210.txt"
+    )
     [other] = parse_document(
-        "federal_register", answer, url=API, content_type=None, options={"body_agencies": ["foreign-assets-control-office"]}
+        "federal_register",
+        answer,
+        url=API,
+        content_type=None,
+        options={"body_agencies": ["foreign-assets-control-office"]},
     ).entries
     assert other.body_url is None
 

@@ -70,7 +70,10 @@ def test_title_and_link_selectors_pick_inside_the_row():
     assert feed.entries[0].title == "Example Telecom Ltd."
     assert feed.entries[0].link == "https://agency.example/faq"
     # Its row has no link in the second cell: it links to its place on the page.
-    assert feed.entries[1].link == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12"
+    assert (
+        feed.entries[1].link
+        == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12"
+    )
 
 
 def test_rows_that_are_links_use_their_own_href_against_the_base():
