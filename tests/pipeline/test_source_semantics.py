@@ -26,7 +26,7 @@ from tests.helpers import local_settings, source_toml
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FCC_PAGE = (FIXTURES / "pages" / "fcc_coveredlist_2024-09-03_trimmed.html").read_text(encoding="utf-8")
-FR_SEARCH = FIXTURES / "feeds" / "federalregister_search_bis_entity_list_2019-22210_derived.json"
+FR_SEARCH = FIXTURES / "documents" / "federalregister_search_bis_entity_list_2019-22210_derived.json"
 FR_BODY = (FIXTURES / "documents" / "federalregister_2019-22210_body_trimmed.txt").read_bytes()
 ADDED_2022 = re.compile(r"<tr><td>[^<]*</td><td>March 25, 2022</td></tr>\n")
 

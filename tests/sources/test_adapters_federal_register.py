@@ -114,7 +114,8 @@ def test_requests_name_the_fields_an_entry_needs():
 
 
 def test_bodies_are_offered_only_for_the_agencies_a_source_names():
-    answer = fixture_bytes("federalregister_search_bis_entity_list_2019-22210_derived.json")
+    documents = __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "documents"
+    answer = (documents / "federalregister_search_bis_entity_list_2019-22210_derived.json").read_bytes()
     [plain] = fr(answer).entries
     assert plain.body_url is None
     [bis] = parse_document(

@@ -194,3 +194,48 @@ async def test_a_row_added_to_the_page_alerts_once(tmp_path, feed_server):
         feed_server.set("/list", "<html><body><div>New design</div></body></html>", content_type="text/html")
         [third] = await services.scheduler.poll_all()
         assert third.status == "failed" and "matched nothing on the page" in (third.error or "")
+
+
+FCC_URL = "https://www.fcc.gov/supplychain/coveredlist"
+FCC_PAGE = (
+    __import__("pathlib").Path(__file__).parents[1]
+    / "fixtures"
+    / "pages"
+    / "fcc_coveredlist_2024-09-03_trimmed.html"
+).read_text(encoding="utf-8")
+
+
+def test_rows_carry_the_page_title_and_the_nearest_heading_above_them():
+    page = FCC_PAGE.replace("<table>", "<h3>Earlier</h3><table>", 1)
+    feed = watch(page, url=FCC_URL, selector="table tbody tr")
+    title = "List of Equipment and Services Covered By Section 2 of The Secure Networks Act"
+    assert feed.title == title
+    assert {(e.page_title, e.heading) for e in feed.entries} == {(title, "Earlier")}
+    kaspersky = feed.entries[3]
+    assert kaspersky.text.endswith(f"March 25, 2022 — Listed on: {title} › Earlier")
+
+
+def test_footnotes_and_whitespace_do_not_change_a_row_words_do():
+    before = {e.guid: e.link for e in watch(FCC_PAGE, url=FCC_URL, selector="tbody tr").entries}
+    edited = (
+        FCC_PAGE.replace("ZTE Corporation,", "ZTE\n   Corporation,<sup>2</sup>")
+        .replace("AO Kaspersky Lab or", "AO Kaspersky Lab* or")
+        .replace("March 12, 2021</td></tr>\n<tr><td>Video", "March 12, 2021 †</td></tr>\n<tr><td>Video")
+    )
+    after = {e.guid: e.link for e in watch(edited, url=FCC_URL, selector="tbody tr").entries}
+    assert after == before
+    reworded = FCC_PAGE.replace(
+        "Telecommunications services provided by China Telecom", "Services of China Telecom"
+    )
+    changed = {e.guid for e in watch(reworded, url=FCC_URL, selector="tbody tr").entries}
+    assert len(changed - set(before)) == 1
+
+
+def test_rows_that_start_alike_get_longer_text_fragments():
+    # Ten words alike: the 8-word fragments would collide, so both grow to 12 words.
+    rows = [("Same words " * 5 + "one", "x", "1", ""), ("Same words " * 5 + "two", "x", "1", "")]
+    page = table_page(rows).replace("<a href=''>", "<span>").replace("</a>", "</span>")
+    links = [e.link for e in watch(page, selector="tbody tr").entries]
+    assert len(set(links)) == 2
+    assert links[0] is not None and links[0].endswith("words%20one%20x")
+    assert links[1] is not None and links[1].endswith("words%20two%20x")
