@@ -344,6 +344,8 @@ class Poller:
             failed.fetch_seconds = answers.fetch_seconds
             return failed
         alerting = await self._new_items(source, *_unzip(answers.known))
+        if wants_bodies(source.options):
+            alerting = await self._with_bodies(source, alerting)  # first answers only record
         taken = {it.identity for it in alerting}
         recorded = [
             it for it in await self._new_items(source, *_unzip(answers.first)) if it.identity not in taken

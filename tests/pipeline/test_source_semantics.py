@@ -110,6 +110,13 @@ async def test_a_new_covered_list_row_alerts_through_its_page_context_and_why_wo
     assert "vendor:Kaspersky: 'AO Kaspersky Lab' in the row" in text
     assert "source declares: issuer FCC (US), default action covered_list" in text
 
+    # A row recorded on the first poll: matched, not alerted, and where the phrase was found.
+    huawei = next(it for it in stored if "Huawei" in it.text)
+    why = explain_link(db, huawei.link or "", subs, vendors, 168, mention_channels=False)
+    text = "\n".join(why.lines)
+    assert "recorded on the source's first poll" in text
+    assert "\"covered list\": 'Covered List' in the page context" in text, text
+
     mobile = next(it for it in stored if "China Mobile" in it.text)
     why = explain_link(db, mobile.link or "", subs, vendors, 168, mention_channels=False)
     text = "\n".join(why.lines)
