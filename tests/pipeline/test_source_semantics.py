@@ -8,9 +8,11 @@ tests/fixtures/documents/SOURCES.md, tests/fixtures/feeds/SOURCES.md (section 5)
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -23,6 +25,7 @@ from bot.services.insight import explain_link, preview
 from bot.storage import items, subscriptions
 from bot.storage.db import connect
 from tests.helpers import local_settings, source_toml
+from tests.test_cli import env_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FCC_PAGE = (FIXTURES / "pages" / "fcc_coveredlist_2024-09-03_trimmed.html").read_text(encoding="utf-8")
@@ -109,6 +112,16 @@ async def test_a_new_covered_list_row_alerts_through_its_page_context_and_why_wo
     assert "Classified as: covered list." in text
     assert "vendor:Kaspersky: 'AO Kaspersky Lab' in the row" in text
     assert "source declares: issuer FCC (US), default action covered_list" in text
+
+    # The command a person runs, on the link the alert carried (a page URL with a text fragment).
+    env = env_for(tmp_path, REGWATCH_SOURCES_FILE=str(tmp_path / "sources.toml"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "why", kaspersky.link,
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "alerted at" in out.decode() and "'AO Kaspersky Lab' in the row" in out.decode()
 
     # A row recorded on the first poll: matched, not alerted, and where the phrase was found.
     huawei = next(it for it in stored if "Huawei" in it.text)
