@@ -6,12 +6,13 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from bot.domain.models import Entry
 
 # Query parameters that only track the reader; removing them makes syndicated copies of one
 # article compare equal.
+_TEXT_FRAGMENT = ":~:text="
 _TRACKING_PREFIXES = ("utm_", "wt_", "mc_", "pk_", "at_", "hmb_", "ga_", "oly_", "__twitter")
 _TRACKING_NAMES = frozenset(
     {
@@ -52,8 +53,16 @@ def canonical_link(url: str | None) -> str | None:
         if not (k.lower() in _TRACKING_NAMES or k.lower().startswith(_TRACKING_PREFIXES))
     ]
     path = parts.path or "/"
-    fragment = parts.fragment if parts.fragment.startswith(":~:text=") else ""
+    fragment = ""
+    if parts.fragment.startswith(_TEXT_FRAGMENT):
+        # One spelling for one passage: a browser's copy may encode it otherwise.
+        fragment = text_fragment(unquote(parts.fragment.removeprefix(_TEXT_FRAGMENT)))
     return urlunsplit((scheme, host, path, urlencode(query, doseq=True), fragment))
+
+
+def text_fragment(text: str) -> str:
+    """Return a text fragment directive for `text`: "-", "&" and "," are syntax there, so encoded."""
+    return _TEXT_FRAGMENT + quote(" ".join(text.split()), safe="").replace("-", "%2D")
 
 
 @lru_cache(maxsize=65536)

@@ -36,11 +36,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from bot.domain.errors import ParseError
+from bot.domain.identity import text_fragment
 from bot.domain.models import Entry, ParsedFeed
 from bot.domain.semantics import with_context
 from bot.sources.htmltext import TEXT_MAX_CHARS, plain_text
@@ -193,8 +194,7 @@ def _fragment_link(page_url: str, fragment: str) -> str | None:
     page = http_link(page_url)
     if page is None or not fragment:
         return None
-    # Text fragments encode "-", "&" and "," (they are syntax there); quote(safe="") does.
-    return urlunsplit((*urlsplit(page)[:4], ":~:text=" + quote(fragment, safe="")))
+    return urlunsplit((*urlsplit(page)[:4], text_fragment(fragment)))
 
 
 def _option(options: Mapping[str, Any], name: str) -> str | None:

@@ -75,3 +75,11 @@ def test_text_fragments_survive_canonicalisation_other_fragments_do_not():
         "https://www.fcc.gov/supplychain/coveredlist"
     )
     assert link_key(row) != link_key("https://www.fcc.gov/supplychain/coveredlist")
+
+
+def test_a_text_fragment_has_one_spelling():
+    page = "https://www.fcc.gov/supplychain/coveredlist"
+    ours = canonical_link(page + "#:~:text=Date%20of%20Inclusion%20March%2025%2C%202022")
+    pasted = canonical_link(page + "#:~:text=Date of Inclusion March 25,%202022")
+    assert ours == pasted
+    assert canonical_link(page + "#:~:text=2021-03-12") == page + "#:~:text=2021%2D03%2D12"

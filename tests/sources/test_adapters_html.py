@@ -72,7 +72,7 @@ def test_title_and_link_selectors_pick_inside_the_row():
     # Its row has no link in the second cell: it links to its place on the page.
     assert (
         feed.entries[1].link
-        == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12"
+        == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021%2D03%2D12"
     )
 
 
@@ -118,8 +118,8 @@ def test_rows_sharing_a_link_link_to_the_page_with_a_text_fragment():
     shared = [(*row[:3], "/document/order-9") for row in ROWS] + [("Third Co.", "Services", "2022", "/o/3")]
     feed = watch(table_page(shared), selector="tbody tr")
     assert [e.link for e in feed.entries] == [
-        PAGE_URL + "#:~:text=Example%20Telecom%20Ltd.%20Telecommunications%20equipment%202021-03-12",
-        PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021-03-12",
+        PAGE_URL + "#:~:text=Example%20Telecom%20Ltd.%20Telecommunications%20equipment%202021%2D03%2D12",
+        PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021%2D03%2D12",
         "https://agency.example/o/3",
     ]
     assert len({e.guid for e in feed.entries}) == 3
