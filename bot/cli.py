@@ -169,9 +169,10 @@ async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
 
 async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:
     from bot.config_files import load_subscriptions
-    from bot.domain.classifier import classify
+    from bot.domain.explain import classify_verdict
     from bot.domain.matcher import Matcher
     from bot.domain.query import parse_query
+    from bot.domain.semantics import source_context, source_field
     from bot.domain.vendors import VendorCatalog
 
     vendors = VendorCatalog.load_default()
@@ -188,8 +189,12 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
             continue
         source = parsed.title or origin
         for entry in parsed.entries:
-            action = classify(entry.title, entry.text)
-            doc = MatchDoc(title=entry.title, summary=entry.text, source=source, action=action)
+            context = source_context(None, page_title=entry.page_title, heading=entry.heading)
+            action = classify_verdict(entry.title, entry.text, context).action
+            where = source_field(
+                source, None if entry.page_title == source else entry.page_title, entry.heading
+            )
+            doc = MatchDoc(title=entry.title, summary=entry.text, source=where, action=action)
             for m in matcher.match(doc):
                 rows.append(
                     {

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.errors import ConfigError, QueryError
 from bot.domain.query import parse_query
+from bot.domain.semantics import check_semantics
 from bot.domain.vendors import VendorCatalog
 from bot.sources.search import check_template
 from bot.storage.sources import SourceConfig
@@ -59,11 +60,12 @@ def parse_sources(text: str, origin: str) -> list[SourceConfig]:
         options = entry.get("options", {})
         if not isinstance(options, dict):
             raise ConfigError(f"{where} ({name}): 'options' must be a table")
-        if kind == "search":
-            try:
+        try:
+            check_semantics(options)
+            if kind == "search":
                 check_template(url, options)
-            except ConfigError as exc:
-                raise ConfigError(f"{where} ({name}): {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{where} ({name}): {exc}") from None
         if url in urls:
             raise ConfigError(f"{where} ({name}): duplicate url {url}")
         urls.add(url)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from bot.delivery.render import clean, domain_of
-from bot.domain.classifier import classify_item
+from bot.domain.classifier import Classification, classify_item
 from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
 
@@ -103,8 +103,17 @@ def _cut(markdown: str, limit: int) -> str:
 
 def action_line(alert: PendingAlert) -> str:
     """Return the alert's action with its issuer and targets, e.g. "ban · BIS (US) · against Kaspersky"."""
-    # The outbox row keeps only the action type; the classifier is deterministic and cheap
-    # (~0.1 ms), so the issuer and targets are found again from the same title and text.
+    # The verdict stored with the alert holds the issuer and targets (with what the source
+    # declared); an older alert has none, and the classifier finds them again from the text.
+    stored = alert.explanation.get("classifier") if isinstance(alert.explanation, dict) else None
+    if alert.action and isinstance(stored, dict) and stored.get("action") == alert.action:
+        targets = stored.get("targets")
+        return Classification(
+            alert.action,
+            stored.get("issuer") if isinstance(stored.get("issuer"), str) else None,
+            stored.get("jurisdiction") if isinstance(stored.get("jurisdiction"), str) else None,
+            tuple(t for t in targets if isinstance(t, str)) if isinstance(targets, list) else (),
+        ).summary()
     found = classify_item(alert.title, alert.text, VendorCatalog.load_default())
     if alert.action and found.action == alert.action:
         return found.summary()

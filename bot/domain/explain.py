@@ -15,7 +15,7 @@ from typing import Any
 import re2
 
 from bot.domain.classifier import classify_item
-from bot.domain.models import MatchDoc
+from bot.domain.models import MatchDoc, SourceContext
 from bot.domain.query import (
     Action,
     And,
@@ -34,6 +34,7 @@ from bot.domain.query import (
     format_node,
     regex_options,
 )
+from bot.domain.semantics import describe_context, section_of
 from bot.domain.text import FoldedText, fold, is_word_char
 from bot.domain.vendors import VendorCatalog
 
@@ -58,14 +59,18 @@ class TermHit:
     """One query term found in an item: the term as written in the query, where, and as what."""
 
     term: str
-    field: str  # title | summary | source | classifier
+    field: str  # title | summary | row | body | page context | source | classifier
     matched: str  # the words as they appear in the item (the action type for action: terms)
     alias: str | None = None  # for vendor: terms, the catalog name that hit
 
 
-def classify_verdict(title: str, text: str) -> Verdict:
-    """Classify an item's action and say why (the seam to the action classifier)."""
-    found = classify_item(title, text, VendorCatalog.load_default())
+def classify_verdict(title: str, text: str, context: SourceContext | None = None) -> Verdict:
+    """Classify an item's action and say why (the seam to the action classifier).
+
+    `context` is what the item's source declares (issuer, jurisdiction, default action) and a
+    page-watch row's page title and heading.
+    """
+    found = classify_item(title, text, VendorCatalog.load_default(), context)
     if found.action is None:
         return Verdict(
             None, found.reasons or ("no regulatory action cue in the title or the lead of the text",)
@@ -130,6 +135,9 @@ def _hit(atom: Node, field: str, folded: FoldedText) -> TermHit | None:
         return None
     (start, end), literal_text = best
     matched = " ".join(folded.original[start:end].split())
+    if field == "summary":
+        # A row's text, the page context appended to it, or a document's fetched body.
+        field = section_of(folded.original, start)
     return TermHit(term, field, matched, aliases.get(literal_text))
 
 
@@ -168,9 +176,12 @@ def missing_terms(query: Query, doc: MatchDoc) -> list[str]:
     return list(missing)
 
 
-def explanation_record(hits: list[TermHit], verdict: Verdict) -> dict[str, Any]:
+def explanation_record(
+    hits: list[TermHit], verdict: Verdict, context: SourceContext | None = None
+) -> dict[str, Any]:
     """Return the JSON-ready record stored with an alert."""
-    return {
+    declared = describe_context(context)
+    return ({"source": declared} if declared else {}) | {
         "terms": [
             {"term": h.term, "field": h.field, "matched": h.matched}
             | ({"alias": h.alias} if h.alias is not None else {})
@@ -209,4 +220,6 @@ def describe(record: dict[str, Any]) -> list[str]:
     ]
     if action and any(details):
         lines.append("action: " + ", ".join(d for d in details if d))
+    if record.get("source"):
+        lines.append(f"source declares: {record['source']}")
     return lines

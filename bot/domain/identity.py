@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; removing them makes syndicated copies of one
 # article compare equal.
+_TEXT_FRAGMENT = ":~:text="
 _TRACKING_PREFIXES = ("utm_", "wt_", "mc_", "pk_", "at_", "hmb_", "ga_", "oly_", "__twitter")
 _TRACKING_NAMES = frozenset(
     {
@@ -24,7 +25,11 @@ _TRACKING_NAMES = frozenset(
 
 @lru_cache(maxsize=65536)
 def canonical_link(url: str | None) -> str | None:
-    """Return the link without tracking parameters, fragment, default port or case noise."""
+    """Return the link without tracking parameters, fragment, default port or case noise.
+
+    A text fragment (`#:~:text=…`) is kept: it names a passage, not a place to scroll to, and
+    page-watch rows without links of their own are told apart by it (bot/sources/pagewatch.py).
+    """
     if not url:
         return None
     url = url.strip()
@@ -48,7 +53,16 @@ def canonical_link(url: str | None) -> str | None:
         if not (k.lower() in _TRACKING_NAMES or k.lower().startswith(_TRACKING_PREFIXES))
     ]
     path = parts.path or "/"
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+    fragment = ""
+    if parts.fragment.startswith(_TEXT_FRAGMENT):
+        # One spelling for one passage: a browser's copy may encode it otherwise.
+        fragment = text_fragment(unquote(parts.fragment.removeprefix(_TEXT_FRAGMENT)))
+    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), fragment))
+
+
+def text_fragment(text: str) -> str:
+    """Return a text fragment directive for `text`: "-", "&" and "," are syntax there, so encoded."""
+    return _TEXT_FRAGMENT + quote(" ".join(text.split()), safe="").replace("-", "%2D")
 
 
 @lru_cache(maxsize=65536)

@@ -22,6 +22,11 @@ class Entry:
     published: datetime | None
     author: str | None = None
     publisher: str | None = None  # who carried it, when the feed says (RSS <source>, e.g. Google News)
+    # Page-watch rows: the page's title and the nearest heading above the row (its context).
+    page_title: str | None = None
+    heading: str | None = None
+    # A document whose full text the source may fetch for new items (Federal Register raw text).
+    body_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

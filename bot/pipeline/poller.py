@@ -16,15 +16,23 @@ from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
 from bot.domain.explain import Verdict, classify_verdict, explanation_record, term_hits
 from bot.domain.identity import canonical_link, link_key
-from bot.domain.models import Entry, MatchDoc
+from bot.domain.models import Entry, MatchDoc, SourceContext
+from bot.domain.semantics import source_context, source_field, with_body
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.entries import identities_of
 from bot.sources.fallback import fetch_with_mirror
-from bot.sources.federal_register import follow_pages
-from bot.sources.fulltext import fetch_article, max_per_poll, wants_full_text
+from bot.sources.federal_register import follow_pages, with_fields
+from bot.sources.fulltext import (
+    fetch_article,
+    fetch_body,
+    max_bodies,
+    max_per_poll,
+    wants_bodies,
+    wants_full_text,
+)
 from bot.sources.http import Fetcher
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
@@ -124,7 +132,7 @@ class Poller:
         try:
             fetched = await fetch_with_mirror(
                 self._fetcher,
-                source.url,
+                with_fields(source.url) if source.kind == "federal_register" else source.url,
                 source.options,
                 etag=None if dry_run else source.etag,
                 last_modified=None if dry_run else source.last_modified,
@@ -186,6 +194,8 @@ class Poller:
         new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
         if (source.primed or dry_run) and wants_full_text(source.options):
             new_items = await self._with_full_text(source, new_items)
+        if (source.primed or dry_run) and wants_bodies(source.options):
+            new_items = await self._with_bodies(source, new_items)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
         result = PollResult(
             source.id,
@@ -241,7 +251,21 @@ class Poller:
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
             if text and len(text) > len(it.text):
-                verdict = classify_verdict(it.title, text)
+                verdict = classify_verdict(it.title, text, _context(source, it))
+                out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
+        return out
+
+    async def _with_bodies(self, source: Source, new_items: list[NewItem]) -> list[NewItem]:
+        """Append each new document's full text (its body_url) to its summary, and classify again."""
+        chosen = [n for n, it in enumerate(new_items) if it.body_url][: max_bodies(source.options)]
+        # One at a time: the fetcher spaces requests to a host, and bodies can be large.
+        out = list(new_items)
+        for n in chosen:
+            it = out[n]
+            body = await fetch_body(self._fetcher, it.body_url or "", source.options)
+            if body:
+                text = with_body(it.text, body)
+                verdict = classify_verdict(it.title, text, _context(source, it))
                 out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
         return out
 
@@ -322,6 +346,8 @@ class Poller:
             failed.fetch_seconds = answers.fetch_seconds
             return failed
         alerting = await self._new_items(source, *_unzip(answers.known))
+        if wants_bodies(source.options):
+            alerting = await self._with_bodies(source, alerting)  # first answers only record
         taken = {it.identity for it in alerting}
         recorded = [
             it for it in await self._new_items(source, *_unzip(answers.first)) if it.identity not in taken
@@ -384,7 +410,8 @@ class Poller:
                 continue
             seen.add(identity)
             entry = entries[index]
-            verdict = classify_verdict(entry.title, entry.text) if classify else None
+            context = source_context(source.options, page_title=entry.page_title, heading=entry.heading)
+            verdict = classify_verdict(entry.title, entry.text, context) if classify else None
             fresh.append(
                 NewItem(
                     identity=identity,
@@ -397,6 +424,9 @@ class Poller:
                     published=entry.published,
                     action=verdict.action if verdict else None,
                     verdict=verdict,
+                    page_title=entry.page_title,
+                    heading=entry.heading,
+                    body_url=entry.body_url,
                 )
             )
         return fresh
@@ -412,18 +442,28 @@ class Poller:
             for index, it in enumerate(new_items):
                 if it.published is not None and it.published < cutoff:
                     continue  # too old to alert, however new to us
-                doc = MatchDoc(title=it.title, summary=it.text, source=source.name, action=it.action)
+                doc = MatchDoc(
+                    title=it.title,
+                    summary=it.text,
+                    source=source_field(source.name, it.page_title, it.heading),
+                    action=it.action,
+                )
                 for m in compiled.matcher.match(doc):
                     sub = compiled.by_id[m.subscription_id]
                     record = explanation_record(
                         term_hits(compiled.queries[sub.id], doc),
                         it.verdict or Verdict(it.action),
+                        _context(source, it),
                     )
                     found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found
 
         # Matching is CPU work: keep the loop responsive for big batches.
         return run() if len(new_items) <= 20 else await asyncio.to_thread(run)
+
+
+def _context(source: Source, item: NewItem) -> SourceContext | None:
+    return source_context(source.options, page_title=item.page_title, heading=item.heading)
 
 
 def _unzip(pairs: list[tuple[str, Entry]]) -> tuple[list[Entry], list[str]]:

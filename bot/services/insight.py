@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.delivery.embed import escape
-from bot.domain.classifier import classify
 from bot.domain.errors import RegwatchError
-from bot.domain.explain import describe, missing_terms
+from bot.domain.explain import classify_verdict, describe, missing_terms, term_hits
 from bot.domain.identity import canonical_link, link_key
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
 from bot.domain.query import Query, parse_query, uses_action
+from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
 from bot.storage.items import StoredItem
 from bot.storage.subscriptions import Subscription
@@ -56,8 +56,11 @@ def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Previe
     for it in stored:
         action = it.action
         if needs_action and action is None and it.first_poll:
-            action = classify(it.title, it.text)  # first-poll items are stored unclassified
-        found = matcher.match(MatchDoc(it.title, it.text, it.source_name, action))
+            # First-poll items are stored unclassified.
+            context = source_context(it.source_options, page_title=it.page_title, heading=it.heading)
+            action = classify_verdict(it.title, it.text, context).action
+        source = source_field(it.source_name, it.page_title, it.heading)
+        found = matcher.match(MatchDoc(it.title, it.text, source, action))
         if found:
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
@@ -89,19 +92,24 @@ def explain_link(
     canon = canonical_link(link)
     scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     rows = db.execute(
-        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name"
-        f" FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ?{scope} ORDER BY i.id",
+        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name,"
+        " i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
+        f" WHERE i.canonical_link = ?{scope} ORDER BY i.id",
         (canon,) if guild_id is None else (canon, guild_id),
     ).fetchall()
     if not rows:
         return Explanation(False, [f"regwatch has not seen {link} in any source it polls. {sources_hint}"])
-    item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
+    item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0][:8]
+    page_title, heading, raw_options = rows[0][8:]
+    context = source_context(_options(raw_options), page_title=page_title, heading=heading)
     if action is None and first_poll:
-        action = classify(title, text)  # first-poll items are stored unclassified
+        action = classify_verdict(title, text, context).action  # first-poll items are stored unclassified
     label_of = _target_label if mention_channels else str
     # Titles come from feeds: shown literally, like in alert embeds.
     shown = escape(title or "(untitled)", 200)
     lines = [f"Item: {shown} — first seen in {escape(source_name, 100)} at {fetched_at} UTC."]
+    if declared := describe_context(context):
+        lines.append(f"Source context: {escape(declared, 300)}.")
     if action:
         lines.append(f"Classified as: {action.replace('_', ' ')}.")
     if len(rows) > 1:
@@ -109,7 +117,7 @@ def explain_link(
     if not subs:
         lines.append(no_subscriptions)
     key = link_key(link)
-    doc = MatchDoc(title, text, source_name, action)
+    doc = MatchDoc(title, text, source_field(source_name, page_title, heading), action)
     for sub in subs:
         label = f"Subscription {sub.id} ({sub.query}) → {label_of(sub.target)}"
         alert = db.execute(
@@ -136,6 +144,7 @@ def explain_link(
             lines.append(
                 f"{label}: matched, but the item was recorded on the source's first poll (no alerts then)."
             )
+            lines.extend(f"  • {where}" for where in _where(query, doc))
         elif published and published < _minus_hours(fetched_at, max_age_hours):
             lines.append(f"{label}: matched, but too old: older than {max_age_hours} h when it was seen.")
         else:
@@ -177,6 +186,21 @@ def _explain_alert(
         record = {}
     lines.extend(f"  • {line}" for line in describe(record))
     return lines
+
+
+def _where(query: Query, doc: MatchDoc) -> list[str]:
+    """Say where each term of a matching query was found (title, summary, row, body, context)."""
+    return [
+        f"{h.term}: {h.matched!r} in the {h.field}" for h in term_hits(query, doc) if h.field != "classifier"
+    ]
+
+
+def _options(raw: object) -> dict[str, object]:
+    try:
+        value = json.loads(str(raw or "{}"))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _minus_hours(stamp: str, hours: int) -> str:

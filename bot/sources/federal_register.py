@@ -12,13 +12,20 @@ Rules, in order:
    `documents.json`, so a public-inspection filing and its publication share it); title =
    "FR Doc. <number> — <title>" (the official identifier first, so every sink shows it; plus the executive
    order number when there is one); link = `html_url`, else `pdf_url`.
-3. Text: document type and agencies, the `action` line, then the abstract (else the search
-   excerpts); public inspection adds when it was filed and when it publishes.
+3. Text: document type and agencies, the `action` line, the abstract, then the search excerpts
+   (what the search term hit, often deep in the body) unless the abstract already holds them;
+   public inspection adds when it was filed and when it publishes.
 4. Published: `publication_date` for documents; `filed_at` for public inspection, because that is
    when a filing becomes public (its publication date is usually in the future).
 5. `next_page_url` becomes ParsedFeed.next_url only when it stays on the host that was fetched:
    the adapter never makes anything else get fetched. `follow_pages` (for the poller) and
    `fetch_all_pages` fetch those pages.
+6. Requests name the fields they need (`with_fields`: `fields[]=title&fields[]=type&…`), since
+   the API's default set has no `action`, `excerpts` or text URLs.
+7. Bodies: a source with `body_agencies = ["industry-and-security-bureau", …]` (agency slugs)
+   gives each document of those agencies a `body_url` (its `raw_text_url`, else
+   `body_html_url`); the poller fetches it for new items only (bot/sources/fulltext.py), so an
+   Entity List rule whose table names a vendor is matched on the table.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry, ParsedFeed
@@ -40,6 +47,24 @@ from bot.sources.parse import parse_date
 log = logging.getLogger(__name__)
 
 _MAX_RESULTS = 1000  # the API's own per_page maximum
+# What an entry is made of; the API's default field set lacks action, excerpts and text URLs.
+FIELDS = (
+    "title",
+    "type",
+    "subtype",
+    "abstract",
+    "excerpts",
+    "action",
+    "agencies",
+    "document_number",
+    "executive_order_number",
+    "html_url",
+    "pdf_url",
+    "publication_date",
+    "raw_text_url",
+    "body_html_url",
+)
+_DOCUMENT_PATHS = ("/api/v1/documents.json", "/api/v1/documents/")
 _ENVELOPE_KEYS = ("count", "results", "description", "total_pages", "next_page_url")
 
 
@@ -63,7 +88,8 @@ def parse_federal_register(
         results = []  # the API leaves `results` out when nothing matches
     else:
         raise shape_error(doc, "a Federal Register API response")
-    entries = [_entry(raw) for raw in results[:_MAX_RESULTS]]
+    body_agencies = _body_agencies(options)
+    entries = [_entry(raw, body_agencies) for raw in results[:_MAX_RESULTS]]
     description = text_of(doc.get("description"))
     return ParsedFeed(
         title=f"Federal Register: {description}" if description else "Federal Register",
@@ -72,6 +98,30 @@ def parse_federal_register(
         parser="federal_register",
         next_url=_same_host(doc.get("next_page_url"), url),
     )
+
+
+def with_fields(url: str) -> str:
+    """Add `fields[]` for every field an entry needs to a documents URL that names none."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.path.startswith(_DOCUMENT_PATHS) or not parts.path.endswith(".json"):
+        return url  # public inspection and other endpoints answer with their own fields
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "fields[]" for key, _ in query):
+        return url  # the source chose its fields
+    query += [("fields[]", name) for name in FIELDS]
+    return urlunsplit((*parts[:3], urlencode(query), parts.fragment))
+
+
+def _body_agencies(options: Mapping[str, Any]) -> frozenset[str]:
+    value = options.get("body_agencies")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(v.strip().lower() for v in value if isinstance(v, str) and v.strip())
 
 
 def fr_title(number: str, title: str, executive_order: str = "") -> str:
@@ -104,6 +154,10 @@ def _agencies(raw: Mapping[str, Any]) -> list[str]:
     return [n for n in names if n]
 
 
+def _slugs(raw: Mapping[str, Any]) -> set[str]:
+    return {text_of(a.get("slug")).lower() for a in dicts(raw.get("agencies")) if a.get("slug")}
+
+
 def _excerpts(value: object) -> str:
     # A string in the API; an array in some clients' saved responses. Search hits are wrapped in
     # <span class="match">, so it is HTML either way.
@@ -112,7 +166,7 @@ def _excerpts(value: object) -> str:
     return text_of(value, limit=TEXT_MAX_CHARS, html=True)
 
 
-def _entry(raw: Mapping[str, Any]) -> Entry:
+def _entry(raw: Mapping[str, Any], body_agencies: frozenset[str] = frozenset()) -> Entry:
     number = text_of(raw.get("document_number"))
     inspection = "filing_type" in raw or "filed_at" in raw
     title = text_of(raw.get("title")) or " ".join(
@@ -125,7 +179,12 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
     header = " — ".join(p for p in (kind, ", ".join(agencies)) if p)
     parts = [f"{header}." if header else ""]
     parts.append(text_of(raw.get("action"), limit=TEXT_MAX_CHARS))
-    parts.append(text_of(raw.get("abstract"), limit=TEXT_MAX_CHARS) or _excerpts(raw.get("excerpts")))
+    abstract = text_of(raw.get("abstract"), limit=TEXT_MAX_CHARS)
+    excerpts = _excerpts(raw.get("excerpts"))
+    parts.append(abstract)
+    if excerpts and " ".join(excerpts.strip(" .…").split()) not in " ".join(abstract.split()):
+        # The excerpts show where the search term is, often in the body the abstract leaves out.
+        parts.append(f"Excerpts: {excerpts}" if abstract else excerpts)
     filed = parse_date(text_of(raw.get("filed_at")))
     if inspection:
         filing = text_of(raw.get("filing_type"))
@@ -134,9 +193,13 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
         if publishes := text_of(raw.get("publication_date")):
             parts.append(f"Publishes {publishes}.")
         parts.append(text_of(raw.get("editorial_note"), limit=TEXT_MAX_CHARS))
+    body_url = None
+    if body_agencies and _slugs(raw) & body_agencies:
+        body_url = http_link(raw.get("raw_text_url")) or http_link(raw.get("body_html_url"))
     return Entry(
         guid=number or None,
         link=http_link(raw.get("html_url")) or http_link(raw.get("pdf_url")),
+        body_url=body_url,
         title=fr_title(number, title, text_of(raw.get("executive_order_number"))),
         text=text_of(" ".join(p for p in parts if p), limit=TEXT_MAX_CHARS),
         published=filed if inspection else day_of(raw.get("publication_date")),

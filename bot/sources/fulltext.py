@@ -5,6 +5,12 @@ the linked page is fetched with the same fetcher as feeds (SSRF guard, size cap,
 requests per host) spaced by `min_interval_seconds` (default 1), and its article text is
 extracted with trafilatura. The longer of teaser and article is matched and stored; a page
 that cannot be fetched or read leaves the teaser as it was.
+
+Document bodies (`body_agencies` on a Federal Register source, see federal_register.py): for each
+new item whose entry names a `body_url`, at most `body_max` (default 10) per poll, the text is
+fetched the same way (SSRF guard, size cap, spacing), reduced to plain text and cut at
+`body_max_chars` (default 200,000) characters; it is appended to the item's text after " — Full
+text: " so it is matched, and `why` says a term was found in the body.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from typing import Any
 
 from bot.domain.errors import FetchError
 from bot.sources.fallback import source_headers
-from bot.sources.htmltext import TEXT_MAX_CHARS
+from bot.sources.htmltext import TEXT_MAX_CHARS, html_to_text, plain_text
 from bot.sources.http import Fetcher
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PER_POLL = 10
 DEFAULT_MIN_INTERVAL = 1.0
+DEFAULT_BODY_MAX = 10
+DEFAULT_BODY_MAX_CHARS = 200_000
 
 
 def wants_full_text(options: Mapping[str, Any]) -> bool:
@@ -30,14 +38,29 @@ def wants_full_text(options: Mapping[str, Any]) -> bool:
     return options.get("full_text") is True
 
 
+def _count(options: Mapping[str, Any], name: str, default: int) -> int:
+    value = options.get(name, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+
 def max_per_poll(options: Mapping[str, Any]) -> int:
     """Return how many linked pages one poll may fetch."""
-    value = options.get("full_text_max", DEFAULT_MAX_PER_POLL)
-    return (
-        value
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        else DEFAULT_MAX_PER_POLL
-    )
+    return _count(options, "full_text_max", DEFAULT_MAX_PER_POLL)
+
+
+def wants_bodies(options: Mapping[str, Any]) -> bool:
+    """Tell whether a source asks for the bodies of its documents (Federal Register)."""
+    return bool(options.get("body_agencies"))
+
+
+def max_bodies(options: Mapping[str, Any]) -> int:
+    """Return how many document bodies one poll may fetch."""
+    return _count(options, "body_max", DEFAULT_BODY_MAX)
+
+
+def _spacing(options: Mapping[str, Any]) -> float:
+    interval = options.get("min_interval_seconds", DEFAULT_MIN_INTERVAL)
+    return float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 1.0
 
 
 def extract_article(body: bytes, url: str) -> str | None:
@@ -55,10 +78,8 @@ def extract_article(body: bytes, url: str) -> str | None:
 
 async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> str | None:
     """Fetch a linked page and return its article text, or None (logged) when that fails."""
-    interval = options.get("min_interval_seconds", DEFAULT_MIN_INTERVAL)
-    spacing = float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 1.0
     try:
-        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=spacing)
+        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=_spacing(options))
     except FetchError as exc:
         log.info("full text of %s not fetched: %s", url, exc)
         return None
@@ -67,3 +88,28 @@ async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) 
         log.info("full text of %s not read: %s is not a web page", url, content_type)
         return None
     return await asyncio.to_thread(extract_article, fetched.body, fetched.url)
+
+
+def body_text(body: bytes, content_type: str | None, limit: int) -> str:
+    """Return a document body as plain text: HTML reduced to its text, plain text as it is."""
+    text = bytes(body).decode("utf-8", errors="replace")
+    kind = (content_type or "").lower()
+    if "html" in kind or text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<pre")):
+        return html_to_text(text, limit=limit)
+    return plain_text(text, limit=limit)
+
+
+async def fetch_body(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> str | None:
+    """Fetch a document's full text (plain text or HTML), or None (logged) when that fails."""
+    limit = _count(options, "body_max_chars", DEFAULT_BODY_MAX_CHARS)
+    try:
+        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=_spacing(options))
+    except FetchError as exc:
+        log.info("body of %s not fetched: %s", url, exc)
+        return None
+    kind = (fetched.content_type or "").lower()
+    if kind and not kind.startswith(("text/", "application/xhtml")):
+        log.info("body of %s not read: %s is not text", url, kind)
+        return None
+    text = await asyncio.to_thread(body_text, fetched.body, fetched.content_type, limit)
+    return text or None

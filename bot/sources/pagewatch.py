@@ -11,13 +11,20 @@ Rules, in order:
 2. The page is decoded with the Content-Type charset, else its `<meta charset>`, else UTF-8.
 3. A selector that matches nothing is an error: the page was redesigned, or a challenge page came
    instead, and a watch that silently sees no rows would never alert again.
-4. A row's identity is a hash of its normalised text (NFKC, case folded, whitespace collapsed)
-   and its link: a row that changes becomes a new item, a markup-only change does not. Rows that
-   repeat (a sidebar repeating the list) count once; so do rows that are links to one target.
-5. Links are made absolute against `<base href>` or the page URL; non-http(s) links are dropped. A
-   link that several rows share identifies none of them — alerts are kept once per (channel,
-   link), so rows sharing a link would hide each other — and those rows go without a link.
-6. Rows have no trustworthy date: `published` is None, so the item-age cut-off never hides them.
+4. A row's identity is a hash of its normalised text (NFKC, case folded, whitespace collapsed,
+   footnote markers left out: `<sup>` text and *, †, ‡, superscript digits, "[3]") and its own
+   link: a row that changes becomes a new item; markup, whitespace and footnote edits do not.
+   Rows that repeat (a sidebar repeating the list) count once; so do rows that are links to one
+   target.
+5. Links are made absolute against `<base href>` or the page URL; non-http(s) links are dropped.
+   A row without a link of its own (none, or one that several rows share: alerts are kept once
+   per (channel, link), so rows sharing a link would hide each other) links to the page with a
+   text fragment of its first words (`page#:~:text=Information%20security%20products…`): a
+   browser scrolls to the row, and `regwatch why` takes that link.
+6. Each row carries its context: the page's title and the nearest heading (h1-h6) above it. They
+   are appended to the row's text after " — Listed on: " (so `"covered list"` finds a row of the
+   Covered List page) and kept on the entry for `source:` and the classifier.
+7. Rows have no trustworthy date: `published` is None, so the item-age cut-off never hides them.
 """
 
 from __future__ import annotations
@@ -27,13 +34,16 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from bot.domain.errors import ParseError
+from bot.domain.identity import text_fragment
 from bot.domain.models import Entry, ParsedFeed
+from bot.domain.semantics import with_context
 from bot.sources.htmltext import TEXT_MAX_CHARS, plain_text
 from bot.sources.jsondoc import http_link
 
@@ -41,6 +51,19 @@ _MAX_ROWS = 1000
 _TITLE_MAX_CHARS = 300
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
+# Footnote markers: a page that adds or renumbers a footnote has not changed the row.
+_FOOTNOTES = re.compile(r"[*†‡§¶⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\d{1,3}\]")
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_FRAGMENT_WORDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    title: str
+    text: str  # as shown
+    clean: str  # footnote markers left out: identity and fragment
+    own_link: str | None
+    heading: str | None
 
 
 def parse_page(
@@ -59,48 +82,119 @@ def parse_page(
     if not rows:
         raise ParseError(f"selector {selector!r} matched nothing on the page")
     base = _base_url(tree, url)
-    picked: list[tuple[str, str, str | None]] = []  # (title, text, link) per distinct row
+    page_title = _page_title(tree)
+    headings = _headings_before(tree, rows)
+    picked: list[_Row] = []
     seen: set[tuple[str, str | None]] = set()
     for row in rows[:_MAX_ROWS]:
         text = plain_text(row.text(separator=" "), limit=TEXT_MAX_CHARS)
         if not text:
             continue
         link = _row_link(row, link_selector, base)
+        clean = _clean_text(row)
         # Rows that are links themselves are one item per target: a teaser's title and its
         # "Read more" point at the same directive, and the first of them is the title.
-        key = ("", link) if row.tag == "a" and link else (text, link)
+        key = ("", link) if row.tag == "a" and link else (clean.casefold(), link)
         if key in seen:
             continue
         seen.add(key)
         title = ""
         if title_selector is not None and (node := _first(row, title_selector)) is not None:
             title = plain_text(node.text(separator=" "), limit=_TITLE_MAX_CHARS)
-        picked.append((title or plain_text(text, limit=_TITLE_MAX_CHARS), text, link))
-    shared = Counter(link for _, _, link in picked if link)
+        heading = headings.get(row.mem_id)
+        picked.append(_Row(title or plain_text(text, limit=_TITLE_MAX_CHARS), text, clean, link, heading))
+    shared = Counter(r.own_link for r in picked if r.own_link)
+    fragments = _fragments([r.clean for r in picked])
     entries = [
         Entry(
-            guid=row_identity(text, link),
-            link=link if link and shared[link] == 1 else None,
-            title=title,
-            text=text,
+            guid=row_identity(r.clean, r.own_link),
+            link=r.own_link if r.own_link and shared[r.own_link] == 1 else _fragment_link(url, fragment),
+            title=r.title,
+            text=with_context(r.text, page_title, r.heading),
             published=None,
+            page_title=page_title or None,
+            heading=r.heading,
         )
-        for title, text, link in picked
+        for r, fragment in zip(picked, fragments, strict=True)
     ]
-    page_title = tree.css_first("title")
-    return ParsedFeed(
-        title=plain_text(page_title.text() if page_title else "", limit=_TITLE_MAX_CHARS),
-        format="html",
-        entries=entries,
-        parser="selectolax",
-    )
+    return ParsedFeed(title=page_title, format="html", entries=entries, parser="selectolax")
 
 
 def row_identity(text: str, link: str | None) -> str:
-    """Return a row's identity: a hash of its normalised text and its link."""
-    normal = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """Return a row's identity: a hash of its normalised text (footnotes left out) and its link."""
+    normal = " ".join(_FOOTNOTES.sub(" ", unicodedata.normalize("NFKC", text)).casefold().split())
     digest = hashlib.sha256(f"{normal}\x1f{link or ''}".encode("utf-8", "surrogatepass")).hexdigest()
     return f"row:{digest[:32]}"
+
+
+def _page_title(tree: LexborHTMLParser) -> str:
+    node = tree.css_first("title") or tree.css_first("h1")
+    return _strip_footnotes(plain_text(node.text(separator=" ") if node else "", limit=_TITLE_MAX_CHARS))
+
+
+def _strip_footnotes(text: str) -> str:
+    return " ".join(_FOOTNOTES.sub(" ", text).split())
+
+
+def _clean_text(row: LexborNode) -> str:
+    """Return a row's text without footnote markers (superscripts and marker characters)."""
+    if row.css_first("sup") is None:
+        raw = row.text(separator=" ")
+    else:
+        parts = []
+        for node in row.traverse(include_text=True):
+            if node.tag != "-text":
+                continue
+            parent = node.parent
+            while parent is not None and parent.mem_id != row.mem_id and parent.tag != "sup":
+                parent = parent.parent
+            if parent is None or parent.tag != "sup":
+                parts.append(node.text_content or "")
+        raw = " ".join(parts)
+    return _strip_footnotes(plain_text(raw, limit=TEXT_MAX_CHARS))
+
+
+def _headings_before(tree: LexborHTMLParser, rows: list[LexborNode]) -> dict[int, str]:
+    """Map each row (by node id) to the text of the nearest heading above it in the page."""
+    wanted = {row.mem_id for row in rows}
+    found: dict[int, str] = {}
+    current: str | None = None
+    root = tree.body or tree.root
+    if root is None:
+        return found
+    for node in root.traverse():
+        if node.tag in _HEADINGS:
+            current = (
+                _strip_footnotes(plain_text(node.text(separator=" "), limit=_TITLE_MAX_CHARS)) or current
+            )
+        elif node.mem_id in wanted and current:
+            found[node.mem_id] = current
+    return found
+
+
+def _fragments(texts: list[str]) -> list[str]:
+    """Return for each row the shortest start of its text (8 words or more) no other row shares."""
+    words = [t.split() for t in texts]
+    result = [""] * len(words)
+    pending = set(range(len(words)))
+    size = _FRAGMENT_WORDS
+    while pending:
+        counts = Counter(tuple(w[:size]) for w in words)
+        for n in list(pending):
+            own = words[n]
+            if counts[tuple(own[:size])] == 1 or len(own) <= size or size >= 50 * _FRAGMENT_WORDS:
+                result[n] = " ".join(own[:size])
+                pending.discard(n)
+        size += 4
+    return result
+
+
+def _fragment_link(page_url: str, fragment: str) -> str | None:
+    """Return the page URL with a text fragment pointing at a row, or None without one."""
+    page = http_link(page_url)
+    if page is None or not fragment:
+        return None
+    return urlunsplit((*urlsplit(page)[:4], text_fragment(fragment)))
 
 
 def _option(options: Mapping[str, Any], name: str) -> str | None:

@@ -22,6 +22,7 @@ from urllib.parse import quote_plus
 
 from bot.domain.errors import ConfigError
 from bot.domain.search import TermSet, search_text
+from bot.sources.federal_register import with_fields
 
 PLACEHOLDER = "{terms}"
 DEFAULT_MAX_QUERIES = 20
@@ -52,7 +53,9 @@ def search_url(template: str, terms: TermSet, options: Mapping[str, Any]) -> str
     """Return the URL that searches for one term set."""
     join = options.get("join", " OR ")
     text = search_text(terms, join=join if isinstance(join, str) else " OR ")
-    return template.replace(PLACEHOLDER, quote_plus(text))
+    url = template.replace(PLACEHOLDER, quote_plus(text))
+    # Federal Register answers carry only the fields asked for (action, excerpts: see there).
+    return with_fields(url) if parse_kind(options) == "federal_register" else url
 
 
 def parse_kind(options: Mapping[str, Any]) -> str:

@@ -34,6 +34,9 @@ class NewItem:
     published: datetime | None
     action: str | None = None
     verdict: Verdict | None = None  # the classifier's, kept with each alert's explanation
+    page_title: str | None = None  # a page-watch row's context
+    heading: str | None = None
+    body_url: str | None = None  # the document's full text, fetched for new items (not stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,9 @@ class StoredItem:
     # Recorded by a source's first poll: not classified then (nothing alerts), so `action` is
     # None whatever the item says; previews and explanations classify such items when needed.
     first_poll: bool = False
+    page_title: str | None = None  # a page-watch row's context
+    heading: str | None = None
+    source_options: dict[str, Any] = field(default_factory=dict)  # what the source declares
 
 
 def known_identities(db: Database, source_id: int, identities: Sequence[str]) -> set[str]:
@@ -108,7 +114,8 @@ def store_poll(
         before = db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-            " published, fetched_at, action, first_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, fetched_at, action, first_poll, page_title, heading)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     source_id,
@@ -122,6 +129,8 @@ def store_poll(
                     iso(now),
                     it.action,
                     int(first_poll),
+                    it.page_title,
+                    it.heading,
                 )
                 for it in items
             ],
@@ -230,7 +239,8 @@ def recent(
     params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
     cur = db.execute(
         "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
-        f" i.first_poll FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
+        " i.first_poll, i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
+        f" WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
         (*params, limit),
     )
@@ -246,6 +256,17 @@ def recent(
             fetched_at=parse_iso(r[7]) or since,
             action=r[8],
             first_poll=bool(r[9]),
+            page_title=r[10],
+            heading=r[11],
+            source_options=_options(r[12]),
         )
         for r in cur.fetchall()
     ]
+
+
+def _options(raw: object) -> dict[str, Any]:
+    try:
+        value = json.loads(str(raw or "{}"))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -236,6 +236,13 @@ def m008_message_nonce(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN message_nonce TEXT")
 
 
+@migrations()
+def m009_item_context(db: Database) -> None:
+    """Keep a page-watch row's context (page title, nearest heading) for `source:` and `why`."""
+    db.execute("ALTER TABLE items ADD COLUMN page_title TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN heading TEXT")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -89,6 +89,19 @@ def test_action_line_falls_back_to_the_stored_action() -> None:
     assert shown(fields["Action"]) == "entity list"
 
 
+def test_action_line_uses_the_verdict_stored_with_the_alert() -> None:
+    # The verdict made at match time knew what the source declares (a Covered List row: FCC).
+    verdict = {"action": "covered_list", "issuer": "FCC", "jurisdiction": "US", "targets": ["Kaspersky"]}
+    row = alert(
+        action="covered_list",
+        title="Information security products ... by AO Kaspersky Lab",
+        text="",
+        explanation={"terms": [], "classifier": verdict},
+    )
+    fields = {f["name"]: f["value"] for f in build_embed(row)["fields"]}
+    assert shown(fields["Action"]) == "covered list · FCC (US) · against Kaspersky"
+
+
 def test_optional_parts_are_left_out() -> None:
     embed = build_embed(alert(published=None, action=None, terms=(), link=None))
     assert {f["name"] for f in embed["fields"]} == {"Source", "Subscription"}

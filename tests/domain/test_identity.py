@@ -66,3 +66,20 @@ def test_identical_entries_share_one_identity():
 def test_identity_is_stable_across_polls():
     entries = [entry(guid=None, link=f"https://a/{i}?utm_source=rss") for i in range(3)]
     assert assign_identities(entries) == assign_identities(list(entries))
+
+
+def test_text_fragments_survive_canonicalisation_other_fragments_do_not():
+    row = "https://www.fcc.gov/supplychain/coveredlist#:~:text=Information%20security%20products"
+    assert canonical_link(row) == row
+    assert canonical_link("https://www.fcc.gov/supplychain/coveredlist#main") == (
+        "https://www.fcc.gov/supplychain/coveredlist"
+    )
+    assert link_key(row) != link_key("https://www.fcc.gov/supplychain/coveredlist")
+
+
+def test_a_text_fragment_has_one_spelling():
+    page = "https://www.fcc.gov/supplychain/coveredlist"
+    ours = canonical_link(page + "#:~:text=Date%20of%20Inclusion%20March%2025%2C%202022")
+    pasted = canonical_link(page + "#:~:text=Date of Inclusion March 25,%202022")
+    assert ours == pasted
+    assert canonical_link(page + "#:~:text=2021-03-12") == page + "#:~:text=2021%2D03%2D12"

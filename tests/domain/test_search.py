@@ -76,3 +76,24 @@ def test_search_text_and_url_encoding() -> None:
 def test_bad_search_templates_are_refused_with_the_reason(url: str, options: dict, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason.replace("{", r"\{").replace("}", r"\}")):
         check_template(url, options)
+
+
+def test_every_starter_subscription_has_a_search_cover_and_no_short_prefix():
+    # Search sources run only for queries with a cover; `ban*` matched "Banbury".
+    from bot.config_files import load_subscriptions
+    from bot.domain.query import Prefix, parse_query
+    from bot.domain.search import search_cover
+    from bot.domain.vendors import VendorCatalog
+
+    vendors = VendorCatalog.load_default()
+    starter = load_subscriptions(None, vendors)
+    catalog = {v.name for v in vendors}
+    named: set[str] = set()
+    for name, text in starter:
+        query = parse_query(text, vendors)
+        assert not query.warnings, (name, query.warnings)
+        assert search_cover(query.root) is not None, name
+        assert "Prefix(" not in repr(query.root) and not isinstance(query.root, Prefix), name
+        named |= {v for v in catalog if f"vendor:{v}" in text or f'vendor:"{v}"' in text}
+    # Every vendor of the catalog is in some starter subscription.
+    assert named == catalog

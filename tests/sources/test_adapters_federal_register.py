@@ -14,7 +14,7 @@ import pytest
 from bot.app import build_services
 from bot.domain.errors import FetchError, ParseError
 from bot.sources.adapters import parse_document
-from bot.sources.federal_register import fetch_all_pages, fr_title
+from bot.sources.federal_register import FIELDS, fetch_all_pages, fr_title, with_fields
 from bot.sources.http import Fetcher
 from tests.helpers import fixture_bytes, local_settings, source_toml
 
@@ -79,6 +79,63 @@ def test_search_excerpts_stand_in_for_a_missing_abstract():
     ]
     [entry] = fr(json.dumps(data).encode()).entries
     assert entry.text.endswith("ban on Kaspersky …")
+
+
+def test_excerpts_are_kept_beside_an_abstract():
+    # The excerpts show where a search term hit, often deep in the body the abstract leaves out.
+    data = search()
+    multi = json.loads(fixture_bytes("federalregister_documents_multi_by_number.json"))
+    with_abstract = multi["results"][0]
+    assert with_abstract["abstract"]
+    data["results"] = [
+        with_abstract | {"excerpts": 'entries for <span class="match">Hikvision</span> &hellip;'}
+    ]
+    [entry] = fr(json.dumps(data).encode()).entries
+    assert "section 170(c)" in entry.text and entry.text.endswith("Excerpts: entries for Hikvision …")
+
+
+def test_excerpts_that_repeat_the_abstract_are_not_added_twice():
+    data = search()
+    multi = json.loads(fixture_bytes("federalregister_documents_multi_by_number.json"))
+    doc = multi["results"][0]
+    data["results"] = [doc | {"excerpts": doc["abstract"][:80]}]
+    [entry] = fr(json.dumps(data).encode()).entries
+    assert "Excerpts:" not in entry.text
+
+
+def test_requests_name_the_fields_an_entry_needs():
+    search_url = "https://www.federalregister.gov/api/v1/documents.json?conditions%5Bterm%5D=kaspersky"
+    url = with_fields(search_url)
+    assert url.startswith(search_url + "&fields%5B%5D=title&fields%5B%5D=type")
+    assert all(f"fields%5B%5D={name}" in url for name in FIELDS)
+    assert with_fields(url) == url  # fields chosen already: left alone
+    inspection = "https://www.federalregister.gov/api/v1/public-inspection-documents/current.json"
+    assert with_fields(inspection) == inspection
+
+
+def test_bodies_are_offered_only_for_the_agencies_a_source_names():
+    documents = __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "documents"
+    answer = (documents / "federalregister_search_bis_entity_list_2019-22210_derived.json").read_bytes()
+    [plain] = fr(answer).entries
+    assert plain.body_url is None
+    [bis] = parse_document(
+        "federal_register",
+        answer,
+        url=API,
+        content_type="application/json",
+        options={"body_agencies": ["industry-and-security-bureau"]},
+    ).entries
+    assert (
+        bis.body_url == "https://www.federalregister.gov/documents/full_text/text/2019/10/09/2019-22210.txt"
+    )
+    [other] = parse_document(
+        "federal_register",
+        answer,
+        url=API,
+        content_type=None,
+        options={"body_agencies": ["foreign-assets-control-office"]},
+    ).entries
+    assert other.body_url is None
 
 
 def test_public_inspection_filings_date_from_when_they_were_filed():

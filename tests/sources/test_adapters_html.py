@@ -59,7 +59,9 @@ def test_each_selected_row_is_an_entry_with_an_absolute_link():
         "https://agency.example/document/order-2",
     ]
     assert all(e.published is None and e.guid and e.guid.startswith("row:") for e in feed.entries)
-    assert feed.entries[0].text == feed.entries[0].title
+    # The row's text, then its context: the page title (no heading on this page).
+    assert feed.entries[0].text == feed.entries[0].title + " — Listed on: Synthetic list"
+    assert feed.entries[0].page_title == "Synthetic list" and feed.entries[0].heading is None
 
 
 def test_title_and_link_selectors_pick_inside_the_row():
@@ -67,7 +69,11 @@ def test_title_and_link_selectors_pick_inside_the_row():
     feed = watch(page, selector="#list tbody tr", title_selector="td:first-child", link_selector="td + td a")
     assert feed.entries[0].title == "Example Telecom Ltd."
     assert feed.entries[0].link == "https://agency.example/faq"
-    assert feed.entries[1].link is None  # its row has no link in the second cell
+    # Its row has no link in the second cell: it links to its place on the page.
+    assert (
+        feed.entries[1].link
+        == PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021%2D03%2D12"
+    )
 
 
 def test_rows_that_are_links_use_their_own_href_against_the_base():
@@ -79,7 +85,7 @@ def test_rows_that_are_links_use_their_own_href_against_the_base():
     feed = watch(page, selector="a.d")
     assert [(e.title, e.link) for e in feed.entries] == [
         ("Emergency Directive 1", "https://agency.example/news/directives/ed-1"),
-        ("Broken", None),
+        ("Broken", "https://agency.example/supplychain/list#:~:text=Broken"),
     ]
 
 
@@ -105,12 +111,17 @@ def test_a_changed_row_is_a_new_item_and_markup_is_not_a_change():
     assert len(after - before) == 1 and len(after & before) == 1
 
 
-def test_rows_sharing_a_link_go_without_it():
+def test_rows_sharing_a_link_link_to_the_page_with_a_text_fragment():
     # Several entities added by one order link the same document; alerts are kept once per
-    # (channel, link), so a shared link would let one row hide the other.
+    # (channel, link), so a shared link would let one row hide the other: each links to the
+    # page with a text fragment of its own first words instead.
     shared = [(*row[:3], "/document/order-9") for row in ROWS] + [("Third Co.", "Services", "2022", "/o/3")]
     feed = watch(table_page(shared), selector="tbody tr")
-    assert [e.link for e in feed.entries] == [None, None, "https://agency.example/o/3"]
+    assert [e.link for e in feed.entries] == [
+        PAGE_URL + "#:~:text=Example%20Telecom%20Ltd.%20Telecommunications%20equipment%202021%2D03%2D12",
+        PAGE_URL + "#:~:text=Example%20Video%20Co.%20Video%20surveillance%20equipment%202021%2D03%2D12",
+        "https://agency.example/o/3",
+    ]
     assert len({e.guid for e in feed.entries}) == 3
 
 
@@ -183,3 +194,48 @@ async def test_a_row_added_to_the_page_alerts_once(tmp_path, feed_server):
         feed_server.set("/list", "<html><body><div>New design</div></body></html>", content_type="text/html")
         [third] = await services.scheduler.poll_all()
         assert third.status == "failed" and "matched nothing on the page" in (third.error or "")
+
+
+FCC_URL = "https://www.fcc.gov/supplychain/coveredlist"
+FCC_PAGE = (
+    __import__("pathlib").Path(__file__).parents[1]
+    / "fixtures"
+    / "pages"
+    / "fcc_coveredlist_2024-09-03_trimmed.html"
+).read_text(encoding="utf-8")
+
+
+def test_rows_carry_the_page_title_and_the_nearest_heading_above_them():
+    page = FCC_PAGE.replace("<table>", "<h3>Earlier</h3><table>", 1)
+    feed = watch(page, url=FCC_URL, selector="table tbody tr")
+    title = "List of Equipment and Services Covered By Section 2 of The Secure Networks Act"
+    assert feed.title == title
+    assert {(e.page_title, e.heading) for e in feed.entries} == {(title, "Earlier")}
+    kaspersky = feed.entries[3]
+    assert kaspersky.text.endswith(f"March 25, 2022 — Listed on: {title} › Earlier")
+
+
+def test_footnotes_and_whitespace_do_not_change_a_row_words_do():
+    before = {e.guid: e.link for e in watch(FCC_PAGE, url=FCC_URL, selector="tbody tr").entries}
+    edited = (
+        FCC_PAGE.replace("ZTE Corporation,", "ZTE\n   Corporation,<sup>2</sup>")
+        .replace("AO Kaspersky Lab or", "AO Kaspersky Lab* or")
+        .replace("March 12, 2021</td></tr>\n<tr><td>Video", "March 12, 2021 †</td></tr>\n<tr><td>Video")
+    )
+    after = {e.guid: e.link for e in watch(edited, url=FCC_URL, selector="tbody tr").entries}
+    assert after == before
+    reworded = FCC_PAGE.replace(
+        "Telecommunications services provided by China Telecom", "Services of China Telecom"
+    )
+    changed = {e.guid for e in watch(reworded, url=FCC_URL, selector="tbody tr").entries}
+    assert len(changed - set(before)) == 1
+
+
+def test_rows_that_start_alike_get_longer_text_fragments():
+    # Ten words alike: the 8-word fragments would collide, so both grow to 12 words.
+    rows = [("Same words " * 5 + "one", "x", "1", ""), ("Same words " * 5 + "two", "x", "1", "")]
+    page = table_page(rows).replace("<a href=''>", "<span>").replace("</a>", "</span>")
+    links = [e.link for e in watch(page, selector="tbody tr").entries]
+    assert len(set(links)) == 2
+    assert links[0] is not None and links[0].endswith("words%20one%20x")
+    assert links[1] is not None and links[1].endswith("words%20two%20x")

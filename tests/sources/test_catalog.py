@@ -60,3 +60,31 @@ def test_the_documented_source_examples_are_valid():
         if config.kind == "html":
             with pytest.raises(ParseError, match="matched nothing"):
                 parse_document("html", b"<html></html>", options=config.options)
+
+
+def test_official_sources_declare_what_their_items_mean():
+    by_name = {s.name: s.options for s in load_sources(None)}
+    fcc = by_name["FCC Covered List"]
+    assert (fcc["issuer"], fcc["jurisdiction"], fcc["action"]) == ("FCC", "US", "covered_list")
+    bis = by_name["Federal Register: BIS rules and notices"]
+    assert bis["body_agencies"] == ["industry-and-security-bureau"]
+    [bis_url] = [s.url for s in load_sources(None) if s.name == "Federal Register: BIS rules and notices"]
+    assert "%5Btype%5D%5B%5D=NOTICE" in bis_url and "%5Btype%5D%5B%5D=RULE" in bis_url
+    assert by_name["UK NCSC"]["full_text"] is True
+    assert "https://eur-lex.europa.eu/EN/display-feed.rss?rssId=222" in {s.url for s in load_sources(None)}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('action = "blacklist"', "not an action type"),
+        ('issuer = ""', "options.issuer must be"),
+        ("jurisdiction = 3", "options.jurisdiction must be"),
+    ],
+)
+def test_malformed_semantics_are_configuration_errors(options, message):
+    from bot.domain.errors import ConfigError
+
+    text = f'[[source]]\nname = "x"\nurl = "https://x.example/f"\n[source.options]\n{options}\n'
+    with pytest.raises(ConfigError, match=message):
+        parse_sources(text, "test")
