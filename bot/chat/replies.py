@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 
 import discord
 
-from bot.delivery.embed import discord_head, discord_len, escape
+from bot.delivery.embed import discord_head, discord_len, escape, plain_url
 from bot.domain.errors import QueryError
 
 REPLY_MAX = 2000  # Discord's message content limit
-# A URL that cannot end a masked link early or smuggle markup into it.
-_PLAIN_URL = re.compile(r"^https?://[^\s()<>\[\]]{1,500}$")
 
 
 async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
@@ -52,4 +49,9 @@ def query_error_text(query: str, exc: QueryError) -> str:
 def linked(title: str, url: str | None, limit: int = 120) -> str:
     """Show an item's untrusted title literally, linked to its URL (without a preview) when safe."""
     shown = escape(title or "(untitled)", limit)
-    return f"[{shown}](<{url}>)" if url and _PLAIN_URL.match(url) else shown
+    return f"[{shown}](<{url}>)" if plain_url(url) else shown
+
+
+def url_text(url: str) -> str:
+    """Show a URL as a link without a preview when it is plain, else as escaped text."""
+    return f"<{url}>" if plain_url(url) else escape(url, 500)

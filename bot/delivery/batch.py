@@ -24,7 +24,8 @@ from bot.delivery.embed import (
     embed_length,
     escape,
 )
-from bot.delivery.render import clean, domain_of
+from bot.delivery.render import domain_of
+from bot.domain.safetext import terminal
 from bot.domain.schedule import severity, wants_mention
 from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
@@ -150,7 +151,7 @@ def vendor_of(alert: PendingAlert, vendors: VendorCatalog | None) -> str:
         found = vendors.lookup(term) if vendors is not None else None
         if found is not None:
             return found.name
-    return clean(alert.terms[0], 60) if alert.terms else "Other"
+    return terminal(alert.terms[0], 60) if alert.terms else "Other"
 
 
 def group_alerts(alerts: Sequence[PendingAlert], vendors: VendorCatalog | None) -> list[DigestGroup]:
@@ -246,16 +247,16 @@ def _group_embed(group: DigestGroup, lines: list[str], part: int) -> dict[str, A
 
 def digest_console(digest: DigestText) -> str:
     """Return the digest as one plain-text block for the terminal."""
-    lines = [f"DIGEST {clean(digest.heading, 300)}"]
-    lines += [f"  note: {clean(n, 300)}" for n in digest.notes]
+    lines = [f"DIGEST {terminal(digest.heading, 300)}"]
+    lines += [f"  note: {terminal(n, 300)}" for n in digest.notes]
     for group in digest.groups:
-        lines.append(f"  {clean(group.heading, 200)}")
+        lines.append(f"  {terminal(group.heading, 200)}")
         for alert in group.alerts:
             when = alert.published.strftime("%Y-%m-%d %H:%M UTC") if alert.published else "no date"
-            title = clean(alert.title, 200) or clean(alert.text, 120) or "(untitled item)"
+            title = terminal(alert.title, 200) or terminal(alert.text, 120) or "(untitled item)"
             domain = domain_of(alert.link) or domain_of(alert.source_url)
-            source = clean(alert.source_name, 60) + (f" ({domain})" if domain else "")
+            source = terminal(alert.source_name, 60) + (f" ({domain})" if domain else "")
             lines.append(f"    - {title} · {source} · {when}")
             if alert.link:
-                lines.append(f"      {clean(alert.link, 500)}")
+                lines.append(f"      {terminal(alert.link, 500)}")
     return "\n".join(lines)
