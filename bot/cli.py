@@ -326,6 +326,7 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _why(settings: Settings, url: str, target: str | None) -> int:
+    from bot.domain.safetext import terminal
     from bot.domain.vendors import VendorCatalog
     from bot.services.insight import explain_link
     from bot.storage import subscriptions
@@ -333,7 +334,13 @@ def _why(settings: Settings, url: str, target: str | None) -> int:
     db = _open(settings)
     subs = [s for s in subscriptions.list_subscriptions(db) if target is None or s.target == target]
     explanation = explain_link(
-        db, url, subs, VendorCatalog.load_default(), settings.max_item_age_hours, mention_channels=False
+        db,
+        url,
+        subs,
+        VendorCatalog.load_default(),
+        settings.max_item_age_hours,
+        mention_channels=False,
+        show=terminal,
     )
     print("\n".join(explanation.lines))
     return 0 if explanation.found else 1

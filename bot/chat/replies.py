@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import discord
 
 from bot.delivery.embed import discord_head, discord_len, escape, plain_url
 from bot.domain.errors import QueryError
+from bot.domain.safetext import UNSAFE, terminal
 
 REPLY_MAX = 2000  # Discord's message content limit
 
@@ -36,12 +36,13 @@ async def require_manage_guild(interaction: discord.Interaction[discord.Client])
 
 def code(text: str) -> str:
     """Show text as inline code (a backtick inside would end it, so it becomes a quote)."""
-    return "`" + text.replace("`", "'")[:500] + "`"
+    return "`" + terminal(text, 500).replace("`", "'") + "`"
 
 
 def query_error_text(query: str, exc: QueryError) -> str:
     """Show a query error with its position under the query."""
-    shown = query.replace("`", "'")[:300]
+    # Unsafe characters go, one for one, so the caret still points at the right place.
+    shown = UNSAFE.sub(" ", query).replace("`", "'")[:300]
     caret = " " * min(exc.position, 300) + "^"
     return f"That query is not valid: {exc.reason} (position {exc.position + 1}).\n```\n{shown}\n{caret}\n```"
 

@@ -169,7 +169,9 @@ class GuildService:
 
     async def visible_sources(self, guild_id: int) -> list[Source]:
         """Return the shared catalog's sources plus this server's own (with its ids and names)."""
-        catalog = [s for s in await self._adb.call(sources.list_sources) if s.origin == "config" and s.enabled]
+        catalog = [
+            s for s in await self._adb.call(sources.list_sources) if s.origin == "config" and s.enabled
+        ]
         return catalog + await self._adb.call(sources.guild_sources, guild_id)
 
     async def remove_source(self, guild_id: int, source_id: int) -> Source:

@@ -238,8 +238,9 @@ def _view(source: Source, link: tuple[Any, ...]) -> Source:
     view = replace(
         source, id=link_id, name=name, interval_seconds=interval, created_at=since, guild_id=guild_id
     )
-    if source.last_polled_at is None or source.last_polled_at < since:
-        # Polled only before this server added it: what happened then is not this server's to see.
+    if source.last_polled_at is None or source.last_polled_at <= since:
+        # Polled only before this server added it (times are stored to the second: the same second
+        # counts as before): what happened then is not this server's to see.
         return replace(
             view,
             failures=0,
