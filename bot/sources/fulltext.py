@@ -3,7 +3,8 @@
 For each new item of such a source (after its first poll, and at most `full_text_max` per poll),
 the linked page is fetched with the same fetcher as feeds (SSRF guard, size cap, at most 2
 requests per host) spaced by `min_interval_seconds` (default 1), and its article text is
-extracted with trafilatura. The longer of teaser and article is matched and stored; a page
+extracted with trafilatura. The source's own `headers` (API keys, cookies) are never sent to
+item pages, whatever their host. The longer of teaser and article is matched and stored; a page
 that cannot be fetched or read leaves the teaser as it was.
 """
 
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.errors import FetchError
-from bot.sources.fallback import source_headers
 from bot.sources.htmltext import TEXT_MAX_CHARS
 from bot.sources.http import Fetcher
 
@@ -58,7 +58,8 @@ async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) 
     interval = options.get("min_interval_seconds", DEFAULT_MIN_INTERVAL)
     spacing = float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 1.0
     try:
-        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=spacing)
+        # No source headers: an item's page is not the source, and its link comes from the feed.
+        fetched = await fetcher.fetch(url, min_interval=spacing)
     except FetchError as exc:
         log.info("full text of %s not fetched: %s", url, exc)
         return None
