@@ -61,6 +61,32 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Blocks of the IANA IPv4 and IPv6 Special-Purpose Address Registries that are not globally
+# reachable and that this Python's ipaddress does not already call private or reserved (its
+# tables lag the registries), plus the deprecated site-local fec0::/10 and 6to4 relay anycast.
+# 192.0.0.0/24 is refused whole, its two anycast services (.9, .10) included: no feed lives there.
+_SPECIAL_PURPOSE: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(net), what)
+    for net, what in (
+        ("0.0.0.0/8", "a 'this network' address"),
+        ("192.0.0.0/24", "an IETF protocol assignment (special-purpose) address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("192.88.99.0/24", "a deprecated 6to4 relay anycast address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("255.255.255.255/32", "the broadcast address"),
+        ("64:ff9b:1::/48", "a local-use translation address"),
+        ("100::/64", "a discard-only address"),
+        ("100:0:0:1::/64", "a dummy address"),
+        ("2001::/23", "an IETF protocol assignment (special-purpose) address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("5f00::/16", "a segment routing (SRv6) address"),
+        ("fec0::/10", "a site-local address (deprecated)"),
+    )
+)
 # Characters of the legacy numeric IPv4 spellings (2130706433, 0x7f.1, 0177.0.0.1, 127.1). Only hosts
 # made of these are handed to inet_aton, because glibc's inet_aton accepts "1.2.3.4 anything".
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
@@ -157,6 +183,9 @@ def _address_problem(ip: IPAddress) -> str | None:
         if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.IPv6Network("fc00::/7"):
             return "a unique-local (private) address"
         return "a private address"
+    for net, what in _SPECIAL_PURPOSE:
+        if ip.version == net.version and ip in net:
+            return what
     if not ip.is_global:
         return "not a public address"
     return None
