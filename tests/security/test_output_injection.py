@@ -174,3 +174,127 @@ async def test_role_mention_is_the_only_ping_allowed(app: Regwatch) -> None:
     assert post.json["content"] == f"<@&{role.id}>"
     [message] = fake.messages(fake.channel.id)
     assert message["mention_everyone"] is False and message["mention_roles"] == [str(role.id)]
+
+
+# --- Every output path × every hostile payload --------------------------------------------------
+# The same payloads go through every command that shows text from outside (the real CLI in a
+# subprocess, a local feed server, a real database) and through every Discord message, reply,
+# notice and edit (the fake Discord). A path passes when none of a payload's dangerous characters
+# or live markup arrives, and the payload's marker word does (the text was shown, not dropped).
+PAYLOADS: dict[str, str] = {
+    "csi": "\x1b[2J\x1b[31m",
+    "bel": "\x07\x07",
+    "osc52": "\x1b]52;c;ZWNobyBwd25lZA==\x07",
+    "osc8": "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\",
+    "c1": "\x9b2J\x9d0;title\x9c\x85",
+    "bidi": "\u202etxt.exe\u202c\u2066\u2067\u2068\u2069\u061c\u200e\u200f",
+    "zero-width": "\u200b\u200c\u200d\u2060\ufeff",
+    "invisible": "\u00ad\u115f\u1160\u3164\uffa0\u2800\u034f\U000e0041",
+    "masked-link": "[click me](https://evil.example/phish)",
+    "mentions": "@everyone @here <@&111111111111111111> <@222222222222222222>",
+    "forged-line": "\r\nALERT [forged] line\u2028next\u2029para",
+}
+TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\u2800\u3164\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+
+
+def marker(name: str) -> str:
+    """Return the visible word that travels with a payload (it must reach the output)."""
+    return "Mk" + name.replace("-", "")
+
+
+def hostile(name: str) -> str:
+    """Return one payload wrapped in its marker and the vendor name (so subscriptions match it)."""
+    return f"Kaspersky {marker(name)} {PAYLOADS[name]} end"
+
+
+def terminal_problems(path: str, output: str) -> list[str]:
+    """Return what is wrong with one command's output (empty when every payload arrived inert)."""
+    problems = [f"{path}: unsafe {c!r}" for c in sorted(set(TERMINAL_UNSAFE.findall(output)))]
+    problems += [f"{path}: forged line" for line in output.splitlines() if line.startswith("ALERT [forged]")]
+    return problems
+
+
+async def test_every_terminal_output_path_shows_every_payload_inert(tmp_path: Path, feed_server) -> None:
+    from bot.storage.db import connect
+    from tests.test_cli import regwatch
+
+    def feed(prefix: str) -> bytes:
+        return json_feed(
+            *(item(f"{prefix}{n}", hostile(n), hostile(n), f"{LINK}-{prefix}{n}") for n in PAYLOADS)
+        )
+
+    url = feed_server.set(FEED, feed("a"), content_type="application/feed+json")
+    # TOML escapes carry the payloads into the source's name (operators and servers name sources).
+    toml_name = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in
+                        "Src " + " ".join(f"{marker(n)} {p}" for n, p in PAYLOADS.items()))  # fmt: skip
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[[source]]\nname = "{toml_name}"\nurl = "{url}"\n')
+    env = {"REGWATCH_SOURCES_FILE": str(sources), "REGWATCH_LOG_LEVEL": "INFO"}
+    outputs: dict[str, str] = {}
+
+    async def run(path: str, *args: str) -> None:
+        code, out, err = await regwatch(tmp_path, *args, **env)
+        assert code in (0, 1), (path, code, err)
+        outputs[path] = out + err
+
+    await run("poll --dry-run", "poll", "--dry-run")
+    await run("poll", "poll")  # first poll: stores the items
+    await run("subs preview", "subs", "preview", "kaspersky", "--top", "50")
+    await run("why", "why", f"{LINK}-acsi")
+    await run(
+        "match --format table",
+        "match",
+        "--subscriptions",
+        str(tmp_path / "subs.toml"),
+        "--format",
+        "table",
+        url,
+    )
+    error = "ERR " + " ".join(f"{marker(n)} {p}" for n, p in PAYLOADS.items())
+    db = connect(tmp_path / "regwatch.db")
+    db.execute("UPDATE sources SET failures = 1, last_error = ?, failing_since = last_ok_at", (error,))
+    db.execute(
+        "INSERT INTO notices (source_id, target, text, created_at) VALUES (1, 'console', ?, '2026-01-01')",
+        ("NOTICE " + error,),
+    )
+    db.conn.close()
+    await run("sources list", "sources", "list")
+    await run("sources check", "sources", "check")
+    await run("doctor", "doctor")
+    feed_server.set(FEED, feed("b"), content_type="application/feed+json")
+    await run("run --once (alerts, notices, log)", "run", "--once")
+
+    problems = [p for path, output in outputs.items() for p in terminal_problems(path, output)]
+    assert problems == []
+    # Each path showed the hostile text it is about (markers arrive; a table cuts long cells).
+    assert all(marker(n) in outputs["poll --dry-run"] for n in PAYLOADS)
+    assert all(marker(n) in outputs["run --once (alerts, notices, log)"] for n in PAYLOADS)
+    assert "MkCsi".lower() in outputs["why"].lower() and "Src Mkcsi" in outputs["sources list"]
+    assert "Src Mkcsi" in outputs["doctor"] and "Src Mkcsi" in outputs["sources check"]
+    assert (
+        "Kaspersky Mkcsi" in outputs["subs preview"] and "Kaspersky Mkcsi" in outputs["match --format table"]
+    )
+    assert (
+        "ERR Mkcsi" in outputs["sources list"]
+        and "regwatch notice: NOTICE ERR" in outputs["run --once (alerts, notices, log)"]
+    )
+
+
+async def test_jsonl_keeps_hostile_text_exactly_as_inert_escapes(tmp_path: Path, feed_server) -> None:
+    from tests.test_cli import regwatch
+
+    url = feed_server.set(
+        FEED,
+        json_feed(*(item(n, hostile(n), "", f"{LINK}-{n}") for n in PAYLOADS)),
+        content_type="application/feed+json",
+    )
+    code, out, err = await regwatch(tmp_path, "match", "--subscriptions", str(tmp_path / "subs.toml"), url)
+    assert code == 0, err
+    assert terminal_problems("match --format jsonl", out) == []
+    titles = {json.loads(line)["title"] for line in out.splitlines()}
+    # Escaped, not altered: the data is the feed's (its parser already drops C0 and C1 controls).
+    assert any("\u202e" in t for t in titles) and any("\u200b" in t for t in titles)
+    assert any("\u3164" in t for t in titles) and "\\u202e" in out
