@@ -28,8 +28,7 @@ def test_every_format_character_folds_away() -> None:
     assert kept == []
 
 
-INVISIBLES = ["\u00ad", "\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u034f", "\u200b", "\u200d", "\u2060",
-              "\ufeff", "\U000e0041", "\ufe0f"]  # fmt: skip
+INVISIBLES = list("\u00ad\u115f\u1160\u3164\uffa0\u2800\u034f\u200b\u200d\u2060\ufeff\U000e0041\ufe0f")
 
 
 @pytest.mark.parametrize("char", INVISIBLES)
