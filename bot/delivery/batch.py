@@ -23,6 +23,7 @@ from bot.delivery.embed import (
     discord_head,
     embed_length,
     escape,
+    plain_url,
 )
 from bot.delivery.render import domain_of
 from bot.domain.safetext import terminal
@@ -167,8 +168,8 @@ def group_alerts(alerts: Sequence[PendingAlert], vendors: VendorCatalog | None) 
 
 def _line(alert: PendingAlert) -> str:
     title = escape(alert.title or alert.text[:120] or "(untitled item)", 150)
-    link = alert.link if alert.link and alert.link.startswith(("http://", "https://")) else None
-    shown = f"[{title}](<{link}>)" if link and len(link) <= 500 else title
+    # The link comes from the feed: only a plain URL (nothing that could end the link) is linked.
+    shown = f"[{title}](<{alert.link}>)" if plain_url(alert.link) else title
     when = f" <t:{int(alert.published.timestamp())}:d>" if alert.published else ""
     return f"• {shown} — {escape(alert.source_name, 60)}{when}"
 
