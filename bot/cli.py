@@ -281,13 +281,18 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
     db = _open(settings)
     if args.action == "list":
         rows = []
+        owned = sources.owner_counts(db)
         for s in sources.list_sources(db):
             health = s.state
+            servers = owned.get(s.id, 0)
+            # Who sees its items: everyone (catalog, command line), or only the servers that added it.
+            seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
             rows.append(
                 (
                     s.id,
                     s.name,
                     s.kind,
+                    seen_by,
                     health,
                     s.item_count,
                     s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never",
@@ -297,7 +302,8 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
             )
         print(
             format_table(
-                ("id", "name", "kind", "health", "items", "last ok (UTC)", "last error", "url"), rows
+                ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url"),
+                rows,
             )
         )
         return 0

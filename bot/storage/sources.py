@@ -358,6 +358,12 @@ def catalog_source(db: Database, url: str) -> Source | None:
     return found[0] if found else None
 
 
+def owner_counts(db: Database) -> dict[int, int]:
+    """Return, per source with any, how many servers added it themselves."""
+    rows = db.execute("SELECT source_id, COUNT(*) FROM source_owners GROUP BY source_id").fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
 def count_for_guild(db: Database, guild_id: int) -> int:
     """Return how many sources a server added itself."""
     return int(db.execute("SELECT COUNT(*) FROM source_owners WHERE guild_id = ?", (guild_id,)).fetchone()[0])
