@@ -72,7 +72,8 @@ def test_migration_makes_existing_server_sources_private_with_the_ids_they_knew(
     stamp = NOW.isoformat()
     db.execute(
         "INSERT INTO sources (id, name, url, origin, guild_id, created_at, next_check_at)"
-        " VALUES (7, 'Theirs', ?, 'discord', 42, ?, ?), (8, 'Cat', 'https://c.example/f', 'config', NULL, ?, ?)",
+        " VALUES (7, 'Theirs', ?, 'discord', 42, ?, ?),"
+        " (8, 'Cat', 'https://c.example/f', 'config', NULL, ?, ?)",
         (URL, stamp, stamp, stamp, stamp),
     )
     migrations.apply(db)
