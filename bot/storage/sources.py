@@ -253,8 +253,11 @@ def _view(source: Source, link: tuple[Any, ...]) -> Source:
             notice_at=None,
             item_count=0,
         )
+    earlier = source.failing_since is not None and source.failing_since < since
     return replace(
         view,
+        # Failing since before this server added it: count only what it can have seen.
+        failures=1 if earlier and source.failures else source.failures,
         failing_since=max(source.failing_since, since) if source.failing_since else None,
         last_new_item_at=(
             source.last_new_item_at if source.last_new_item_at and source.last_new_item_at >= since else None

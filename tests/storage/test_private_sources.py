@@ -29,6 +29,10 @@ def test_servers_share_one_row_with_their_own_ids_names_and_health(db) -> None:
     )
     assert b is not None and b.id != a.id and b.name == "B name"
     assert b.state == "new" and b.last_error is None  # A's failure happened before B added it
+    for minutes in (61, 62):
+        sources.record_failure(db, a.id, NOW + timedelta(minutes=minutes), "HTTP 500", NOW)
+    [b] = sources.guild_sources(db, 2)
+    assert (b.failures, b.failing_since) == (1, NOW + timedelta(hours=1))  # not A's three, not A's start
     [row] = sources.list_sources(db)
     assert row.shared is False and row.interval_seconds == 600  # the most eager owner's interval
     assert [o.name for o in sources.owners(db, row.id)] == ["A name", "B name"]
