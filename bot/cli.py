@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -16,9 +15,11 @@ from sqlite_utils import Database
 from bot import __version__
 from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError
 from bot.domain.models import MatchDoc, ParsedFeed
+from bot.domain.safetext import UNSAFE, json_line, terminal
 from bot.logs import redact, setup_logging
 from bot.settings import Settings, load_settings
 from bot.tables import format_table
+from bot.terminal import guarded
 
 TARGET = re.compile(r"^(console|discord:\d{5,25})$")
 
@@ -90,6 +91,16 @@ def _schedule_parsers(sub: Any, subs: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    # Whatever a command prints passes the terminal sanitizer (bot/terminal.py).
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = guarded(out), guarded(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     secrets: tuple[str, ...] = ()
     try:
@@ -99,13 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level, settings.log_format, secrets)
         return _dispatch(args, settings)
     except ConfigError as exc:
-        print(f"regwatch: {redact(str(exc), secrets)}", file=sys.stderr)
+        print(f"regwatch: {terminal(redact(str(exc), secrets))}", file=sys.stderr)
         return 2
     except QueryError as exc:
-        print(f"regwatch: invalid query {exc}", file=sys.stderr)
+        print(f"regwatch: invalid query {terminal(exc)}", file=sys.stderr)
         return 2
     except RegwatchError as exc:
-        print(f"regwatch: {redact(str(exc), secrets)}", file=sys.stderr)
+        print(f"regwatch: {terminal(redact(str(exc), secrets))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -184,7 +195,7 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
         try:
             parsed, origin = await _read_feed(settings, feed)
         except (FetchError, ParseError) as exc:
-            print(f"regwatch: {feed}: {exc}", file=sys.stderr)
+            print(f"regwatch: {terminal(feed)}: {terminal(exc)}", file=sys.stderr)
             status = 1
             continue
         source = parsed.title or origin
@@ -209,7 +220,7 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
                 )
     if fmt == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_line(row) + "\n")
     else:
         table = [
             (r["subscription"], r["published"] or "", r["title"], ", ".join(r["terms"]), r["link"])
@@ -231,10 +242,15 @@ async def _poll(settings: Settings, source_id: int | None, dry_run: bool) -> int
         if dry_run:
             for r in results:
                 if r.error:
-                    print(f"source {r.source_id} ({r.source_name}): failed: {r.error}")
+                    print(
+                        f"source {r.source_id} ({terminal(r.source_name, 100)}): failed: {terminal(r.error)}"
+                    )
                 for w in r.would_alert:
-                    terms = ", ".join(w.terms)
-                    print(f"would alert [{w.subscription} → {w.target}] {w.title} {w.link or ''} ({terms})")
+                    terms = terminal(", ".join(w.terms), 200)
+                    print(
+                        f"would alert [{terminal(w.subscription, 60)} → {terminal(w.target)}]"
+                        f" {terminal(w.title, 300)} {terminal(w.link or '', 500)} ({terms})"
+                    )
             print(
                 f"dry run: {sum(len(r.would_alert) for r in results)} alerts would be sent; nothing stored."
             )
@@ -270,13 +286,18 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
     db = _open(settings)
     if args.action == "list":
         rows = []
+        owned = sources.owner_counts(db)
         for s in sources.list_sources(db):
             health = s.state
+            servers = owned.get(s.id, 0)
+            # Who sees its items: everyone (catalog, command line), or only the servers that added it.
+            seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
             rows.append(
                 (
                     s.id,
                     s.name,
                     s.kind,
+                    seen_by,
                     health,
                     s.item_count,
                     s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never",
@@ -286,7 +307,8 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
             )
         print(
             format_table(
-                ("id", "name", "kind", "health", "items", "last ok (UTC)", "last error", "url"), rows
+                ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url"),
+                rows,
             )
         )
         return 0
@@ -302,7 +324,10 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
             name = args.name or parsed.title or name
             print(f"checked: {parsed.format} feed with {len(parsed.entries)} items")
         src = sources.add(db, SourceConfig(name[:100], args.url, "feed", args.interval), utcnow())
-        print(f"source {src.id} ({src.name}) will be polled; its first poll records items without alerting.")
+        print(
+            f"source {src.id} ({terminal(src.name, 100)}) will be polled;"
+            " its first poll records items without alerting."
+        )
         return 0
     if args.action == "remove":
         if not sources.remove(db, args.id):
@@ -331,6 +356,7 @@ def _sources(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _why(settings: Settings, url: str, target: str | None) -> int:
+    from bot.domain.safetext import terminal
     from bot.domain.vendors import VendorCatalog
     from bot.services.insight import explain_link
     from bot.storage import subscriptions
@@ -338,7 +364,13 @@ def _why(settings: Settings, url: str, target: str | None) -> int:
     db = _open(settings)
     subs = [s for s in subscriptions.list_subscriptions(db) if target is None or s.target == target]
     explanation = explain_link(
-        db, url, subs, VendorCatalog.load_default(), settings.max_item_age_hours, mention_channels=False
+        db,
+        url,
+        subs,
+        VendorCatalog.load_default(),
+        settings.max_item_age_hours,
+        mention_channels=False,
+        show=terminal,
     )
     print("\n".join(explanation.lines))
     return 0 if explanation.found else 1
@@ -366,7 +398,7 @@ def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
     result = preview(stored, query, limit=max(0, top))
     took = time.perf_counter() - started
     for warning in result.warnings:
-        print(f"note: {warning}")
+        print(f"note: {terminal(warning)}")
     print(
         f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."
     )
@@ -392,8 +424,9 @@ PREVIEW_CLI_MAX_ITEMS = 500_000
 
 
 def _show_query_error(query: str, exc: QueryError) -> None:
-    print(f"regwatch: invalid query: {exc.reason}", file=sys.stderr)
-    print(f"  {query}", file=sys.stderr)
+    print(f"regwatch: invalid query: {terminal(exc.reason)}", file=sys.stderr)
+    # Unsafe characters become spaces one for one, so the caret still points at the right place.
+    print(f"  {UNSAFE.sub(' ', query)}", file=sys.stderr)
     print(f"  {' ' * exc.position}^ (position {exc.position + 1})", file=sys.stderr)
 
 
@@ -435,14 +468,14 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
             _show_query_error(args.query, exc)
             return 2
         for warning in query.warnings:
-            print(f"note: {warning}")
+            print(f"note: {terminal(warning)}")
         try:
             sub = subscriptions.add(db, args.query, args.target, utcnow(), name=args.name)
         except Exception as exc:
             if "UNIQUE" in str(exc):
                 raise ConfigError(f"a subscription named {args.name!r} exists already") from None
             raise
-        print(f"subscription {sub.id} added: {sub.query} → {sub.target}")
+        print(f"subscription {sub.id} added: {terminal(sub.query)} → {sub.target}")
         return 0
     if args.action == "preview":
         return _preview(settings, args.query, args.days, args.top)

@@ -9,6 +9,7 @@ import time
 import aiohttp
 
 from bot.domain.errors import RegwatchError
+from bot.domain.safetext import terminal
 from bot.settings import Settings
 from bot.storage.sources import Source
 from bot.tables import format_table
@@ -110,7 +111,7 @@ async def run_doctor(settings: Settings) -> int:
             ("alerts", f"{counts['pending']} pending, {counts['sent']} sent, {counts['failed']} failed"),
         ]
     except (RegwatchError, OSError, sqlite3.Error) as exc:
-        print(f"  problem: {exc}")
+        print(f"  problem: {terminal(exc)}")
         return 1
     print(format_table(("check", "result"), rows, max_width=90))
 
@@ -120,7 +121,7 @@ async def run_doctor(settings: Settings) -> int:
     else:
         ok, detail = await _check_token(settings)
         problems += 0 if ok else 1
-        print(f"  token: {detail}")
+        print(f"  token: {terminal(detail)}")
 
     print("\nSources")
     checked = await probe_sources(settings, sources.list_sources(db, enabled_only=True))

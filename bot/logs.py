@@ -6,12 +6,13 @@ the tokens in interaction and webhook URLs and in payloads (discord.py logs both
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from bot.domain.safetext import json_line, terminal, terminal_block
 
 # Context attributes that log calls may attach with extra={...}; they appear in JSON logs.
 _CONTEXT = ("source_id", "subscription_id", "alert_id", "guild_id")
@@ -39,8 +40,12 @@ class TextFormatter(logging.Formatter):
         self._secrets = tuple(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as text."""
-        return redact(super().format(record), self._secrets)
+        """Return the record as text: the message one clean line, a traceback its own lines."""
+        # Messages quote sources (names, errors): a newline or an escape sequence in them must not
+        # forge a log line or reach the terminal.
+        line = logging.makeLogRecord(record.__dict__)
+        line.msg, line.args = terminal(record.getMessage()), None
+        return terminal_block(redact(super().format(line), self._secrets))
 
 
 class JsonFormatter(logging.Formatter):
@@ -63,7 +68,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = getattr(record, key)
         if record.exc_info:
             payload["error"] = redact(self.formatException(record.exc_info), self._secrets)
-        return json.dumps(payload, ensure_ascii=False)
+        return json_line(payload)
 
 
 def setup_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:

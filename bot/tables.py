@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.domain.safetext import terminal
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, max_width: int = 60) -> str:
     """Return an aligned text table; cells longer than max_width are cut with an ellipsis."""
 
     def cell(value: object) -> str:
-        text = "" if value is None else " ".join(str(value).split())
-        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+        # Cells hold text from outside (titles, names, errors): one safe line each.
+        return terminal(value, max_width)
 
     body = [[cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]

@@ -10,6 +10,7 @@ import json
 import signal
 import socket
 import sqlite3
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -385,3 +386,42 @@ async def test_db_backup_copies_a_live_database_and_never_overwrites_by_accident
         tmp_path, "db", "backup", str(tmp_path / "x.db"), REGWATCH_DATABASE_PATH=str(tmp_path / "none.db")
     )
     assert code == 2 and "no database at" in err
+
+
+async def test_database_and_backups_are_private_and_the_live_database_is_never_a_target(
+    tmp_path, feed_server
+):
+    feed_server.set("/f.xml", with_items(NASA))
+    src = sources_file(tmp_path, feed_server.url("/f.xml"))
+    code, _, err = await regwatch(tmp_path, "run", "--once", REGWATCH_SOURCES_FILE=src)
+    assert code == 0, err
+    live = tmp_path / "regwatch.db"
+    assert stat.S_IMODE(live.stat().st_mode) == 0o600
+    for companion in tmp_path.glob("regwatch.db-*"):
+        assert stat.S_IMODE(companion.stat().st_mode) & 0o077 == 0, companion
+
+    # Never onto the live database, however it is spelled, --force or not.
+    (tmp_path / "link.db").symlink_to(live)
+    for spelling in (str(live), str(tmp_path / "." / "regwatch.db"), str(tmp_path / "link.db")):
+        for force in ((), ("--force",)):
+            code, _, err = await regwatch(tmp_path, "db", "backup", spelling, *force)
+            assert code == 2 and "is the live database" in err, (spelling, force, err)
+    code, _, err = await regwatch(tmp_path, "db", "backup", str(tmp_path / "regwatch.db-wal"), "--force")
+    assert code == 2 and "is the live database" in err
+    with sqlite3.connect(live) as db:
+        assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+
+    # A backup killed before its rename leaves a partial file; the next backup removes it.
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    target = backups / "copy.db"
+    code, _, _ = await regwatch(
+        tmp_path, "db", "backup", str(target), REGWATCH_FAILPOINTS="backup_before_rename"
+    )
+    assert code == -signal.SIGKILL
+    [partial] = files_in(backups)
+    assert partial.startswith(".copy.db.partial-")
+    code, _, err = await regwatch(tmp_path, "db", "backup", str(target))
+    assert code == 0, err
+    assert files_in(backups) == ["copy.db"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

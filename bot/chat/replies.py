@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import discord
 
-from bot.delivery.embed import discord_head, discord_len, escape
+from bot.delivery.embed import discord_head, discord_len, escape, plain_url
 from bot.domain.errors import QueryError
+from bot.domain.safetext import UNSAFE, terminal
 
 REPLY_MAX = 2000  # Discord's message content limit
-# A URL that cannot end a masked link early or smuggle markup into it.
-_PLAIN_URL = re.compile(r"^https?://[^\s()<>\[\]]{1,500}$")
 
 
 async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
@@ -39,12 +36,13 @@ async def require_manage_guild(interaction: discord.Interaction[discord.Client])
 
 def code(text: str) -> str:
     """Show text as inline code (a backtick inside would end it, so it becomes a quote)."""
-    return "`" + text.replace("`", "'")[:500] + "`"
+    return "`" + terminal(text, 500).replace("`", "'") + "`"
 
 
 def query_error_text(query: str, exc: QueryError) -> str:
     """Show a query error with its position under the query."""
-    shown = query.replace("`", "'")[:300]
+    # Unsafe characters go, one for one, so the caret still points at the right place.
+    shown = UNSAFE.sub(" ", query).replace("`", "'")[:300]
     caret = " " * min(exc.position, 300) + "^"
     return f"That query is not valid: {exc.reason} (position {exc.position + 1}).\n```\n{shown}\n{caret}\n```"
 
@@ -52,4 +50,9 @@ def query_error_text(query: str, exc: QueryError) -> str:
 def linked(title: str, url: str | None, limit: int = 120) -> str:
     """Show an item's untrusted title literally, linked to its URL (without a preview) when safe."""
     shown = escape(title or "(untitled)", limit)
-    return f"[{shown}](<{url}>)" if url and _PLAIN_URL.match(url) else shown
+    return f"[{shown}](<{url}>)" if plain_url(url) else shown
+
+
+def url_text(url: str) -> str:
+    """Show a URL as a link without a preview when it is plain, else as escaped text."""
+    return f"<{url}>" if plain_url(url) else escape(url, 500)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild
+from bot.chat.replies import reply, require_manage_guild, url_text
+from bot.delivery.embed import escape
 from bot.domain.errors import FetchError, ParseError
 from bot.services.guild import GuildService, UserError
 from bot.storage.sources import Source
@@ -14,7 +15,8 @@ Interaction = discord.Interaction[discord.Client]
 
 
 def _health(source: Source) -> str:
-    return source.health_text()
+    # The health text carries the source's last error, written by whoever runs its server.
+    return escape(source.health_text(), 300)
 
 
 class SourceGroup(app_commands.Group):
@@ -41,11 +43,11 @@ class SourceGroup(app_commands.Group):
         try:
             source, detail = await self.service.add_source(interaction.guild_id, url, name, interval_minutes)
         except (FetchError, ParseError, UserError) as exc:
-            await reply(interaction, f"Could not add that source: {exc}")
+            await reply(interaction, f"Could not add that source: {escape(str(exc), 1500)}")
             return
         await reply(
             interaction,
-            f"Watching **{discord.utils.escape_markdown(source.name)}** (source {source.id}): {detail} "
+            f"Watching **{escape(source.name, 100)}** (source {source.id}): {detail} "
             "Its first poll records the current items; alerts come for new ones.",
         )
 
@@ -61,7 +63,7 @@ class SourceGroup(app_commands.Group):
         except UserError as exc:
             await reply(interaction, str(exc))
             return
-        await reply(interaction, f"Removed source {id} ({discord.utils.escape_markdown(source.name)}).")
+        await reply(interaction, f"Removed source {id} ({escape(source.name, 100)}).")
 
     @app_commands.command(name="list", description="Shared catalog sources and this server's own")
     async def list_(self, interaction: Interaction) -> None:
@@ -69,7 +71,7 @@ class SourceGroup(app_commands.Group):
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
         lines = [
-            f"`{s.id}` {discord.utils.escape_markdown(s.name)} — <{s.url}>"
+            f"`{s.id}` {escape(s.name, 100)} — {url_text(s.url)}"
             + (" (this server)" if s.guild_id == interaction.guild_id else "")
             for s in rows
         ]
@@ -81,6 +83,6 @@ class SourceGroup(app_commands.Group):
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
         failing = sum(1 for s in rows if s.failures)
-        lines = [f"`{s.id}` {discord.utils.escape_markdown(s.name)}: {_health(s)}" for s in rows]
+        lines = [f"`{s.id}` {escape(s.name, 100)}: {_health(s)}" for s in rows]
         head = f"{len(rows)} sources, {failing} failing."
         await reply(interaction, "\n".join([head, *lines]))

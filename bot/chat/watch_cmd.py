@@ -51,7 +51,7 @@ class WatchGroup(app_commands.Group):
         except UserError as exc:
             await reply(interaction, str(exc))
             return
-        notes = "".join(f"\nNote: {w}" for w in warnings)
+        notes = "".join(f"\nNote: {escape(w, 300)}" for w in warnings)
         ping = f" mentioning {mention.mention}" if mention else ""
         await reply(
             interaction,
@@ -127,7 +127,7 @@ class WatchGroup(app_commands.Group):
         lines = []
         digests = await self.schedules.described(interaction.guild_id) if self.schedules else {}
         for s in subs:
-            state = f" — **paused**: {s.paused_reason}" if s.paused else ""
+            state = f" — **paused**: {escape(s.paused_reason or '', 300)}" if s.paused else ""
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
             when = f" ({digests[s.id]})" if s.id in digests else ""
             lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
@@ -263,11 +263,11 @@ class WatchGroup(app_commands.Group):
         else:
             per_day = ", ".join(f"{day}: {n}" for day, n in result.per_day[:10])
             top = "\n".join(
-                f"• {linked(it.title, it.link)} — {discord.utils.escape_markdown(it.source_name)}"
+                f"• {linked(it.title, it.link)} — {escape(it.source_name, 100)}"
                 f" ({escape(', '.join(terms), 200)})"
                 for it, terms in result.top
             )
             head = f"{result.total} matches among {result.scanned} items in the last {days} days"
             text = f"{head} ({per_day}).\n{top}"
-        text += "".join(f"\nNote: {w}" for w in result.warnings)
+        text += "".join(f"\nNote: {escape(w, 300)}" for w in result.warnings)
         await reply(interaction, text)

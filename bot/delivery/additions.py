@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.delivery.embed import FIELD_VALUE_MAX, build_embed, escape
-from bot.delivery.render import clean, domain_of
+from bot.delivery.embed import FIELD_VALUE_MAX, build_embed, escape, masked_link
+from bot.delivery.render import domain_of
+from bot.domain.safetext import terminal
 from bot.storage.outbox import PendingAlert, Story
 
 MAX_LISTED = 10  # copies listed by name; the rest are counted
@@ -14,14 +15,14 @@ MAX_LISTED = 10  # copies listed by name; the rest are counted
 def render_console_addition(alert: PendingAlert, story: Story) -> str:
     """Return the console line(s) that add a copy to the story's first alert."""
     copy = story.copies[-1]
-    where = clean(copy.source_name, 80) + (f" ({domain_of(copy.link)})" if domain_of(copy.link) else "")
+    where = terminal(copy.source_name, 80) + (f" ({domain_of(copy.link)})" if domain_of(copy.link) else "")
     lines = [
-        f"ALSO REPORTED BY {where} [{clean(alert.subscription_label, 60)}]"
-        f" · same story as alert {story.first.id}: {clean(story.first.title, 120)}",
-        f"  {clean(copy.title, 300)}",
+        f"ALSO REPORTED BY {where} [{terminal(alert.subscription_label, 60)}]"
+        f" · same story as alert {story.first.id}: {terminal(story.first.title, 120)}",
+        f"  {terminal(copy.title, 300)}",
     ]
     if copy.link:
-        lines.append(f"  {clean(copy.link, 500)}")
+        lines.append(f"  {terminal(copy.link, 500)}")
     return "\n".join(lines)
 
 
@@ -31,8 +32,8 @@ def build_story_edit(story: Story) -> dict[str, Any]:
     listed: list[str] = []
     for copy in story.copies[:MAX_LISTED]:
         name = escape(copy.source_name, 80)
-        link = copy.link if copy.link and copy.link.startswith(("http://", "https://")) else None
-        entry = f"[{name}]({link})" if link and len(link) <= 300 else name
+        # The copy's link comes from its feed: only a plain URL becomes a link target.
+        entry = masked_link(name, copy.link if copy.link and len(copy.link) <= 300 else None)
         if len(", ".join([*listed, entry])) > FIELD_VALUE_MAX - 20:
             break  # a cut markdown link would show as raw text
         listed.append(entry)

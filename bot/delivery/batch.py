@@ -23,8 +23,10 @@ from bot.delivery.embed import (
     discord_head,
     embed_length,
     escape,
+    plain_url,
 )
-from bot.delivery.render import clean, domain_of
+from bot.delivery.render import domain_of
+from bot.domain.safetext import terminal
 from bot.domain.schedule import severity, wants_mention
 from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
@@ -150,7 +152,7 @@ def vendor_of(alert: PendingAlert, vendors: VendorCatalog | None) -> str:
         found = vendors.lookup(term) if vendors is not None else None
         if found is not None:
             return found.name
-    return clean(alert.terms[0], 60) if alert.terms else "Other"
+    return terminal(alert.terms[0], 60) if alert.terms else "Other"
 
 
 def group_alerts(alerts: Sequence[PendingAlert], vendors: VendorCatalog | None) -> list[DigestGroup]:
@@ -166,8 +168,8 @@ def group_alerts(alerts: Sequence[PendingAlert], vendors: VendorCatalog | None) 
 
 def _line(alert: PendingAlert) -> str:
     title = escape(alert.title or alert.text[:120] or "(untitled item)", 150)
-    link = alert.link if alert.link and alert.link.startswith(("http://", "https://")) else None
-    shown = f"[{title}](<{link}>)" if link and len(link) <= 500 else title
+    # The link comes from the feed: only a plain URL (nothing that could end the link) is linked.
+    shown = f"[{title}](<{alert.link}>)" if plain_url(alert.link) else title
     when = f" <t:{int(alert.published.timestamp())}:d>" if alert.published else ""
     return f"• {shown} — {escape(alert.source_name, 60)}{when}"
 
@@ -246,16 +248,16 @@ def _group_embed(group: DigestGroup, lines: list[str], part: int) -> dict[str, A
 
 def digest_console(digest: DigestText) -> str:
     """Return the digest as one plain-text block for the terminal."""
-    lines = [f"DIGEST {clean(digest.heading, 300)}"]
-    lines += [f"  note: {clean(n, 300)}" for n in digest.notes]
+    lines = [f"DIGEST {terminal(digest.heading, 300)}"]
+    lines += [f"  note: {terminal(n, 300)}" for n in digest.notes]
     for group in digest.groups:
-        lines.append(f"  {clean(group.heading, 200)}")
+        lines.append(f"  {terminal(group.heading, 200)}")
         for alert in group.alerts:
             when = alert.published.strftime("%Y-%m-%d %H:%M UTC") if alert.published else "no date"
-            title = clean(alert.title, 200) or clean(alert.text, 120) or "(untitled item)"
+            title = terminal(alert.title, 200) or terminal(alert.text, 120) or "(untitled item)"
             domain = domain_of(alert.link) or domain_of(alert.source_url)
-            source = clean(alert.source_name, 60) + (f" ({domain})" if domain else "")
+            source = terminal(alert.source_name, 60) + (f" ({domain})" if domain else "")
             lines.append(f"    - {title} · {source} · {when}")
             if alert.link:
-                lines.append(f"      {clean(alert.link, 500)}")
+                lines.append(f"      {terminal(alert.link, 500)}")
     return "\n".join(lines)

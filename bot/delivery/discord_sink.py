@@ -11,7 +11,7 @@ import discord
 from discord.http import Route
 
 from bot.delivery.additions import build_story_edit
-from bot.delivery.embed import build_message
+from bot.delivery.embed import build_message, escape
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
 from bot.storage import subscriptions
@@ -183,7 +183,9 @@ async def post_guild_notice(client: discord.Client, guild_id: int, text: str) ->
     for channel in candidates:
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
         try:
-            await client.http.request(route, json={"content": text[:2000], "allowed_mentions": {"parse": []}})
+            # The notice is plain text holding a source's name and its server's error: shown literally.
+            content = escape(text, 2000)
+            await client.http.request(route, json={"content": content, "allowed_mentions": {"parse": []}})
             return True
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:
             log.warning("could not post a notice in channel %s of server %d: %r", channel.id, guild_id, exc)

@@ -10,8 +10,9 @@ import hashlib
 import re
 from typing import Any
 
-from bot.delivery.render import clean, domain_of
+from bot.delivery.render import domain_of
 from bot.domain.classifier import Classification, classify_item
+from bot.domain.safetext import terminal
 from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
 
@@ -35,6 +36,8 @@ SEVERITY_COLOURS = {
 NEUTRAL_COLOUR = 0x5865F2
 
 _MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#:-])")
+# A URL that can follow "](" without ending the link early or smuggling markup or a mention in.
+_PLAIN_URL = re.compile(r"https?://[^\s()<>\[\]\\`\"]{1,500}")
 _MENTION = re.compile(r"@(everyone|here|[!&]?\d+)|<(@[!&]?|#)(\d+)>")
 
 
@@ -51,9 +54,23 @@ def discord_head(text: str, limit: int) -> str:
     return text.encode("utf-16-le")[: limit * 2].decode("utf-16-le", errors="ignore")
 
 
+def plain_url(url: str | None) -> bool:
+    """Tell whether `url` may be written into markdown as a link target as it is."""
+    return bool(url) and _PLAIN_URL.fullmatch(url or "") is not None and terminal(url) == url
+
+
+def masked_link(label: str, url: str | None) -> str:
+    """Return `[label](url)` for a plain URL, else the label alone (the label must be escaped)."""
+    return f"[{label}]({url})" if plain_url(url) else label
+
+
 def escape(text: str, limit: int) -> str:
-    """Return text that Discord shows literally: no markdown, no mention, no masked link."""
-    text = clean(text, limit)
+    """Return text that Discord shows literally: no markdown, no mention, no masked link.
+
+    This is the one sanitizer for Discord: every message, reply, notice and edit passes text
+    from outside through it (unsafe characters are stripped first, as for the terminal).
+    """
+    text = terminal(text, limit)
     # A zero-width space after '@' or '<' breaks the mention syntax but reads the same.
     text = _MENTION.sub(lambda m: m.group(0).replace("@", "@\u200b").replace("<", "<\u200b"), text)
     escaped = _MARKDOWN.sub(r"\\\1", text)

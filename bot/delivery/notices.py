@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.domain.clock import Clock, utcnow
+from bot.domain.safetext import terminal
 from bot.storage import notices
 from bot.storage.db import AsyncDatabase
 
@@ -38,7 +39,7 @@ class NoticeBoard:
             if notice.target == "console":
                 stream = self._stream or sys.stdout
                 try:
-                    stream.write(f"regwatch notice: {notice.text}\n\n")
+                    stream.write(f"regwatch notice: {terminal(notice.text)}\n\n")
                     stream.flush()
                 except OSError as exc:
                     log.warning("could not print a notice: %s", exc.strerror)

@@ -2,7 +2,9 @@
 
 Folding is NFKC, then casefold, then accents dropped (NFKD, marks removed, NFC), then every
 whitespace run becomes one space. Typographic apostrophes and hyphens become ASCII ones, so
-"Kaspersky’s" and "TP‑Link" (non-breaking hyphen) read like their ASCII spellings.
+"Kaspersky’s" and "TP‑Link" (non-breaking hyphen) read like their ASCII spellings. Invisible
+characters (bot/domain/safetext.py `INVISIBLE`: soft hyphen, zero-width, bidi controls, Hangul
+fillers, braille blank) fold to nothing, so a name split by one still matches.
 
 Only the marks of the Combining Diacritical Marks blocks are dropped (Latin, Greek and Cyrillic
 accents). Marks that are part of a script's spelling (Kana voicing, Thai vowels, Indic signs)
@@ -18,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+
+from bot.domain.safetext import INVISIBLE
 
 # Combining marks we treat as accents (dropped when folding).
 _ACCENT_RANGES = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
@@ -73,6 +77,9 @@ def _fold_cluster(cluster: str) -> str:
         folded = unicodedata.normalize("NFKC", cluster).casefold().translate(_TYPOGRAPHIC)
         folded = _ACCENTS.sub("", unicodedata.normalize("NFKD", folded))
         folded = unicodedata.normalize("NFC", folded)
+        # Invisible characters (soft hyphen, zero-width and bidi controls, Hangul fillers, the
+        # braille blank) fold to nothing: "Kas\u00adpersky" reads, and matches, as "kaspersky".
+        folded = INVISIBLE.sub("", folded)
         # NFKC can turn a lone character into whitespace (U+00A8 is " " + a diaeresis).
         folded = _WS.sub(" ", folded)
         if len(_CLUSTER_CACHE) >= _CACHE_MAX:

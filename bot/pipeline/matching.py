@@ -14,6 +14,7 @@ from bot.domain.search import TermSet, term_sets
 from bot.domain.vendors import VendorCatalog
 from bot.storage import subscriptions
 from bot.storage.db import AsyncDatabase
+from bot.storage.sources import Owner, Source
 from bot.storage.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,33 @@ def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> C
             log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
     searches = term_sets(query.root for _, query in parsed)
     return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, dict(parsed), searches)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Subscriptions that may see a source's items, and the source's name as they know it."""
+
+    name: str
+    guild_id: int | None  # one server's subscriptions only; None: every one but `others`
+    others: frozenset[int] = frozenset()  # servers matched as their own audience instead
+
+    def sees(self, sub: Subscription) -> bool:
+        """Tell whether this subscription belongs to the audience."""
+        if self.guild_id is not None:
+            return sub.guild_id == self.guild_id
+        return sub.guild_id not in self.others
+
+
+def audiences_of(source: Source, owners: list[Owner]) -> list[Audience]:
+    """Return who sees a source: everyone for a shared one, else only the servers that added it.
+
+    A server that added a source sees it under its own name (for `source:` terms); the storage
+    refuses an alert for anyone else too (bot/storage/items.py `store_poll`).
+    """
+    mine = [Audience(o.name, o.guild_id) for o in owners]
+    if not source.shared:
+        return mine
+    return [Audience(source.name, None, frozenset(o.guild_id for o in owners)), *mine]
 
 
 class MatcherCache:

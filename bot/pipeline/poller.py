@@ -19,7 +19,7 @@ from bot.domain.identity import canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc, SourceContext
 from bot.domain.semantics import source_context, source_field, with_body
 from bot.failpoints import failpoint
-from bot.pipeline.matching import MatcherCache
+from bot.pipeline.matching import MatcherCache, audiences_of
 from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.entries import identities_of
@@ -435,6 +435,9 @@ class Poller:
         if not new_items:
             return []
         compiled = await self._matchers.get()
+        # Who may see this source's items, and under which name (a private source: its servers only).
+        owners = [] if source.kind == "search" else await self._adb.call(sources.owners, source.id)
+        audiences = audiences_of(source, owners)
         cutoff = now - timedelta(hours=self._policy.max_item_age_hours)
 
         def run() -> list[NewAlert]:
@@ -442,20 +445,23 @@ class Poller:
             for index, it in enumerate(new_items):
                 if it.published is not None and it.published < cutoff:
                     continue  # too old to alert, however new to us
-                doc = MatchDoc(
-                    title=it.title,
-                    summary=it.text,
-                    source=source_field(source.name, it.page_title, it.heading),
-                    action=it.action,
-                )
-                for m in compiled.matcher.match(doc):
-                    sub = compiled.by_id[m.subscription_id]
-                    record = explanation_record(
-                        term_hits(compiled.queries[sub.id], doc),
-                        it.verdict or Verdict(it.action),
-                        _context(source, it),
+                for audience in audiences:
+                    doc = MatchDoc(
+                        title=it.title,
+                        summary=it.text,
+                        source=source_field(audience.name, it.page_title, it.heading),
+                        action=it.action,
                     )
-                    found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
+                    for m in compiled.matcher.match(doc):
+                        sub = compiled.by_id[m.subscription_id]
+                        if not audience.sees(sub):
+                            continue
+                        record = explanation_record(
+                            term_hits(compiled.queries[sub.id], doc),
+                            it.verdict or Verdict(it.action),
+                            _context(source, it),
+                        )
+                        found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found
 
         # Matching is CPU work: keep the loop responsive for big batches.

@@ -144,11 +144,10 @@ class GuildService:
         check_url(url, allow_private=self.limits.allow_private)
         if interval_minutes is not None and interval_minutes < self.limits.min_interval_minutes:
             raise UserError(f"interval_minutes must be at least {self.limits.min_interval_minutes}.")
-        mine = [s for s in await self._adb.call(sources.list_sources) if s.guild_id == guild_id]
-        if len(mine) >= self.limits.max_sources:
+        mine = await self._adb.call(sources.count_for_guild, guild_id)
+        if mine >= self.limits.max_sources:
             raise UserError(
-                f"This server has {len(mine)} sources of its own,"
-                f" the most allowed ({self.limits.max_sources})."
+                f"This server has {mine} sources of its own, the most allowed ({self.limits.max_sources})."
             )
         fetched = await self._fetcher.fetch(url)
         parsed = await asyncio.to_thread(parse_feed, fetched.body, content_type=fetched.content_type, url=url)
@@ -158,27 +157,30 @@ class GuildService:
             "feed",
             interval_minutes * 60 if interval_minutes else None,
         )
-        source = await self._adb.call(sources.add, config, self._clock(), origin="discord", guild_id=guild_id)
-        if source.guild_id != guild_id:
-            return source, f"{url} is already watched (source {source.id}); your subscriptions see its items."
+        # The answer is the same whether or not another server watches this URL (storage/sources.py).
+        source = await self._adb.call(sources.add_for_guild, config, self._clock(), guild_id)
+        if source is None:
+            catalog = await self._adb.call(sources.catalog_source, url)
+            raise UserError(
+                f"{url} is in the shared catalog already (source {catalog.id if catalog else '?'});"
+                " your subscriptions see its items."
+            )
         return source, f"{parsed.format.upper()} feed with {len(parsed.entries)} items."
 
     async def visible_sources(self, guild_id: int) -> list[Source]:
-        """Return the shared catalog's sources plus this server's own."""
-        return [
-            s
-            for s in await self._adb.call(sources.list_sources)
-            if (s.origin == "config" and s.enabled) or s.guild_id == guild_id
+        """Return the shared catalog's sources plus this server's own (with its ids and names)."""
+        catalog = [
+            s for s in await self._adb.call(sources.list_sources) if s.origin == "config" and s.enabled
         ]
+        return catalog + await self._adb.call(sources.guild_sources, guild_id)
 
     async def remove_source(self, guild_id: int, source_id: int) -> Source:
         """Remove one of this server's own sources (catalog sources cannot be removed here)."""
-        source = await self._adb.call(sources.get, source_id)
-        if source is None or source.guild_id != guild_id:
+        source = await self._adb.call(sources.remove_for_guild, source_id, guild_id)
+        if source is None:
             raise UserError(
                 f"This server has no source of its own with id {source_id}. /source list shows them."
             )
-        await self._adb.call(sources.remove, source_id)
         return source
 
     # --- alerts ------------------------------------------------------------------------------

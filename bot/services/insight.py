@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +27,11 @@ from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
 from bot.storage.items import StoredItem
+from bot.storage.sources import VISIBLE, seen_name
 from bot.storage.subscriptions import Subscription
+
+# A medium's sanitizer for text from outside: (text, limit) -> what may be shown.
+Shown = Callable[[str, int], str]
 
 
 @dataclass
@@ -84,21 +89,27 @@ def explain_link(
     no_subscriptions: str = "No subscriptions to explain.",
     sources_hint: str = "`regwatch sources list` shows the sources.",
     guild_id: int | None = None,
+    show: Shown = escape,
 ) -> Explanation:
     """Explain, for each subscription, why the item at `link` did or did not alert.
 
-    With `guild_id`, only items of the sources that server sees (shared ones and its own).
+    With `guild_id`, only items of the sources that server sees (shared ones and its own), each
+    under the name that server gave it. `show` is the medium's sanitizer: every string that came
+    from outside (titles, source names, terms, errors, queries) goes through it.
     """
     canon = canonical_link(link)
-    scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
+    name = "s.name" if guild_id is None else seen_name()
+    scope = "" if guild_id is None else f" AND {VISIBLE}"
     rows = db.execute(
-        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name,"
+        f"SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, {name},"
         " i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
         f" WHERE i.canonical_link = ?{scope} ORDER BY i.id",
-        (canon,) if guild_id is None else (canon, guild_id),
+        (canon,) if guild_id is None else (guild_id, canon, guild_id),
     ).fetchall()
     if not rows:
-        return Explanation(False, [f"regwatch has not seen {link} in any source it polls. {sources_hint}"])
+        return Explanation(
+            False, [f"regwatch has not seen {show(link, 300)} in any source it polls. {sources_hint}"]
+        )
     item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0][:8]
     page_title, heading, raw_options = rows[0][8:]
     context = source_context(_options(raw_options), page_title=page_title, heading=heading)
@@ -106,10 +117,10 @@ def explain_link(
         action = classify_verdict(title, text, context).action  # first-poll items are stored unclassified
     label_of = _target_label if mention_channels else str
     # Titles come from feeds: shown literally, like in alert embeds.
-    shown = escape(title or "(untitled)", 200)
-    lines = [f"Item: {shown} — first seen in {escape(source_name, 100)} at {fetched_at} UTC."]
+    shown = show(title or "(untitled)", 200)
+    lines = [f"Item: {shown} — first seen in {show(source_name, 100)} at {fetched_at} UTC."]
     if declared := describe_context(context):
-        lines.append(f"Source context: {escape(declared, 300)}.")
+        lines.append(f"Source context: {show(declared, 300)}.")
     if action:
         lines.append(f"Classified as: {action.replace('_', ' ')}.")
     if len(rows) > 1:
@@ -119,23 +130,24 @@ def explain_link(
     key = link_key(link)
     doc = MatchDoc(title, text, source_field(source_name, page_title, heading), action)
     for sub in subs:
-        label = f"Subscription {sub.id} ({sub.query}) → {label_of(sub.target)}"
+        label = f"Subscription {sub.id} ({show(sub.query, 300)}) → {label_of(sub.target)}"
         alert = db.execute(
             "SELECT o.id, o.status, o.sent_at, o.created_at, o.last_error, o.subscription_id, o.item_id,"
-            " o.explanation, o.story_of, s.name FROM outbox o JOIN items i ON i.id = o.item_id"
-            " JOIN sources s ON s.id = i.source_id WHERE o.target = ? AND o.link_key = ?",
+            f" o.explanation, o.story_of, {seen_name(guild='sub.guild_id')} FROM outbox o"
+            " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
+            " JOIN subscriptions sub ON sub.id = o.subscription_id WHERE o.target = ? AND o.link_key = ?",
             (sub.target, key),
         ).fetchone()
         if alert is not None:
-            lines.extend(_explain_alert(db, label, sub, alert, item_id))
+            lines.extend(_explain_alert(db, label, sub, alert, item_id, show))
             continue
         try:
             query = parse_query(sub.query, vendors)
         except RegwatchError as exc:
-            lines.append(f"{label}: its query is invalid ({exc}).")
+            lines.append(f"{label}: its query is invalid ({show(str(exc), 300)}).")
             continue
         if not Matcher([(0, query)]).match(doc):
-            missing = ", ".join(missing_terms(query, doc)[:5])
+            missing = ", ".join(show(t, 100) for t in missing_terms(query, doc)[:5])
             lines.append(
                 f"{label}: did not match: the item's title and text lack "
                 + (f"{missing}." if missing else "what the query needs (an excluded term is present).")
@@ -153,9 +165,10 @@ def explain_link(
 
 
 def _explain_alert(
-    db: Database, label: str, sub: Subscription, alert: tuple[object, ...], item_id: int
+    db: Database, label: str, sub: Subscription, alert: tuple[object, ...], item_id: int, show: Shown
 ) -> list[str]:
-    alert_id, status, sent_at, created_at, error, by, alert_item, raw, story_of, via = alert
+    alert_id, status, sent_at, created_at, error, by, alert_item, raw, story_of, via_raw = alert
+    via = show(str(via_raw), 100)
     if by != sub.id:
         return [f"{label}: covered by subscription {by}'s alert {alert_id} in the same channel ({status})."]
     lines: list[str] = []
@@ -165,11 +178,13 @@ def _explain_alert(
         )
     if story_of is not None:
         first = db.execute(
-            "SELECT i.title, s.name, o.sent_at FROM outbox o JOIN items i ON i.id = o.item_id"
-            " JOIN sources s ON s.id = i.source_id WHERE o.id = ?",
+            f"SELECT i.title, {seen_name(guild='sub.guild_id')}, o.sent_at FROM outbox o"
+            " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
+            " JOIN subscriptions sub ON sub.id = o.subscription_id WHERE o.id = ?",
             (story_of,),
         ).fetchone()
-        what = f"'{first[0]}' from {first[1]}" if first else "an earlier alert"
+        # The first alert's title and source are quoted: both come from outside.
+        what = f"'{show(first[0], 200)}' from {show(first[1], 100)}" if first else "an earlier alert"
         lines.append(
             f"{label}: same story as alert {story_of} ({what}): added to it as 'also reported by {via}'"
             f" ({status}{' at ' + str(sent_at) + ' UTC' if sent_at else ''})."
@@ -178,13 +193,13 @@ def _explain_alert(
         lines.append(f"{label}: alerted at {sent_at} UTC (alert {alert_id}).")
     else:
         # Pending, failed, or held back by a delivery rule: the outbox row says which.
-        why = f" (last error: {error})" if error else ""
+        why = f" (last error: {show(str(error), 300)})" if error else ""
         lines.append(f"{label}: alert {alert_id} {status} since {created_at} UTC{why}.")
     try:
         record = json.loads(str(raw or "{}"))
     except ValueError:
         record = {}
-    lines.extend(f"  • {line}" for line in describe(record))
+    lines.extend(f"  • {show(line, 500)}" for line in describe(record))
     return lines
 
 

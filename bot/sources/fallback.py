@@ -52,7 +52,8 @@ async def fetch_with_mirror(
 ) -> FetchResult:
     """Fetch `url`; when its host refuses (403) and `options.mirror` is set, fetch the mirror.
 
-    `options.headers` (a table of strings) are sent with both requests.
+    `options.headers` (a table of strings) go to the source's own origin only: to the mirror
+    only when it has the same scheme, host and port (bot/sources/http.py).
     """
     headers = source_headers(options)
     try:
@@ -66,7 +67,9 @@ async def fetch_with_mirror(
         primary_error = exc
     log.info("%s refused us (%s); fetching the mirror %s", url, primary_error, mirror)
     try:
-        return await fetcher.fetch(mirror, etag=etag, last_modified=last_modified, headers=headers)
+        return await fetcher.fetch(
+            mirror, etag=etag, last_modified=last_modified, headers=headers, secret_origin=url
+        )
     except FetchError as exc:
         raise FetchError(
             f"{primary_error}; the mirror failed too: {exc}", retry_after=exc.retry_after

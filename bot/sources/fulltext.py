@@ -3,7 +3,8 @@
 For each new item of such a source (after its first poll, and at most `full_text_max` per poll),
 the linked page is fetched with the same fetcher as feeds (SSRF guard, size cap, at most 2
 requests per host) spaced by `min_interval_seconds` (default 1), and its article text is
-extracted with trafilatura. The longer of teaser and article is matched and stored; a page
+extracted with trafilatura. The source's own `headers` (API keys, cookies) are never sent to
+item pages, whatever their host. The longer of teaser and article is matched and stored; a page
 that cannot be fetched or read leaves the teaser as it was.
 
 Document bodies (`body_agencies` on a Federal Register source, see federal_register.py): for each
@@ -21,7 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.errors import FetchError
-from bot.sources.fallback import source_headers
 from bot.sources.htmltext import TEXT_MAX_CHARS, html_to_text, plain_text
 from bot.sources.http import Fetcher
 
@@ -79,7 +79,8 @@ def extract_article(body: bytes, url: str) -> str | None:
 async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> str | None:
     """Fetch a linked page and return its article text, or None (logged) when that fails."""
     try:
-        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=_spacing(options))
+        # No source headers: an item's page is not the source, and its link comes from the feed.
+        fetched = await fetcher.fetch(url, min_interval=_spacing(options))
     except FetchError as exc:
         log.info("full text of %s not fetched: %s", url, exc)
         return None
@@ -103,7 +104,8 @@ async def fetch_body(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> 
     """Fetch a document's full text (plain text or HTML), or None (logged) when that fails."""
     limit = _count(options, "body_max_chars", DEFAULT_BODY_MAX_CHARS)
     try:
-        fetched = await fetcher.fetch(url, headers=source_headers(options), min_interval=_spacing(options))
+        # No source headers here either: the body's address comes from the document, not the source.
+        fetched = await fetcher.fetch(url, min_interval=_spacing(options))
     except FetchError as exc:
         log.info("body of %s not fetched: %s", url, exc)
         return None

@@ -9,6 +9,9 @@ One shared aiohttp session for the process. Rules apply in this order for every 
    connector resolves names through `GuardedResolver`, which drops non-public addresses at connect
    time, so a name that resolves to 10.0.0.1 or 169.254.169.254 is never connected to.
 4. Redirects are followed by hand, each hop checked again as in step 1, up to `max_redirects`.
+   A source's own headers (`headers=`: API keys, Authorization, Cookie) go only to requests whose
+   origin (scheme, host, port) is the source's own (`secret_origin`, by default the URL's); a
+   redirect elsewhere, an item page or a mirror on another origin gets none of them.
 5. The body is read while counting decompressed bytes, and abandoned past `max_bytes`.
 
 Every failure becomes a `FetchError` whose message can be shown to a person as it is.
@@ -58,13 +61,37 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Blocks of the IANA IPv4 and IPv6 Special-Purpose Address Registries that are not globally
+# reachable and that this Python's ipaddress does not already call private or reserved (its
+# tables lag the registries), plus the deprecated site-local fec0::/10 and 6to4 relay anycast.
+# 192.0.0.0/24 is refused whole, its two anycast services (.9, .10) included: no feed lives there.
+_SPECIAL_PURPOSE: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(net), what)
+    for net, what in (
+        ("0.0.0.0/8", "a 'this network' address"),
+        ("192.0.0.0/24", "an IETF protocol assignment (special-purpose) address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("192.88.99.0/24", "a deprecated 6to4 relay anycast address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("255.255.255.255/32", "the broadcast address"),
+        ("64:ff9b:1::/48", "a local-use translation address"),
+        ("100::/64", "a discard-only address"),
+        ("100:0:0:1::/64", "a dummy address"),
+        ("2001::/23", "an IETF protocol assignment (special-purpose) address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("5f00::/16", "a segment routing (SRv6) address"),
+        ("fec0::/10", "a site-local address (deprecated)"),
+    )
+)
 # Characters of the legacy numeric IPv4 spellings (2130706433, 0x7f.1, 0177.0.0.1, 127.1). Only hosts
 # made of these are handed to inet_aton, because glibc's inet_aton accepts "1.2.3.4 anything".
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
 _MAX_AGE = re.compile(r'(?:^|[,\s])max-age\s*=\s*"?(\d+)"?', re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]+")
-# Headers that must not follow a redirect to another origin.
-_CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
     "text/xml;q=0.9, application/feed+json;q=0.9, application/json;q=0.9, */*;q=0.8"
@@ -156,6 +183,9 @@ def _address_problem(ip: IPAddress) -> str | None:
         if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.IPv6Network("fc00::/7"):
             return "a unique-local (private) address"
         return "a private address"
+    for net, what in _SPECIAL_PURPOSE:
+        if ip.version == net.version and ip in net:
+            return what
     if not ip.is_global:
         return "not a public address"
     return None
@@ -443,15 +473,20 @@ class Fetcher:
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
         min_interval: float = 0.0,
+        secret_origin: str | None = None,
     ) -> FetchResult:
         """GET `url` (conditionally when validators are given) and return the final response.
 
+        `headers` are the source's own and go only to `secret_origin`'s origin (default: the
+        origin of `url`), never to a redirect elsewhere.
         `min_interval`: the least time in seconds between two requests sent to this URL's host
         by fetches that ask for it (search engines that block bursts).
         """
         current = _check(_parse_url(url), self._policy)
         session = self._ensure_session()
-        request_headers = self._headers(headers, etag, last_modified)
+        home = _origin(_parse_url(secret_origin)) if secret_origin is not None else _origin(current)
+        own_headers = self._headers(headers, etag, last_modified)
+        plain_headers = self._headers(None, etag, last_modified)
         loop = asyncio.get_running_loop()
         deadline = asyncio.timeout(None)
         started: float | None = None
@@ -467,16 +502,15 @@ class Fetcher:
                             # The clock starts when we may send, not while we queue for a slot.
                             started = loop.time()
                             deadline.reschedule(started + self._timeout)
-                        outcome = await self._one_hop(session, current, request_headers)
+                        # The source's headers only at home; everywhere else only ours.
+                        hop_headers = own_headers if _origin(current) == home else plain_headers
+                        outcome = await self._one_hop(session, current, hop_headers)
                     if isinstance(outcome, _Response):
                         return outcome.result(current, etag, last_modified, loop.time() - started)
                     try:
                         target = _check(outcome, self._policy)
                     except UnsafeURLError as exc:
                         raise UnsafeURLError(f"{exc} (redirected from {current})") from None
-                    if _origin(target) != _origin(current):
-                        for name in _CREDENTIAL_HEADERS:
-                            request_headers.popall(name, None)
                     came_from, current = current, target
                 raise FetchError(f"too many redirects (more than {self._max_redirects})")
         except FetchError:

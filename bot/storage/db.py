@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -19,16 +22,37 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+PRIVATE_MODE = 0o600  # the database holds servers' private sources and subscriptions
+
+
+def create_private(path: Path) -> None:
+    """Create `path` readable and writable by its owner only, or take group and other bits off it."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_MODE)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            with contextlib.suppress(PermissionError):  # someone else's file: theirs to set
+                os.fchmod(fd, mode & ~0o077)
+    finally:
+        os.close(fd)
+
+
 def connect(path: Path | str, *, migrate: bool = True) -> Database:
-    """Open the SQLite file in WAL mode and bring its schema up to date."""
+    """Open the SQLite file in WAL mode and bring its schema up to date.
+
+    The file is created 0600 (and an existing one loses group and other access); SQLite gives
+    its -wal and -shm files the database file's permissions.
+    """
     path = Path(path)
     if str(path) != ":memory:":
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
+            for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if companion.exists():
+                    create_private(companion)
         except OSError as exc:
-            raise ConfigError(
-                f"REGWATCH_DATABASE_PATH: cannot create {path.parent}: {exc.strerror}"
-            ) from None
+            raise ConfigError(f"REGWATCH_DATABASE_PATH: cannot create {path}: {exc.strerror}") from None
     try:
         # Autocommit mode: transactions are explicit (db.atomic()), never implicit.
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)

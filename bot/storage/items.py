@@ -15,6 +15,7 @@ from bot.domain.clock import iso, parse_iso
 from bot.domain.explain import Verdict
 from bot.domain.story import StoryKey, same_story, story_key
 from bot.failpoints import failpoint
+from bot.storage.sources import VISIBLE, seen_name
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -155,10 +156,13 @@ def store_poll(
             story_of = (
                 stories.first_alert(alert.target, story_key(item.title, item.action)) if stories else None
             )
+            # Only a subscription that may see the source gets an alert: everyone for a shared
+            # source, the servers that added it for a private one (bot/storage/sources.py).
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (subscription_id, item_id, target, link_key, terms, status,"
                 " next_attempt_at, created_at, explanation, story_of)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                " SELECT ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ? FROM sources s, subscriptions sub"
+                f" WHERE s.id = ? AND sub.id = ? AND {VISIBLE.replace('?', 'sub.guild_id')}",
                 (
                     alert.subscription_id,
                     item_id,
@@ -169,6 +173,8 @@ def store_poll(
                     iso(now),
                     json.dumps(alert.explanation, ensure_ascii=False),
                     story_of,
+                    source_id,
+                    alert.subscription_id,
                 ),
             )
             enqueued += cur.rowcount
@@ -233,12 +239,16 @@ def recent(
 ) -> list[StoredItem]:
     """Return items fetched since a time, newest first, with their source's name.
 
-    With `guild_id`, only items of the sources that server sees: shared ones and its own.
+    With `guild_id`, only items of the sources that server sees (shared ones and its own), each
+    source under the name that server gave it.
     """
-    scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
-    params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
+    params: tuple[object, ...]
+    if guild_id is None:
+        name, scope, params = "s.name", "", (iso(since),)
+    else:
+        name, scope, params = seen_name(), f" AND {VISIBLE}", (guild_id, iso(since), guild_id)
     cur = db.execute(
-        "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
+        f"SELECT i.id, i.source_id, {name}, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
         " i.first_poll, i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
         f" WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",

@@ -19,7 +19,7 @@ CREATE TABLE sources (
     options TEXT NOT NULL DEFAULT '{}',
     interval_seconds INTEGER,
     origin TEXT NOT NULL DEFAULT 'cli',      -- config (catalog or sources file), cli, discord
-    guild_id INTEGER,                        -- the server that added it, for discord sources
+    guild_id INTEGER,                        -- (dropped by m008: see source_owners)
     enabled INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     etag TEXT,
@@ -241,6 +241,33 @@ def m009_item_context(db: Database) -> None:
     """Keep a page-watch row's context (page title, nearest heading) for `source:` and `why`."""
     db.execute("ALTER TABLE items ADD COLUMN page_title TEXT")
     db.execute("ALTER TABLE items ADD COLUMN heading TEXT")
+
+
+@migrations()
+def m010_private_sources(db: Database) -> None:
+    """Make a server's own sources private: one row per URL (one fetch), one owner row per server.
+
+    `sources.shared` is 1 for the catalog and sources added from the command line (every
+    subscription sees their items) and 0 for sources only servers added: those are seen only by
+    the subscriptions of the servers in `source_owners`, each under the name it gave. An owner
+    row's id is the id that server sees; ids of sources and owner rows come from one sequence
+    (bot/storage/sources.py `_next_id`), so a server never sees two things with the same id.
+    """
+    db.execute("ALTER TABLE sources ADD COLUMN shared INTEGER NOT NULL DEFAULT 1")
+    db.execute(
+        "CREATE TABLE source_owners (id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL REFERENCES"
+        " sources(id) ON DELETE CASCADE, guild_id INTEGER NOT NULL, name TEXT NOT NULL,"
+        " interval_seconds INTEGER, created_at TEXT NOT NULL, UNIQUE(source_id, guild_id))"
+    )
+    db.execute("CREATE INDEX source_owners_guild ON source_owners(guild_id)")
+    # Existing servers' sources: the server keeps the id it knows (the source's own id).
+    db.execute(
+        "INSERT INTO source_owners (id, source_id, guild_id, name, interval_seconds, created_at)"
+        " SELECT id, id, guild_id, name, interval_seconds, created_at FROM sources"
+        " WHERE origin = 'discord' AND guild_id IS NOT NULL"
+    )
+    db.execute("UPDATE sources SET shared = 0 WHERE origin = 'discord'")
+    db.execute("ALTER TABLE sources DROP COLUMN guild_id")
 
 
 def schema_version(db: Database) -> int:

@@ -2,19 +2,23 @@
 
 A notice is raised once per episode (`sources.notice` holds the episode's kind) and written as
 one row per target, in the same transaction: `console` always, and `guild:<id>` for every
-Discord server that uses the source (its owner for a server's own source; every server with a
-subscription for a shared one). Rows stay until delivered, like alerts.
+Discord server that uses the source (the servers that added it, each told with its own id and
+name for it; for a shared source also every server with a subscription). The text is plain:
+each medium sanitizes it when it shows it (the source's error comes from its server). Rows stay
+until delivered, like alerts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
-from bot.storage.sources import Source, list_sources
+from bot.storage.sources import Source, guild_view, list_sources, owners
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,35 +32,52 @@ class Notice:
     attempts: int
 
 
-def _targets(db: Database, source: Source) -> list[str]:
-    if source.guild_id is not None:
-        guilds = [source.guild_id]
-    else:
-        rows = db.execute(
+# Builds a notice's text from the source as the target sees it; True for the console.
+TextOf = Callable[[Source, bool], str]
+
+
+def _add(db: Database, source: Source, text_of: TextOf, now: datetime) -> int:
+    """Write one notice per target: the console, the servers that added the source (each with its
+    own id and name for it), and for a shared source every other server with a subscription."""
+    rows = [(source.id, "console", text_of(source, True), iso(now))]
+    mine = [o.guild_id for o in owners(db, source.id)]
+    for guild in mine:
+        view = guild_view(db, source.id, guild)
+        if view is not None:
+            rows.append((source.id, f"guild:{guild}", text_of(view, False), iso(now)))
+    if source.shared:
+        others = db.execute(
             "SELECT DISTINCT guild_id FROM subscriptions WHERE guild_id IS NOT NULL ORDER BY guild_id"
         ).fetchall()
-        guilds = [row[0] for row in rows]
-    return ["console", *(f"guild:{guild}" for guild in guilds)]
-
-
-def _add(db: Database, source: Source, text: str, now: datetime) -> int:
-    rows = [(source.id, target, text, iso(now)) for target in _targets(db, source)]
+        rows += [
+            (source.id, f"guild:{g[0]}", text_of(source, False), iso(now)) for g in others if g[0] not in mine
+        ]
     db.conn.executemany("INSERT INTO notices (source_id, target, text, created_at) VALUES (?, ?, ?, ?)", rows)
     return len(rows)
 
 
-def _failing_text(source: Source, cap: timedelta) -> str:
+def _check_hint(source: Source, console: bool) -> str:
+    if console:
+        return f"check it with `regwatch sources check {source.id}` or /source status"
+    return "check it with /source status"
+
+
+def _works_again_text(source: Source, console: bool) -> str:
+    return f"Source {source.id} ({source.name}) works again: its last poll succeeded."
+
+
+def _failing_text(source: Source, console: bool, *, cap: timedelta) -> str:
     since = source.failing_since.strftime("%Y-%m-%d %H:%M") if source.failing_since else "?"
     hours = max(1, int(cap.total_seconds() // 3600))
     return (
         f"Source {source.id} ({source.name}) has been failing since {since} UTC, {source.failures}"
         f" poll{'' if source.failures == 1 else 's'} in a row: {source.last_error}. regwatch keeps"
-        f" retrying (at least every {hours} h) and will say when it works again; check it with"
-        f" `regwatch sources check {source.id}` or /source status."
+        f" retrying (at least every {hours} h) and will say when it works again;"
+        f" {_check_hint(source, console)}."
     )
 
 
-def _silent_text(source: Source, period: timedelta) -> str:
+def _silent_text(source: Source, console: bool, *, period: timedelta) -> str:
     last = source.last_new_item_at or source.created_at
     since = last.strftime("%Y-%m-%d %H:%M") if last else "?"
     days = period.total_seconds() / 86400
@@ -64,7 +85,7 @@ def _silent_text(source: Source, period: timedelta) -> str:
     return (
         f"Source {source.id} ({source.name}) answers but has had no new items since {since} UTC (more than"
         f" {span}, longer than it usually goes quiet). Its address may have moved or its page changed;"
-        f" check it with `regwatch sources check {source.id}` or /source status."
+        f" {_check_hint(source, console)}."
     )
 
 
@@ -88,8 +109,12 @@ def raise_due(
     with db.atomic():
         for source in list_sources(db, enabled_only=True):
             if source.notice == "failing" and not source.failures:
-                text = f"Source {source.id} ({source.name}) works again: its last poll succeeded."
-                written += _add(db, source, text, now)
+                written += _add(
+                    db,
+                    source,
+                    lambda s, _: f"Source {s.id} ({s.name}) works again: its last poll succeeded.",
+                    now,
+                )
                 _set(db, source.id, None, None)
             elif source.notice == "silent" and (
                 source.failures
@@ -102,13 +127,13 @@ def raise_due(
                 _set(db, source.id, None, None)  # news again (or failing now: that has its own notice)
             elif source.notice is None and source.failures and source.failing_since is not None:
                 if source.failing_since <= now - failing_after:
-                    written += _add(db, source, _failing_text(source, retry_cap), now)
+                    written += _add(db, source, partial(_failing_text, cap=retry_cap), now)
                     _set(db, source.id, "failing", now)
             elif source.notice is None and not source.failures and source.last_ok_at is not None:
                 period = _silent_period(source, silent_after)
                 last = source.last_new_item_at or source.created_at
                 if period is not None and last is not None and last <= now - period:
-                    written += _add(db, source, _silent_text(source, period), now)
+                    written += _add(db, source, partial(_silent_text, period=period), now)
                     _set(db, source.id, "silent", now)
     return written
 

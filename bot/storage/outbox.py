@@ -10,6 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.storage.sources import seen_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +62,11 @@ class Story:
     copies: tuple[StoryCopy, ...]
 
 
+# The source's name is the one the subscription's server gave it, when it added the source itself.
 _SELECT = (
     "SELECT o.id, o.target, o.attempts, o.subscription_id, COALESCE(sub.name, '#' || sub.id), sub.query,"
-    " sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action, s.name, s.url, o.terms,"
+    f" sub.mention_role_id, i.id, i.title, i.text, i.link, i.published, i.action,"
+    f" {seen_name(guild='sub.guild_id')}, s.url, o.terms,"
     " o.created_at, sub.guild_id, sub.origin_channel_id, sub.paused, o.explanation, o.story_of,"
     " o.message_nonce"
     " FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
@@ -110,8 +113,9 @@ def _with_story(db: Database, alert: PendingAlert) -> PendingAlert:
     if row is None:
         return replace(alert, story_of=None)  # the first alert is gone: deliver this one as an alert
     copies = db.execute(
-        "SELECT s.name, i.title, i.link FROM outbox o JOIN items i ON i.id = o.item_id"
-        " JOIN sources s ON s.id = i.source_id"
+        f"SELECT {seen_name(guild='sub.guild_id')}, i.title, i.link FROM outbox o"
+        " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
+        " JOIN subscriptions sub ON sub.id = o.subscription_id"
         " WHERE o.story_of = ? AND (o.status = 'sent' OR o.id = ?) ORDER BY o.id",
         (alert.story_of, alert.id),
     ).fetchall()

@@ -24,7 +24,7 @@ from bot.delivery.embed import (
     matched_sentence,
     nonce_for,
 )
-from bot.delivery.render import clean
+from bot.domain.safetext import terminal as clean
 from bot.storage.outbox import PendingAlert
 from tests.fakediscord.validation import rejection
 

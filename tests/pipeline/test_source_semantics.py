@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from bot.app import build_services
 from bot.delivery.console import ConsoleSink
 from bot.domain.query import parse_query
+from bot.domain.safetext import terminal
 from bot.domain.vendors import VendorCatalog
 from bot.services.insight import explain_link, preview
 from bot.storage import items, subscriptions
@@ -104,7 +105,7 @@ async def test_a_new_covered_list_row_alerts_through_its_page_context_and_why_wo
         assert preview(stored, parse_query(query, vendors)).total == expected, query
 
     subs = subscriptions.list_subscriptions(db)
-    why = explain_link(db, kaspersky.link, subs, vendors, 168, mention_channels=False)
+    why = explain_link(db, kaspersky.link, subs, vendors, 168, mention_channels=False, show=terminal)
     text = "\n".join(why.lines)
     assert why.found, text
     text = text.replace("\\", "")  # markdown escapes: the lines are shown in Discord too
@@ -125,13 +126,13 @@ async def test_a_new_covered_list_row_alerts_through_its_page_context_and_why_wo
 
     # A row recorded on the first poll: matched, not alerted, and where the phrase was found.
     huawei = next(it for it in stored if "Huawei" in it.text)
-    why = explain_link(db, huawei.link or "", subs, vendors, 168, mention_channels=False)
+    why = explain_link(db, huawei.link or "", subs, vendors, 168, mention_channels=False, show=terminal)
     text = "\n".join(why.lines)
     assert "recorded on the source's first poll" in text
     assert "\"covered list\": 'Covered List' in the page context" in text, text
 
     mobile = next(it for it in stored if "China Mobile" in it.text)
-    why = explain_link(db, mobile.link or "", subs, vendors, 168, mention_channels=False)
+    why = explain_link(db, mobile.link or "", subs, vendors, 168, mention_channels=False, show=terminal)
     text = "\n".join(why.lines)
     assert "\"covered list\": 'Covered List' in the page context" in text, text
 

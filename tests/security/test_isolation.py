@@ -9,11 +9,14 @@ here each cross-server attempt is made in turn and must fail with a plain messag
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from bot.storage import sources, subscriptions
+from bot.domain.clock import utcnow
+from bot.storage import items, sources, subscriptions
+from bot.storage.items import NewAlert, NewItem
 from tests.chat.running import Regwatch, kaspersky_item
 from tests.fakediscord import Permission
 from tests.fakediscord.options import OptionError
@@ -119,3 +122,102 @@ async def test_preview_and_why_do_not_show_items_of_another_servers_own_source(a
         user_id=other_admin.user.id,  # type: ignore[attr-defined]
     )
     assert "Kaspersky internal memo" in theirs.content
+
+
+def _embed_text(message: dict[str, object]) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+async def test_a_servers_own_source_never_alerts_or_shows_another_server(app: Regwatch) -> None:
+    """A's private source: B's subscriptions never match it; B adding the same URL learns nothing."""
+    fake = app.fake
+    other, other_admin = await other_server(app)
+    as_b = {"guild_id": other.id, "user_id": other_admin.user.id}  # type: ignore[attr-defined]
+    b_channel = other.system_channel_id  # type: ignore[attr-defined]
+    items: list[str] = []
+    conf = app.feeds.set("/confidential.xml", with_items(NASA))
+    added = await fake.invoke("source add", options={"url": conf, "name": "A's confidential feed"})
+    a_id = int(re.search(r"\(source (\d+)\)", added.content).group(1))  # type: ignore[union-attr]
+    await app.subscribe("kaspersky")
+    await app.subscribe("kaspersky", **as_b)
+    await app.services.scheduler.poll_all()  # first polls: recorded, no alerts
+
+    items.insert(0, kaspersky_item("Kaspersky memo one", "https://conf.example/1"))
+    app.feeds.set("/confidential.xml", with_items(NASA, *items))
+    await app.services.scheduler.poll_all()
+    assert (await app.services.dispatcher.drain()).sent == 1
+    [a_alert] = fake.messages(fake.channel.id)
+    assert "A's confidential feed" in _embed_text(a_alert)
+    assert fake.messages(b_channel) == []  # B's subscription never matched A's source
+    # B sees nothing of it: not in lists, status, previews or explanations.
+    for command, options in (
+        ("source list", {}),
+        ("source status", {}),
+        ("watch preview", {"query": "memo"}),
+        ("alerts why", {"link": "https://conf.example/1"}),
+        ("alerts recent", {}),
+    ):
+        seen = await fake.invoke(command, options=options, **as_b)
+        assert "confidential" not in seen.content and "memo one" not in seen.content, (command, seen.content)
+
+    # B adds the same URL: the same answer as for a URL nobody watches (a fresh id, its own name,
+    # never polled), and a fresh URL added next gets the next id: nothing tells B that A watches it.
+    hits = app.feeds.hits("/confidential.xml")
+    fresh_url = app.feeds.set("/fresh.xml", with_items(NASA))
+    b_added = await fake.invoke("source add", options={"url": conf, "name": "B feed"}, **as_b)
+    b_fresh = await fake.invoke("source add", options={"url": fresh_url, "name": "B fresh"}, **as_b)
+    shape = r"Watching \*\*B (feed|fresh)\*\* \(source (\d+)\): RSS feed with \d+ items\. Its first poll"
+    first, second = re.match(shape, b_added.content), re.match(shape, b_fresh.content)
+    assert first and second, (b_added.content, b_fresh.content)
+    b_id = int(first.group(2))
+    assert b_id != a_id and int(second.group(2)) == b_id + 1
+    assert "confidential" not in b_added.content and "already" not in b_added.content
+    status = await fake.invoke("source status", **as_b)
+    assert f"`{b_id}` B feed: not polled yet" in status.content, status.content
+    assert "confidential" not in status.content
+
+    # One fetch of the URL per poll, whoever watches it; each server's alert names its own source.
+    items.insert(0, kaspersky_item("Kaspersky memo two", "https://conf.example/2"))
+    app.feeds.set("/confidential.xml", with_items(NASA, *items))
+    await app.services.scheduler.poll_all()
+    assert app.feeds.hits("/confidential.xml") == hits + 2  # B's add-time check, then one poll
+    assert (await app.services.dispatcher.drain()).sent == 2
+    [b_alert] = fake.messages(b_channel)
+    assert "B feed" in _embed_text(b_alert) and "confidential" not in _embed_text(b_alert)
+    assert "A's confidential feed" in _embed_text(fake.messages(fake.channel.id)[-1])
+    assert "memo one" not in _embed_text(b_alert)
+
+    # B removes its source: A keeps its own, and B's id means nothing to A.
+    removed = await fake.invoke("source remove", options={"id": b_id}, **as_b)
+    assert removed.content == f"Removed source {b_id} (B feed)."
+    mine = await fake.invoke("source list")
+    assert f"`{a_id}` A's confidential feed" in mine.content
+    refused = await fake.invoke("source remove", options={"id": b_id})
+    assert "no source of its own" in refused.content
+
+
+async def test_a_private_source_is_refused_to_other_subscriptions_by_the_storage_itself(
+    app: Regwatch,
+) -> None:
+    """Even an alert the pipeline wrongly asked for is not enqueued for a server that cannot see it."""
+    other, other_admin = await other_server(app)
+    conf = app.feeds.set("/confidential.xml", with_items(NASA))
+    await app.fake.invoke("source add", options={"url": conf, "name": "Private"})
+    await app.subscribe("kaspersky", guild_id=other.id, user_id=other_admin.user.id)  # type: ignore[attr-defined]
+    adb = app.services.adb
+    [private] = [s for s in await adb.call(sources.list_sources) if not s.shared]
+    [b_sub] = await adb.call(subscriptions.list_subscriptions, guild_id=other.id)  # type: ignore[attr-defined]
+    console = await adb.call(subscriptions.add, "kaspersky", "console", utcnow())
+    wrong = [NewAlert(0, b_sub.id, b_sub.target, ("kaspersky",)), NewAlert(0, console.id, "console", ())]
+    stored, enqueued = await adb.call(
+        items.store_poll,
+        private.id,
+        utcnow(),
+        utcnow(),
+        [NewItem("guid:x", "x", None, None, None, "Kaspersky", "text", None)],
+        wrong,
+        etag=None,
+        last_modified=None,
+        body_hash=None,
+    )
+    assert (stored, enqueued) == (1, 0)

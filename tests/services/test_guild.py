@@ -107,9 +107,10 @@ async def test_add_source_checks_the_address_the_interval_the_quota_and_the_feed
     assert message == "RSS feed with 4 items."
     with pytest.raises(UserError, match=r"the most allowed \(1\)"):
         await guild.add_source(SERVER_A, not_a_feed)
-    # Another server adding the same address gets the existing source, not a copy it could remove.
+    # Another server adding the same address gets its own entry, told exactly what a first server
+    # is told: nothing says that A watches it. The URL is still one source, fetched once.
     same, told = await guild.add_source(SERVER_B, url)
-    assert same.id == source.id and same.guild_id == SERVER_A and "already watched" in told
+    assert same.id != source.id and same.guild_id == SERVER_B and told == message
     assert len(await box.call(sources.list_sources)) == 2  # the box's source and this one
 
 
@@ -120,12 +121,9 @@ async def test_sources_visible_and_removable_are_the_servers_own(
     await box.call(sources.sync_config, [SourceConfig("CISA news", "https://www.cisa.gov/news.xml")], clock())
     [catalog] = [s for s in await box.call(sources.list_sources) if s.origin == "config"]
     own_a = await box.call(
-        sources.add,
-        SourceConfig("A's feed", "https://a.example/feed"),
-        clock(),
-        origin="discord",
-        guild_id=SERVER_A,
+        sources.add_for_guild, SourceConfig("A's feed", "https://a.example/feed"), clock(), SERVER_A
     )
+    assert own_a is not None
 
     assert {s.id for s in await guild.visible_sources(SERVER_A)} == {catalog.id, own_a.id}
     assert {s.id for s in await guild.visible_sources(SERVER_B)} == {catalog.id}
@@ -145,12 +143,9 @@ async def test_preview_recent_alerts_and_why_see_only_what_the_server_may_see(
     sub_a, _ = await guild.subscribe(SERVER_A, CHANNEL_A, USER, "trump")
     await box.enqueue(sub_a.id, 20)  # the shared source's items, alerting server A
     own_b = await box.call(
-        sources.add,
-        SourceConfig("B's feed", "https://b.example/feed"),
-        clock(),
-        origin="discord",
-        guild_id=SERVER_B,
+        sources.add_for_guild, SourceConfig("B's feed", "https://b.example/feed"), clock(), SERVER_B
     )
+    assert own_b is not None
     more = real_entries()[20:40]
     await box.enqueue([], 20, source_id=own_b.id)  # B's own source: items, no alerts
 

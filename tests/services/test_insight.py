@@ -56,7 +56,7 @@ async def test_an_unseen_link_says_so(box: Outbox) -> None:
     assert explained == insight.Explanation(
         False,
         [
-            "regwatch has not seen https://nowhere.example/x in any source it polls."
+            "regwatch has not seen https\\://nowhere.example/x in any source it polls."
             " `regwatch sources list` shows the sources."
         ],
     )

@@ -79,7 +79,9 @@ def test_store_poll_enqueues_once_per_target_and_link(db):
 
 def test_store_poll_is_one_transaction(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
-    # An alert for a subscription that does not exist violates a foreign key: nothing must remain.
+    sub = subscriptions.add(db, "a", "console", NOW)
+    # Enqueueing the alert fails (after the item was inserted): nothing of the poll must remain.
+    db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'no'); END")
     with pytest.raises(sqlite3.IntegrityError):
         items.store_poll(
             db,
@@ -87,7 +89,7 @@ def test_store_poll_is_one_transaction(db):
             NOW,
             NOW,
             [new_item(1)],
-            [NewAlert(0, 999, "console", ())],
+            [NewAlert(0, sub.id, "console", ())],
             etag="e",
             last_modified=None,
             body_hash="h",
