@@ -22,8 +22,9 @@ from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.federal_register import follow_pages
-from bot.sources.fulltext import fetch_article, max_per_poll, wants_full_text
+from bot.sources.fulltext import extract_article, fetch_article_page, max_per_poll, wants_full_text
 from bot.sources.http import Fetcher
+from bot.sources.workers import InThread, Offload, WorkerStopped
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
@@ -82,12 +83,15 @@ class Poller:
         policy: PollPolicy,
         *,
         clock: Clock = utcnow,
+        offload: Offload | None = None,
     ) -> None:
         self._adb = adb
         self._fetcher = fetcher
         self._matchers = matchers
         self._policy = policy
         self._clock = clock
+        # Parsing and article extraction run here: worker processes with a deadline in the service.
+        self._offload: Offload = offload if offload is not None else InThread()
 
     def _next_check(self, now: datetime, source: Source, hint_seconds: int | None = None) -> datetime:
         interval = source.interval_seconds or self._policy.interval_seconds
@@ -151,7 +155,7 @@ class Poller:
             return PollResult(source.id, source.name, "unchanged", fetch_seconds=fetch_seconds)
 
         try:
-            feed = await asyncio.to_thread(
+            feed = await self._offload.run(
                 parse_document,
                 source.kind,
                 fetched.body,
@@ -168,7 +172,11 @@ class Poller:
                     max_pages=self._policy.max_pages,
                     max_bytes=self._policy.max_decompressed_bytes,
                     options=source.options,
+                    offload=self._offload,
                 )
+        except WorkerStopped:
+            # Shutting down: nothing is recorded, the source stays due for the next start.
+            return PollResult(source.id, source.name, "failed", error="stopped: regwatch is shutting down")
         except (ParseError, FetchError) as exc:
             if dry_run:
                 return PollResult(
@@ -232,9 +240,23 @@ class Poller:
         chosen = [
             n for n, it in enumerate(new_items) if it.link and it.link.startswith(("http://", "https://"))
         ]
-        texts = await asyncio.gather(
-            *(fetch_article(self._fetcher, new_items[n].link or "", source.options) for n in chosen[:limit])
+        chosen = chosen[:limit]
+        pages = await asyncio.gather(
+            *(fetch_article_page(self._fetcher, new_items[n].link or "", source.options) for n in chosen)
         )
+        fetched = [(n, page) for n, page in zip(chosen, pages, strict=True) if page is not None]
+        # All pages of a poll go to one worker in one round trip, each with its own deadline.
+        extracted = await self._offload.run_many(
+            [(extract_article, (body, url), {}) for _, (body, url) in fetched]
+        )
+        texts: list[str | None] = []
+        for (_, (_, url)), outcome in zip(fetched, extracted, strict=True):
+            if isinstance(outcome, WorkerStopped):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                log.info("full text of %s not read: %s", url, outcome, extra={"source_id": source.id})
+            texts.append(None if isinstance(outcome, BaseException) else outcome)
+        chosen = [n for n, _ in fetched]
         out = list(new_items)
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
@@ -308,6 +330,7 @@ class Poller:
             compiled.searches,
             searched,
             max_bytes=self._policy.max_decompressed_bytes,
+            offload=self._offload,
         )
         for error in answers.errors:
             log.warning("source %d (%s): %s", source.id, source.name, error, extra={"source_id": source.id})

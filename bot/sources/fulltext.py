@@ -9,15 +9,15 @@ that cannot be fetched or read leaves the teaser as it was.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.domain.errors import FetchError
+from bot.domain.errors import FetchError, ParseError
 from bot.sources.fallback import source_headers
 from bot.sources.htmltext import TEXT_MAX_CHARS
 from bot.sources.http import Fetcher
+from bot.sources.workers import InThread, Offload
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ def extract_article(body: bytes, url: str) -> str | None:
     return text[:TEXT_MAX_CHARS] if text else None
 
 
-async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> str | None:
-    """Fetch a linked page and return its article text, or None (logged) when that fails."""
+async def fetch_article_page(
+    fetcher: Fetcher, url: str, options: Mapping[str, Any]
+) -> tuple[bytes, str] | None:
+    """Fetch a linked page; return its body and final URL, or None (logged) when it is no web page."""
     interval = options.get("min_interval_seconds", DEFAULT_MIN_INTERVAL)
     spacing = float(interval) if isinstance(interval, int | float) and not isinstance(interval, bool) else 1.0
     try:
@@ -66,4 +68,18 @@ async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) 
     if content_type and "html" not in content_type:
         log.info("full text of %s not read: %s is not a web page", url, content_type)
         return None
-    return await asyncio.to_thread(extract_article, fetched.body, fetched.url)
+    return bytes(fetched.body), fetched.url
+
+
+async def fetch_article(
+    fetcher: Fetcher, url: str, options: Mapping[str, Any], *, offload: Offload | None = None
+) -> str | None:
+    """Fetch a linked page and return its article text, or None (logged) when that fails."""
+    page = await fetch_article_page(fetcher, url, options)
+    if page is None:
+        return None
+    try:
+        return await (offload or InThread()).run(extract_article, *page)
+    except ParseError as exc:  # the extraction overran its deadline
+        log.info("full text of %s not read: %s", url, exc)
+        return None
