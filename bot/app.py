@@ -235,7 +235,14 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         allow_private=settings.allow_private_networks,
         max_item_age_hours=settings.max_item_age_hours,
     )
-    service = GuildService(services.adb, services.vendors, services.fetcher, limits, clock=services.clock)
+    service = GuildService(
+        services.adb,
+        services.vendors,
+        services.fetcher,
+        limits,
+        clock=services.clock,
+        offload=services.workers,
+    )
     bot = RegwatchBot(
         service,
         dev_guild_id=settings.discord_dev_guild_id,
