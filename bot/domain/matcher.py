@@ -147,6 +147,7 @@ class Matcher:
         triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
         self._subscription_count = 0
+        self.work = 0  # evaluation steps spent on costly operators (NEAR), summed over items
         self.over_budget = 0  # evaluations stopped by the per-item budget (a query hand-built past it)
         self._scan_source = False
         for sid, query in subscriptions:
@@ -277,6 +278,8 @@ class Matcher:
                 self.over_budget += 1
                 log.warning("a query used up its evaluation budget on one item; it does not match it")
                 continue
+            finally:
+                self.work += MAX_QUERY_COST - state.budget
             if evidence is None:
                 continue
             key = evidence[0] if len(evidence) == 1 else frozenset(evidence)
