@@ -175,6 +175,7 @@ class WorkerPool:
         # Blocking pipe reads wait here, never on the event loop (one thread per worker).
         self._readers = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="worker-pipe")
         self.killed = 0  # workers killed for overrunning (for tests and metrics)
+        self.in_flight = 0  # documents sent to a worker and not answered yet
 
     async def start(self) -> None:
         """Create the idle slots; workers start when first needed."""
@@ -240,8 +241,18 @@ class WorkerPool:
         outcomes: list[Any],
     ) -> int:
         """Send the calls; collect answers until one overruns. Return how many calls are settled."""
+        log.debug("parse worker %d: %d documents sent", worker.process.pid, len(calls))
+        self.in_flight += len(calls)
         try:
-            worker.conn.send(calls)
+            return await self._collect(worker, calls, outcomes)
+        finally:
+            self.in_flight -= len(calls)
+
+    async def _collect(self, worker: _Worker, calls: list[Call], outcomes: list[Any]) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            # Pickling and writing a large body takes a while: not on the event loop.
+            await loop.run_in_executor(self._readers, worker.conn.send, calls)
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             if isinstance(exc, OSError):
                 worker.kill()
