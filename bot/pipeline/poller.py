@@ -398,28 +398,19 @@ class Poller:
         if identities is None:
             identities = assign_identities(entries)
         known = await self._adb.call(items.known_identities, source.id, identities)
-        fresh: list[NewItem] = []
+        fresh: list[tuple[str, Entry]] = []
         seen: set[str] = set()
         for identity, entry in zip(identities, entries, strict=True):
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
-            verdict = classify_verdict(entry.title, entry.text) if classify else None
-            fresh.append(
-                NewItem(
-                    identity=identity,
-                    guid=entry.guid,
-                    link=entry.link,
-                    canonical_link=canonical_link(entry.link),
-                    link_key=link_key(entry.link),
-                    title=entry.title,
-                    text=entry.text,
-                    published=entry.published,
-                    action=verdict.action if verdict else None,
-                    verdict=verdict,
-                )
-            )
-        return fresh
+            fresh.append((identity, entry))
+        if not fresh:
+            return []
+        if not classify:
+            return _new_item_rows(fresh, classify=False)
+        # Classifying is CPU work per item: off the event loop.
+        return await asyncio.to_thread(_new_item_rows, fresh, classify=True)
 
     async def _match(self, source: Source, new_items: list[NewItem], now: datetime) -> list[NewAlert]:
         if not new_items:
@@ -442,9 +433,33 @@ class Poller:
                     found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found
 
-        # Matching is CPU work: keep the loop responsive for big batches.
-        return run() if len(new_items) <= 20 else await asyncio.to_thread(run)
+        # Matching is pure Python, bounded per (item, query) by the cost model's budget; in a thread
+        # the interpreter hands the GIL back to the loop every few milliseconds, so however many
+        # subscriptions match, /healthz and slash commands still answer.
+        return await asyncio.to_thread(run)
 
 
 def _unzip(pairs: list[tuple[str, Entry]]) -> tuple[list[Entry], list[str]]:
     return [entry for _, entry in pairs], [identity for identity, _ in pairs]
+
+
+def _new_item_rows(fresh: list[tuple[str, Entry]], *, classify: bool) -> list[NewItem]:
+    """Build the rows of new items, classified when asked."""
+    rows: list[NewItem] = []
+    for identity, entry in fresh:
+        verdict = classify_verdict(entry.title, entry.text) if classify else None
+        rows.append(
+            NewItem(
+                identity=identity,
+                guid=entry.guid,
+                link=entry.link,
+                canonical_link=canonical_link(entry.link),
+                link_key=link_key(entry.link),
+                title=entry.title,
+                text=entry.text,
+                published=entry.published,
+                action=verdict.action if verdict else None,
+                verdict=verdict,
+            )
+        )
+    return rows
