@@ -33,7 +33,7 @@ import aiohttp
 from bench.feeds import serve
 from bot.app import build_services
 from bot.settings import load_settings
-from bot.sources.workers import InThread
+from bot.sources.workers import InThread, WorkerPool
 from bot.storage import outbox
 
 SUBSCRIPTIONS = """
@@ -119,6 +119,8 @@ async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> 
             services.fetcher._per_host_limit = per_host  # type: ignore[attr-defined]
             if not pool:
                 services.poller._offload = InThread()  # type: ignore[attr-defined]
+            elif isinstance(services.workers, WorkerPool):
+                await services.workers.warm()  # as `regwatch run` does before its first poll
             for label, gen in (
                 ("A: first poll, 200s (parse+store)", "0"),
                 ("B: all 304", "0"),

@@ -292,6 +292,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop)
+    if isinstance(services.workers, WorkerPool):
+        await services.workers.warm()
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
     if services.digests is not None:

@@ -184,6 +184,23 @@ class WorkerPool:
             for _ in range(self.size):
                 self._idle.put_nowait(None)
 
+    async def warm(self) -> None:
+        """Start every idle worker now (the service's first poll then pays no interpreter start)."""
+        await self.start()
+        assert self._idle is not None
+        started: list[_Worker] = []
+        try:
+            for _ in range(self._idle.qsize()):
+                slot = self._idle.get_nowait()
+                started.append(slot if slot is not None and slot.alive() else await self._spawn())
+        except (ParseError, WorkerStopped) as exc:
+            log.warning("could not start the parse workers ahead of time: %s", exc)
+        finally:
+            for worker in started:
+                self._idle.put_nowait(worker)
+            for _ in range(self.size - len(self._busy) - self._idle.qsize()):
+                self._idle.put_nowait(None)
+
     async def close(self) -> None:
         """Kill every worker at once; calls in flight raise WorkerStopped."""
         self._closed = True
