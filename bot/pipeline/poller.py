@@ -120,7 +120,12 @@ class Poller:
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
         if source.kind == "search":
-            return await self._poll_search(source, dry_run=dry_run)
+            try:
+                return await self._poll_search(source, dry_run=dry_run)
+            except WorkerStopped:
+                return PollResult(
+                    source.id, source.name, "failed", error="stopped: regwatch is shutting down"
+                )
         now = self._clock()
         started = time.monotonic()
         try:
