@@ -32,6 +32,8 @@ from bot.storage.sources import Source
 
 log = logging.getLogger(__name__)
 
+_STOPPED = "stopped: regwatch is shutting down"
+
 
 @dataclass(frozen=True)
 class PollPolicy:
@@ -123,9 +125,7 @@ class Poller:
             try:
                 return await self._poll_search(source, dry_run=dry_run)
             except WorkerStopped:
-                return PollResult(
-                    source.id, source.name, "failed", error="stopped: regwatch is shutting down"
-                )
+                return PollResult(source.id, source.name, "failed", error=_STOPPED)
         now = self._clock()
         started = time.monotonic()
         try:
@@ -181,7 +181,7 @@ class Poller:
                 )
         except WorkerStopped:
             # Shutting down: nothing is recorded, the source stays due for the next start.
-            return PollResult(source.id, source.name, "failed", error="stopped: regwatch is shutting down")
+            return PollResult(source.id, source.name, "failed", error=_STOPPED)
         except (ParseError, FetchError) as exc:
             if dry_run:
                 return PollResult(
@@ -196,7 +196,10 @@ class Poller:
         # is the costliest step per item); previews and explanations classify them when needed.
         new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
         if (source.primed or dry_run) and wants_full_text(source.options):
-            new_items = await self._with_full_text(source, new_items)
+            try:
+                new_items = await self._with_full_text(source, new_items)
+            except WorkerStopped:
+                return PollResult(source.id, source.name, "failed", error=_STOPPED)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
         result = PollResult(
             source.id,
