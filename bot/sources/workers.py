@@ -135,7 +135,22 @@ def _worker_main(conn: Connection) -> None:
 
 def child_main(fd: int) -> None:
     """Entry point of a worker process: serve calls on the inherited socket `fd`."""
+    _die_with_parent()
     _worker_main(Connection(fd))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the service dies (even by SIGKILL) mid-parse."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the service died before the request took effect
+        raise SystemExit(0)
 
 
 @dataclass(eq=False)
