@@ -6,6 +6,10 @@ Baseline in the same run: plain aiohttp GETs of the same feeds, no pipeline.
 
     python bench/bench_poll.py            # 1,000 feeds x 50 items of ~1.5 kB
     python bench/bench_poll.py --quick    # 50 feeds, a few seconds
+    python bench/bench_poll.py --quick --no-pool   # parse in threads (the old way), to compare
+
+"loop stall" is the longest the event loop went without running a 10 ms heartbeat: what
+/healthz and slash commands would have waited during the round.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import aiohttp
 from bench.feeds import serve
 from bot.app import build_services
 from bot.settings import load_settings
+from bot.sources.workers import InThread, WorkerPool
 from bot.storage import outbox
 
 SUBSCRIPTIONS = """
@@ -62,7 +67,23 @@ async def baseline(port: int, feeds: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
+class Heartbeat:
+    """Record the longest gap between 10 ms wake-ups of the event loop."""
+
+    def __init__(self) -> None:
+        self.max_gap = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            self.max_gap = max(self.max_gap, now - last)
+            last = now
+
+
+async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> list[tuple[str, ...]]:
     tmp = Path(tempfile.mkdtemp(prefix="regwatch-bench-"))
     generation = tmp / "generation"
     generation.write_text("0")
@@ -92,10 +113,14 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
         await baseline(port, feeds, 50)
         base = await baseline(port, feeds, 50)
         rows.append(
-            ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "")
+            ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "", "")
         )
         async with build_services(settings) as services:
             services.fetcher._per_host_limit = per_host  # type: ignore[attr-defined]
+            if not pool:
+                services.poller._offload = InThread()  # type: ignore[attr-defined]
+            elif isinstance(services.workers, WorkerPool):
+                await services.workers.warm()  # as `regwatch run` does before its first poll
             for label, gen in (
                 ("A: first poll, 200s (parse+store)", "0"),
                 ("B: all 304", "0"),
@@ -105,9 +130,12 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
                 if gen == "1":
                     await baseline(port, feeds, 50)  # warm the new generation
                 c0, t0 = cpu(), time.perf_counter()
+                beat = Heartbeat()
+                beating = asyncio.create_task(beat.run())
                 results = await services.scheduler.poll_all()
                 wall = time.perf_counter() - t0
                 used = cpu() - c0
+                beating.cancel()
                 failed = sum(r.status == "failed" for r in results)
                 new = sum(r.new_items for r in results)
                 alerts = sum(r.alerts for r in results)
@@ -120,6 +148,7 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
                         f"{wall:.2f}",
                         f"{used:.2f}",
                         f"{feeds / wall:,.0f}",
+                        f"{beat.max_gap * 1000:.0f}",
                         f"{new:,} new items, {alerts:,} alerts",
                     )
                 )
@@ -129,7 +158,7 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
         server.kill()
         server.join()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("peak RSS of this process", f"{rss:.0f} MB", "", "", ""))
+    rows.append(("peak RSS of this process", f"{rss:.0f} MB", "", "", "", ""))
     return rows
 
 
@@ -140,19 +169,20 @@ def main() -> None:
     ap.add_argument(
         "--per-host", type=int, default=2, help="concurrent requests per host (default 2, as in production)"
     )
+    ap.add_argument("--no-pool", action="store_true", help="parse in threads, not in worker processes")
     args = ap.parse_args()
     feeds = args.feeds or (50 if args.quick else 1000)
-    rows = asyncio.run(bench(feeds, 50, args.per_host))
+    rows = asyncio.run(bench(feeds, 50, args.per_host, pool=not args.no_pool))
     print(
         f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server,"
-        f" per-host limit {args.per_host}"
+        f" per-host limit {args.per_host}, parsing in {'threads' if args.no_pool else 'worker processes'}"
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()},"
         f" SQLite {sqlite3.sqlite_version}\n"
     )
-    print("| round | wall s | CPU s | feeds/s | result |")
-    print("|---|---:|---:|---:|---|")
+    print("| round | wall s | CPU s (this process) | feeds/s | loop stall ms | result |")
+    print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from bot.pipeline.scheduler import PollScheduler
 from bot.settings import Settings
 from bot.sources.adapters import supported_kinds
 from bot.sources.http import Fetcher
+from bot.sources.workers import InThread, Offload, WorkerPool, default_size
 from bot.storage import notices, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
 
@@ -97,6 +98,7 @@ class Services:
     clock: Clock = utcnow
     digests: DigestScheduler | None = None
     notices: NoticeBoard | None = None
+    workers: Offload = field(default_factory=InThread)
 
     async def check_sources(self) -> int:
         """Raise due notices about failing or silent sources and deliver what can be; return sent."""
@@ -122,7 +124,10 @@ async def build_services(
     sync_configuration(db, settings, vendors)
     adb = AsyncDatabase(db)
     try:
-        async with make_fetcher(settings) as fetcher:
+        async with (
+            make_fetcher(settings) as fetcher,
+            WorkerPool(settings.parse_workers or default_size(), settings.parse_timeout_seconds) as pool,
+        ):
             matchers = MatcherCache(adb, vendors)
             policy = PollPolicy(
                 interval_seconds=settings.poll_interval_seconds,
@@ -132,7 +137,7 @@ async def build_services(
                 story_window_hours=settings.story_window_hours,
             )
             metrics = Metrics()
-            poller = Poller(adb, fetcher, matchers, policy, clock=clock)
+            poller = Poller(adb, fetcher, matchers, policy, clock=clock, offload=pool)
             dispatcher = PacedDispatcher(
                 adb, sinks or {"console": ConsoleSink()}, clock=clock, on_outcome=metrics.observe_delivery
             )
@@ -181,6 +186,7 @@ async def build_services(
                 clock,
                 digests,
                 notices=board,
+                workers=pool,
             )
             holder.append(services)
             yield services
@@ -229,7 +235,14 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         allow_private=settings.allow_private_networks,
         max_item_age_hours=settings.max_item_age_hours,
     )
-    service = GuildService(services.adb, services.vendors, services.fetcher, limits, clock=services.clock)
+    service = GuildService(
+        services.adb,
+        services.vendors,
+        services.fetcher,
+        limits,
+        clock=services.clock,
+        offload=services.workers,
+    )
     bot = RegwatchBot(
         service,
         dev_guild_id=settings.discord_dev_guild_id,
@@ -296,6 +309,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop)
+    if isinstance(services.workers, WorkerPool):
+        await services.workers.warm()
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
     if services.digests is not None:
@@ -315,6 +330,9 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         log.error("the Discord connection ended: %s", gateway.exception())
     grace = services.settings.shutdown_grace_seconds
     log.info("stopping: no new polls, finishing the ones in flight (up to %g s)", grace)
+    # Parses are abandoned at once (their sources stay due and are polled on the next start):
+    # a hostile document must not hold the shutdown for its whole deadline.
+    await services.workers.close()
     await services.scheduler.stop(grace=grace)
     if services.digests is not None:
         await services.digests.stop()

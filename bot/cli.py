@@ -402,6 +402,8 @@ def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
     print(
         f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."
     )
+    if result.stopped:
+        print(f"note: {result.stopped}")
     if result.per_day:
         print(format_table(("day", "matches"), result.per_day))
     if result.top:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_backoff_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     http_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    # Worker processes for parsing and article extraction (0: one per spare core, at least 1).
+    parse_workers: int = Field(default=0, ge=0, le=64)
+    parse_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     allow_private_networks: bool = False
     contact: str = Field(default="", max_length=200)
     max_item_age_hours: int = Field(default=168, ge=1, le=24 * 3650)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import sqlite3
 import stat
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import bot
 from bot.storage.migrations import latest_version
-from tests.helpers import refused_port, rss_item, with_items
+from tests.helpers import refused_port, rss_item, source_toml, with_items
+from tests.security.hostile import deeply_nested_page
 from tests.test_cli import NASA, SUBS, env_for, regwatch, sources_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,8 +157,7 @@ async def service(tmp_path: Path, **extra: str) -> AsyncIterator[Service]:
                 tmp_path,
                 REGWATCH_HEALTH_PORT=str(port),
                 REGWATCH_POLL_INTERVAL_SECONDS="5",
-                REGWATCH_LOG_LEVEL="INFO",
-                **extra,
+                **{"REGWATCH_LOG_LEVEL": "INFO", **extra},
             )
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
@@ -425,3 +427,47 @@ async def test_database_and_backups_are_private_and_the_live_database_is_never_a
     assert code == 0, err
     assert files_in(backups) == ["copy.db"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def running(pid: int) -> bool:
+    """Tell whether a process exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "zombie" not in status
+
+
+async def test_sigterm_during_a_hostile_parse_exits_at_once_and_leaves_no_worker(tmp_path, feed_server):
+    # A page watch on markup nested 100,000 deep parses for minutes; neither the parse deadline
+    # nor the shutdown grace would end it soon: SIGTERM must stop the worker itself.
+    url = feed_server.set("/nested.html", deeply_nested_page(), content_type="text/html; charset=utf-8")
+    sources = tmp_path / "hostile.toml"
+    sources.write_text(source_toml("Nested page", url, "html", {"selector": "div"}))
+    async with service(
+        tmp_path,
+        REGWATCH_SOURCES_FILE=str(sources),
+        REGWATCH_SHUTDOWN_GRACE_SECONDS="600",
+        REGWATCH_PARSE_TIMEOUT_SECONDS="600",
+        REGWATCH_LOG_LEVEL="DEBUG",
+    ) as svc:
+        await svc.wait_ready()
+        assert svc.proc.stderr is not None
+        sent = None
+        while sent is None:
+            line = (await asyncio.wait_for(svc.proc.stderr.readline(), timeout=60)).decode()
+            assert line, "the service ended before parsing"
+            sent = re.search(r"parse worker (\d+): 1 documents sent", line)
+        worker = int(sent.group(1))
+        assert running(worker)  # the hostile parse is in progress
+        started = time.monotonic()
+        svc.proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(svc.proc.communicate(), timeout=60)
+        took = time.monotonic() - started
+    assert svc.proc.returncode == 0, err.decode()
+    assert "stopped cleanly" in err.decode() and "Traceback" not in err.decode()
+    print(f"SIGTERM during a hostile parse: exited in {took:.2f} s")
+    assert not running(worker)
+    with sqlite3.connect(tmp_path / "regwatch.db") as db:
+        # The abandoned poll recorded nothing: the source stays due for the next start.
+        assert db.execute("SELECT failures, primed FROM sources").fetchall() == [(0, 0)]

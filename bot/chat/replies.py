@@ -21,15 +21,15 @@ async def reply(interaction: discord.Interaction[discord.Client], text: str) -> 
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
 
 
-async def require_manage_guild(interaction: discord.Interaction[discord.Client]) -> bool:
+async def require_manage_guild(
+    interaction: discord.Interaction[discord.Client], purpose: str = "to change what this server watches"
+) -> bool:
     """Re-check Manage Server ourselves (server admins can override Discord's command permissions)."""
     if interaction.guild_id is None:
         await reply(interaction, "regwatch commands work inside a server, not in direct messages.")
         return False
     if not interaction.permissions.manage_guild:
-        await reply(
-            interaction, "You need the **Manage Server** permission to change what this server watches."
-        )
+        await reply(interaction, f"You need the **Manage Server** permission {purpose}.")
         return False
     return True
 

@@ -251,6 +251,11 @@ class WatchGroup(app_commands.Group):
         days: app_commands.Range[int, 1, 365] = 30,
     ) -> None:
         """Run a query over stored items and show counts per day and the top matches."""
+        # Manage Server: a preview scans every stored item, the costliest thing a member can ask.
+        if not await require_manage_guild(
+            interaction, "to preview queries (a preview scans every stored item)"
+        ):
+            return
         try:
             self.service.parse(query)
         except QueryError as exc:
@@ -270,4 +275,6 @@ class WatchGroup(app_commands.Group):
             head = f"{result.total} matches among {result.scanned} items in the last {days} days"
             text = f"{head} ({per_day}).\n{top}"
         text += "".join(f"\nNote: {escape(w, 300)}" for w in result.warnings)
+        if result.stopped:
+            text += f"\nNote: {escape(result.stopped[0].upper() + result.stopped[1:], 300)}."
         await reply(interaction, text)

@@ -10,9 +10,13 @@ so the matcher evaluates it only for items that hit one of them.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Any, Protocol
 
+from bot.domain.errors import RegwatchError
 from bot.domain.query import (
+    MAX_QUERY_COST,
+    NEAR_MAX_POSITIONS,
     Action,
     And,
     InField,
@@ -27,12 +31,12 @@ from bot.domain.query import (
     Word,
     atom_literals,
 )
-from bot.domain.text import FoldedText, count_words
+from bot.domain.text import FoldedText, word_tokens
 
 TITLE, SUMMARY, SOURCE = 0, 1, 2
 FIELD_BITS = {"title": 1 << TITLE, "summary": 1 << SUMMARY, "source": 1 << SOURCE}
 DEFAULT_MASK = (1 << TITLE) | (1 << SUMMARY)  # terms without a field search title and summary
-_MAX_POSITIONS = 200  # per NEAR side: bounds the pair loop on very repetitive text
+_MAX_POSITIONS = NEAR_MAX_POSITIONS  # per NEAR side: bounds the pair loop on very repetitive text
 
 # One occurrence of a term: (field, start, end, raw). raw=False: offsets in the folded field
 # text; raw=True: offsets in the original text (regexes run on the original).
@@ -40,11 +44,16 @@ Span = tuple[int, int, int, bool]
 # Why a query matched: (field mask, term id) pairs, "this term, within these fields". The matcher
 # turns them into the words of the item, once per distinct evidence and item.
 Evidence = list[tuple[int, int]]
-# A NEAR operand's occurrence: (field, start, end, evidence), offsets in the folded field.
+# A NEAR operand's occurrence: (field, first word, last word, evidence); words are numbered by
+# tokenizing the whole folded field, so NEAR distances are word numbers subtracted.
 Position = tuple[int, int, int, Evidence]
 # (cost, term ids): one of the terms must be hit for a node to match. Cost steers AND to its
 # rarest part: actions and short words are common, long phrases are rare.
 Trigger = tuple[int, tuple[int, ...]]
+
+
+class OverBudget(RegwatchError):
+    """One query's evaluation on one item used up its work budget (it does not match)."""
 
 
 class Locator(Protocol):
@@ -64,7 +73,7 @@ class DocState:
     is located on demand, for NEAR only.
     """
 
-    __slots__ = ("_located", "action", "by_mask", "fields", "first", "locator", "raw")
+    __slots__ = ("_located", "_words", "action", "budget", "by_mask", "fields", "first", "locator", "raw")
 
     def __init__(self, fields: list[FoldedText | None], action: str | None, locator: Locator) -> None:
         self.fields = fields
@@ -76,6 +85,23 @@ class DocState:
         # by_mask[m]: term ids hit in at least one field of mask m (filled by `index_hits`).
         self.by_mask: list[set[int]] = []
         self._located: dict[tuple[int, int], list[Span]] = {}
+        self._words: dict[int, list[int]] = {}  # field -> start offset of each word token
+        # Work left for the query being evaluated (the matcher resets it for each one).
+        self.budget = MAX_QUERY_COST
+
+    def spend(self, work: int) -> None:
+        """Use `work` steps of the current query's budget; raise OverBudget when it runs out."""
+        self.budget -= work
+        if self.budget < 0:
+            raise OverBudget("the query used up its evaluation budget on this item")
+
+    def word_span(self, field: int, start: int, end: int) -> tuple[int, int]:
+        """Return the numbers of the first and last word tokens a folded span touches."""
+        starts = self._words.get(field)
+        if starts is None:
+            text = self.fields[field]
+            starts = self._words[field] = word_tokens(text.folded) if text is not None else []
+        return bisect_right(starts, start) - 1, bisect_right(starts, end - 1) - 1
 
     def add_pseudo(self, tid: int) -> None:
         """Record a term that holds for the whole item (an action): in every field, no span."""
@@ -133,11 +159,6 @@ class DocState:
                     spans = self._located[tid, field] = located
                 out.extend(spans)
         return out
-
-    def words_between(self, field: int, start: int, end: int) -> int:
-        """Count the words between two folded offsets of a field."""
-        text = self.fields[field]
-        return count_words(text.folded, start, end) if text is not None else 0
 
 
 class Evaluator:
@@ -226,12 +247,13 @@ class _Terms(Evaluator):
         return doc.evidence(self.tids, mask) or None
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
-        return [
-            (span[0], span[1], span[2], [(mask, tid)])
-            for tid in doc.by_mask[mask].intersection(self.tids)
-            for span in doc.spans(tid, mask)
-            if not span[3]
-        ]
+        out: list[Position] = []
+        for tid in doc.by_mask[mask].intersection(self.tids):
+            for field, start, end, raw in doc.spans(tid, mask):
+                if not raw:
+                    first, last = doc.word_span(field, start, end)
+                    out.append((field, first, last, [(mask, tid)]))
+        return out
 
 
 class _Action(Evaluator):
@@ -316,26 +338,50 @@ class _Near(Evaluator):
         return found or None
 
     def positions(self, doc: DocState, mask: int) -> list[Position]:
+        """Return the spans where both sides occur, at most `distance` words apart.
+
+        Linear in the occurrences (plus the pairs found): the right side's occurrences are
+        sorted by first and by last word, and each left occurrence looks only at the window of
+        `distance` words after and before it (bisect). Spans found by several pairs count once,
+        with the evidence of all of them.
+        """
         lefts = self.left.positions(doc, mask)
         if not lefts:
             return []
         rights = self.right.positions(doc, mask)
-        out: list[Position] = []
-        for lfield, lstart, lend, levidence in lefts[:_MAX_POSITIONS]:
-            for rfield, rstart, rend, revidence in rights[:_MAX_POSITIONS]:
-                if rfield != lfield:
-                    continue
-                # Count the words strictly between the two sides, only in the text between
-                # them; overlapping sides do not count as near.
-                if lend <= rstart:
-                    gap = doc.words_between(lfield, lend, rstart)
-                elif rend <= lstart:
-                    gap = doc.words_between(lfield, rend, lstart)
-                else:
-                    continue
-                if gap <= self.distance:
-                    out.append((lfield, min(lstart, rstart), max(lend, rend), levidence + revidence))
-        return out
+        if not rights:
+            return []
+        lefts, rights = lefts[:_MAX_POSITIONS], rights[:_MAX_POSITIONS]
+        doc.spend(len(lefts) + len(rights))
+        fields: dict[int, list[Position]] = {}
+        for right in rights:
+            fields.setdefault(right[0], []).append(right)
+        windows: dict[int, tuple[list[int], list[Position], list[int], list[Position]]] = {}
+        for field, group in fields.items():
+            after = sorted(group, key=lambda p: p[1])
+            before = sorted(group, key=lambda p: p[2])
+            windows[field] = ([p[1] for p in after], after, [p[2] for p in before], before)
+        found: dict[tuple[int, int, int], dict[tuple[int, int], None]] = {}
+        reach = self.distance + 1
+        for field, first, last, evidence in lefts:
+            window = windows.get(field)
+            if window is None:
+                continue
+            firsts, after, lasts, before = window
+            # Right sides after this one: first word in (last, last + distance + 1].
+            lo, hi = bisect_right(firsts, last), bisect_right(firsts, last + reach)
+            # Right sides before it: last word in [first - distance - 1, first).
+            blo, bhi = bisect_left(lasts, first - reach), bisect_left(lasts, first)
+            doc.spend(1 + hi - lo + bhi - blo)
+            for right in after[lo:hi]:
+                refs = found.setdefault((field, first, right[2]), {})
+                refs.update(dict.fromkeys(evidence))
+                refs.update(dict.fromkeys(right[3]))
+            for right in before[blo:bhi]:
+                refs = found.setdefault((field, right[1], last), {})
+                refs.update(dict.fromkeys(evidence))
+                refs.update(dict.fromkeys(right[3]))
+        return [(field, first, last, list(refs)) for (field, first, last), refs in found.items()]
 
 
 class TermIds:

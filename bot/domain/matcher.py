@@ -21,6 +21,7 @@ How an item is matched, in this order:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -29,10 +30,21 @@ from typing import Any
 import ahocorasick
 import re2
 
-from bot.domain.evaluate import DEFAULT_MASK, DocState, Evaluator, Evidence, Span, TermIds, compile_query
+from bot.domain.evaluate import (
+    DEFAULT_MASK,
+    DocState,
+    Evaluator,
+    Evidence,
+    OverBudget,
+    Span,
+    TermIds,
+    compile_query,
+)
 from bot.domain.models import Match, MatchDoc
-from bot.domain.query import And, InField, Near, Node, Not, Or, Query, regex_options
+from bot.domain.query import MAX_QUERY_COST, And, InField, Near, Node, Not, Or, Query, regex_options
 from bot.domain.text import FoldedText, is_word_char, words_only
+
+log = logging.getLogger(__name__)
 
 MAX_REPORTED_TERMS = 20
 _RECENT_TERMS = 8  # term tuples remembered per query, with their Match objects
@@ -135,6 +147,8 @@ class Matcher:
         triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
         self._subscription_count = 0
+        self.work = 0  # evaluation steps spent on costly operators (NEAR), summed over items
+        self.over_budget = 0  # evaluations stopped by the per-item budget (a query hand-built past it)
         self._scan_source = False
         for sid, query in subscriptions:
             self._subscription_count += 1
@@ -257,7 +271,15 @@ class Matcher:
         out: list[Match] = []
         reported: dict[object, tuple[str, ...]] = {}  # evidence -> terms, for this item
         for group in candidates:
-            evidence = group.evaluator.eval(state, DEFAULT_MASK)
+            state.budget = MAX_QUERY_COST  # each query gets its own budget on each item
+            try:
+                evidence = group.evaluator.eval(state, DEFAULT_MASK)
+            except OverBudget:
+                self.over_budget += 1
+                log.warning("a query used up its evaluation budget on one item; it does not match it")
+                continue
+            finally:
+                self.work += MAX_QUERY_COST - state.budget
             if evidence is None:
                 continue
             key = evidence[0] if len(evidence) == 1 else frozenset(evidence)

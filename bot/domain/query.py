@@ -43,6 +43,12 @@ MAX_REGEX_LENGTH = 300
 MAX_REGEX_PROGRAM_SIZE = 5000
 MIN_PREFIX_LENGTH = 3
 REGEX_MAX_MEM = 4 << 20
+# The cost model (`query_cost`): worst-case work units to evaluate one query on one item, hostile
+# items included. A query costing more is refused when it is added; evaluation stops at the same
+# budget (bot/domain/evaluate.py), so one subscription can never starve the others.
+MAX_QUERY_COST = 100_000
+NEAR_MAX_POSITIONS = 200  # occurrences of each NEAR side considered per item
+REGEX_COST = 1_000  # a separate linear-time pass over the item's text
 
 ACTION_TYPES = (
     "ban",
@@ -373,7 +379,79 @@ def parse_query(text: str, vendors: VendorCatalog | None = None) -> Query:
             "add a term that must appear (for example: huawei -phone)",
             parser.first_not,
         )
+    check_cost(root)
     return Query(root, tuple(parser.warnings))
+
+
+# ---------------------------------------------------------------- cost model
+
+
+def query_cost(node: Node) -> int:
+    """Return the worst-case work to evaluate `node` on one item, in evaluation steps.
+
+    Word, phrase, prefix and vendor terms are found for all subscriptions at once in one scan,
+    and AND/OR/NOT over them are set operations: 1 each. A regex is its own pass over the text.
+    NEAR compares the occurrences of its two sides within the distance window: with at most
+    NEAR_MAX_POSITIONS occurrences a side and `width` occurrences per word on the right, a NEAR
+    costs up to 2 x NEAR_MAX_POSITIONS + NEAR_MAX_POSITIONS x min(NEAR_MAX_POSITIONS,
+    (2 x distance + 2) x width). An attacker controls item text, so every word counts as common.
+    """
+    if isinstance(node, Regex):
+        return REGEX_COST
+    if isinstance(node, Not | InField):
+        return query_cost(node.child)
+    if isinstance(node, And | Or):
+        return sum(query_cost(child) for child in node.children)
+    if isinstance(node, Near):
+        per_left = min(NEAR_MAX_POSITIONS, (2 * node.distance + 2) * _width(node.right))
+        pairs = 2 * NEAR_MAX_POSITIONS + NEAR_MAX_POSITIONS * per_left
+        return query_cost(node.left) + query_cost(node.right) + pairs
+    return 1
+
+
+def _width(node: Node) -> int:
+    """Return how many occurrences of a NEAR side can start at one word."""
+    if isinstance(node, InField):
+        return _width(node.child)
+    if isinstance(node, Or):
+        return sum(_width(child) for child in node.children)
+    if isinstance(node, Word | Phrase | Prefix | VendorTerm):
+        return max(1, len(atom_literals(node)))
+    return NEAR_MAX_POSITIONS  # a NEAR's spans: many can start at one word
+
+
+def check_cost(root: Node) -> None:
+    """Raise QueryError saying why when the query's worst-case cost exceeds MAX_QUERY_COST."""
+    cost = query_cost(root)
+    if cost <= MAX_QUERY_COST:
+        return
+    nears = [node for node in _walk(root) if isinstance(node, Near)]
+    regexes = sum(1 for node in _walk(root) if isinstance(node, Regex))
+    parts = []
+    if nears:
+        widest = max(near.distance for near in nears)
+        parts.append(f"{len(nears)} NEAR operators (distance up to {widest} words)")
+    if regexes:
+        parts.append(f"{regexes} regular expressions")
+    what = " and ".join(parts) or "its terms"
+    raise QueryError(
+        f"the query is too costly to evaluate: {what} could take about {cost:,} steps per item,"
+        f" more than the {MAX_QUERY_COST:,} allowed; use fewer NEAR operators, smaller NEAR"
+        " distances, phrases instead of NEAR, or fewer regular expressions",
+        0,
+    )
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, Not | InField):
+        yield from _walk(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _walk(child)
+    elif isinstance(node, Near):
+        yield from _walk(node.left)
+        yield from _walk(node.right)
 
 
 def _requires_a_term(node: Node) -> bool:

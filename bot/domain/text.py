@@ -194,9 +194,9 @@ def words_only(folded: str) -> str:
 _TOKEN = re.compile(rf"[{NOSPACE_RANGES}]|{WORD_CLASS}+")
 
 
-def count_words(folded: str, start: int, end: int) -> int:
-    """Count the word tokens in folded[start:end] (NEAR distances)."""
-    return len(_TOKEN.findall(folded, start, end))
+def word_tokens(folded: str) -> list[int]:
+    """Return the start offset of each word token of a folded text, in order (NEAR distances)."""
+    return [m.start() for m in _TOKEN.finditer(folded)]
 
 
 class FoldedText:

@@ -8,9 +8,10 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
@@ -26,7 +27,8 @@ from bot.sources.entries import identities_of
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.federal_register import follow_pages, with_fields
 from bot.sources.fulltext import (
-    fetch_article,
+    extract_article,
+    fetch_article_page,
     fetch_body,
     max_bodies,
     max_per_poll,
@@ -34,12 +36,15 @@ from bot.sources.fulltext import (
     wants_full_text,
 )
 from bot.sources.http import Fetcher
+from bot.sources.workers import InThread, Offload, WorkerStopped
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import Source
 
 log = logging.getLogger(__name__)
+
+_STOPPED = "stopped: regwatch is shutting down"
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,15 @@ class Poller:
         policy: PollPolicy,
         *,
         clock: Clock = utcnow,
+        offload: Offload | None = None,
     ) -> None:
         self._adb = adb
         self._fetcher = fetcher
         self._matchers = matchers
         self._policy = policy
         self._clock = clock
+        # Parsing and article extraction run here: worker processes with a deadline in the service.
+        self._offload: Offload = offload if offload is not None else InThread()
 
     def _next_check(self, now: datetime, source: Source, hint_seconds: int | None = None) -> datetime:
         interval = source.interval_seconds or self._policy.interval_seconds
@@ -126,7 +134,10 @@ class Poller:
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
         if source.kind == "search":
-            return await self._poll_search(source, dry_run=dry_run)
+            try:
+                return await self._poll_search(source, dry_run=dry_run)
+            except WorkerStopped:
+                return PollResult(source.id, source.name, "failed", error=_STOPPED)
         now = self._clock()
         started = time.monotonic()
         try:
@@ -161,7 +172,7 @@ class Poller:
             return PollResult(source.id, source.name, "unchanged", fetch_seconds=fetch_seconds)
 
         try:
-            feed = await asyncio.to_thread(
+            feed = await self._offload.run(
                 parse_document,
                 source.kind,
                 fetched.body,
@@ -178,7 +189,11 @@ class Poller:
                     max_pages=self._policy.max_pages,
                     max_bytes=self._policy.max_decompressed_bytes,
                     options=source.options,
+                    offload=self._offload,
                 )
+        except WorkerStopped:
+            # Shutting down: nothing is recorded, the source stays due for the next start.
+            return PollResult(source.id, source.name, "failed", error=_STOPPED)
         except (ParseError, FetchError) as exc:
             if dry_run:
                 return PollResult(
@@ -193,7 +208,10 @@ class Poller:
         # is the costliest step per item); previews and explanations classify them when needed.
         new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
         if (source.primed or dry_run) and wants_full_text(source.options):
-            new_items = await self._with_full_text(source, new_items)
+            try:
+                new_items = await self._with_full_text(source, new_items)
+            except WorkerStopped:
+                return PollResult(source.id, source.name, "failed", error=_STOPPED)
         if (source.primed or dry_run) and wants_bodies(source.options):
             new_items = await self._with_bodies(source, new_items)
         alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
@@ -244,9 +262,23 @@ class Poller:
         chosen = [
             n for n, it in enumerate(new_items) if it.link and it.link.startswith(("http://", "https://"))
         ]
-        texts = await asyncio.gather(
-            *(fetch_article(self._fetcher, new_items[n].link or "", source.options) for n in chosen[:limit])
+        chosen = chosen[:limit]
+        pages = await asyncio.gather(
+            *(fetch_article_page(self._fetcher, new_items[n].link or "", source.options) for n in chosen)
         )
+        fetched = [(n, page) for n, page in zip(chosen, pages, strict=True) if page is not None]
+        # All pages of a poll go to one worker in one round trip, each with its own deadline.
+        extracted = await self._offload.run_many(
+            [(extract_article, (body, url), {}) for _, (body, url) in fetched]
+        )
+        texts: list[str | None] = []
+        for (_, (_, url)), outcome in zip(fetched, extracted, strict=True):
+            if isinstance(outcome, WorkerStopped):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                log.info("full text of %s not read: %s", url, outcome, extra={"source_id": source.id})
+            texts.append(None if isinstance(outcome, BaseException) else outcome)
+        chosen = [n for n, _ in fetched]
         out = list(new_items)
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
@@ -334,6 +366,7 @@ class Poller:
             compiled.searches,
             searched,
             max_bytes=self._policy.max_decompressed_bytes,
+            offload=self._offload,
         )
         for error in answers.errors:
             log.warning("source %d (%s): %s", source.id, source.name, error, extra={"source_id": source.id})
@@ -403,33 +436,19 @@ class Poller:
         if identities is None:
             identities = identities_of(entries)  # a feed's items are converted only when new, below
         known = await self._adb.call(items.known_identities, source.id, identities)
-        fresh: list[NewItem] = []
+        fresh: list[tuple[str, Entry]] = []
         seen: set[str] = set()
         for index, identity in enumerate(identities):
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
-            entry = entries[index]
-            context = source_context(source.options, page_title=entry.page_title, heading=entry.heading)
-            verdict = classify_verdict(entry.title, entry.text, context) if classify else None
-            fresh.append(
-                NewItem(
-                    identity=identity,
-                    guid=entry.guid,
-                    link=entry.link,
-                    canonical_link=canonical_link(entry.link),
-                    link_key=link_key(entry.link),
-                    title=entry.title,
-                    text=entry.text,
-                    published=entry.published,
-                    action=verdict.action if verdict else None,
-                    verdict=verdict,
-                    page_title=entry.page_title,
-                    heading=entry.heading,
-                    body_url=entry.body_url,
-                )
-            )
-        return fresh
+            fresh.append((identity, entries[index]))
+        if not fresh:
+            return []
+        if not classify:
+            return _new_item_rows(fresh, source.options, classify=False)
+        # Classifying is CPU work per item: off the event loop.
+        return await asyncio.to_thread(_new_item_rows, fresh, source.options, classify=True)
 
     async def _match(self, source: Source, new_items: list[NewItem], now: datetime) -> list[NewAlert]:
         if not new_items:
@@ -464,8 +483,10 @@ class Poller:
                         found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
             return found
 
-        # Matching is CPU work: keep the loop responsive for big batches.
-        return run() if len(new_items) <= 20 else await asyncio.to_thread(run)
+        # Matching is pure Python, bounded per (item, query) by the cost model's budget; in a thread
+        # the interpreter hands the GIL back to the loop every few milliseconds, so however many
+        # subscriptions match, /healthz and slash commands still answer.
+        return await asyncio.to_thread(run)
 
 
 def _context(source: Source, item: NewItem) -> SourceContext | None:
@@ -474,3 +495,31 @@ def _context(source: Source, item: NewItem) -> SourceContext | None:
 
 def _unzip(pairs: list[tuple[str, Entry]]) -> tuple[list[Entry], list[str]]:
     return [entry for _, entry in pairs], [identity for identity, _ in pairs]
+
+
+def _new_item_rows(
+    fresh: list[tuple[str, Entry]], options: Mapping[str, Any], *, classify: bool
+) -> list[NewItem]:
+    """Build the rows of new items, classified (with the source's declared context) when asked."""
+    rows: list[NewItem] = []
+    for identity, entry in fresh:
+        context = source_context(options, page_title=entry.page_title, heading=entry.heading)
+        verdict = classify_verdict(entry.title, entry.text, context) if classify else None
+        rows.append(
+            NewItem(
+                identity=identity,
+                guid=entry.guid,
+                link=entry.link,
+                canonical_link=canonical_link(entry.link),
+                link_key=link_key(entry.link),
+                title=entry.title,
+                text=entry.text,
+                published=entry.published,
+                action=verdict.action if verdict else None,
+                verdict=verdict,
+                page_title=entry.page_title,
+                heading=entry.heading,
+                body_url=entry.body_url,
+            )
+        )
+    return rows

@@ -16,6 +16,7 @@ from bot.sources.adapters import parse_document
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.http import Fetcher
 from bot.sources.search import max_queries, min_interval, parse_kind, search_url
+from bot.sources.workers import InThread, Offload
 from bot.storage.sources import Source
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ async def fetch_answers(
     searched: set[str],
     *,
     max_bytes: int,
+    offload: Offload | None = None,
 ) -> SearchAnswers:
     """Fetch and parse the answer to each planned term set; failures are collected, not raised."""
     split = source.options.get("split_terms") is True
@@ -65,12 +67,13 @@ async def fetch_answers(
     kind = parse_kind(source.options)
     spacing = min_interval(source.options)
     started = time.monotonic()
+    runner = offload or InThread()
 
     async def one(terms: TermSet) -> None:
         url = search_url(source.url, terms, source.options)
         try:
             fetched = await fetch_with_mirror(fetcher, url, source.options, min_interval=spacing)
-            feed = await asyncio.to_thread(
+            feed = await runner.run(
                 parse_document,
                 kind,
                 fetched.body,

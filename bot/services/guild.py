@@ -18,6 +18,7 @@ from bot.services import insight
 from bot.services.insight import Explanation, Preview
 from bot.sources.http import Fetcher, check_url
 from bot.sources.parse import parse_feed
+from bot.sources.workers import InThread, Offload
 from bot.storage import items, outbox, sources, subscriptions
 from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
@@ -56,12 +57,14 @@ class GuildService:
         limits: Limits,
         *,
         clock: Clock = utcnow,
+        offload: Offload | None = None,
     ) -> None:
         self._adb = adb
         self.vendors = vendors
         self._fetcher = fetcher
         self.limits = limits
         self._clock = clock
+        self._offload: Offload = offload if offload is not None else InThread()
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -150,7 +153,8 @@ class GuildService:
                 f"This server has {mine} sources of its own, the most allowed ({self.limits.max_sources})."
             )
         fetched = await self._fetcher.fetch(url)
-        parsed = await asyncio.to_thread(parse_feed, fetched.body, content_type=fetched.content_type, url=url)
+        # In a worker with a deadline: a hostile feed must not hold the event loop (every server's).
+        parsed = await self._offload.run(parse_feed, fetched.body, content_type=fetched.content_type, url=url)
         config = SourceConfig(
             (name or parsed.title or url)[:100],
             url,

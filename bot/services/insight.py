@@ -43,6 +43,12 @@ class Preview:
     per_day: list[tuple[str, int]]
     top: list[tuple[StoredItem, tuple[str, ...]]]
     warnings: tuple[str, ...] = ()
+    stopped: str | None = None  # why the preview stopped before the end (its budget ran out)
+
+
+# A preview's own budget, in evaluation steps over all items (bot/domain/query.py's cost model):
+# a costly query previews fewer items, and a preview never holds a worker thread for long.
+PREVIEW_WORK_BUDGET = 2_000_000
 
 
 @dataclass
@@ -53,12 +59,26 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
 
-def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Preview:
-    """Run one query over stored items (newest first): matches per day and the first `limit`."""
+def preview(
+    stored: list[StoredItem], query: Query, *, limit: int = 5, budget: int = PREVIEW_WORK_BUDGET
+) -> Preview:
+    """Run one query over stored items (newest first): matches per day and the first `limit`.
+
+    Stops early, saying so, when the query's evaluation steps exceed `budget`.
+    """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
     hits: list[tuple[StoredItem, tuple[str, ...]]] = []
+    scanned = 0
+    stopped = None
     for it in stored:
+        if matcher.work > budget:
+            stopped = (
+                f"the preview stopped after {scanned} of {len(stored)} items:"
+                f" the query is costly to evaluate (a preview may take {budget:,} steps)"
+            )
+            break
+        scanned += 1
         action = it.action
         if needs_action and action is None and it.first_poll:
             # First-poll items are stored unclassified.
@@ -70,7 +90,7 @@ def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Previe
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
     return Preview(
-        len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings
+        len(hits), scanned, sorted(per_day.items(), reverse=True), hits[:limit], query.warnings, stopped
     )
 
 

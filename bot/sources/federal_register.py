@@ -30,7 +30,6 @@ Rules, in order:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -43,6 +42,7 @@ from bot.sources.htmltext import TEXT_MAX_CHARS
 from bot.sources.http import Fetcher
 from bot.sources.jsondoc import day_of, dicts, http_link, load_json, shape_error, text_of
 from bot.sources.parse import parse_date
+from bot.sources.workers import InThread, Offload
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +207,10 @@ def _entry(raw: Mapping[str, Any], body_agencies: frozenset[str] = frozenset()) 
 
 
 async def _fetch_page(
-    fetcher: Fetcher, url: str, options: Mapping[str, Any] | None, max_bytes: int
+    fetcher: Fetcher, url: str, options: Mapping[str, Any] | None, max_bytes: int, offload: Offload | None
 ) -> tuple[ParsedFeed, str]:
     fetched = await fetcher.fetch(url)
-    page = await asyncio.to_thread(
+    page = await (offload or InThread()).run(
         parse_federal_register,
         fetched.body,
         content_type=fetched.content_type,
@@ -229,6 +229,7 @@ async def follow_pages(
     max_pages: int,
     max_bytes: int,
     options: Mapping[str, Any] | None = None,
+    offload: Offload | None = None,
 ) -> ParsedFeed:
     """Fetch the pages after `first` (fetched from `url`; at most `max_pages` in all) as one feed.
 
@@ -243,7 +244,7 @@ async def follow_pages(
     pages = 1
     while next_url and pages < max_pages and next_url not in seen:
         seen.add(next_url)
-        page, _ = await _fetch_page(fetcher, next_url, options, max_bytes)
+        page, _ = await _fetch_page(fetcher, next_url, options, max_bytes, offload)
         entries.extend(page.entries)
         next_url = page.next_url
         pages += 1
@@ -260,9 +261,16 @@ async def fetch_all_pages(
     *,
     max_bytes: int = 50 * 1024 * 1024,
     options: Mapping[str, Any] | None = None,
+    offload: Offload | None = None,
 ) -> ParsedFeed:
     """Fetch a Federal Register search and its next pages (at most `max_pages`) as one feed."""
-    first, final_url = await _fetch_page(fetcher, url, options, max_bytes)
+    first, final_url = await _fetch_page(fetcher, url, options, max_bytes, offload)
     return await follow_pages(
-        fetcher, first, url=final_url, max_pages=max_pages, max_bytes=max_bytes, options=options
+        fetcher,
+        first,
+        url=final_url,
+        max_pages=max_pages,
+        max_bytes=max_bytes,
+        options=options,
+        offload=offload,
     )

@@ -21,9 +21,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.domain.errors import FetchError
+from bot.domain.errors import FetchError, ParseError
 from bot.sources.htmltext import TEXT_MAX_CHARS, html_to_text, plain_text
 from bot.sources.http import Fetcher
+from bot.sources.workers import InThread, Offload
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,10 @@ def extract_article(body: bytes, url: str) -> str | None:
     return text[:TEXT_MAX_CHARS] if text else None
 
 
-async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) -> str | None:
-    """Fetch a linked page and return its article text, or None (logged) when that fails."""
+async def fetch_article_page(
+    fetcher: Fetcher, url: str, options: Mapping[str, Any]
+) -> tuple[bytes, str] | None:
+    """Fetch a linked page; return its body and final URL, or None (logged) when it is no web page."""
     try:
         # No source headers: an item's page is not the source, and its link comes from the feed.
         fetched = await fetcher.fetch(url, min_interval=_spacing(options))
@@ -88,7 +91,21 @@ async def fetch_article(fetcher: Fetcher, url: str, options: Mapping[str, Any]) 
     if content_type and "html" not in content_type:
         log.info("full text of %s not read: %s is not a web page", url, content_type)
         return None
-    return await asyncio.to_thread(extract_article, fetched.body, fetched.url)
+    return bytes(fetched.body), fetched.url
+
+
+async def fetch_article(
+    fetcher: Fetcher, url: str, options: Mapping[str, Any], *, offload: Offload | None = None
+) -> str | None:
+    """Fetch a linked page and return its article text, or None (logged) when that fails."""
+    page = await fetch_article_page(fetcher, url, options)
+    if page is None:
+        return None
+    try:
+        return await (offload or InThread()).run(extract_article, *page)
+    except ParseError as exc:  # the extraction overran its deadline
+        log.info("full text of %s not read: %s", url, exc)
+        return None
 
 
 def body_text(body: bytes, content_type: str | None, limit: int) -> str:

@@ -191,8 +191,13 @@ async def test_preview_lists_stored_matches(app: Regwatch) -> None:
     assert result.content.startswith("1 matches among 5 items in the last 7 days"), result.content
     assert f"](<{KASPERSKY_LINK}>)" in result.content and "Local news" in result.content
     assert "Kaspersky Lab" in result.content
-    none = await fake.invoke("watch preview", options={"query": "huawei"}, user_id=fake.member.user.id)
+    none = await fake.invoke("watch preview", options={"query": "huawei"})
     assert none.content == "No match among 5 items stored in the last 30 days."
+    # A preview scans every stored item: members without Manage Server are refused in plain words.
+    member = await fake.invoke("watch preview", options={"query": "huawei"}, user_id=fake.member.user.id)
+    assert member.content.startswith("You need the **Manage Server** permission to preview queries"), (
+        member.content
+    )
     assert fake.messages(fake.channel.id) == []
 
 
