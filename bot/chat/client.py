@@ -11,6 +11,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot.chat.alert_buttons import AlertButton
 from bot.chat.alerts_cmd import AlertsGroup
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
@@ -18,6 +19,7 @@ from bot.chat.source_cmd import SourceGroup
 from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
+from bot.services.triage import TriageService
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class RegwatchBot(discord.Client):
         guild_ready_timeout: float = 2.0,
         http_trace: aiohttp.TraceConfig | None = None,
         schedules: ScheduleService | None = None,
+        triage: TriageService | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -56,6 +59,7 @@ class RegwatchBot(discord.Client):
         )
         self.service = service
         self.schedules = schedules
+        self.triage = triage
         self.dev_guild_id = dev_guild_id
         self.tree = app_commands.CommandTree(self)
         self.tree.error(self._on_command_error)
@@ -73,6 +77,8 @@ class RegwatchBot(discord.Client):
             groups.append(SettingsGroup(self.schedules))
         for group in groups:
             self.tree.add_command(group)
+        # Alert buttons answer by custom id, whatever message (and process) they came from.
+        self.add_dynamic_items(AlertButton)
         if self.dev_guild_id:
             guild = discord.Object(id=self.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

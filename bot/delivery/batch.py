@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bot.delivery.components import alert_components
 from bot.delivery.embed import (
     DESCRIPTION_MAX,
     EMBED_TOTAL_MAX,
@@ -118,6 +119,7 @@ def _batch(
         "embeds": embeds,
         "nonce": _nonce("b", alerts[0].target, [a.id for a in alerts]),
         "enforce_nonce": True,
+        "components": alert_components(alerts),
     }
     return Batch(alerts, payload)
 

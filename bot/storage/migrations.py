@@ -236,6 +236,75 @@ def m008_message_nonce(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN message_nonce TEXT")
 
 
+_TRIAGE = [
+    # Who may press Acknowledge and Mute on alerts besides members with Manage Server.
+    "ALTER TABLE guild_settings ADD COLUMN triage_role_id INTEGER",
+    """
+CREATE TABLE alert_acks (
+    alert_id INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",
+    # An alert that a mute holds back gets status 'muted': kept for the audit trail, never sent.
+    """
+CREATE TABLE mutes (
+    id INTEGER PRIMARY KEY,
+    guild_id INTEGER,
+    target TEXT NOT NULL,                    -- discord:CHANNEL_ID
+    kind TEXT NOT NULL,                      -- vendor | subscription
+    key TEXT NOT NULL,                       -- the catalog vendor's name, or the subscription id
+    until TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    alert_id INTEGER                         -- the alert whose button made it
+)""",
+    "CREATE INDEX mutes_target ON mutes(target, until)",
+    # Who did what, when: acknowledgements, mutes and subscription changes (alerts are the outbox).
+    """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    guild_id INTEGER,
+    actor TEXT,                              -- discord:USER_ID, cli, file; NULL when not known
+    event TEXT NOT NULL,                     -- alert.acknowledged, mute.added, subscription.added, ...
+    alert_id INTEGER,
+    subscription_id INTEGER,
+    target TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX audit_log_guild_at ON audit_log(guild_id, at)",
+    # Every front end (slash command, CLI, subscriptions file) adds and removes subscriptions through
+    # these rows, so triggers see every change; a slash command then names who removed one.
+    """
+CREATE TRIGGER audit_subs_ins AFTER INSERT ON subscriptions BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (NEW.created_at, NEW.guild_id, NEW.created_by, 'subscription.added', NEW.id, NEW.target,
+            NEW.query);
+END""",
+    """
+CREATE TRIGGER audit_subs_del AFTER DELETE ON subscriptions BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), OLD.guild_id, NULL, 'subscription.removed',
+            OLD.id, OLD.target, OLD.query);
+END""",
+    """
+CREATE TRIGGER audit_subs_query AFTER UPDATE OF query, target ON subscriptions
+WHEN OLD.query != NEW.query OR OLD.target != NEW.target BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), NEW.guild_id, NULL, 'subscription.changed',
+            NEW.id, NEW.target, NEW.query);
+END""",
+]
+
+
+@migrations()
+def m009_triage_and_audit(db: Database) -> None:
+    """Acknowledgements, mutes, the triage role and an audit log of who changed what."""
+    for statement in _TRIAGE:
+        db.execute(statement)
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))
