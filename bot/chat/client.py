@@ -16,6 +16,7 @@ from bot.chat.alerts_cmd import AlertsGroup
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
+from bot.chat.triage_cmd import triage_role_command
 from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
@@ -74,7 +75,10 @@ class RegwatchBot(discord.Client):
             AlertsGroup(self.service),
         ]
         if self.schedules is not None:
-            groups.append(SettingsGroup(self.schedules))
+            settings = SettingsGroup(self.schedules)
+            if self.triage is not None:
+                settings.add_command(triage_role_command(self.triage))
+            groups.append(settings)
         for group in groups:
             self.tree.add_command(group)
         # Alert buttons answer by custom id, whatever message (and process) they came from.
