@@ -72,7 +72,7 @@ class RegwatchBot(discord.Client):
         groups: list[app_commands.Group] = [
             WatchGroup(self.service, self.schedules),
             SourceGroup(self.service),
-            AlertsGroup(self.service),
+            AlertsGroup(self.service, self.triage),
         ]
         if self.schedules is not None:
             settings = SettingsGroup(self.schedules)

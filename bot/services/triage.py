@@ -45,6 +45,10 @@ class TriageService:
         self._max_age = max_item_age_hours
         self._clock = clock
 
+    def now(self) -> datetime:
+        """Return the current time on the service's clock."""
+        return self._clock()
+
     async def may_triage(self, guild_id: int, role_ids: Sequence[int], manage_guild: bool) -> bool:
         """Tell whether a member may acknowledge and mute: Manage Server, or the server's triage role."""
         if manage_guild:

@@ -271,8 +271,20 @@ CREATE TABLE audit_log (
     alert_id INTEGER,
     subscription_id INTEGER,
     target TEXT,
+    title TEXT,                              -- alert events: the item's title and link, kept even after
+    link TEXT,                               -- retention or a removed subscription deletes the alert
     detail TEXT NOT NULL DEFAULT ''
 )""",
+    # An alert's outcome (sent, failed for good, muted) is logged once, whichever code path set it.
+    """
+CREATE TRIGGER audit_alert_outcome AFTER UPDATE OF status ON outbox
+WHEN NEW.status IN ('sent', 'failed', 'muted') AND OLD.status != NEW.status BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, alert_id, subscription_id, target, title, link, detail)
+    SELECT COALESCE(NEW.sent_at, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')), s.guild_id, 'regwatch',
+           'alert.' || NEW.status, NEW.id, NEW.subscription_id, NEW.target, i.title, i.link,
+           'matched: ' || NEW.terms || COALESCE('; ' || NEW.last_error, '')
+    FROM subscriptions s, items i WHERE s.id = NEW.subscription_id AND i.id = NEW.item_id;
+END""",
     "CREATE INDEX audit_log_guild_at ON audit_log(guild_id, at)",
     # Every front end (slash command, CLI, subscriptions file) adds and removes subscriptions through
     # these rows, so triggers see every change; a slash command then names who removed one.

@@ -1,8 +1,9 @@
 """Triage of alerts: acknowledgements, mutes, the triage role, and the audit log with its export.
 
-The outbox is the record of every alert (made, sent, held, failed, muted); `audit_log` records who
-acknowledged, muted, and added, changed or removed subscriptions (triggers see every subscription
-change, whichever front end made it). `export_rows` joins both into one timeline.
+`audit_log` is the trail an auditor reads: each alert's outcome (sent, failed, muted: a trigger on
+the outbox writes it, with the item's title and link, so it outlives retention and a removed
+subscription), who acknowledged it, mutes, and subscription changes (triggers see every change,
+whichever front end made it; a slash command then names who removed one).
 
 A mute holds back, for good, the alerts of one channel that match it (a vendor, or one
 subscription) while it lasts: `apply_mutes` gives them the status 'muted' (kept for the audit
@@ -19,8 +20,6 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
-
-_SCOPE_GUILD = "EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = o.subscription_id AND s.guild_id = ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,14 +265,10 @@ EXPORT_FIELDS = (
     "actor",
     "alert_id",
     "subscription_id",
-    "status",
-    "sent_at",
-    "acknowledged_by",
-    "acknowledged_at",
     "title",
     "link",
-    "source",
-    "action",
+    "acknowledged_by",
+    "acknowledged_at",
     "detail",
 )
 
@@ -285,77 +280,41 @@ def _channel(target: str | None) -> str:
 def export_rows(
     db: Database, since: datetime | None = None, *, guild_id: int | None = None, limit: int = 100_000
 ) -> list[dict[str, str | int | None]]:
-    """Return one timeline, oldest first: every alert (with its state and acknowledgement) and every event."""
+    """Return the audit log as one timeline, oldest first (of one server when given).
+
+    Alerts appear as alert.sent / alert.failed / alert.muted with their title, link and matched
+    terms, and (for sent ones) who acknowledged them; then acknowledgements, mutes and
+    subscription changes, each with who and when.
+    """
     where: list[str] = ["1"]
     params: list[object] = []
     if since is not None:
-        where.append("o.created_at >= ?")
+        where.append("e.at >= ?")
         params.append(iso(since))
     if guild_id is not None:
-        where.append(_SCOPE_GUILD)
+        where.append("e.guild_id = ?")
         params.append(guild_id)
-    alerts = db.execute(
-        "SELECT o.created_at, sub.guild_id, o.target, o.id, o.subscription_id, o.status, o.sent_at,"
-        " a.user_id, a.user_name, a.at, i.title, i.link, s.name, i.action, o.terms"
-        " FROM outbox o JOIN subscriptions sub ON sub.id = o.subscription_id"
-        " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
-        f" LEFT JOIN alert_acks a ON a.alert_id = o.id WHERE {' AND '.join(where)} ORDER BY o.id LIMIT ?",
+    rows = db.execute(
+        "SELECT e.at, e.event, e.guild_id, e.target, e.actor, e.alert_id, e.subscription_id, e.title, e.link,"
+        " a.user_id, a.user_name, a.at, e.detail FROM audit_log e"
+        " LEFT JOIN alert_acks a ON a.alert_id = e.alert_id AND e.event = 'alert.sent'"
+        f" WHERE {' AND '.join(where)} ORDER BY e.at, e.id LIMIT ?",
         (*params, limit),
     ).fetchall()
-    rows: list[dict[str, str | int | None]] = [
+    return [
         {
             "at": r[0],
-            "event": "alert",
-            "guild_id": r[1],
-            "channel_id": _channel(r[2]),
-            "actor": "regwatch",
-            "alert_id": r[3],
-            "subscription_id": r[4],
-            "status": r[5],
-            "sent_at": r[6],
-            "acknowledged_by": f"{r[8]} (discord:{r[7]})" if r[7] is not None else None,
-            "acknowledged_at": r[9],
-            "title": r[10],
-            "link": r[11],
-            "source": r[12],
-            "action": r[13],
-            "detail": "matched: " + ", ".join(json.loads(r[14] or "[]")),
+            "event": r[1],
+            "guild_id": r[2],
+            "channel_id": _channel(r[3]),
+            "actor": r[4],
+            "alert_id": r[5],
+            "subscription_id": r[6],
+            "title": r[7],
+            "link": r[8],
+            "acknowledged_by": f"{r[10]} (discord:{r[9]})" if r[9] is not None else None,
+            "acknowledged_at": r[11],
+            "detail": r[12],
         }
-        for r in alerts
+        for r in rows
     ]
-    ewhere: list[str] = ["1"]
-    eparams: list[object] = []
-    if since is not None:
-        ewhere.append("at >= ?")
-        eparams.append(iso(since))
-    if guild_id is not None:
-        ewhere.append("guild_id = ?")
-        eparams.append(guild_id)
-    events = db.execute(
-        "SELECT at, event, guild_id, target, actor, alert_id, subscription_id, detail FROM audit_log"
-        f" WHERE {' AND '.join(ewhere)} ORDER BY id LIMIT ?",
-        (*eparams, limit),
-    ).fetchall()
-    rows += [
-        {
-            "at": e[0],
-            "event": e[1],
-            "guild_id": e[2],
-            "channel_id": _channel(e[3]),
-            "actor": e[4],
-            "alert_id": e[5],
-            "subscription_id": e[6],
-            "status": None,
-            "sent_at": None,
-            "acknowledged_by": None,
-            "acknowledged_at": None,
-            "title": None,
-            "link": None,
-            "source": None,
-            "action": None,
-            "detail": e[7],
-        }
-        for e in events
-    ]
-    rows.sort(key=lambda r: (str(r["at"]), r["event"] != "alert"))
-    return rows

@@ -173,6 +173,10 @@ class FakeDiscord(WorldEdits):
         """Return the messages in a channel, oldest first (ephemeral replies are not in channels)."""
         return self.message_store.in_channel(channel_id)
 
+    def attachment_bytes(self, attachment: JSON) -> bytes:
+        """Return the uploaded contents of a message's attachment."""
+        return self.rest.uploads[attachment["url"]]
+
     def interaction_responses(self, interaction_id: int) -> list[JSON]:
         """Return what the bot sent for an interaction: callback, followups and edits, in order."""
         return list(self.interactions.records[interaction_id].responses)
