@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.chat.alert_buttons import AlertButton
 from bot.chat.alerts_cmd import AlertsGroup
+from bot.chat.help_cmd import help_command, watch_test_command, welcome
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
@@ -69,8 +70,12 @@ class RegwatchBot(discord.Client):
 
     async def setup_hook(self) -> None:
         """Register the command groups and sync them (to the dev server at once, else globally)."""
+        watch = WatchGroup(self.service, self.schedules)
+        if self.triage is not None:
+            watch.add_command(watch_test_command(self.service, self.triage))
+        self.tree.add_command(help_command())
         groups: list[app_commands.Group] = [
-            WatchGroup(self.service, self.schedules),
+            watch,
             SourceGroup(self.service),
             AlertsGroup(self.service, self.triage),
         ]
@@ -95,6 +100,11 @@ class RegwatchBot(discord.Client):
         """Note that the gateway session is up."""
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
         self.ready.set()
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Welcome a server that just added regwatch: how to start and who may configure it."""
+        log.info("joined server %d", guild.id)
+        await welcome(self, guild)
 
     async def _on_command_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
@@ -20,6 +20,7 @@ from bot.sources.http import Fetcher, check_url
 from bot.sources.parse import parse_feed
 from bot.storage import items, outbox, sources, subscriptions, triage
 from bot.storage.db import AsyncDatabase
+from bot.storage.items import StoredItem
 from bot.storage.outbox import PendingAlert
 from bot.storage.sources import Source, SourceConfig
 from bot.storage.subscriptions import Subscription
@@ -135,6 +136,10 @@ class GuildService:
         since = self._clock() - timedelta(days=days)
         stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS, guild_id=guild_id)
         return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
+
+    async def recent_items(self, guild_id: int, since: datetime, limit: int) -> list[StoredItem]:
+        """Return the newest items of the sources this server sees, fetched since a time."""
+        return await self._adb.call(items.recent, since, limit, guild_id=guild_id)
 
     # --- sources ---------------------------------------------------------------------------
 
