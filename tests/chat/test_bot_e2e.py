@@ -293,9 +293,9 @@ async def test_commands_sync_to_the_dev_server_when_set(
     async with regwatch_at(fake, feed_server, tmp_path, discord_dev_guild_id=fake.guild.id) as app:
         assert fake.commands.in_scope(None) == []
         synced = {c["name"]: c for c in fake.commands.in_scope(fake.guild.id)}
-        assert set(synced) == {"watch", "source", "alerts", "settings"}
+        assert set(synced) == {"watch", "source", "alerts", "settings", "help"}
         watch = {o["name"] for o in synced["watch"]["options"]}
-        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention"}
+        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention", "test"}
         refused = await app.fake.invoke("watch vendor", options={"name": "ZTE"}, user_id=fake.member.user.id)
         assert "You need the **Manage Server** permission" in refused.content
 
