@@ -81,6 +81,9 @@ class RegwatchBot(discord.Client):
         ]
         if self.schedules is not None:
             settings = SettingsGroup(self.schedules)
+            # Every /settings command is for admins: Discord hides the group from other members
+            # (a server can still grant it to them; each command re-checks Manage Server itself).
+            settings.default_permissions = discord.Permissions(manage_guild=True)
             if self.triage is not None:
                 settings.add_command(triage_role_command(self.triage))
             groups.append(settings)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bot.chat.help_cmd import HELP
 from tests.chat.running import MESSAGES, Regwatch, kaspersky_item
-from tests.fakediscord import Permission
+from tests.fakediscord import CommandUnavailable, Permission
 
 
 async def test_help_shows_examples_of_commands_that_exist(app: Regwatch) -> None:
@@ -69,3 +71,19 @@ async def test_watch_test_says_when_regwatch_cannot_post_in_the_channel(app: Reg
     result = await fake.invoke("watch test", channel_id=closed.id, user_id=fake.admin.user.id)
     assert "cannot post in this channel" in result.content, result.content
     assert fake.messages(closed.id) == []
+
+
+async def test_the_admin_group_is_hidden_from_members_and_still_rechecked(app: Regwatch) -> None:
+    fake = app.fake
+    [settings] = [c for c in fake.commands.in_scope(None) if c["name"] == "settings"]
+    assert settings["default_member_permissions"] == str(int(Permission.MANAGE_GUILD))
+    with pytest.raises(CommandUnavailable):
+        fake.send_command("settings timezone", options={"name": "UTC"}, user_id=fake.member.user.id)
+    # A server may grant the group to everyone: the bot's own check still refuses.
+    granted = await fake.invoke(
+        "settings timezone", options={"name": "UTC"}, user_id=fake.member.user.id, permission_override=True
+    )
+    assert "Manage Server" in granted.content
+    # Member commands stay visible to everyone.
+    for command in ("watch list", "alerts recent", "help"):
+        assert (await fake.invoke(command, user_id=fake.member.user.id)).ephemeral
