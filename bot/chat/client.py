@@ -17,7 +17,7 @@ from bot.chat.help_cmd import help_command, watch_test_command, welcome
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
-from bot.chat.triage_cmd import triage_role_command
+from bot.chat.triage_cmd import embed_style_command, triage_role_command
 from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
@@ -86,6 +86,7 @@ class RegwatchBot(discord.Client):
             settings.default_permissions = discord.Permissions(manage_guild=True)
             if self.triage is not None:
                 settings.add_command(triage_role_command(self.triage))
+                settings.add_command(embed_style_command(self.triage))
             groups.append(settings)
         for group in groups:
             self.tree.add_command(group)

@@ -1,6 +1,8 @@
-"""/settings triage-role: who, besides Manage Server, may acknowledge and mute alerts."""
+"""/settings triage-role (who may acknowledge and mute alerts) and /settings embed (full or compact)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -33,3 +35,27 @@ def triage_role_command(service: TriageService) -> app_commands.Command[app_comm
         )
 
     return triage_role
+
+
+def embed_style_command(service: TriageService) -> app_commands.Command[app_commands.Group, ..., None]:
+    """Return the /settings embed command: full or compact alert embeds, per channel."""
+
+    @app_commands.command(name="embed", description="Full or compact alert embeds in a channel")
+    @app_commands.describe(
+        style="full: excerpt, fields and subscription; compact: title, short excerpt, key fields",
+        channel="The channel (default: this one)",
+    )
+    async def embed(
+        interaction: Interaction,
+        style: Literal["full", "compact"],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Set a channel's embed style."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        channel_id = channel.id if channel is not None else interaction.channel_id
+        await service.set_embed_style(interaction.guild_id, channel_id, style, interaction.user.id)
+        await reply(interaction, f"Alerts in <#{channel_id}> now use {style} embeds.")
+
+    return embed

@@ -75,12 +75,18 @@ def compact_embed(alert: PendingAlert) -> dict[str, Any]:
     return embed
 
 
-def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) -> list[Batch]:
-    """Pack one channel's alerts, oldest first, into messages of up to 10 embeds within 6,000 units."""
+def pack(
+    alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]], *, compact: bool = False
+) -> list[Batch]:
+    """Pack one channel's alerts, oldest first, into messages of up to 10 embeds within 6,000 units.
+
+    `compact` (the channel's embed style): every embed is the short one.
+    """
     batches: list[Batch] = []
     group: list[PendingAlert] = []
     embeds: list[dict[str, Any]] = []
     total = 0
+    first_choice = compact_embed if compact else build_embed
 
     def close() -> None:
         if group:
@@ -89,7 +95,7 @@ def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) ->
             embeds.clear()
 
     for alert in alerts:
-        embed = build_embed(alert)
+        embed = first_choice(alert)
         size = embed_length(embed)
         if group and (len(group) >= MAX_EMBEDS or total + size > EMBED_TOTAL_MAX):
             embed = compact_embed(alert)
@@ -97,7 +103,7 @@ def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) ->
             if len(group) >= MAX_EMBEDS or total + size > EMBED_TOTAL_MAX:
                 close()
                 total = 0
-                embed = build_embed(alert)
+                embed = first_choice(alert)
                 size = embed_length(embed)
         group.append(alert)
         embeds.append(embed)
@@ -113,7 +119,8 @@ def _batch(
         alert = alerts[0]
         if alert.mention_role_id and not wants_mention(filters.get(alert.subscription_id, ()), alert.action):
             alert = replace(alert, mention_role_id=None)
-        return Batch(alerts, build_message(alert))
+        # The embed chosen by pack (full, or compact when the channel asks for it).
+        return Batch(alerts, {**build_message(alert), "embeds": embeds})
     payload = {
         **_mention_payload(mentions_for(alerts, filters)),
         "embeds": embeds,

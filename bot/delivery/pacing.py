@@ -127,8 +127,9 @@ class PacedDispatcher(Dispatcher):
                 saved.setdefault(alert.message_nonce, []).append(alert)
             else:
                 fresh.append(alert)
-        batches = [batch for group in saved.values() for batch in pack(group, filters)]
-        batches += pack(fresh, filters) if fresh else []
+        compact = await self._adb.call(triage.embed_style, target) == "compact"
+        batches = [batch for group in saved.values() for batch in pack(group, filters, compact=compact)]
+        batches += pack(fresh, filters, compact=compact) if fresh else []
         batches += [Batch([a], {}) for a in additions]
         for n, batch in enumerate(batches):
             wait = self.limiter.wait(target, cap)

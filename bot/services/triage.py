@@ -64,6 +64,17 @@ class TriageService:
         """Set (or clear) the server's triage role."""
         await self._adb.call(triage.set_triage_role, guild_id, role_id, f"discord:{user_id}", self._clock())
 
+    async def set_embed_style(self, guild_id: int, channel_id: int, style: str, user_id: int) -> None:
+        """Choose full or compact alert embeds for one channel."""
+        await self._adb.call(
+            triage.set_embed_style,
+            guild_id,
+            f"discord:{channel_id}",
+            style,
+            f"discord:{user_id}",
+            self._clock(),
+        )
+
     async def message_alerts(self, guild_id: int, alert_id: int) -> list[AlertRef]:
         """Return the alerts of the message a button sits under; refuse another server's alert."""
         refs = await self._adb.call(triage.message_alerts, alert_id)

@@ -286,6 +286,13 @@ WHEN NEW.status IN ('sent', 'failed', 'muted') AND OLD.status != NEW.status BEGI
     FROM subscriptions s, items i WHERE s.id = NEW.subscription_id AND i.id = NEW.item_id;
 END""",
     "CREATE INDEX audit_log_guild_at ON audit_log(guild_id, at)",
+    # Per-channel presentation: 'full' embeds, or 'compact' ones (short excerpt, no subscription field).
+    """
+CREATE TABLE channel_settings (
+    target TEXT PRIMARY KEY,                 -- discord:CHANNEL_ID
+    guild_id INTEGER,
+    embed_style TEXT NOT NULL DEFAULT 'full'
+)""",
     # Every front end (slash command, CLI, subscriptions file) adds and removes subscriptions through
     # these rows, so triggers see every change; a slash command then names who removed one.
     """
@@ -312,7 +319,7 @@ END""",
 
 @migrations()
 def m009_triage_and_audit(db: Database) -> None:
-    """Acknowledgements, mutes, the triage role and an audit log of who changed what."""
+    """Acknowledgements, mutes, the triage role, per-channel embed style, and an audit log."""
     for statement in _TRIAGE:
         db.execute(statement)
 

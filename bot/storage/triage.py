@@ -257,6 +257,30 @@ def set_triage_role(db: Database, guild_id: int, role_id: int | None, actor: str
         audit(db, now, "settings.triage_role", guild_id=guild_id, actor=actor, detail=str(role_id or ""))
 
 
+EMBED_STYLES = ("full", "compact")
+
+
+def embed_style(db: Database, target: str) -> str:
+    """Return a channel's embed style: 'full' (the default) or 'compact'."""
+    row = db.execute("SELECT embed_style FROM channel_settings WHERE target = ?", (target,)).fetchone()
+    return str(row[0]) if row else "full"
+
+
+def set_embed_style(
+    db: Database, guild_id: int | None, target: str, style: str, actor: str, now: datetime
+) -> None:
+    """Set a channel's embed style."""
+    if style not in EMBED_STYLES:
+        raise ValueError(f"unknown embed style {style!r}")
+    with db.atomic():
+        db.execute(
+            "INSERT INTO channel_settings (target, guild_id, embed_style) VALUES (?, ?, ?)"
+            " ON CONFLICT(target) DO UPDATE SET embed_style = excluded.embed_style",
+            (target, guild_id, style),
+        )
+        audit(db, now, "settings.embed_style", guild_id=guild_id, actor=actor, target=target, detail=style)
+
+
 EXPORT_FIELDS = (
     "at",
     "event",

@@ -179,3 +179,30 @@ async def test_a_button_of_another_server_is_refused(app: Regwatch) -> None:
     assert result.ephemeral and f"no alert {alert_id}" in result.content
     assert await app.services.adb.call(triage.get_ack, alert_id) is None
     assert Permission.MANAGE_GUILD  # the owner holds every permission: the refusal is the scope check
+
+
+async def test_a_channel_can_choose_compact_embeds(app: Regwatch) -> None:
+    fake = app.fake
+    await app.prime()
+    await fake.invoke("watch vendor", options={"name": "Kaspersky"})
+    refused = await fake.invoke(
+        "settings embed", options={"style": "compact"}, user_id=fake.member.user.id, permission_override=True
+    )
+    assert "Manage Server" in refused.content
+    done = await fake.invoke("settings embed", options={"style": "compact"})
+    assert "compact" in done.content, done.content
+    long_title = "Commerce bans Kaspersky Lab software from US networks, " * 4
+    app.publish(kaspersky_item(long_title.strip()))
+    _, sent = await app.poll_and_deliver()
+    assert sent == 1
+    [message] = fake.messages(fake.channel.id)
+    [embed] = message["embeds"]
+    assert "Subscription" not in {f["name"] for f in embed["fields"]}
+    assert len(embed["title"]) <= 150 and embed["title"].endswith("…")
+    assert _buttons(message)[0]["label"] == "Acknowledge"  # buttons either way
+    # Back to full: the next alert has its subscription field and its whole title.
+    await fake.invoke("settings embed", options={"style": "full"})
+    app.publish(kaspersky_item(long_title.strip() + " again", "https://www.bis.gov/kaspersky-9"))
+    await app.poll_and_deliver()
+    full = fake.messages(fake.channel.id)[-1]["embeds"][0]
+    assert "Subscription" in {f["name"] for f in full["fields"]} and len(full["title"]) > 150

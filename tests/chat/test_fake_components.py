@@ -17,6 +17,10 @@ def _button(custom_id: str, **kw: Any) -> dict[str, Any]:
     return {"type": 2, "style": 2, "label": "x", "custom_id": custom_id, **kw}
 
 
+def _link(**kw: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 5, "label": "Open", "url": "https://e.org/", **kw}
+
+
 def test_valid_rows_pass() -> None:
     validate_components(
         [_row(_button("a"), {"type": 2, "style": 5, "label": "Open", "url": "https://e.org/"})]
@@ -32,14 +36,8 @@ def test_valid_rows_pass() -> None:
         ([_row(_button("a"), _button("a"))], "components.0.components.1.custom_id"),
         ([_row(_button("x" * 101))], "components.0.components.0.custom_id"),
         ([_row(_button("a", label="L" * 81))], "components.0.components.0.label"),
-        (
-            [_row({"type": 2, "style": 5, "label": "Open", "url": "https://e.org/", "custom_id": "a"})],
-            "components.0.components.0.custom_id",
-        ),  # fmt: skip
-        (
-            [_row({"type": 2, "style": 5, "label": "Open", "url": "javascript:alert(1)"})],
-            "components.0.components.0.url",
-        ),  # fmt: skip
+        ([_row(_link(custom_id="a"))], "components.0.components.0.custom_id"),
+        ([_row(_link(url="javascript:alert(1)"))], "components.0.components.0.url"),
         ([_row({"type": 2, "style": 2, "label": "no id"})], "components.0.components.0.custom_id"),
         ([_button("a")], "components.0.type"),
     ],
