@@ -206,3 +206,22 @@ async def test_a_channel_can_choose_compact_embeds(app: Regwatch) -> None:
     await app.poll_and_deliver()
     full = fake.messages(fake.channel.id)[-1]["embeds"][0]
     assert "Subscription" in {f["name"] for f in full["fields"]} and len(full["title"]) > 150
+
+
+async def test_snooze_mutes_the_subscription_when_no_catalog_vendor_matched(app: Regwatch) -> None:
+    fake = app.fake
+    await app.prime()
+    sub_id = await app.subscribe('"antivirus software"')
+    app.publish(kaspersky_item())
+    await app.poll_and_deliver()
+    [message] = fake.messages(fake.channel.id)
+    [(alert_id, *_)] = await app.outbox_rows()
+    mute = next(b for b in _buttons(message) if b.get("custom_id") == f"rw:mute:{alert_id}")
+    assert mute["label"] == "Snooze 7 days"
+    result = await fake.click(message, f"rw:mute:{alert_id}")
+    assert f"subscription {sub_id}" in result.content, result.content
+    [stored] = await app.services.adb.call(triage.active_mutes, app.clock())
+    assert (stored.kind, stored.key) == ("subscription", str(sub_id))
+    app.publish(kaspersky_item("More antivirus software news", "https://www.bis.gov/kaspersky-5"))
+    _, sent = await app.poll_and_deliver()
+    assert sent == 0 and [r[1] for r in await app.outbox_rows()] == ["sent", "muted"]
