@@ -318,7 +318,7 @@ END""",
 
 
 @migrations()
-def m009_triage_and_audit(db: Database) -> None:
+def m011_triage_and_audit(db: Database) -> None:
     """Acknowledgements, mutes, the triage role, per-channel embed style, and an audit log."""
     for statement in _TRIAGE:
         db.execute(statement)
