@@ -8,6 +8,7 @@ its first alert's id; the buttons then act on every alert of that message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ LABEL_MAX = 80  # Discord's limit for a button label
 URL_MAX = 512  # Discord's limit for a link button's url
 MUTE_DAYS = 7
 CUSTOM_ID = "rw:{action}:{alert_id}"
+# Discord refuses the whole message over a malformed button URL: only plain http(s) URLs get one.
+_BUTTON_URL = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]{1,%d}" % (URL_MAX - 8))
 
 
 def catalog_vendor(terms: Sequence[str], vendors: VendorCatalog | None = None) -> str | None:
@@ -54,7 +57,7 @@ def alert_components(alerts: Sequence[PendingAlert]) -> list[dict[str, Any]]:
         vendor = catalog_vendor(first.terms)
         row.append(button(mute_label(vendor), CUSTOM_ID.format(action="mute", alert_id=first.id), DANGER))
         link = first.link or ""
-        if link.startswith(("http://", "https://")) and len(link) <= URL_MAX:
+        if _BUTTON_URL.fullmatch(link):
             row.append({"type": BUTTON, "style": LINK, "label": "Open source", "url": link})
     else:
         row.append(
