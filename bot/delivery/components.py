@@ -22,7 +22,7 @@ URL_MAX = 512  # Discord's limit for a link button's url
 MUTE_DAYS = 7
 CUSTOM_ID = "rw:{action}:{alert_id}"
 # Discord refuses the whole message over a malformed button URL: only plain http(s) URLs get one.
-_BUTTON_URL = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]{1,%d}" % (URL_MAX - 8))
+_BUTTON_URL = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]{1,500}")  # within URL_MAX
 
 
 def catalog_vendor(terms: Sequence[str], vendors: VendorCatalog | None = None) -> str | None:
