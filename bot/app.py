@@ -225,6 +225,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
     from bot.services.schedules import ScheduleService
+    from bot.services.triage import TriageService
 
     settings = services.settings
     assert settings.discord_token is not None
@@ -249,6 +250,9 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         guild_ready_timeout=guild_ready_timeout,
         http_trace=services.metrics.discord_trace(),
         schedules=ScheduleService(services.adb, clock=services.clock),
+        triage=TriageService(
+            services.adb, services.vendors, settings.max_item_age_hours, clock=services.clock
+        ),
     )
     try:
         await bot.login(settings.discord_token.get_secret_value())

@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("--target", help="only subscriptions of this target (console or discord:CHANNEL_ID)")
 
     _schedule_parsers(sub, subs)
+    _alerts_parsers(sub)
 
     sub.add_parser("doctor", help="check settings, database, token and sources")
 
@@ -87,6 +88,12 @@ def _schedule_parsers(sub: Any, subs: Any) -> None:
     from bot.schedule_cli import add_parsers
 
     add_parsers(sub, subs)
+
+
+def _alerts_parsers(sub: Any) -> None:
+    from bot.alerts_cli import add_parsers
+
+    add_parsers(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +146,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return dispatch(settings, args)
     if args.command == "subs":
         return _subs(settings, args)
+    if args.command == "alerts":
+        from bot.alerts_cli import dispatch as alerts
+
+        return alerts(settings, args)
     if args.command == "why":
         return _why(settings, args.url, args.target)
     if args.command == "doctor":

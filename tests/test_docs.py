@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.chat.alerts_cmd import AlertsGroup
+from bot.chat.help_cmd import help_command, watch_test_command
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
+from bot.chat.triage_cmd import embed_style_command, triage_role_command
 from bot.chat.watch_cmd import WatchGroup
 from bot.cli import _parser
 from bot.settings import Settings
@@ -53,6 +55,11 @@ def test_every_cli_command_is_documented() -> None:
 def test_every_slash_command_is_documented() -> None:
     groups = (WatchGroup(None, None), SourceGroup(None), AlertsGroup(None), SettingsGroup(None))  # type: ignore[arg-type]
     names = [f"/{group.name} {command.name}" for group in groups for command in group.commands]
+    # Commands added beside the groups (bot/chat/client.py setup_hook).
+    names += ["/watch test", "/settings triage-role", "/settings embed", f"/{help_command().name}"]
+    assert watch_test_command(None, None).name == "test"  # type: ignore[arg-type]
+    assert triage_role_command(None).name == "triage-role"  # type: ignore[arg-type]
+    assert embed_style_command(None).name == "embed"  # type: ignore[arg-type]
     assert "/watch vendor" in names
     missing = [name for name in names if name not in DOCS]
     assert not missing, f"slash commands not documented in docs/: {missing}"

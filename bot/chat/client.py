@@ -11,13 +11,17 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot.chat.alert_buttons import AlertButton
 from bot.chat.alerts_cmd import AlertsGroup
+from bot.chat.help_cmd import help_command, watch_test_command, welcome
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
+from bot.chat.triage_cmd import embed_style_command, triage_role_command
 from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
+from bot.services.triage import TriageService
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class RegwatchBot(discord.Client):
         guild_ready_timeout: float = 2.0,
         http_trace: aiohttp.TraceConfig | None = None,
         schedules: ScheduleService | None = None,
+        triage: TriageService | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -56,6 +61,7 @@ class RegwatchBot(discord.Client):
         )
         self.service = service
         self.schedules = schedules
+        self.triage = triage
         self.dev_guild_id = dev_guild_id
         self.tree = app_commands.CommandTree(self)
         self.tree.error(self._on_command_error)
@@ -64,15 +70,28 @@ class RegwatchBot(discord.Client):
 
     async def setup_hook(self) -> None:
         """Register the command groups and sync them (to the dev server at once, else globally)."""
+        watch = WatchGroup(self.service, self.schedules)
+        if self.triage is not None:
+            watch.add_command(watch_test_command(self.service, self.triage))
+        self.tree.add_command(help_command())
         groups: list[app_commands.Group] = [
-            WatchGroup(self.service, self.schedules),
+            watch,
             SourceGroup(self.service),
-            AlertsGroup(self.service),
+            AlertsGroup(self.service, self.triage),
         ]
         if self.schedules is not None:
-            groups.append(SettingsGroup(self.schedules))
+            settings = SettingsGroup(self.schedules)
+            # Every /settings command is for admins: Discord hides the group from other members
+            # (a server can still grant it to them; each command re-checks Manage Server itself).
+            settings.default_permissions = discord.Permissions(manage_guild=True)
+            if self.triage is not None:
+                settings.add_command(triage_role_command(self.triage))
+                settings.add_command(embed_style_command(self.triage))
+            groups.append(settings)
         for group in groups:
             self.tree.add_command(group)
+        # Alert buttons answer by custom id, whatever message (and process) they came from.
+        self.add_dynamic_items(AlertButton)
         if self.dev_guild_id:
             guild = discord.Object(id=self.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -85,6 +104,11 @@ class RegwatchBot(discord.Client):
         """Note that the gateway session is up."""
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
         self.ready.set()
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Welcome a server that just added regwatch: how to start and who may configure it."""
+        log.info("joined server %d", guild.id)
+        await welcome(self, guild)
 
     async def _on_command_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError

@@ -141,7 +141,7 @@ class WatchGroup(app_commands.Group):
             return
         assert interaction.guild_id is not None
         try:
-            await self.service.remove_subscription(interaction.guild_id, id)
+            await self.service.remove_subscription(interaction.guild_id, id, user_id=interaction.user.id)
         except UserError as exc:
             await reply(interaction, str(exc))
             return

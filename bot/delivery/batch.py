@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bot.delivery.components import alert_components
 from bot.delivery.embed import (
     DESCRIPTION_MAX,
     EMBED_TOTAL_MAX,
@@ -76,12 +77,18 @@ def compact_embed(alert: PendingAlert) -> dict[str, Any]:
     return embed
 
 
-def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) -> list[Batch]:
-    """Pack one channel's alerts, oldest first, into messages of up to 10 embeds within 6,000 units."""
+def pack(
+    alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]], *, compact: bool = False
+) -> list[Batch]:
+    """Pack one channel's alerts, oldest first, into messages of up to 10 embeds within 6,000 units.
+
+    `compact` (the channel's embed style): every embed is the short one.
+    """
     batches: list[Batch] = []
     group: list[PendingAlert] = []
     embeds: list[dict[str, Any]] = []
     total = 0
+    first_choice = compact_embed if compact else build_embed
 
     def close() -> None:
         if group:
@@ -90,7 +97,7 @@ def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) ->
             embeds.clear()
 
     for alert in alerts:
-        embed = build_embed(alert)
+        embed = first_choice(alert)
         size = embed_length(embed)
         if group and (len(group) >= MAX_EMBEDS or total + size > EMBED_TOTAL_MAX):
             embed = compact_embed(alert)
@@ -98,7 +105,7 @@ def pack(alerts: Sequence[PendingAlert], filters: dict[int, tuple[str, ...]]) ->
             if len(group) >= MAX_EMBEDS or total + size > EMBED_TOTAL_MAX:
                 close()
                 total = 0
-                embed = build_embed(alert)
+                embed = first_choice(alert)
                 size = embed_length(embed)
         group.append(alert)
         embeds.append(embed)
@@ -114,12 +121,14 @@ def _batch(
         alert = alerts[0]
         if alert.mention_role_id and not wants_mention(filters.get(alert.subscription_id, ()), alert.action):
             alert = replace(alert, mention_role_id=None)
-        return Batch(alerts, build_message(alert))
+        # The embed chosen by pack (full, or compact when the channel asks for it).
+        return Batch(alerts, {**build_message(alert), "embeds": embeds})
     payload = {
         **_mention_payload(mentions_for(alerts, filters)),
         "embeds": embeds,
         "nonce": _nonce("b", alerts[0].target, [a.id for a in alerts]),
         "enforce_nonce": True,
+        "components": alert_components(alerts),
     }
     return Batch(alerts, payload)
 

@@ -20,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.delivery.batch import DigestText, digest_console, digest_payloads, group_alerts, mentions_for
+from bot.delivery.components import catalog_vendor
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
@@ -27,7 +28,7 @@ from bot.domain.errors import DeliveryError
 from bot.domain.schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.vendors import VendorCatalog
 from bot.failpoints import failpoint
-from bot.storage import outbox, schedules, subscriptions
+from bot.storage import outbox, schedules, subscriptions, triage
 from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
 from bot.storage.schedules import DigestSubscription
@@ -116,6 +117,8 @@ class DigestRunner:
 
     async def _send(self, sub: DigestSubscription) -> DigestSent | None:
         now = self._clock()
+        # A mute made since these alerts were held covers them too.
+        await self._adb.call(triage.apply_mutes, now, catalog_vendor)
         alerts, spilled = await self._adb.call(schedules.digest_alerts, sub.id)
         if not alerts:
             await self._adb.call(schedules.finish_digest, sub.id, [], now, None)

@@ -168,8 +168,14 @@ class DiscordSink:
         log.warning("no channel to tell about subscription %d; shown in /watch list", alert.subscription_id)
 
 
-async def post_guild_notice(client: discord.Client, guild_id: int, text: str) -> bool:
-    """Post a notice in a server: its system channel, else the first text channel regwatch may post in."""
+async def post_guild_notice(
+    client: discord.Client, guild_id: int, text: str, *, own_markdown: bool = False
+) -> bool:
+    """Post a notice in a server: its system channel, else the first text channel regwatch may post in.
+
+    The text is escaped (it may hold a source's name and its server's error), unless
+    `own_markdown` says it is regwatch's own fixed text with deliberate markdown (the welcome).
+    """
     guild = client.get_guild(guild_id)
     if guild is None:
         return False
@@ -183,8 +189,8 @@ async def post_guild_notice(client: discord.Client, guild_id: int, text: str) ->
     for channel in candidates:
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
         try:
-            # The notice is plain text holding a source's name and its server's error: shown literally.
-            content = escape(text, 2000)
+            # A notice holding a source's name and its server's error is shown literally.
+            content = text[:2000] if own_markdown else escape(text, 2000)
             await client.http.request(route, json={"content": content, "allowed_mentions": {"parse": []}})
             return True
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError) as exc:

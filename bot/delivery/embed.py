@@ -10,6 +10,7 @@ import hashlib
 import re
 from typing import Any
 
+from bot.delivery.components import alert_components
 from bot.delivery.render import domain_of
 from bot.domain.classifier import Classification, classify_item
 from bot.domain.safetext import terminal
@@ -190,6 +191,7 @@ def build_message(alert: PendingAlert) -> dict[str, Any]:
         "nonce": nonce_for(alert),
         "enforce_nonce": True,
         "allowed_mentions": {"parse": [], "roles": [str(role)] if role else []},
+        "components": alert_components([alert]),
     }
 
 

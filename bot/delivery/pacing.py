@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.delivery.batch import Batch, pack
+from bot.delivery.components import catalog_vendor
 from bot.delivery.dispatcher import Dispatcher, DrainResult
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock
 from bot.domain.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.storage import outbox, schedules
+from bot.storage import outbox, schedules, triage
 from bot.storage.outbox import PendingAlert
 from bot.storage.schedules import RateCap
 
@@ -76,6 +77,10 @@ class PacedDispatcher(Dispatcher):
         """Plan held alerts, spill overflow, then deliver every due alert in batches per channel."""
         result = DrainResult()
         await self._adb.call(schedules.plan_held, self._clock())
+        # Mutes (the alert buttons') first: a muted alert is never planned into a message.
+        muted = await self._adb.call(triage.apply_mutes, self._clock(), catalog_vendor)
+        if muted:
+            log.info("%d alerts held back by mutes (status muted)", muted)
         caps = await self._adb.call(schedules.caps_by_scope)
         spilled = await self._adb.call(
             schedules.spill_overflow, self._clock(), {k: c.overflow_cap for k, c in caps.items()}
@@ -122,8 +127,9 @@ class PacedDispatcher(Dispatcher):
                 saved.setdefault(alert.message_nonce, []).append(alert)
             else:
                 fresh.append(alert)
-        batches = [batch for group in saved.values() for batch in pack(group, filters)]
-        batches += pack(fresh, filters) if fresh else []
+        compact = await self._adb.call(triage.embed_style, target) == "compact"
+        batches = [batch for group in saved.values() for batch in pack(group, filters, compact=compact)]
+        batches += pack(fresh, filters, compact=compact) if fresh else []
         batches += [Batch([a], {}) for a in additions]
         for n, batch in enumerate(batches):
             wait = self.limiter.wait(target, cap)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
@@ -19,8 +19,9 @@ from bot.services.insight import Explanation, Preview
 from bot.sources.http import Fetcher, check_url
 from bot.sources.parse import parse_feed
 from bot.sources.workers import InThread, Offload
-from bot.storage import items, outbox, sources, subscriptions
+from bot.storage import items, outbox, sources, subscriptions, triage
 from bot.storage.db import AsyncDatabase
+from bot.storage.items import StoredItem
 from bot.storage.outbox import PendingAlert
 from bot.storage.sources import Source, SourceConfig
 from bot.storage.subscriptions import Subscription
@@ -122,10 +123,12 @@ class GuildService:
         """Return this server's subscriptions."""
         return await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
 
-    async def remove_subscription(self, guild_id: int, sub_id: int) -> None:
+    async def remove_subscription(self, guild_id: int, sub_id: int, *, user_id: int | None = None) -> None:
         """Remove one of this server's subscriptions; refuse ids of other servers plainly."""
         if not await self._adb.call(subscriptions.remove, sub_id, guild_id=guild_id):
             raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
+        if user_id is not None:
+            await self._adb.call(triage.name_remover, sub_id, f"discord:{user_id}")
 
     async def preview(
         self, query_text: str, days: int = 30, *, limit: int = 5, guild_id: int | None = None
@@ -136,6 +139,10 @@ class GuildService:
         since = self._clock() - timedelta(days=days)
         stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS, guild_id=guild_id)
         return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
+
+    async def recent_items(self, guild_id: int, since: datetime, limit: int) -> list[StoredItem]:
+        """Return the newest items of the sources this server sees, fetched since a time."""
+        return await self._adb.call(items.recent, since, limit, guild_id=guild_id)
 
     # --- sources ---------------------------------------------------------------------------
 
@@ -189,9 +196,13 @@ class GuildService:
 
     # --- alerts ------------------------------------------------------------------------------
 
-    async def recent_alerts(self, guild_id: int, count: int = 10) -> list[tuple[PendingAlert, str]]:
-        """Return this server's latest alerts with their delivery status."""
-        return await self._adb.call(outbox.recent, max(1, min(count, 25)), guild_id=guild_id)
+    async def recent_alerts(
+        self, guild_id: int, count: int = 10, page: int = 1
+    ) -> list[tuple[PendingAlert, str]]:
+        """Return this server's latest alerts with their status (page 2: the `count` before those)."""
+        count = max(1, min(count, 25))
+        offset = (max(1, page) - 1) * count
+        return await self._adb.call(outbox.recent, count, guild_id=guild_id, offset=offset)
 
     async def why(self, guild_id: int, link: str) -> Explanation:
         """Explain, for each of this server's subscriptions, why an item did or did not alert."""

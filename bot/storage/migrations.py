@@ -270,6 +270,94 @@ def m010_private_sources(db: Database) -> None:
     db.execute("ALTER TABLE sources DROP COLUMN guild_id")
 
 
+_TRIAGE = [
+    # Who may press Acknowledge and Mute on alerts besides members with Manage Server.
+    "ALTER TABLE guild_settings ADD COLUMN triage_role_id INTEGER",
+    """
+CREATE TABLE alert_acks (
+    alert_id INTEGER PRIMARY KEY REFERENCES outbox(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    at TEXT NOT NULL
+)""",
+    # An alert that a mute holds back gets status 'muted': kept for the audit trail, never sent.
+    """
+CREATE TABLE mutes (
+    id INTEGER PRIMARY KEY,
+    guild_id INTEGER,
+    target TEXT NOT NULL,                    -- discord:CHANNEL_ID
+    kind TEXT NOT NULL,                      -- vendor | subscription
+    key TEXT NOT NULL,                       -- the catalog vendor's name, or the subscription id
+    until TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    alert_id INTEGER                         -- the alert whose button made it
+)""",
+    "CREATE INDEX mutes_target ON mutes(target, until)",
+    # Who did what, when: acknowledgements, mutes and subscription changes (alerts are the outbox).
+    """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    guild_id INTEGER,
+    actor TEXT,                              -- discord:USER_ID, cli, file; NULL when not known
+    event TEXT NOT NULL,                     -- alert.acknowledged, mute.added, subscription.added, ...
+    alert_id INTEGER,
+    subscription_id INTEGER,
+    target TEXT,
+    title TEXT,                              -- alert events: the item's title and link, kept even after
+    link TEXT,                               -- retention or a removed subscription deletes the alert
+    detail TEXT NOT NULL DEFAULT ''
+)""",
+    # An alert's outcome (sent, failed for good, muted) is logged once, whichever code path set it.
+    """
+CREATE TRIGGER audit_alert_outcome AFTER UPDATE OF status ON outbox
+WHEN NEW.status IN ('sent', 'failed', 'muted') AND OLD.status != NEW.status BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, alert_id, subscription_id, target, title, link, detail)
+    SELECT COALESCE(NEW.sent_at, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')), s.guild_id, 'regwatch',
+           'alert.' || NEW.status, NEW.id, NEW.subscription_id, NEW.target, i.title, i.link,
+           'matched: ' || NEW.terms || COALESCE('; ' || NEW.last_error, '')
+    FROM subscriptions s, items i WHERE s.id = NEW.subscription_id AND i.id = NEW.item_id;
+END""",
+    "CREATE INDEX audit_log_guild_at ON audit_log(guild_id, at)",
+    # Per-channel presentation: 'full' embeds, or 'compact' ones (short excerpt, no subscription field).
+    """
+CREATE TABLE channel_settings (
+    target TEXT PRIMARY KEY,                 -- discord:CHANNEL_ID
+    guild_id INTEGER,
+    embed_style TEXT NOT NULL DEFAULT 'full'
+)""",
+    # Every front end (slash command, CLI, subscriptions file) adds and removes subscriptions through
+    # these rows, so triggers see every change; a slash command then names who removed one.
+    """
+CREATE TRIGGER audit_subs_ins AFTER INSERT ON subscriptions BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (NEW.created_at, NEW.guild_id, NEW.created_by, 'subscription.added', NEW.id, NEW.target,
+            NEW.query);
+END""",
+    """
+CREATE TRIGGER audit_subs_del AFTER DELETE ON subscriptions BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), OLD.guild_id, NULL, 'subscription.removed',
+            OLD.id, OLD.target, OLD.query);
+END""",
+    """
+CREATE TRIGGER audit_subs_query AFTER UPDATE OF query, target ON subscriptions
+WHEN OLD.query != NEW.query OR OLD.target != NEW.target BEGIN
+    INSERT INTO audit_log (at, guild_id, actor, event, subscription_id, target, detail)
+    VALUES (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), NEW.guild_id, NULL, 'subscription.changed',
+            NEW.id, NEW.target, NEW.query);
+END""",
+]
+
+
+@migrations()
+def m011_triage_and_audit(db: Database) -> None:
+    """Acknowledgements, mutes, the triage role, per-channel embed style, and an audit log."""
+    for statement in _TRIAGE:
+        db.execute(statement)
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -188,13 +188,16 @@ def counts(db: Database) -> dict[str, int]:
     return result
 
 
-def recent(db: Database, limit: int = 20, *, guild_id: int | None = None) -> list[tuple[PendingAlert, str]]:
-    """Return the latest alerts with their status, newest first (of one server when given)."""
+def recent(
+    db: Database, limit: int = 20, *, guild_id: int | None = None, offset: int = 0
+) -> list[tuple[PendingAlert, str]]:
+    """Return the latest alerts with their status, newest first (of one server when given), after `offset`."""
     where, params = "1", []
     if guild_id is not None:
         where, params = "sub.guild_id = ?", [guild_id]
     cur = db.execute(
-        f"{_SELECT.replace('SELECT o.id', 'SELECT o.status, o.id')} WHERE {where} ORDER BY o.id DESC LIMIT ?",
-        (*params, limit),
+        f"{_SELECT.replace('SELECT o.id', 'SELECT o.status, o.id')} WHERE {where}"
+        " ORDER BY o.id DESC LIMIT ? OFFSET ?",
+        (*params, limit, max(0, offset)),
     )
     return [(_alert(r[1:]), str(r[0])) for r in cur.fetchall()]

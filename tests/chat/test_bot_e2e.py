@@ -33,12 +33,13 @@ from tests.helpers import with_items
 async def test_watch_vendor_then_one_alert_embed_reaches_the_channel(app: Regwatch) -> None:
     fake = app.fake
     # Synced globally (no dev server set), with the groups and subcommands of DESIGN 3.7.
-    synced = {c["name"]: {o["name"] for o in c["options"]} for c in fake.commands.in_scope(None)}
+    synced = {c["name"]: {o["name"] for o in c.get("options", [])} for c in fake.commands.in_scope(None)}
     assert synced == {
-        "watch": {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention"},
+        "watch": {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention", "test"},
         "source": {"add", "remove", "list", "status"},
-        "alerts": {"recent", "why"},
-        "settings": {"timezone", "quiet-hours", "rate-limit"},
+        "alerts": {"recent", "why", "export"},
+        "settings": {"timezone", "quiet-hours", "rate-limit", "triage-role", "embed"},
+        "help": {"topic"},
     }
     await app.prime()
     result = await fake.invoke("watch vendor", options={"name": "Kaspersky"}, user_id=fake.admin.user.id)
@@ -297,9 +298,9 @@ async def test_commands_sync_to_the_dev_server_when_set(
     async with regwatch_at(fake, feed_server, tmp_path, discord_dev_guild_id=fake.guild.id) as app:
         assert fake.commands.in_scope(None) == []
         synced = {c["name"]: c for c in fake.commands.in_scope(fake.guild.id)}
-        assert set(synced) == {"watch", "source", "alerts", "settings"}
+        assert set(synced) == {"watch", "source", "alerts", "settings", "help"}
         watch = {o["name"] for o in synced["watch"]["options"]}
-        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention"}
+        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention", "test"}
         refused = await app.fake.invoke("watch vendor", options={"name": "ZTE"}, user_id=fake.member.user.id)
         assert "You need the **Manage Server** permission" in refused.content
 

@@ -152,7 +152,10 @@ async def test_settings_and_schedule_refuse_bad_input_in_plain_words(discord_at_
             ("settings rate-limit", {"messages": 1, "seconds": 1}),
             ("watch schedule", {"id": sub, "mode": "hourly"}),
         ):
-            answer = await fake.invoke(command, options=options, user_id=member.user.id)
+            # /settings is hidden from members by default: act as a server that granted it anyway.
+            answer = await fake.invoke(
+                command, options=options, user_id=member.user.id, permission_override=True
+            )
             assert "Manage Server" in answer.content, command
 
 

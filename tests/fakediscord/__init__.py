@@ -11,7 +11,7 @@ async with FakeDiscord() as fake:                      # or the `fake_discord` f
 
 from tests.fakediscord.faults import Fault
 from tests.fakediscord.interactions import InteractionResult
-from tests.fakediscord.invoker import CommandUnavailable
+from tests.fakediscord.invoker import CommandUnavailable, ComponentUnavailable
 from tests.fakediscord.options import OptionError
 from tests.fakediscord.rest import Call
 from tests.fakediscord.server import FakeDiscord
@@ -20,6 +20,7 @@ from tests.fakediscord.world import Overwrite, Permission
 __all__ = [
     "Call",
     "CommandUnavailable",
+    "ComponentUnavailable",
     "FakeDiscord",
     "Fault",
     "InteractionResult",

@@ -19,9 +19,13 @@ class WorldEdits:
     guild: Guild
 
     def add_guild(self, name: str = "Another Server", *, channel_name: str | None = "general") -> Guild:
-        """Add a guild the bot is in (GUILD_CREATE reaches a connected bot)."""
+        """Add a guild the bot joins now (GUILD_CREATE of a new guild reaches a connected bot)."""
         guild = self.world.add_guild(name, channel_name=channel_name)
-        self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(guild, self.world), intent=GUILDS_INTENT)
+        payload = payloads.guild_create(guild, self.world)
+        # Discord leaves `unavailable` out when the bot joins a new guild (it is false only when a
+        # known guild becomes available again); discord.py tells on_guild_join by that.
+        del payload["unavailable"]
+        self.gateway.dispatch("GUILD_CREATE", payload, intent=GUILDS_INTENT)
         return guild
 
     def add_channel(

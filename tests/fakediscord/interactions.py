@@ -74,15 +74,23 @@ class InteractionRecord:
     followup_ids: list[int] = field(default_factory=list)
     choices: list[JSON] | None = None
     responses: list[JSON] = field(default_factory=list)
+    message_id: int | None = None  # a component interaction: the message its component is on
 
 
 class InteractionStore:
     """Answer the bot's interaction callbacks and webhook calls the way Discord does."""
 
-    def __init__(self, world: World, messages: MessageStore, on_message: Callable[[JSON], None]) -> None:
+    def __init__(
+        self,
+        world: World,
+        messages: MessageStore,
+        on_message: Callable[[JSON], None],
+        on_edit: Callable[[JSON], None] = lambda message: None,
+    ) -> None:
         self.world = world
         self.messages = messages
         self.on_message = on_message
+        self.on_edit = on_edit
         self.clock: Callable[[], float] = time.monotonic
         # Discord drops an interaction not answered within 3 s. The fake's clock is the machine's,
         # so its default is a failure deadline generous enough for a loaded CI machine; a test of
@@ -129,7 +137,10 @@ class InteractionStore:
             except FormError as exc:
                 return Reply(400, exc.body())
             record.choices = data["choices"]
-        elif kind == MESSAGE and (problem := rejection(data)) is not None:
+        elif (
+            kind in (MESSAGE, UPDATE_MESSAGE)
+            and (problem := rejection(data, edit=kind == UPDATE_MESSAGE)) is not None
+        ):
             return problem
         record.callback_type = kind
         record.responses.append({"kind": "callback", "body": body})
@@ -145,6 +156,13 @@ class InteractionStore:
                 response_message_ephemeral=bool(flags),
             )
             reply["resource"] = {"type": kind, "message": message}
+        elif kind in (UPDATE_MESSAGE, DEFERRED_UPDATE) and record.message_id in self.messages.by_id:
+            # The component's message is the response: a later @original edit changes it too.
+            record.original_id = record.message_id
+            if kind == UPDATE_MESSAGE:
+                message = self._edit(self.messages.by_id[record.message_id], data)
+                self.on_edit(message)
+                reply["resource"] = {"type": kind, "message": message}
         return Reply(200, reply)
 
     def execute(self, application_id: int, token: str, body: JSON, *, wait: bool) -> Reply:

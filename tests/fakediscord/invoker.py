@@ -11,6 +11,7 @@ from tests.fakediscord.commands import CommandRegistry
 from tests.fakediscord.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
     InteractionRecord,
     InteractionStore,
 )
@@ -23,6 +24,10 @@ ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 class CommandUnavailable(Exception):
     """Discord's client would not offer this command to this member (not synced, or no permission)."""
+
+
+class ComponentUnavailable(Exception):
+    """A member's Discord client would show no such enabled button on that message."""
 
 
 class Invoker:
@@ -64,6 +69,24 @@ class Invoker:
             data["resolved"] = builder.resolved
         kind = AUTOCOMPLETE if focused else APPLICATION_COMMAND
         return self._record(kind, " ".join([command, *path]), data, guild, channel, user_id, perms, locale)
+
+    def component(self, message: JSON, custom_id: str, *, user_id: int, locale: str) -> InteractionRecord:
+        """Record a press on an enabled button of a message, as a member's Discord client sends it."""
+        found = self.world.find_channel(int(message["channel_id"]))
+        if found is None:
+            raise ComponentUnavailable(f"message {message['id']} is in no known channel")
+        guild, channel = found
+        buttons = [c for row in message.get("components") or [] for c in row.get("components") or []]
+        button = next((b for b in buttons if b.get("custom_id") == custom_id), None)
+        if button is None or button.get("disabled"):
+            shown = [(b.get("custom_id"), b.get("disabled", False)) for b in buttons]
+            raise ComponentUnavailable(f"no enabled button {custom_id!r} on message {message['id']}: {shown}")
+        perms = self.world.permissions(guild, user_id, channel)
+        data: JSON = {"custom_id": custom_id, "component_type": button["type"]}
+        record = self._record(MESSAGE_COMPONENT, custom_id, data, guild, channel, user_id, perms, locale)
+        record.payload["message"] = dict(message)
+        record.message_id = int(message["id"])
+        return record
 
     def _record(
         self,

@@ -73,6 +73,8 @@ class Rest:
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.unknown: list[Call] = []
+        # Uploaded file contents by attachment url (Discord's CDN would serve them there).
+        self.uploads: dict[str, bytes] = {}
 
     def add(self, method: str, template: str, handler: Handler, *, bot_auth: bool = True) -> None:
         """Register a handler for a path template such as /channels/{channel_id}/messages."""
@@ -85,7 +87,7 @@ class Rest:
         path = "/" + request.match_info["tail"]
         api = ApiRequest(request.method, path, dict(request.query), None, dict(request.headers))
         try:
-            api.json = await _read_body(request)
+            api.json = await _read_body(request, self.uploads)
         except ValueError:
             reply = error(400, message="The request body contains invalid JSON.", code=50109)
         else:
@@ -133,30 +135,34 @@ class Rest:
         return Reply(404, {"message": f"404: Not Found ({api.method} {api.path} is not faked)", "code": 0})
 
 
-async def _read_body(request: web.Request) -> Any:
+async def _read_body(request: web.Request, uploads: dict[str, bytes]) -> Any:
     if not request.body_exists:
         return None
     if request.content_type.startswith("multipart/"):
-        return await _read_multipart(request)
+        return await _read_multipart(request, uploads)
     text = await request.text()
     return json.loads(text) if request.content_type == "application/json" else text
 
 
-async def _read_multipart(request: web.Request) -> Any:
+async def _read_multipart(request: web.Request, uploads: dict[str, bytes]) -> Any:
     form = await request.post()
     body = json.loads(str(form.get("payload_json", "{}")))
     files = [v for v in form.values() if isinstance(v, web.FileField)]
-    body["attachments"] = [
-        {
-            "id": str(n),
-            "filename": f.filename,
-            "size": len(f.file.read()),
-            "url": f"http://127.0.0.1/attachments/{n}/{f.filename}",
-            "proxy_url": f"http://127.0.0.1/attachments/{n}/{f.filename}",
-            "content_type": f.content_type,
-        }
-        for n, f in enumerate(files)
-    ]
+    body["attachments"] = []
+    for n, f in enumerate(files):
+        data = f.file.read()
+        url = f"http://127.0.0.1/attachments/{len(uploads)}/{n}/{f.filename}"
+        uploads[url] = data
+        body["attachments"].append(
+            {
+                "id": str(n),
+                "filename": f.filename,
+                "size": len(data),
+                "url": url,
+                "proxy_url": url,
+                "content_type": f.content_type,
+            }
+        )
     return body
 
 

@@ -44,7 +44,12 @@ class FakeDiscord(WorldEdits):
         self.world = World(Snowflakes())
         self.message_store = MessageStore(self.world)
         self.commands = CommandRegistry(self.world)
-        self.interactions = InteractionStore(self.world, self.message_store, self._on_interaction_message)
+        self.interactions = InteractionStore(
+            self.world,
+            self.message_store,
+            self._on_interaction_message,
+            lambda message: self.dispatch_message("MESSAGE_UPDATE", message),
+        )
         self.gateway = Gateway(self.world, token, self._notify)
         self.rest = Rest(token, self._notify)
         self.invoker = Invoker(self.world, self.commands, self.interactions)
@@ -167,6 +172,10 @@ class FakeDiscord(WorldEdits):
     def messages(self, channel_id: int) -> list[JSON]:
         """Return the messages in a channel, oldest first (ephemeral replies are not in channels)."""
         return self.message_store.in_channel(channel_id)
+
+    def attachment_bytes(self, attachment: JSON) -> bytes:
+        """Return the uploaded contents of a message's attachment."""
+        return self.rest.uploads[attachment["url"]]
 
     def interaction_responses(self, interaction_id: int) -> list[JSON]:
         """Return what the bot sent for an interaction: callback, followups and edits, in order."""
@@ -335,6 +344,34 @@ class FakeDiscord(WorldEdits):
         users, roles and channels. A deferral is not an answer: this waits for what follows it.
         """
         record = self.send_command(command, subcommand, **kw)
+        return await self.wait_interaction(record.id, timeout=timeout)
+
+    def send_click(
+        self, message: JSON | int, custom_id: str, *, user_id: int | None = None, locale: str = "en-US"
+    ) -> InteractionRecord:
+        """Dispatch a member's press on a message's button (MESSAGE_COMPONENT); do not wait for the answer."""
+        if self.gateway.current is None:
+            raise RuntimeError("no bot has IDENTIFYed on the fake gateway; await fake.wait_ready() first")
+        message_id = int(message["id"]) if isinstance(message, dict) else message
+        record = self.invoker.component(
+            self.message_store.by_id[message_id],
+            custom_id,
+            user_id=user_id or self.admin.user.id,
+            locale=locale,
+        )
+        self.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    async def click(
+        self,
+        message: JSON | int,
+        custom_id: str,
+        *,
+        timeout: float = WAIT_SECONDS,  # noqa: ASYNC109
+        **kw: Any,
+    ) -> InteractionResult:
+        """Press a button on a message as a member (default: the admin) and return the bot's answer."""
+        record = self.send_click(message, custom_id, **kw)
         return await self.wait_interaction(record.id, timeout=timeout)
 
     async def autocomplete(

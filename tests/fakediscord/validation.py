@@ -124,6 +124,67 @@ def validate_allowed_mentions(allowed: Any) -> None:
             )
 
 
+ACTION_ROW, BUTTON = 1, 2
+LINK_STYLE, PREMIUM_STYLE = 5, 6
+ROWS_MAX, ROW_ITEMS_MAX, CUSTOM_ID_MAX, LABEL_MAX, BUTTON_URL_MAX = 5, 5, 100, 80, 512
+
+
+def validate_components(components: Any) -> None:
+    """Check message components the way Discord does: rows of up to 5 buttons, unique custom ids."""
+    if components is None:
+        return
+    if not isinstance(components, list) or len(components) > ROWS_MAX:
+        raise FormError("components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+    seen: set[str] = set()
+    for r, row in enumerate(components):
+        path = f"components.{r}"
+        if not isinstance(row, dict) or row.get("type") != ACTION_ROW:
+            raise FormError(
+                f"{path}.type", "UNION_TYPE_CHOICES", 'Value of field "type" must be one of (1,).'
+            )
+        items = row.get("components")
+        if not isinstance(items, list) or not 1 <= len(items) <= ROW_ITEMS_MAX:
+            raise FormError(
+                f"{path}.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
+            )
+        for n, item in enumerate(items):
+            _validate_button(f"{path}.components.{n}", item, seen)
+
+
+def _validate_button(path: str, item: Any, seen: set[str]) -> None:
+    if not isinstance(item, dict) or item.get("type") != BUTTON:
+        raise FormError(f"{path}.type", "UNION_TYPE_CHOICES", "The fake models buttons (type 2) only.")
+    style = item.get("style")
+    if style not in range(1, 7):
+        raise FormError(f"{path}.style", "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3, 4, 5, 6).")
+    if item.get("label") is not None:
+        _max_length(f"{path}.label", item["label"], LABEL_MAX)
+    if style == LINK_STYLE:
+        if item.get("custom_id") is not None:
+            raise FormError(
+                f"{path}.custom_id",
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "A link button cannot have a custom id",
+            )
+        _max_length(f"{path}.url", item.get("url"), BUTTON_URL_MAX)
+        _check_url(f"{path}.url", item.get("url"))
+        return
+    if style != PREMIUM_STYLE:
+        custom_id = item.get("custom_id")
+        if not custom_id:
+            raise FormError(f"{path}.custom_id", "BASE_TYPE_REQUIRED", "This field is required")
+        _max_length(f"{path}.custom_id", custom_id, CUSTOM_ID_MAX)
+        if custom_id in seen:
+            raise FormError(
+                f"{path}.custom_id",
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id cannot be duplicated",
+            )
+        seen.add(custom_id)
+        if item.get("url") is not None:
+            raise FormError(f"{path}.url", "BUTTON_URL_NOT_ALLOWED", "Only link buttons may have a url")
+
+
 def validate_message(body: dict[str, Any], *, edit: bool = False) -> None:
     """Check a message create/edit body against Discord's limits; raise FormError or EmptyMessage."""
     content = body.get("content")
@@ -135,6 +196,7 @@ def validate_message(body: dict[str, Any], *, edit: bool = False) -> None:
     if sum(validate_embed(n, e) for n, e in enumerate(embeds)) > EMBED_TOTAL_MAX:
         raise FormError("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
     validate_allowed_mentions(body.get("allowed_mentions"))
+    validate_components(body.get("components"))
     nonce = body.get("nonce")
     if isinstance(nonce, str):
         _max_length("nonce", nonce, NONCE_MAX)
