@@ -15,7 +15,16 @@ _PLAIN_URL = re.compile(r"^https?://[^\s()<>\[\]]{1,500}$")
 
 
 async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
-    """Answer ephemerally, whether or not the interaction was deferred."""
+    """Answer ephemerally, whether or not the interaction was deferred.
+
+    A subscription paused since the last reply in this server (regwatch lost a channel's
+    permission) is announced first: whoever runs a command there is likely its admin.
+    """
+    service = getattr(interaction.client, "service", None)
+    if interaction.guild_id is not None and hasattr(service, "pause_notices"):
+        notes = await service.pause_notices(interaction.guild_id)
+        if notes:
+            text = "\n".join(notes) + "\n\n" + text
     text = text if discord_len(text) <= REPLY_MAX else discord_head(text, REPLY_MAX - 1) + "…"
     mentions = discord.AllowedMentions.none()
     if interaction.response.is_done():

@@ -65,6 +65,15 @@ class GuildService:
 
     # --- subscriptions -------------------------------------------------------------------
 
+    async def pause_notices(self, guild_id: int) -> list[str]:
+        """Return, once, a line for each of the server's subscriptions paused since the last reply."""
+        paused = await self._adb.call(subscriptions.take_unseen_pauses, guild_id)
+        return [
+            f"⚠ Subscription {sub.id} is paused: {sub.paused_reason}. Its alerts are kept; fix the"
+            f" channel's permissions or /watch remove id:{sub.id}."
+            for sub in paused
+        ]
+
     def parse(self, query: str) -> Query:
         """Parse a query with the vendor catalog; raises QueryError with position and reason."""
         return parse_query(query, self.vendors)
