@@ -99,14 +99,16 @@ async def test_why_never_credits_a_subscription_that_did_not_match(tmp_path, fee
     )
     code, out, err = await regwatch(tmp_path, "poll", **extra)
     assert code == 0, err
-    # Added after the item arrived, and matching it.
-    code, _, err = await regwatch(tmp_path, "subs", "add", "kaspersky", "--target", "console", **extra)
-    assert code == 0, err
+    # Added after the item arrived, both matching it: one for the same channel, one for another.
+    for target in ("console", "discord:123456789"):
+        code, _, err = await regwatch(tmp_path, "subs", "add", "kaspersky", "--target", target, **extra)
+        assert code == 0, err
 
     code, out, _ = await regwatch(tmp_path, "why", NEW, **extra)
     lines = {int(line.split()[1]): line for line in out.splitlines() if line.startswith("Subscription ")}
     assert "did not match" in lines[1] and "vendor:Huawei" in lines[1]
     assert "alerted at" in lines[2]  # the alert is kaspersky-actions'
     assert "did not match" in lines[3] and "directive" in lines[3]  # no directive words in the item
-    assert "did not exist yet" in lines[4]
-    assert "covered" not in out and "got one alert" not in out
+    assert "matched; the channel got one alert for this link, from subscription 2 (alert 1" in lines[4]
+    assert "did not exist yet" in lines[5]
+    assert "covered" not in out and "got one alert" not in lines[1] + lines[3]
