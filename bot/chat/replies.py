@@ -21,7 +21,7 @@ async def reply(interaction: discord.Interaction[discord.Client], text: str) -> 
     permission) is announced first: whoever runs a command there is likely its admin.
     """
     service = getattr(interaction.client, "service", None)
-    if interaction.guild_id is not None and hasattr(service, "pause_notices"):
+    if interaction.guild_id is not None and service is not None and hasattr(service, "pause_notices"):
         notes = await service.pause_notices(interaction.guild_id)
         if notes:
             text = "\n".join(notes) + "\n\n" + text
