@@ -19,6 +19,7 @@ import aiohttp
 from sqlite_utils import Database
 
 from bot.config_files import load_sources, load_subscriptions
+from bot.container import database_volume_problem
 from bot.delivery.console import ConsoleSink
 from bot.delivery.digest import DigestRunner, DigestScheduler
 from bot.delivery.dispatcher import Dispatcher
@@ -395,6 +396,10 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         services.settings.poll_interval_seconds,
         "Discord and the console" if bot else "the console",
     )
+    problem = database_volume_problem(services.settings.database_path)
+    if problem is not None:
+        # Another container than regwatch's image (which refuses to start): said loudly, once up.
+        log.warning("%s", problem.message)
     stopper: asyncio.Task[object] = asyncio.create_task(stop.wait())
     waiters: set[asyncio.Task[Any]] = {stopper}
     gateway = bot.connection_task if bot is not None else None

@@ -156,8 +156,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         problem = database_volume_problem(settings.database_path)
         if problem is not None and problem.fatal:
             raise ConfigError(problem.message)
-        if problem is not None:
-            print(f"regwatch: WARNING: {problem.message}", file=sys.stderr, flush=True)
         return asyncio.run(run_service(settings, once=args.once))
     if args.command == "match":
         return asyncio.run(_match(settings, args.subscriptions, args.feeds, args.format))
