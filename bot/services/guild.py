@@ -124,6 +124,36 @@ class GuildService:
         )
         return sub, query.warnings
 
+    async def edit_subscription(
+        self,
+        guild_id: int,
+        sub_id: int,
+        user_id: int,
+        *,
+        query_text: str | None = None,
+        channel_id: int | None = None,
+        paused: bool | None = None,
+    ) -> tuple[Subscription, tuple[str, ...]]:
+        """Change one of this server's subscriptions in place; return it with any query warnings."""
+        warnings: tuple[str, ...] = ()
+        if query_text is not None:
+            warnings = self.parse(query_text).warnings
+        if query_text is None and channel_id is None and paused is None:
+            raise UserError("Nothing to change: give a query, a channel, or paused true/false.")
+        target = f"discord:{channel_id}" if channel_id is not None else None
+        sub = await self._adb.call(
+            subscriptions.edit,
+            sub_id,
+            guild_id,
+            query=query_text,
+            target=target,
+            paused_reason=f"paused by <@{user_id}> with /watch edit" if paused else None,
+            resume=paused is False,
+        )
+        if sub is None:
+            raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
+        return sub, warnings
+
     async def list_subscriptions(self, guild_id: int) -> list[Subscription]:
         """Return this server's subscriptions."""
         return await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)

@@ -234,3 +234,31 @@ def take_unseen_pauses(db: Database, guild_id: int) -> list[Subscription]:
         for sub in found:
             mark_pause_unseen(db, sub.id, False)
         return [s for s in found if s.paused]
+
+
+def edit(
+    db: Database,
+    sub_id: int,
+    guild_id: int,
+    *,
+    query: str | None = None,
+    target: str | None = None,
+    paused_reason: str | None = None,
+    resume: bool = False,
+) -> Subscription | None:
+    """Change a server's subscription in place (query, target, paused by hand); None if not its own."""
+    with db.atomic():
+        sub = get(db, sub_id)
+        if sub is None or sub.guild_id != guild_id:
+            return None
+        if query is not None or target is not None:
+            db.execute(
+                "UPDATE subscriptions SET query = ?, target = ? WHERE id = ?",
+                (query or sub.query, target or sub.target, sub_id),
+            )
+        if paused_reason is not None:
+            set_paused(db, sub_id, paused_reason)
+        elif resume and sub.paused:
+            set_paused(db, sub_id, None)
+            mark_pause_unseen(db, sub_id, False)
+    return get(db, sub_id)
