@@ -55,5 +55,7 @@ async def test_watch_edit_changes_query_channel_and_pause_in_place(app: Regwatch
     assert nothing.content.startswith("Nothing to change")
     missing = await fake.invoke("watch edit", options={"id": sub_id + 100, "paused": True})
     assert "no subscription with id" in missing.content
-    refused = await fake.invoke("watch edit", options={"id": sub_id, "paused": True}, user_id=fake.member.user.id)
+    refused = await fake.invoke(
+        "watch edit", options={"id": sub_id, "paused": True}, user_id=fake.member.user.id
+    )
     assert "Manage Server" in refused.content
