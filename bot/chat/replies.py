@@ -62,3 +62,33 @@ def linked(title: str, url: str | None, limit: int = 120) -> str:
     """Show an item's untrusted title literally, linked to its URL (without a preview) when safe."""
     shown = escape(title or "(untitled)", limit)
     return f"[{shown}](<{url}>)" if url and _PLAIN_URL.match(url) else shown
+
+
+# Room kept on each page for the page line and an announcement of a paused subscription.
+_PAGE_ROOM = 400
+
+
+def pages(lines: list[str], head: str = "", *, limit: int = REPLY_MAX - _PAGE_ROOM) -> list[str]:
+    """Split list lines into pages that each fit one reply; a line is never split across pages."""
+    out: list[str] = []
+    current: list[str] = [head] if head else []
+    for raw in lines:
+        line = raw if discord_len(raw) <= limit // 2 else discord_head(raw, limit // 2 - 1) + "…"
+        if current and discord_len("\n".join([*current, line])) > limit:
+            out.append("\n".join(current))
+            current = []
+        current.append(line)
+    if current:
+        out.append("\n".join(current))
+    return out or [head]
+
+
+def page_text(lines: list[str], page: int, command: str, head: str = "") -> str:
+    """Return page `page` (from 1) of a long list, with where it is and how to see the next."""
+    split = pages(lines, head)
+    number = min(max(page, 1), len(split))
+    text = split[number - 1]
+    if len(split) > 1:
+        more = f"; `{command} page:{number + 1}` shows the next" if number < len(split) else ""
+        text += f"\n\nPage {number} of {len(split)} ({len(lines)} in all){more}."
+    return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild
+from bot.chat.replies import page_text, reply, require_manage_guild
 from bot.domain.errors import FetchError, ParseError
 from bot.services.guild import GuildService, UserError
 from bot.storage.sources import Source
@@ -64,7 +64,8 @@ class SourceGroup(app_commands.Group):
         await reply(interaction, f"Removed source {id} ({discord.utils.escape_markdown(source.name)}).")
 
     @app_commands.command(name="list", description="Shared catalog sources and this server's own")
-    async def list_(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """List the sources this server's subscriptions see."""
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
@@ -73,14 +74,15 @@ class SourceGroup(app_commands.Group):
             + (" (this server)" if s.guild_id == interaction.guild_id else "")
             for s in rows
         ]
-        await reply(interaction, "\n".join(lines) or "No sources.")
+        await reply(interaction, page_text(lines, page, "/source list") if lines else "No sources.")
 
     @app_commands.command(name="status", description="Health of every source this server sees")
-    async def status(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def status(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """Show each source's health in plain words."""
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
         failing = sum(1 for s in rows if s.failures)
         lines = [f"`{s.id}` {discord.utils.escape_markdown(s.name)}: {_health(s)}" for s in rows]
         head = f"{len(rows)} sources, {failing} failing."
-        await reply(interaction, "\n".join([head, *lines]))
+        await reply(interaction, page_text(lines, page, "/source status", head))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import code, linked, query_error_text, reply, require_manage_guild
+from bot.chat.replies import code, linked, page_text, query_error_text, reply, require_manage_guild
 from bot.delivery.embed import escape
 from bot.domain.errors import QueryError
 from bot.domain.text import fold
@@ -115,7 +115,8 @@ class WatchGroup(app_commands.Group):
         await self._subscribe(interaction, query, channel, mention, code(query))
 
     @app_commands.command(name="list", description="This server's subscriptions")
-    async def list_(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """List this server's subscriptions with ids and state."""
         assert interaction.guild_id is not None
         subs = await self.service.list_subscriptions(interaction.guild_id)
@@ -131,7 +132,7 @@ class WatchGroup(app_commands.Group):
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
             when = f" ({digests[s.id]})" if s.id in digests else ""
             lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
-        await reply(interaction, "\n".join(lines))
+        await reply(interaction, page_text(lines, page, "/watch list"))
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
     @app_commands.describe(id="Subscription id (see /watch list)")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from bot.domain.clock import utcnow
+from bot.storage import subscriptions
+
 from tests.chat.running import KASPERSKY_LINK, Regwatch, kaspersky_item
 from tests.fakediscord import Permission
 
@@ -59,3 +64,36 @@ async def test_watch_edit_changes_query_channel_and_pause_in_place(app: Regwatch
         "watch edit", options={"id": sub_id, "paused": True}, user_id=fake.member.user.id
     )
     assert "Manage Server" in refused.content
+
+
+async def test_long_lists_page_instead_of_being_cut(app: Regwatch) -> None:
+    fake = app.fake
+    queries = [
+        f'vendor:Huawei AND "long phrase number {n} about export controls and prohibitions"'
+        for n in range(50)
+    ]
+    for query in queries:
+        await app.services.adb.call(
+            subscriptions.add,
+            query,
+            f"discord:{fake.channel.id}",
+            utcnow(),
+            guild_id=fake.guild.id,
+            origin="discord",
+        )
+    first = await fake.invoke("watch list")
+    found = re.search(r"Page 1 of (\d+) \(50 in all\); `/watch list page:2` shows the next\.$", first.content)
+    assert found, first.content[-200:]
+    total = int(found.group(1))
+    assert total > 1
+    seen: list[str] = []
+    for page in range(1, total + 1):
+        result = await fake.invoke("watch list", options={"page": page})
+        assert len(result.content) <= 2000 and not result.content.rstrip(".").endswith("…")
+        seen += re.findall(r"long phrase number (\d+) ", result.content)
+    assert sorted(int(n) for n in seen) == list(range(50))  # every subscription, once
+    last = await fake.invoke("watch list", options={"page": total})
+    assert last.content.endswith(f"Page {total} of {total} (50 in all).")
+
+    status = await fake.invoke("source status")
+    assert status.content.startswith("1 sources, 0 failing.") and "Page" not in status.content
