@@ -6,7 +6,6 @@ import re
 
 from bot.domain.clock import utcnow
 from bot.storage import subscriptions
-
 from tests.chat.running import KASPERSKY_LINK, Regwatch, kaspersky_item
 from tests.fakediscord import Permission
 
