@@ -63,6 +63,20 @@ class SourceGroup(app_commands.Group):
             return
         await reply(interaction, f"Removed source {id} ({discord.utils.escape_markdown(source.name)}).")
 
+    @remove.autocomplete("id")
+    async def own_source_ids(self, interaction: Interaction, current: str) -> list[app_commands.Choice[int]]:
+        """Suggest this server's own sources only (the shared catalog cannot be removed here)."""
+        if interaction.guild_id is None:
+            return []
+        typed = str(current).strip().casefold()
+        rows = await self.service.visible_sources(interaction.guild_id)
+        return [
+            app_commands.Choice(name=f"{s.id}: {s.name}"[:100], value=s.id)
+            for s in rows
+            if s.guild_id == interaction.guild_id
+            and (not typed or typed in str(s.id) or typed in s.name.casefold() or typed in s.url.casefold())
+        ][:25]
+
     @app_commands.command(name="list", description="Shared catalog sources and this server's own")
     @app_commands.describe(page="Page of a long list (default 1)")
     async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:

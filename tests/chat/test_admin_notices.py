@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from bot.domain.clock import utcnow
-from bot.storage import subscriptions
+from bot.storage import sources, subscriptions
+from bot.storage.sources import SourceConfig
 from tests.chat.running import KASPERSKY_LINK, Regwatch, kaspersky_item
 from tests.fakediscord import Permission
 
@@ -96,3 +97,23 @@ async def test_long_lists_page_instead_of_being_cut(app: Regwatch) -> None:
 
     status = await fake.invoke("source status")
     assert status.content.startswith("1 sources, 0 failing.") and "Page" not in status.content
+
+
+async def test_source_remove_and_alerts_why_suggest_this_servers_own(app: Regwatch) -> None:
+    fake = app.fake
+    await app.prime()
+    await app.subscribe("vendor:Kaspersky")
+    app.publish(kaspersky_item())
+    _, sent = await app.poll_and_deliver()
+    assert sent == 1
+    choices = await fake.autocomplete("alerts why", None, "link", "kasp")
+    assert [c["value"] for c in choices] == [KASPERSKY_LINK]
+    assert await fake.autocomplete("alerts why", None, "link", "nothing-like-this") == []
+
+    # Sources of this server and of another one (stored only: nothing polls them here).
+    other = fake.world.add_guild()
+    for guild_id, name in ((fake.guild.id, "Our agency feed"), (other.id, "Their feed")):
+        config = SourceConfig(name, f"https://example.org/{guild_id}.xml", "feed", None)
+        await app.services.adb.call(sources.add, config, utcnow(), origin="discord", guild_id=guild_id)
+    choices = await fake.autocomplete("source remove", None, "id", "")
+    assert [c["name"].split(": ", 1)[1] for c in choices] == ["Our agency feed"]  # not the catalog's
