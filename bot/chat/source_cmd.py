@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import discord
 from discord import app_commands
 
@@ -14,7 +16,15 @@ Interaction = discord.Interaction[discord.Client]
 
 
 def _health(source: Source) -> str:
-    return source.health_text()
+    return source.health_text(_discord_time)
+
+
+def _discord_time(stamp: datetime | None) -> str:
+    # Discord shows <t:…> in each reader's own time zone and language, and "3 hours ago" for :R.
+    if stamp is None:
+        return "?"
+    seconds = int(stamp.timestamp())
+    return f"<t:{seconds}:f> (<t:{seconds}:R>)"
 
 
 class SourceGroup(app_commands.Group):

@@ -68,6 +68,7 @@ async def test_watch_edit_changes_query_channel_and_pause_in_place(app: Regwatch
 
 async def test_long_lists_page_instead_of_being_cut(app: Regwatch) -> None:
     fake = app.fake
+    await app.prime()
     queries = [
         f'vendor:Huawei AND "long phrase number {n} about export controls and prohibitions"'
         for n in range(50)
@@ -97,6 +98,11 @@ async def test_long_lists_page_instead_of_being_cut(app: Regwatch) -> None:
 
     status = await fake.invoke("source status")
     assert status.content.startswith("1 sources, 0 failing.") and "Page" not in status.content
+    # Times as Discord timestamps: each reader sees their own time zone, and "… ago".
+    [source] = await app.services.adb.call(sources.list_sources)
+    assert source.last_ok_at is not None
+    stamp = int(source.last_ok_at.timestamp())
+    assert f"ok, last checked <t:{stamp}:f> (<t:{stamp}:R>)" in status.content
 
 
 async def test_source_remove_and_alerts_why_suggest_this_servers_own(app: Regwatch) -> None:
