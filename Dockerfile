@@ -23,7 +23,9 @@ ENV PATH=/opt/regwatch/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     REGWATCH_DATABASE_PATH=/data/regwatch.db \
     REGWATCH_HEALTH_PORT=8080 \
-    REGWATCH_HEALTH_HOST=0.0.0.0
+    REGWATCH_HEALTH_HOST=0.0.0.0 \
+    REGWATCH_IN_CONTAINER=1
+# REGWATCH_IN_CONTAINER: `regwatch run` refuses to start (exit 2) when the database is not on a volume.
 VOLUME ["/data"]
 EXPOSE 8080
 # The slim image has no curl: ask /healthz with the standard library (any non-2xx answer fails).

@@ -19,6 +19,7 @@ import aiohttp
 from sqlite_utils import Database
 
 from bot.config_files import load_sources, load_subscriptions
+from bot.container import database_volume_problem
 from bot.delivery.console import ConsoleSink
 from bot.delivery.digest import DigestRunner, DigestScheduler
 from bot.delivery.dispatcher import Dispatcher
@@ -42,6 +43,8 @@ from bot.storage import notices, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
 
 if TYPE_CHECKING:
+    import discord
+
     from bot.chat.client import RegwatchBot
 
 log = logging.getLogger(__name__)
@@ -58,17 +61,35 @@ def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog)
     kinds = supported_kinds()
     configs = [c for c in load_sources(settings.sources_file) if c.kind in kinds]
     added, disabled = sources.sync_config(db, configs, now)
-    subs_added, subs_removed = subscriptions.sync_file(
-        db, load_subscriptions(settings.subscriptions_file, vendors), now
-    )
+    own = load_subscriptions(settings.subscriptions_file, vendors) if settings.subscriptions_file else []
+    subs_added, subs_removed = subscriptions.sync_file(db, own, now)
+    wanted = starters_wanted(db, settings)
+    starters = load_subscriptions(None, vendors) if wanted else []
+    seeded, dropped = subscriptions.sync_starters(db, starters, now, wanted=wanted)
     log.info(
-        "configuration: %d sources (%d new, %d disabled), console subscriptions +%d -%d",
+        "configuration: %d sources (%d new, %d disabled), console subscriptions +%d -%d,"
+        " starter subscriptions %s (+%d -%d)",
         len(configs),
         added,
         disabled,
-        subs_added,
-        subs_removed,
+        subs_added + seeded,
+        subs_removed + dropped,
+        "on" if wanted else "off",
+        seeded,
+        dropped,
     )
+
+
+def starters_wanted(db: Database, settings: Settings) -> bool:
+    """Decide whether the starter subscriptions exist (REGWATCH_STARTER_SUBSCRIPTIONS, docs/configuration.md).
+
+    auto: only in pure console mode: no Discord token, no subscriptions file, none of the user's own.
+    """
+    if settings.starter_subscriptions != "auto":
+        return settings.starter_subscriptions == "on"
+    if settings.discord_token is not None or settings.subscriptions_file is not None:
+        return False
+    return not subscriptions.count_own(db)
 
 
 def make_fetcher(settings: Settings) -> Fetcher:
@@ -171,6 +192,7 @@ async def build_services(
                 on_result=on_result,
                 daily=daily,
                 after_tick=after_tick,
+                on_round=partial(report_round, adb),
             )
             digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
             services = Services(
@@ -194,6 +216,38 @@ async def build_services(
         await adb.close()
 
 
+EVERY_SOURCE_FAILING = (
+    "Every source failed: regwatch cannot reach the internet from here; check DNS/proxy and"
+    " firewall settings (`regwatch sources check` retries them)"
+)
+
+
+def all_failed(results: list[PollResult]) -> bool:
+    """Tell whether a round had sources and every one of them failed."""
+    return bool(results) and all(r.status == "failed" for r in results)
+
+
+def round_line(results: list[PollResult]) -> str:
+    """Return the service's one-line summary of a round of polls."""
+    failed = sum(1 for r in results if r.status == "failed")
+    new = sum(r.new_items for r in results)
+    alerts = sum(r.alerts for r in results)
+    return f"round: polled {len(results)} sources ({failed} failed), {new} new items, {alerts} alerts"
+
+
+async def report_round(adb: AsyncDatabase, results: list[PollResult]) -> None:
+    """Log the round's summary; say plainly when every enabled source is failing."""
+    log.info("%s", round_line(results))
+    enabled = await adb.call(sources.list_sources, enabled_only=True)
+    if enabled and all(s.failures for s in enabled):
+        log.error(
+            "%s: all %d sources are failing (latest error: %s).",
+            EVERY_SOURCE_FAILING,
+            len(enabled),
+            enabled[0].last_error,
+        )
+
+
 def summarize(results: list[PollResult], delivered: int, pending: int, waiting: int = 0) -> str:
     """Return the one-line summary of a `run --once`, telling a new user what happened and what next."""
     failed = [r for r in results if r.status == "failed"]
@@ -210,6 +264,8 @@ def summarize(results: list[PollResult], delivered: int, pending: int, waiting: 
             " run `regwatch run` to keep watching and get alerts for new items,"
             " or `regwatch match --subscriptions FILE URL` to see what matches today."
         )
+    elif all_failed(results):
+        line += f" {EVERY_SOURCE_FAILING} (first error: {failed[0].error})."
     elif failed:
         line += " See `regwatch sources list` for why sources failed."
     elif not delivered and not waiting:
@@ -217,10 +273,42 @@ def summarize(results: list[PollResult], delivered: int, pending: int, waiting: 
     return line
 
 
-async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0) -> RegwatchBot:
-    """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
+async def start_discord_rest(services: Services) -> discord.Client:
+    """Log in to Discord's REST API only and add the Discord sink: no gateway session.
+
+    For one-shot commands (`run --once`, `digest run`): a second gateway session beside the
+    running service would take its events, and the sink needs nothing but REST.
+    """
     import discord
 
+    from bot.chat.client import point_at
+    from bot.delivery.discord_sink import DiscordSink
+
+    settings = services.settings
+    assert settings.discord_token is not None
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    client = discord.Client(intents=discord.Intents.none())
+    await _login(client, settings)
+    services.dispatcher.add_sink(DiscordSink(client, services.adb, clock=services.clock))
+    return client
+
+
+async def _login(client: discord.Client, settings: Settings) -> None:
+    import discord
+
+    assert settings.discord_token is not None
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        await client.close()
+        raise ConfigError("REGWATCH_DISCORD_TOKEN: Discord rejected the token (401 Unauthorized)") from None
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        await client.close()
+        raise RegwatchError(f"could not reach Discord at {settings.discord_api_base}: {exc}") from None
+
+
+async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0) -> RegwatchBot:
+    """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
     from bot.chat.client import RegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
@@ -254,14 +342,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
             services.adb, services.vendors, settings.max_item_age_hours, clock=services.clock
         ),
     )
-    try:
-        await bot.login(settings.discord_token.get_secret_value())
-    except discord.LoginFailure:
-        await bot.close()
-        raise ConfigError("REGWATCH_DISCORD_TOKEN: Discord rejected the token (401 Unauthorized)") from None
-    except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-        await bot.close()
-        raise RegwatchError(f"could not reach Discord at {settings.discord_api_base}: {exc}") from None
+    await _login(bot, settings)
     services.dispatcher.add_sink(DiscordSink(bot, services.adb, clock=services.clock))
     if services.notices is not None:
         services.notices.set_poster(partial(post_guild_notice, bot))
@@ -272,23 +353,33 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
 async def run_service(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:
     """Run the service until SIGTERM/SIGINT (or one round with once=True); return the exit code."""
     async with build_services(settings, clock=clock) as services:
+        if once:
+            return await _run_once(services)
         bot = await start_discord(services) if settings.discord_token is not None else None
         try:
-            if once:
-                results = await services.scheduler.poll_all()
-                drained = await services.dispatcher.drain()
-                assert services.digests is not None
-                await services.digests.runner.run_due()  # digests missed while nothing ran
-                await services.check_sources()
-                pending = await services.adb.call(_pending_count)
-                waiting = await services.adb.call(_waiting_count)
-                print(summarize(results, drained.sent, pending, waiting), flush=True)
-                return 0
             await _serve(services, bot)
             return 0
         finally:
             if bot is not None:
                 await bot.close()
+
+
+async def _run_once(services: Services) -> int:
+    """One round (`run --once`): poll everything, deliver, print the summary; 1 when every source failed."""
+    client = await start_discord_rest(services) if services.settings.discord_token is not None else None
+    try:
+        results = await services.scheduler.poll_all()
+        drained = await services.dispatcher.drain()
+        assert services.digests is not None
+        await services.digests.runner.run_due()  # digests missed while nothing ran
+        await services.check_sources()
+        pending = await services.adb.call(_pending_count)
+        waiting = await services.adb.call(_waiting_count)
+        print(summarize(results, drained.sent, pending, waiting), flush=True)
+        return 1 if all_failed(results) else 0
+    finally:
+        if client is not None:
+            await client.close()
 
 
 async def _serve(services: Services, bot: RegwatchBot | None) -> None:
@@ -324,6 +415,10 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         services.settings.poll_interval_seconds,
         "Discord and the console" if bot else "the console",
     )
+    problem = database_volume_problem(services.settings.database_path)
+    if problem is not None:
+        # Another container than regwatch's image (which refuses to start): said loudly, once up.
+        log.warning("%s", problem.message)
     stopper: asyncio.Task[object] = asyncio.create_task(stop.wait())
     waiters: set[asyncio.Task[Any]] = {stopper}
     gateway = bot.connection_task if bot is not None else None
@@ -377,7 +472,7 @@ async def run_digests(
 ) -> int:
     """Send every digest's waiting alerts now (or one subscription's); print what went out."""
     async with build_services(settings, clock=clock) as services:
-        bot = await start_discord(services) if settings.discord_token is not None else None
+        bot = await start_discord_rest(services) if settings.discord_token is not None else None
         try:
             assert services.digests is not None
             if (
@@ -387,7 +482,7 @@ async def run_digests(
                 raise ConfigError(
                     f"no subscription with id {subscription_id}; `regwatch subs list` shows them"
                 )
-            sent = await services.digests.runner.run_now(subscription_id)
+            sent = await services.digests.runner.run_now(subscription_id)  # REST only
             alerts = sum(d.alerts for d in sent)
             print(f"sent {sum(1 for d in sent if d.alerts)} digests with {alerts} alerts.", flush=True)
             return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -60,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     subs.add_parser("list", help="list subscriptions")
     sadd = subs.add_parser("add", help="add a subscription")
     sadd.add_argument("query")
-    sadd.add_argument("--target", required=True, help="console or discord:CHANNEL_ID")
+    sadd.add_argument(
+        "--target", help="console or discord:CHANNEL_ID (default: console when no Discord token is set)"
+    )
     sadd.add_argument("--name")
     subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
     spreview = subs.add_parser("preview", help="what a query would have matched in stored items")
@@ -96,6 +99,32 @@ def _alerts_parsers(sub: Any) -> None:
     add_parsers(sub)
 
 
+# Exit status of a command whose reader went away (`regwatch ... | head`), as for SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
+
+def with_private_hint(message: str, settings: Settings | None) -> str:
+    """Add how to allow it to a refusal of a loopback or private address (a feed on this machine)."""
+    refused = message.startswith("refused:") or ": refused:" in message
+    private = any(
+        word in message for word in ("loopback", "private", "link-local", "unique-local", "address")
+    )
+    if refused and private and settings is not None and not settings.allow_private_networks:
+        return (
+            f"{message}. To fetch feeds on this machine or your own network, set"
+            " REGWATCH_ALLOW_PRIVATE_NETWORKS=true (keep it false on a shared bot)"
+        )
+    return message
+
+
+def _quiet_broken_pipe() -> int:
+    # The reader closed the pipe: stop quietly, and keep Python's exit flush from complaining.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     # Whatever a command prints passes the terminal sanitizer (bot/terminal.py).
@@ -103,13 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = guarded(out), guarded(err)
     try:
         return _main(argv)
+    except BrokenPipeError:
+        sys.stdout, sys.stderr = out, err
+        return _quiet_broken_pipe()
     finally:
         sys.stdout, sys.stderr = out, err
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     secrets: tuple[str, ...] = ()
+    settings: Settings | None = None
     try:
         settings = load_settings()
         if settings.discord_token is not None:
@@ -123,7 +156,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"regwatch: invalid query {terminal(exc)}", file=sys.stderr)
         return 2
     except RegwatchError as exc:
-        print(f"regwatch: {terminal(redact(str(exc), secrets))}", file=sys.stderr)
+        print(
+            f"regwatch: {terminal(with_private_hint(redact(str(exc), secrets), settings))}", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -132,7 +167,11 @@ def _main(argv: Sequence[str] | None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from bot.app import run_service
+        from bot.container import database_volume_problem
 
+        problem = database_volume_problem(settings.database_path)
+        if problem is not None and problem.fatal:
+            raise ConfigError(problem.message)
         return asyncio.run(run_service(settings, once=args.once))
     if args.command == "match":
         return asyncio.run(_match(settings, args.subscriptions, args.feeds, args.format))
@@ -206,7 +245,10 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
         try:
             parsed, origin = await _read_feed(settings, feed)
         except (FetchError, ParseError) as exc:
-            print(f"regwatch: {terminal(feed)}: {terminal(exc)}", file=sys.stderr)
+            print(
+                f"regwatch: {terminal(feed)}: {terminal(with_private_hint(str(exc), settings))}",
+                file=sys.stderr,
+            )
             status = 1
             continue
         source = parsed.title or origin
@@ -471,6 +513,12 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
         print(format_table(headers, rows, max_width=80))
         return 0
     if args.action == "add":
+        if args.target is None:
+            if settings.discord_token is not None:
+                raise ConfigError(
+                    "--target is required when a Discord token is set: discord:CHANNEL_ID or console"
+                )
+            args.target = "console"
         if not TARGET.match(args.target):
             raise ConfigError(f"--target must be 'console' or 'discord:CHANNEL_ID', not {args.target!r}")
         if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from importlib import resources
@@ -26,6 +27,57 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
 
 
+SOURCE_KEYS = ("name", "url", "kind", "interval_seconds", "options", "enabled")
+SUBSCRIPTION_KEYS = ("name", "query")
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; expected {', '.join(choices)}"
+
+
+def _line_of(text: str, pattern: str, start: int = 0) -> int:
+    """Return the 1-based line of the first match at or after line `start` (0 when not found)."""
+    lines = text.splitlines()
+    for number in range(start, len(lines)):
+        if re.match(pattern, lines[number]):
+            return number + 1
+    return 0
+
+
+def _at(origin: str, line: int) -> str:
+    return f"{origin}, line {line}" if line else origin
+
+
+def check_keys(text: str, origin: str, data: dict[str, Any], table: str, keys: tuple[str, ...]) -> None:
+    """Raise ConfigError for a misspelt table ([[sources]]) or an unknown key in one of its entries.
+
+    A typo would otherwise be ignored in silence: no sources (or no subscriptions) and exit 0.
+    """
+    for name in data:
+        if name != table:
+            line = _line_of(text, rf"\s*\[+\s*{re.escape(name)}\s*[\].]")
+            line = line or _line_of(text, rf"\s*{re.escape(name)}\s*=")
+            raise ConfigError(
+                f"{_at(origin, line)}: unknown table or key {name!r}{_did_you_mean(name, (table,))}"
+            )
+    entries = data.get(table, [])
+    if not isinstance(entries, list):
+        return
+    header = rf"\s*\[\[\s*{re.escape(table)}\s*\]\]"
+    start = 0
+    for entry in entries:
+        start = _line_of(text, header, start)
+        if not isinstance(entry, dict):
+            continue
+        for key in entry:
+            if key not in keys:
+                line = _line_of(text, rf"\s*{re.escape(key)}\s*=", start)
+                raise ConfigError(
+                    f"{_at(origin, line)}: unknown key {key!r} in [[{table}]]{_did_you_mean(key, keys)}"
+                )
+
+
 def _read_file(path: Path, setting: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -36,6 +88,7 @@ def _read_file(path: Path, setting: str) -> str:
 def parse_sources(text: str, origin: str) -> list[SourceConfig]:
     """Parse a sources file; raise ConfigError naming the entry and the problem."""
     data = _read_toml(text, origin)
+    check_keys(text, origin, data, "source", SOURCE_KEYS)
     entries = data.get("source", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{origin}: expected [[source]] tables")
@@ -86,6 +139,7 @@ def load_sources(path: Path | None) -> list[SourceConfig]:
 def parse_subscriptions(text: str, origin: str, vendors: VendorCatalog) -> list[tuple[str, str]]:
     """Parse a subscriptions file into (name, query) pairs, validating every query."""
     data = _read_toml(text, origin)
+    check_keys(text, origin, data, "subscription", SUBSCRIPTION_KEYS)
     entries = data.get("subscription", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{origin}: expected [[subscription]] tables")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.domain.errors import ConfigError
 
 ENV_PREFIX = "REGWATCH_"
+
+# REGWATCH_ variables that are not settings but are read elsewhere (docs/configuration.md).
+OTHER_VARIABLES = {
+    "REGWATCH_FAILPOINTS": "crash points for the crash-recovery tests",
+    "REGWATCH_IN_CONTAINER": "set by the Docker image: the database must be on a volume",
+}
 
 
 class Settings(BaseSettings):
@@ -53,6 +62,13 @@ class Settings(BaseSettings):
     source_silent_days: int = Field(default=30, ge=0, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # auto: the starter subscriptions exist only in pure console mode (no token, none of your own).
+    starter_subscriptions: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("starter_subscriptions", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -85,8 +101,45 @@ class Settings(BaseSettings):
         return f"regwatch/{__version__}" + (f" ({self.contact})" if self.contact else "")
 
 
+def known_variables() -> set[str]:
+    """Return every REGWATCH_ variable regwatch reads: the settings and the few others."""
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | set(OTHER_VARIABLES)
+
+
+def _unknown(name: str, where: str) -> ConfigError:
+    close = difflib.get_close_matches(name, sorted(known_variables()), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else "; docs/configuration.md lists the settings"
+    return ConfigError(f"{where}unknown variable {name}{hint}")
+
+
+def check_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> None:
+    """Raise ConfigError for a REGWATCH_ variable regwatch does not know, in the environment or .env.
+
+    A misspelt setting would otherwise be ignored in silence (REGWATCH_DEV_GUILD_ID for
+    REGWATCH_DISCORD_DEV_GUILD_ID), and the service would run with the default.
+    """
+    known = known_variables()
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            raise _unknown(name, "")
+    if env_file is None or not env_file.is_file():
+        return
+    try:
+        lines = env_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return  # pydantic-settings reports an unreadable .env itself
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text.startswith("export "):
+            text = text[len("export ") :].lstrip()
+        name = text.split("=", 1)[0].strip()
+        if "=" in text and name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            raise _unknown(name, f"{env_file}, line {number}: ")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise ConfigError naming the variable on a bad value."""
+    check_variables(os.environ)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

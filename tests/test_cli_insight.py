@@ -37,8 +37,8 @@ async def test_why_explains_alerts_and_non_alerts_and_preview_counts(tmp_path, f
     assert "vendor:Kaspersky: 'AO Kaspersky Lab' in the title (vendor alias 'AO Kaspersky Lab')" in out
     assert 'classifier: directive (action=directive: "binding operational directive" in title' in out
     assert "action: issued by DHS/CISA, jurisdiction US, against Kaspersky" in out
-    # The second subscription shares the console target: its match is covered by the first alert.
-    assert "covered by subscription 1's alert" in out
+    # The second subscription shares the console target and matched too: one alert per channel.
+    assert "matched; the channel got one alert for this link, from subscription 1" in out
 
     code, out, _ = await regwatch(tmp_path, "why", PRIMED, "--target", "console", **extra)
     assert "recorded on the source's first poll" in out
@@ -78,3 +78,37 @@ async def test_first_poll_items_are_classified_when_a_preview_or_why_needs_it(tm
     assert "1 matches among" in out and "bans Kaspersky" in out
     code, out, _ = await regwatch(tmp_path, "why", banned, **extra)
     assert "Classified as: ban." in out and "recorded on the source's first poll" in out
+
+
+async def test_why_never_credits_a_subscription_that_did_not_match(tmp_path, feed_server):
+    """Every branch of `why` for subscriptions of one channel, checked against what really happened."""
+    feed_server.set("/f.xml", with_items(NASA, rss_item("Kaspersky Lab advisory", PRIMED)))
+    extra = {"REGWATCH_SOURCES_FILE": sources_file(tmp_path, feed_server.url("/f.xml"))}
+    # Subscription 1 is the user's and does not match the item; 2 and 3 come from the file.
+    code, _, err = await regwatch(tmp_path, "subs", "add", "vendor:Huawei", "--target", "console", **extra)
+    assert code == 0, err
+    code, _, err = await regwatch(tmp_path, "poll", **extra)
+    assert code == 0, err
+    feed_server.set(
+        "/f.xml",
+        with_items(
+            NASA,
+            rss_item("Kaspersky Lab advisory", PRIMED),
+            rss_item("Commerce prohibits Kaspersky Lab software", NEW),
+        ),
+    )
+    code, out, err = await regwatch(tmp_path, "poll", **extra)
+    assert code == 0, err
+    # Added after the item arrived, both matching it: one for the same channel, one for another.
+    for target in ("console", "discord:123456789"):
+        code, _, err = await regwatch(tmp_path, "subs", "add", "kaspersky", "--target", target, **extra)
+        assert code == 0, err
+
+    code, out, _ = await regwatch(tmp_path, "why", NEW, **extra)
+    lines = {int(line.split()[1]): line for line in out.splitlines() if line.startswith("Subscription ")}
+    assert "did not match" in lines[1] and "vendor:Huawei" in lines[1]
+    assert "alerted at" in lines[2]  # the alert is kaspersky-actions'
+    assert "did not match" in lines[3] and "directive" in lines[3]  # no directive words in the item
+    assert "matched; the channel got one alert for this link, from subscription 2 (alert 1" in lines[4]
+    assert "did not exist yet" in lines[5]
+    assert "covered" not in out and "got one alert" not in lines[1] + lines[3]

@@ -109,3 +109,20 @@ class AlertsGroup(app_commands.Group):
             file=discord.File(io.BytesIO(data), filename=name),
             ephemeral=True,
         )
+
+    @why.autocomplete("link")
+    async def recent_links(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Suggest the links of this server's recent alerts (Discord takes values up to 100 characters)."""
+        if interaction.guild_id is None:
+            return []
+        typed = current.strip().casefold()
+        rows = await self.service.recent_alerts(interaction.guild_id, 25)
+        choices: dict[str, app_commands.Choice[str]] = {}
+        for alert, _status in rows:
+            link = alert.link or ""
+            if not link or len(link) > 100 or link in choices:
+                continue
+            if typed and typed not in link.casefold() and typed not in (alert.title or "").casefold():
+                continue
+            choices[link] = app_commands.Choice(name=(alert.title or link)[:100], value=link)
+        return list(choices.values())[:25]

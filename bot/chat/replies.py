@@ -12,7 +12,16 @@ REPLY_MAX = 2000  # Discord's message content limit
 
 
 async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
-    """Answer ephemerally, whether or not the interaction was deferred."""
+    """Answer ephemerally, whether or not the interaction was deferred.
+
+    A subscription paused since the last reply in this server (regwatch lost a channel's
+    permission) is announced first: whoever runs a command there is likely its admin.
+    """
+    service = getattr(interaction.client, "service", None)
+    if interaction.guild_id is not None and service is not None and hasattr(service, "pause_notices"):
+        notes = await service.pause_notices(interaction.guild_id)
+        if notes:
+            text = "\n".join(notes) + "\n\n" + text
     text = text if discord_len(text) <= REPLY_MAX else discord_head(text, REPLY_MAX - 1) + "…"
     mentions = discord.AllowedMentions.none()
     if interaction.response.is_done():
@@ -56,3 +65,33 @@ def linked(title: str, url: str | None, limit: int = 120) -> str:
 def url_text(url: str) -> str:
     """Show a URL as a link without a preview when it is plain, else as escaped text."""
     return f"<{url}>" if plain_url(url) else escape(url, 500)
+
+
+# Room kept on each page for the page line and an announcement of a paused subscription.
+_PAGE_ROOM = 400
+
+
+def pages(lines: list[str], head: str = "", *, limit: int = REPLY_MAX - _PAGE_ROOM) -> list[str]:
+    """Split list lines into pages that each fit one reply; a line is never split across pages."""
+    out: list[str] = []
+    current: list[str] = [head] if head else []
+    for raw in lines:
+        line = raw if discord_len(raw) <= limit // 2 else discord_head(raw, limit // 2 - 1) + "…"
+        if current and discord_len("\n".join([*current, line])) > limit:
+            out.append("\n".join(current))
+            current = []
+        current.append(line)
+    if current:
+        out.append("\n".join(current))
+    return out or [head]
+
+
+def page_text(lines: list[str], page: int, command: str, head: str = "") -> str:
+    """Return page `page` (from 1) of a long list, with where it is and how to see the next."""
+    split = pages(lines, head)
+    number = min(max(page, 1), len(split))
+    text = split[number - 1]
+    if len(split) > 1:
+        more = f"; `{command} page:{number + 1}` shows the next" if number < len(split) else ""
+        text += f"\n\nPage {number} of {len(split)} ({len(lines)} in all){more}."
+    return text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild, url_text
+from bot.chat.replies import page_text, reply, require_manage_guild, url_text
 from bot.delivery.embed import escape
 from bot.domain.errors import FetchError, ParseError
 from bot.services.guild import GuildService, UserError
@@ -16,7 +18,15 @@ Interaction = discord.Interaction[discord.Client]
 
 def _health(source: Source) -> str:
     # The health text carries the source's last error, written by whoever runs its server.
-    return escape(source.health_text(), 300)
+    return source.health_text(_discord_time, show=lambda error: escape(error, 300))
+
+
+def _discord_time(stamp: datetime | None) -> str:
+    # Discord shows <t:…> in each reader's own time zone and language, and "3 hours ago" for :R.
+    if stamp is None:
+        return "?"
+    seconds = int(stamp.timestamp())
+    return f"<t:{seconds}:f> (<t:{seconds}:R>)"
 
 
 class SourceGroup(app_commands.Group):
@@ -65,8 +75,23 @@ class SourceGroup(app_commands.Group):
             return
         await reply(interaction, f"Removed source {id} ({escape(source.name, 100)}).")
 
+    @remove.autocomplete("id")
+    async def own_source_ids(self, interaction: Interaction, current: str) -> list[app_commands.Choice[int]]:
+        """Suggest this server's own sources only (the shared catalog cannot be removed here)."""
+        if interaction.guild_id is None:
+            return []
+        typed = str(current).strip().casefold()
+        rows = await self.service.visible_sources(interaction.guild_id)
+        return [
+            app_commands.Choice(name=f"{s.id}: {s.name}"[:100], value=s.id)
+            for s in rows
+            if s.guild_id == interaction.guild_id
+            and (not typed or typed in str(s.id) or typed in s.name.casefold() or typed in s.url.casefold())
+        ][:25]
+
     @app_commands.command(name="list", description="Shared catalog sources and this server's own")
-    async def list_(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """List the sources this server's subscriptions see."""
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
@@ -75,14 +100,15 @@ class SourceGroup(app_commands.Group):
             + (" (this server)" if s.guild_id == interaction.guild_id else "")
             for s in rows
         ]
-        await reply(interaction, "\n".join(lines) or "No sources.")
+        await reply(interaction, page_text(lines, page, "/source list") if lines else "No sources.")
 
     @app_commands.command(name="status", description="Health of every source this server sees")
-    async def status(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def status(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """Show each source's health in plain words."""
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
         failing = sum(1 for s in rows if s.failures)
         lines = [f"`{s.id}` {escape(s.name, 100)}: {_health(s)}" for s in rows]
         head = f"{len(rows)} sources, {failing} failing."
-        await reply(interaction, "\n".join([head, *lines]))
+        await reply(interaction, page_text(lines, page, "/source status", head))

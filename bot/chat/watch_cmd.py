@@ -1,11 +1,11 @@
-"""/watch vendor | keywords | list | remove | preview."""
+"""/watch vendor | keywords | list | edit | remove | schedule | mention | preview."""
 
 from __future__ import annotations
 
 import discord
 from discord import app_commands
 
-from bot.chat.replies import code, linked, query_error_text, reply, require_manage_guild
+from bot.chat.replies import code, linked, page_text, query_error_text, reply, require_manage_guild
 from bot.delivery.embed import escape
 from bot.domain.errors import QueryError
 from bot.domain.text import fold
@@ -115,7 +115,8 @@ class WatchGroup(app_commands.Group):
         await self._subscribe(interaction, query, channel, mention, code(query))
 
     @app_commands.command(name="list", description="This server's subscriptions")
-    async def list_(self, interaction: Interaction) -> None:
+    @app_commands.describe(page="Page of a long list (default 1)")
+    async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """List this server's subscriptions with ids and state."""
         assert interaction.guild_id is not None
         subs = await self.service.list_subscriptions(interaction.guild_id)
@@ -131,7 +132,7 @@ class WatchGroup(app_commands.Group):
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
             when = f" ({digests[s.id]})" if s.id in digests else ""
             lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
-        await reply(interaction, "\n".join(lines))
+        await reply(interaction, page_text(lines, page, "/watch list"))
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
     @app_commands.describe(id="Subscription id (see /watch list)")
@@ -146,6 +147,48 @@ class WatchGroup(app_commands.Group):
             await reply(interaction, str(exc))
             return
         await reply(interaction, f"Removed subscription {id}.")
+
+    @app_commands.command(name="edit", description="Change a subscription: query, channel, pause or resume")
+    @app_commands.describe(
+        id="Subscription id (see /watch list)",
+        query="New query, as for /watch keywords",
+        channel="New channel for its alerts",
+        paused="true: hold its alerts (kept, posted on resume); false: resume",
+    )
+    async def edit(
+        self,
+        interaction: Interaction,
+        id: int,
+        query: app_commands.Range[str, 1, 1000] | None = None,
+        channel: discord.TextChannel | None = None,
+        paused: bool | None = None,
+    ) -> None:
+        """Change one of this server's subscriptions in place, keeping its id, schedule and mention."""
+        if not await require_manage_guild(interaction):
+            return
+        assert interaction.guild_id is not None
+        try:
+            sub, warnings = await self.service.edit_subscription(
+                interaction.guild_id,
+                id,
+                interaction.user.id,
+                query_text=query,
+                channel_id=channel.id if channel is not None else None,
+                paused=paused,
+            )
+        except QueryError as exc:
+            await reply(interaction, query_error_text(query or "", exc))
+            return
+        except UserError as exc:
+            await reply(interaction, str(exc))
+            return
+        state = " It is **paused**: its alerts are kept until you resume it." if sub.paused else ""
+        notes = "".join(f"\nNote: {w}" for w in warnings)
+        await reply(
+            interaction,
+            f"Subscription {sub.id} now watches {code(sub.query)} in <#{sub.target.split(':')[-1]}>.{state}"
+            f"{notes}",
+        )
 
     @app_commands.command(name="schedule", description="Deliver a subscription at once or in digests")
     @app_commands.describe(
@@ -223,6 +266,7 @@ class WatchGroup(app_commands.Group):
         scope = f" for {', '.join(wanted)} alerts" if wanted else ""
         await reply(interaction, f"Subscription {id} mentions {role.mention}{scope}.")
 
+    @edit.autocomplete("id")
     @schedule.autocomplete("id")
     @mention.autocomplete("id")
     @remove.autocomplete("id")

@@ -113,6 +113,7 @@ class DiscordSink:
         self._paused_until.pop(alert.subscription_id, None)
         if alert.subscription_paused:
             await self._adb.call(subscriptions.set_paused, alert.subscription_id, None)
+            await self._adb.call(subscriptions.mark_pause_unseen, alert.subscription_id, False)
             log.info(
                 "subscription %d resumed: posting to %s works again",
                 alert.subscription_id,
@@ -133,6 +134,9 @@ class DiscordSink:
             extra={"subscription_id": alert.subscription_id, "alert_id": alert.id},
         )
         if changed:
+            if alert.guild_id:
+                # Also told in the next command reply in that server, where an admin surely reads it.
+                await self._adb.call(subscriptions.mark_pause_unseen, alert.subscription_id, True)
             await self._notify(alert, reason)
 
     async def _notify(self, alert: PendingAlert, reason: str) -> None:

@@ -380,7 +380,30 @@ def parse_query(text: str, vendors: VendorCatalog | None = None) -> Query:
             parser.first_not,
         )
     check_cost(root)
-    return Query(root, tuple(parser.warnings))
+    return Query(root, (*parser.warnings, *operator_hints(text)))
+
+
+def vendor_hint(name: str, vendors: VendorCatalog) -> str:
+    """Return "; did you mean X?" for a vendor name close to a catalog name (a typo), else ""."""
+    import difflib
+
+    names = {n.casefold(): n for v in vendors for n in (v.name, *v.aliases)}
+    close = difflib.get_close_matches(name.casefold(), list(names), n=1, cutoff=0.8)
+    return f"; did you mean vendor:{_quoted(names[close[0]])}?" if close else ""
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if " " in name else name
+
+
+def operator_hints(text: str) -> tuple[str, ...]:
+    """Hint when lower-case `or`/`and` stand between terms: they are searched as words, not operators."""
+    outside = re.sub(r'"[^"]*"|/[^/]*/', " ", text)  # not inside phrases or regular expressions
+    found = sorted({w for w in re.findall(r"(?<![\w:])(or|and)(?![\w*])", outside)})
+    return tuple(
+        f"'{w}' is searched as a word; write {w.upper()} for the operator (operators are upper case)"
+        for w in found
+    )
 
 
 # ---------------------------------------------------------------- cost model
@@ -627,7 +650,10 @@ class _Parser:
         vendor = self.vendors.lookup(name)
         if vendor is None:
             self.check_has_letters(name, operand.pos)
-            self.warnings.append(f'unknown vendor "{name}": matching the words "{name}" instead')
+            self.warnings.append(
+                f'unknown vendor "{name}": matching the words "{name}" instead'
+                + vendor_hint(name, self.vendors)
+            )
             return VendorTerm(name, (name,), known=False)
         return VendorTerm(vendor.name, vendor.all_names)
 

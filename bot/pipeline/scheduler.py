@@ -33,6 +33,7 @@ class PollScheduler:
         on_result: Callable[[PollResult], None] | None = None,
         daily: Callable[[], Awaitable[object]] | None = None,
         after_tick: Callable[[], Awaitable[object]] | None = None,
+        on_round: Callable[[list[PollResult]], Awaitable[object]] | None = None,
     ) -> None:
         self._adb = adb
         self._poller = poller
@@ -42,8 +43,10 @@ class PollScheduler:
         self._on_result = on_result
         self._daily = daily
         self._after_tick = after_tick
+        self._on_round = on_round
         self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
         self._chores: set[asyncio.Task[None]] = set()
+        self._reports: set[asyncio.Task[None]] = set()
         self._scheduler: AsyncIOScheduler | None = None
 
     @property
@@ -109,20 +112,34 @@ class PollScheduler:
         except Exception:
             log.exception("tick could not read due sources")
             return 0
-        started = 0
+        started: list[asyncio.Task[PollResult]] = []
         for source in due:
             if source.id in self._in_flight:
                 continue
             task = asyncio.create_task(self._guarded(source), name=f"poll-{source.id}")
             self._in_flight[source.id] = task
             task.add_done_callback(self._forget)
-            started += 1
+            started.append(task)
+        if started and self._on_round is not None:
+            # The polls a tick started are one round: reported together once all have finished.
+            report = asyncio.create_task(self._report_round(started), name="round-report")
+            self._reports.add(report)
+            report.add_done_callback(self._reports.discard)
         if self._after_tick is not None:
             try:
                 await self._after_tick()
             except Exception:
                 log.exception("the health check after a tick failed; it runs again next tick")
-        return started
+        return len(started)
+
+    async def _report_round(self, tasks: list[asyncio.Task[PollResult]]) -> None:
+        await asyncio.wait(tasks)  # not gather: cancelling the report must not cancel the polls
+        results = [t.result() for t in tasks if not t.cancelled() and t.exception() is None]
+        assert self._on_round is not None
+        try:
+            await self._on_round(results)
+        except Exception:
+            log.exception("the round summary failed")
 
     def _forget(self, task: asyncio.Task[PollResult]) -> None:
         for source_id, running in list(self._in_flight.items()):
@@ -164,10 +181,11 @@ class PollScheduler:
         pending = list(self._in_flight.values())
         if self._chores:
             await asyncio.wait(self._chores, timeout=grace)
-        if not pending:
-            return
-        _, still = await asyncio.wait(pending, timeout=grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still, timeout=2)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=2)
+        for report in list(self._reports):
+            report.cancel()

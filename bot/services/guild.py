@@ -69,6 +69,15 @@ class GuildService:
 
     # --- subscriptions -------------------------------------------------------------------
 
+    async def pause_notices(self, guild_id: int) -> list[str]:
+        """Return, once, a line for each of the server's subscriptions paused since the last reply."""
+        paused = await self._adb.call(subscriptions.take_unseen_pauses, guild_id)
+        return [
+            f"⚠ Subscription {sub.id} is paused: {sub.paused_reason}. Its alerts are kept; fix the"
+            f" channel's permissions or /watch remove id:{sub.id}."
+            for sub in paused
+        ]
+
     def parse(self, query: str) -> Query:
         """Parse a query with the vendor catalog; raises QueryError with position and reason."""
         return parse_query(query, self.vendors)
@@ -118,6 +127,36 @@ class GuildService:
             origin_channel_id=origin_channel_id or channel_id,
         )
         return sub, query.warnings
+
+    async def edit_subscription(
+        self,
+        guild_id: int,
+        sub_id: int,
+        user_id: int,
+        *,
+        query_text: str | None = None,
+        channel_id: int | None = None,
+        paused: bool | None = None,
+    ) -> tuple[Subscription, tuple[str, ...]]:
+        """Change one of this server's subscriptions in place; return it with any query warnings."""
+        warnings: tuple[str, ...] = ()
+        if query_text is not None:
+            warnings = self.parse(query_text).warnings
+        if query_text is None and channel_id is None and paused is None:
+            raise UserError("Nothing to change: give a query, a channel, or paused true/false.")
+        target = f"discord:{channel_id}" if channel_id is not None else None
+        sub = await self._adb.call(
+            subscriptions.edit,
+            sub_id,
+            guild_id,
+            query=query_text,
+            target=target,
+            paused_reason=f"paused by <@{user_id}> with /watch edit" if paused else None,
+            resume=paused is False,
+        )
+        if sub is None:
+            raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
+        return sub, warnings
 
     async def list_subscriptions(self, guild_id: int) -> list[Subscription]:
         """Return this server's subscriptions."""

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.delivery.embed import escape
+from bot.domain.clock import parse_iso
 from bot.domain.errors import RegwatchError
 from bot.domain.explain import classify_verdict, describe, missing_terms, term_hits
 from bot.domain.identity import canonical_link, link_key
@@ -158,7 +159,7 @@ def explain_link(
             " JOIN subscriptions sub ON sub.id = o.subscription_id WHERE o.target = ? AND o.link_key = ?",
             (sub.target, key),
         ).fetchone()
-        if alert is not None:
+        if alert is not None and alert[5] == sub.id:
             lines.extend(_explain_alert(db, label, sub, alert, item_id, show))
             continue
         try:
@@ -172,6 +173,12 @@ def explain_link(
                 f"{label}: did not match: the item's title and text lack "
                 + (f"{missing}." if missing else "what the query needs (an excluded term is present).")
             )
+        elif alert is not None:
+            # It matched too, but a channel gets one alert per link: another subscription's.
+            lines.append(
+                f"{label}: matched; the channel got one alert for this link, from subscription"
+                f" {alert[5]} (alert {alert[0]}, {alert[1]})."
+            )
         elif first_poll:
             lines.append(
                 f"{label}: matched, but the item was recorded on the source's first poll (no alerts then)."
@@ -179,18 +186,21 @@ def explain_link(
             lines.extend(f"  • {where}" for where in _where(query, doc))
         elif published and published < _minus_hours(fetched_at, max_age_hours):
             lines.append(f"{label}: matched, but too old: older than {max_age_hours} h when it was seen.")
-        else:
+        elif sub.created_at is not None and not_before(sub.created_at, fetched_at):
             lines.append(f"{label}: matched, but the subscription did not exist yet when the item arrived.")
+        else:
+            lines.append(
+                f"{label}: matched, but no alert is stored for it (alerts older than the retention"
+                " period are pruned)."
+            )
     return Explanation(True, lines)
 
 
 def _explain_alert(
     db: Database, label: str, sub: Subscription, alert: tuple[object, ...], item_id: int, show: Shown
 ) -> list[str]:
-    alert_id, status, sent_at, created_at, error, by, alert_item, raw, story_of, via_raw = alert
+    alert_id, status, sent_at, created_at, error, _by, alert_item, raw, story_of, via_raw = alert
     via = show(str(via_raw), 100)
-    if by != sub.id:
-        return [f"{label}: covered by subscription {by}'s alert {alert_id} in the same channel ({status})."]
     lines: list[str] = []
     if alert_item != item_id:
         lines.append(
@@ -236,6 +246,16 @@ def _options(raw: object) -> dict[str, object]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def not_before(when: datetime, stamp: str) -> bool:
+    """Tell whether a datetime is at or after an ISO-8601 timestamp stored in the database.
+
+    A subscription made in the same instant as the poll that stored an item did not take part in
+    that poll's matching.
+    """
+    found = parse_iso(stamp)
+    return found is not None and when >= found
 
 
 def _minus_hours(stamp: str, hours: int) -> str:

@@ -15,6 +15,7 @@ a server applies them, not only the commands that list sources.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,23 +77,32 @@ class Source:
             return "new"
         return "silent" if self.notice == "silent" else "ok"
 
-    def health_text(self) -> str:
-        """Describe the source's health in plain words (CLI and Discord)."""
+    def health_text(
+        self,
+        when: Callable[[datetime | None], str] | None = None,
+        *,
+        show: Callable[[str], str] = str,
+    ) -> str:
+        """Describe the source's health in plain words (CLI and Discord).
+
+        `when` formats a time; `show` is the medium's sanitizer for the last error, which the
+        source's server wrote.
+        """
+        at = when or _minute
         state = self.state
         if state == "failing":
-            since = _minute(self.failing_since)
-            return f"failing since {since} UTC ({self.failures}×): {self.last_error}"
+            return f"failing since {at(self.failing_since)} ({self.failures}×): {show(self.last_error or '')}"
         if state == "new":
             return "not polled yet"
         if state == "silent":
-            return f"no new items since {_minute(self.last_new_item_at or self.created_at)} UTC"
+            return f"no new items since {at(self.last_new_item_at or self.created_at)}"
         if state == "ok":
-            return f"ok, last checked {_minute(self.last_ok_at)} UTC"
+            return f"ok, last checked {at(self.last_ok_at)}"
         return "disabled"
 
 
 def _minute(stamp: datetime | None) -> str:
-    return stamp.strftime("%Y-%m-%d %H:%M") if stamp else "?"
+    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "?"
 
 
 def _row(r: dict[str, Any]) -> Source:

@@ -27,6 +27,7 @@ class Subscription:
     paused_reason: str | None
     origin_channel_id: int | None = None
     paused_until: datetime | None = None
+    created_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -36,7 +37,7 @@ class Subscription:
 
 _COLS = (
     "id, name, query, target, guild_id, created_by, origin, mention_role_id, paused, paused_reason,"
-    " origin_channel_id, paused_until"
+    " origin_channel_id, paused_until, created_at"
 )
 
 
@@ -56,6 +57,7 @@ def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[
             paused_reason=r[9],
             origin_channel_id=r[10],
             paused_until=parse_iso(r[11]),
+            created_at=parse_iso(r[12]),
         )
         for r in cur.fetchall()
     ]
@@ -108,6 +110,11 @@ def add(
 def remove(db: Database, sub_id: int, *, guild_id: int | None = None) -> bool:
     """Delete a subscription (only within guild_id when given); True when one was deleted."""
     with db.atomic():
+        starter = db.execute(
+            "SELECT name FROM subscriptions WHERE id = ? AND origin = 'starter'", (sub_id,)
+        ).fetchone()
+        if starter is not None and guild_id is None:
+            forget_starter(db, str(starter[0]))
         if guild_id is None:
             cur = db.execute("DELETE FROM subscriptions WHERE id = ?", (sub_id,))
         else:
@@ -158,3 +165,100 @@ def version(db: Database) -> int:
     """Return a counter that changes whenever any subscription changes."""
     row = db.execute("SELECT value FROM meta WHERE key = 'subscriptions_version'").fetchone()
     return int(row[0]) if row else 0
+
+
+def count_own(db: Database) -> int:
+    """Count the user's own subscriptions (CLI and Discord), not the file's or the starters."""
+    row = db.execute("SELECT COUNT(*) FROM subscriptions WHERE origin NOT IN ('file', 'starter')").fetchone()
+    return int(row[0])
+
+
+_DISMISSED = "starter_dismissed:"
+
+
+def sync_starters(
+    db: Database, entries: list[tuple[str, str]], now: datetime, *, wanted: bool
+) -> tuple[int, int]:
+    """Add the starter subscriptions (except removed ones) when wanted, else drop them; (added, removed).
+
+    A starter removed with `subs remove` is remembered and never added again.
+    """
+    added = removed = 0
+    with db.atomic():
+        if not wanted:
+            removed = db.execute("DELETE FROM subscriptions WHERE origin = 'starter'").rowcount
+            return 0, removed
+        dismissed = {
+            str(r[0])[len(_DISMISSED) :]
+            for r in db.execute("SELECT key FROM meta WHERE key LIKE ?", (_DISMISSED + "%",)).fetchall()
+        }
+        for name, query in entries:
+            if name in dismissed:
+                continue
+            cur = db.execute(
+                "UPDATE subscriptions SET query = ? WHERE name = ? AND origin = 'starter'", (query, name)
+            )
+            taken = db.execute("SELECT 1 FROM subscriptions WHERE name = ?", (name,)).fetchone()
+            if cur.rowcount == 0 and taken is None:
+                db.execute(
+                    "INSERT INTO subscriptions (name, query, target, created_by, created_at, origin)"
+                    " VALUES (?, ?, 'console', 'starter subscriptions', ?, 'starter')",
+                    (name, query, iso(now)),
+                )
+                added += 1
+    return added, removed
+
+
+def forget_starter(db: Database, name: str) -> None:
+    """Remember that a starter subscription was removed, so it is never added again."""
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)", (_DISMISSED + name,))
+
+
+_UNSEEN = "pause_unseen:"
+
+
+def mark_pause_unseen(db: Database, sub_id: int, unseen: bool) -> None:
+    """Record (or clear) that a server's admins have not been told about a subscription's pause."""
+    if unseen:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)", (f"{_UNSEEN}{sub_id}",))
+    else:
+        db.execute("DELETE FROM meta WHERE key = ?", (f"{_UNSEEN}{sub_id}",))
+
+
+def take_unseen_pauses(db: Database, guild_id: int) -> list[Subscription]:
+    """Return the paused subscriptions of a server not yet announced, and mark them announced."""
+    with db.atomic():
+        keys = db.execute("SELECT key FROM meta WHERE key LIKE ?", (_UNSEEN + "%",)).fetchall()
+        ids = [int(str(k[0])[len(_UNSEEN) :]) for k in keys]
+        found = [s for s in (get(db, i) for i in ids) if s is not None and s.guild_id == guild_id]
+        for sub in found:
+            mark_pause_unseen(db, sub.id, False)
+        return [s for s in found if s.paused]
+
+
+def edit(
+    db: Database,
+    sub_id: int,
+    guild_id: int,
+    *,
+    query: str | None = None,
+    target: str | None = None,
+    paused_reason: str | None = None,
+    resume: bool = False,
+) -> Subscription | None:
+    """Change a server's subscription in place (query, target, paused by hand); None if not its own."""
+    with db.atomic():
+        sub = get(db, sub_id)
+        if sub is None or sub.guild_id != guild_id:
+            return None
+        if query is not None or target is not None:
+            db.execute(
+                "UPDATE subscriptions SET query = ?, target = ? WHERE id = ?",
+                (query or sub.query, target or sub.target, sub_id),
+            )
+        if paused_reason is not None:
+            set_paused(db, sub_id, paused_reason)
+        elif resume and sub.paused:
+            set_paused(db, sub_id, None)
+            mark_pause_unseen(db, sub_id, False)
+    return get(db, sub_id)

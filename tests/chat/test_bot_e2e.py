@@ -35,7 +35,7 @@ async def test_watch_vendor_then_one_alert_embed_reaches_the_channel(app: Regwat
     # Synced globally (no dev server set), with the groups and subcommands of DESIGN 3.7.
     synced = {c["name"]: {o["name"] for o in c.get("options", [])} for c in fake.commands.in_scope(None)}
     assert synced == {
-        "watch": {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention", "test"},
+        "watch": {"vendor", "keywords", "list", "edit", "remove", "preview", "schedule", "mention", "test"},
         "source": {"add", "remove", "list", "status"},
         "alerts": {"recent", "why", "export"},
         "settings": {"timezone", "quiet-hours", "rate-limit", "triage-role", "embed"},
@@ -300,7 +300,17 @@ async def test_commands_sync_to_the_dev_server_when_set(
         synced = {c["name"]: c for c in fake.commands.in_scope(fake.guild.id)}
         assert set(synced) == {"watch", "source", "alerts", "settings", "help"}
         watch = {o["name"] for o in synced["watch"]["options"]}
-        assert watch == {"vendor", "keywords", "list", "remove", "preview", "schedule", "mention", "test"}
+        assert watch == {
+            "vendor",
+            "keywords",
+            "list",
+            "edit",
+            "remove",
+            "preview",
+            "schedule",
+            "mention",
+            "test",
+        }
         refused = await app.fake.invoke("watch vendor", options={"name": "ZTE"}, user_id=fake.member.user.id)
         assert "You need the **Manage Server** permission" in refused.content
 

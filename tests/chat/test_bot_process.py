@@ -179,3 +179,24 @@ async def test_debug_logs_never_show_the_bot_or_an_interaction_token(deployment:
     text = log.read_text()
     assert f"/interactions/{record.id}/***/callback" in text  # the URL was logged, its token masked
     assert fake.token not in text and record.token not in text
+
+
+async def test_commands_with_a_token_never_open_a_gateway_session(deployment: Deployment) -> None:
+    """`run --once`, `digest run` and the other commands use REST or the database, never the gateway."""
+    fake, channel = deployment.fake, deployment.fake.channel
+    code, out = await deployment.run("subs", "add", "vendor:Kaspersky")
+    assert code == 2 and "--target is required when a Discord token is set" in out, out
+    code, out = await deployment.run("subs", "add", "vendor:Kaspersky", "--target", f"discord:{channel.id}")
+    assert code == 0, out
+    code, out = await deployment.run("run", "--once")
+    assert code == 0 and "First poll of 1 sources" in out, out
+    deployment.feeds.set(FEED, with_items(NASA, kaspersky_item()))
+    code, out = await deployment.run("run", "--once")
+    assert code == 0 and "delivered 1 alerts" in out, out
+    [message] = fake.messages(channel.id)
+    assert message["embeds"][0]["url"] == KASPERSKY_LINK
+    for args in (("digest", "run"), ("subs", "list"), ("sources", "list"), ("doctor",)):
+        code, out = await deployment.run(*args)
+        assert code in (0, 1), out
+    assert fake.gateway.identifies == [] and fake.gateway.connections == []
+    assert fake.requests("GET", r"^/gateway") == []

@@ -85,8 +85,9 @@ async def test_each_subscription_gets_its_own_reason(box: Outbox, clock: Clock) 
         line_for(explained, sent) == f"Subscription {sent} (trump) → <#123456789012345678>:"
         f" alerted at {clock().isoformat()} UTC (alert {alert_id})."
     )
-    assert f"covered by subscription {sent}'s alert {alert_id} in the same channel (sent)" in line_for(
-        explained, covered
+    assert (
+        f"matched; the channel got one alert for this link, from subscription {sent} (alert {alert_id}, sent)"
+        in line_for(explained, covered)
     )
     assert line_for(explained, missing).endswith("did not match: the item's title and text lack huawei.")
     assert "its query is invalid" in line_for(explained, bad.id)
