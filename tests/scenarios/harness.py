@@ -165,7 +165,9 @@ def load_scenario(directory: Path) -> Scenario:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise HarnessError(f"{path}: {exc}") from exc
     missing = [
-        k for k in ("event", "date", "jurisdiction", "issuer", "vendors", "provenance", "source") if k not in raw
+        k
+        for k in ("event", "date", "jurisdiction", "issuer", "vendors", "provenance", "source")
+        if k not in raw
     ]
     source = raw.get("source", {})
     missing += [f"source.{k}" for k in ("name", "kind", "path", "before", "after") if k not in source]
@@ -220,7 +222,9 @@ def _publish(server: FeedServer, scenario: Scenario, which: str) -> None:
         content_type=content_type,
     )
     for path, file_name in scenario.files.items():
-        server.set(path, _payload(scenario, file_name, server.base_url), content_type=guess_content_type(file_name))
+        server.set(
+            path, _payload(scenario, file_name, server.base_url), content_type=guess_content_type(file_name)
+        )
 
 
 def _toml_string(value: str) -> str:
@@ -311,7 +315,9 @@ def parse_alerts(output: str) -> list[Alert]:
                 break
             if (a := _ACTION.search(follow)) is not None:
                 action = a.group("action")
-        alerts.append(Alert(label=found.group("label") or found.group("also") or "", title=title, action=action))
+        alerts.append(
+            Alert(label=found.group("label") or found.group("also") or "", title=title, action=action)
+        )
     return alerts
 
 
@@ -319,7 +325,7 @@ def _new_items(database: Path) -> list[NewItem]:
     with sqlite3.connect(database) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
         where = "WHERE first_poll = 0" if "first_poll" in columns else ""
-        rows = conn.execute(f"SELECT title, text, link, action FROM items {where} ORDER BY id").fetchall()  # noqa: S608
+        rows = conn.execute(f"SELECT title, text, link, action FROM items {where} ORDER BY id").fetchall()
     return [NewItem(title=r[0] or "", text=r[1] or "", link=r[2], action=r[3]) for r in rows]
 
 
@@ -363,22 +369,41 @@ def why_not(probe: Probe, items: Sequence[NewItem], vendor: str | None, catalog:
             reasons.append(f"{vendor} not named in the stored text")
     if not any(it.action for it in items):
         reasons.append("no action recognised")
-    if not reasons:
-        reasons.append(f"action {_actions(items)}, vendor named, yet no subscription matched")
+    if not reasons and vendor is None:
+        reasons.append(f"action {_actions(items)} recognised, but no starter subscription matched")
+    elif not reasons:
+        reasons.append(f"action {_actions(items)} recognised and {vendor} named, yet no alert")
     return "; ".join(reasons)
+
+
+def _prepare(workdir: Path) -> tuple[Path, Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    empty = workdir / "no-subscriptions.toml"
+    empty.write_text("")
+    primed = workdir / "primed"
+    primed.mkdir()
+    return empty, primed
+
+
+def _probe_dir(workdir: Path, primed: Path, n: int, subs_text: str) -> tuple[Path, Path]:
+    """Copy the primed database into a probe's directory and write its subscriptions file."""
+    probe_dir = workdir / f"probe{n}"
+    probe_dir.mkdir()
+    for f in primed.iterdir():
+        if f.name.startswith("regwatch.db"):
+            shutil.copy2(f, probe_dir / f.name)
+    subs = probe_dir / "subscriptions.toml"
+    subs.write_text(subs_text)
+    return probe_dir, subs
 
 
 async def replay(scenario: Scenario, workdir: Path) -> Replay:
     """Replay one scenario in `workdir` (a fresh directory) and return what regwatch did."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    empty = workdir / "no-subscriptions.toml"
-    empty.write_text("")
+    empty, primed = _prepare(workdir)
     async with FeedServer() as server:
         _publish(server, scenario, "before")
         sources = workdir / "sources.toml"
         sources.write_text(sources_toml(scenario, server.base_url))
-        primed = workdir / "primed"
-        primed.mkdir()
         first = await _run_once(primed, sources, empty)
         if "ALERT" in first:
             raise HarnessError(f"the first poll alerted:\n{first}")
@@ -390,13 +415,7 @@ async def replay(scenario: Scenario, workdir: Path) -> Replay:
 
         async def run_probe(n: int, name: str, subs_text: str) -> Probe:
             async with limit:
-                probe_dir = workdir / f"probe{n}"
-                probe_dir.mkdir()
-                for f in primed.iterdir():
-                    if f.name.startswith("regwatch.db"):
-                        shutil.copy2(f, probe_dir / f.name)
-                subs = probe_dir / "subscriptions.toml"
-                subs.write_text(subs_text)
+                probe_dir, subs = _probe_dir(workdir, primed, n, subs_text)
                 output = await _run_once(probe_dir, sources, subs)
                 return Probe(name=name, alerts=parse_alerts(output), output=output)
 
