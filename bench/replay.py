@@ -44,12 +44,12 @@ def _row(r: Replay) -> list[str]:
         ", ".join(s.vendors),
         _mark(r.starter.hit),
         vendors,
-        "ok" if r.passed else "FAIL",
+        _mark(r.passed),
         why,
     ]
 
 
-HEADER = ["event", "where", "expected vendors", "starter hit", "vendor+action hit", "label", "why not"]
+HEADER = ["event", "where", "expected vendors", "starter hit", "vendor+action hit", "as labelled", "why not"]
 
 
 def _print_table(rows: list[list[str]], markdown: bool) -> None:
@@ -61,7 +61,10 @@ def _print_table(rows: list[list[str]], markdown: bool) -> None:
         return
     for n, row in enumerate(rows, 1):
         print(f"{n:2}. {row[0]}")
-        print(f"    {row[1]} · vendors: {row[2]} · starter: {row[3]} · vendor+action: {row[4]} · {row[5]}")
+        print(
+            f"    {row[1]} · vendors: {row[2]} · starter: {row[3]} · vendor+action: {row[4]}"
+            f" · as labelled: {row[5]}"
+        )
         if row[6]:
             print(f"    why: {row[6]}")
 

@@ -361,17 +361,16 @@ def why_not(probe: Probe, items: Sequence[NewItem], vendor: str | None, catalog:
     if probe.hit:
         actions = sorted({a.action or "none" for a in probe.alerts})
         return "alerted as action " + ", ".join(actions)
+    if vendor is None:
+        return f"no starter subscription matched (recognised action: {_actions(items)})"
     reasons = []
-    if vendor is not None:
-        if vendor not in catalog:
-            reasons.append(f"{vendor} is not in the vendor catalog")
-        elif not _named(items, vendor, catalog):
-            reasons.append(f"{vendor} not named in the stored text")
+    if vendor not in catalog:
+        reasons.append(f"{vendor} is not in the vendor catalog")
+    elif not _named(items, vendor, catalog):
+        reasons.append(f"{vendor} not named in the stored text")
     if not any(it.action for it in items):
         reasons.append("no action recognised")
-    if not reasons and vendor is None:
-        reasons.append(f"action {_actions(items)} recognised, but no starter subscription matched")
-    elif not reasons:
+    if not reasons:
         reasons.append(f"action {_actions(items)} recognised and {vendor} named, yet no alert")
     return "; ".join(reasons)
 
