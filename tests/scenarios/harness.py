@@ -41,6 +41,7 @@ from typing import Any
 from tests.feedserver import FeedServer, guess_content_type
 
 SCENARIOS_DIR = Path(__file__).resolve().parent
+ROOT = SCENARIOS_DIR.parent.parent
 REPO = SCENARIOS_DIR.parent.parent
 STARTER_SUBSCRIPTIONS = REPO / "bot" / "data" / "subscriptions.toml"
 VENDORS_FILE = REPO / "bot" / "data" / "vendors.toml"
@@ -241,6 +242,24 @@ def _toml_value(value: Any) -> str:
     return _toml_string(str(value))
 
 
+# What a catalog source declares about its items; a scenario naming its catalog source
+# (`catalog = "..."` under [source]) is replayed with them, as the catalog would poll it. Options
+# that fetch other hosts (full_text) are left out: the replay never leaves 127.0.0.1.
+SEMANTIC_OPTIONS = ("issuer", "jurisdiction", "action", "body_agencies")
+
+
+def catalog_semantics(name: object) -> dict[str, Any]:
+    """Return the semantic options of the built-in catalog's source of that name ({} for none)."""
+    if not name:
+        return {}
+    catalog = tomllib.loads((ROOT / "bot" / "data" / "sources.toml").read_text(encoding="utf-8"))
+    for source in catalog["source"]:
+        if source["name"] == name:
+            options = source.get("options") or {}
+            return {k: options[k] for k in SEMANTIC_OPTIONS if k in options}
+    raise HarnessError(f"no catalog source named {name!r}")
+
+
 def sources_toml(scenario: Scenario, base_url: str) -> str:
     """Return the sources file of the replay: the scenario's one source, on the loopback server."""
     src = scenario.source
@@ -251,7 +270,7 @@ def sources_toml(scenario: Scenario, base_url: str) -> str:
         f"url = {_toml_string(url)}\n"
         f"kind = {_toml_string(str(src['kind']))}\n"
     )
-    options = src.get("options") or {}
+    options = {**catalog_semantics(src.get("catalog")), **(src.get("options") or {})}
     if options:
         text += "[source.options]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in options.items())
     return text

@@ -18,47 +18,9 @@ from tests.scenarios.harness import (
 
 SCENARIOS = load_scenarios()
 
-# Events today's code misses, and why. strict: a fix makes the test XPASS, which fails the run, so
-# the mark is removed with the fix. Remove a line when the feature it names has landed.
-KNOWN_MISSES: dict[str, str] = {
-    "au-pspf-2023-tiktok-direction": (
-        "a page-watch row carries no page context and the PSPF direction names no action word the"
-        " classifier knows (issue 12: source semantics); no starter subscription covers ByteDance/TikTok"
-    ),
-    "ca-tbs-2023-tiktok-government-devices": (
-        "no starter subscription covers ByteDance/TikTok (issue 12: starter subscriptions)"
-    ),
-    "it-garante-2025-deepseek-limitazione": (
-        "Italian 'limitazione del trattamento' is not recognised as an action (issue 12: classifier v2)"
-    ),
-    "nl-rijksoverheid-2018-kaspersky-uitfaseren": (
-        "Dutch 'uitfaseren' is not recognised as an action (issue 12: classifier v2)"
-    ),
-    "uk-ncsc-2017-russia-based-av-guidance": (
-        "guidance wording ('should not be chosen', 'should never be used') is not recognised as an action"
-        " (issue 12: classifier v2)"
-    ),
-    "us-commerce-icts-2024-kaspersky-final-determination": (
-        "'Final Determination: Case No. ICTS-2021-002' is not recognised as an action"
-        " (issue 12: classifier v2)"
-    ),
-    "us-far-2018-kaspersky-interim-rule": (
-        "an interim FAR rule 'Use of Products and Services of Kaspersky Lab' is not recognised as an action"
-        " (issue 12: classifier v2, legal instruments)"
-    ),
-    "us-far-2019-kaspersky-final-rule": (
-        "a FAR final rule on the use of Kaspersky Lab products is not recognised as an action"
-        " (issue 12: classifier v2, legal instruments)"
-    ),
-    "us-fcc-covered-list-2022-03-kaspersky-china-mobile-china-telecom": (
-        "Covered List rows name no action and the page title is not part of the item"
-        " (issue 12: source semantics, default action covered_list)"
-    ),
-    "us-fcc-covered-list-2025-12-uas-section-1709": (
-        "the row names NDAA FY2025 section 1709, not DJI; Autel is not in the catalog; the row names no"
-        " action (issue 12: source semantics, legal instruments name vendors)"
-    ),
-}
+# Scenarios that regwatch misses today, each with the reason: a strict xfail, so a fix shows up as
+# an XPASS that fails the run until its line goes. None at the moment.
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def _param(scenario: Scenario) -> object:
@@ -82,9 +44,7 @@ def test_the_suite_covers_what_the_issue_asks():
 def test_expected_vendors_are_catalog_vendors_or_named_as_missing():
     catalog = vendor_names()
     unknown = {v for s in SCENARIOS for v in s.vendors if v not in catalog}
-    # Autel Robotics (NDAA FY2025 s.1709) is expected to join the catalog; until then its probe
-    # falls back to the phrase "Autel", as the query language says.
-    assert unknown <= {"Autel"}
+    assert not unknown, f"expected vendors missing from bot/data/vendors.toml: {unknown}"
 
 
 def test_console_alerts_are_parsed_with_their_label_and_action():
