@@ -152,10 +152,11 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
-    from bot.app import make_fetcher
     from bot.sources.adapters import parse_any
 
     if feed.startswith(("http://", "https://")):
+        from bot.app import make_fetcher  # the whole service: imported only when fetching
+
         async with make_fetcher(settings) as fetcher:
             fetched = await fetcher.fetch(feed)
         parsed = await asyncio.to_thread(parse_any, fetched.body, content_type=fetched.content_type, url=feed)
@@ -171,12 +172,11 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
     from bot.config_files import load_subscriptions
     from bot.domain.classifier import classify
     from bot.domain.matcher import Matcher
-    from bot.domain.query import parse_query
     from bot.domain.vendors import VendorCatalog
 
     vendors = VendorCatalog.load_default()
     named = load_subscriptions(subs_file, vendors)
-    matcher = Matcher((i, parse_query(q, vendors)) for i, (_, q) in enumerate(named))
+    matcher = Matcher((i, entry.parsed) for i, entry in enumerate(named))
     status = 0
     rows: list[dict[str, Any]] = []
     for feed in feeds:
@@ -193,7 +193,7 @@ async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str
             for m in matcher.match(doc):
                 rows.append(
                     {
-                        "subscription": named[m.subscription_id][0],
+                        "subscription": named[m.subscription_id].name,
                         "title": entry.title,
                         "link": entry.link,
                         "published": entry.published.isoformat() if entry.published else None,

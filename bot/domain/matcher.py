@@ -29,9 +29,25 @@ from typing import Any
 import ahocorasick
 import re2
 
+from bot.domain.bulk import gc_paused
 from bot.domain.evaluate import DEFAULT_MASK, DocState, Evaluator, Evidence, Span, TermIds, compile_query
 from bot.domain.models import Match, MatchDoc
-from bot.domain.query import And, InField, Near, Node, Not, Or, Query, regex_options
+from bot.domain.query import (
+    Action,
+    And,
+    InField,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    Regex,
+    VendorTerm,
+    Word,
+    regex_options,
+)
 from bot.domain.text import FoldedText, is_word_char, words_only
 
 MAX_REPORTED_TERMS = 20
@@ -41,6 +57,7 @@ _REGEX_SET_MAX_MEM = 32 << 20
 
 _ASCII_WORD = {chr(c): chr(c).isalnum() or c == ord("_") for c in range(128)}
 _by_subscription = attrgetter("subscription_id")
+_ATOM_TYPES = frozenset((Word, Phrase, Prefix, VendorTerm, Regex, Action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +146,28 @@ class Matcher:
     """
 
     def __init__(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
+        with gc_paused():
+            self._build(subscriptions)
+
+    def _build(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
         self._ids = TermIds()
         groups: dict[object, _Group] = {}  # compiled key -> group
         by_root: dict[Node, _Group] = {}  # the same query text is compiled once
+        # The same parsed object (callers share one per distinct text) is found without hashing
+        # its tree; the root is kept in the value so that its id is not reused meanwhile.
+        by_object: dict[int, tuple[Node, _Group]] = {}
         triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
         self._subscription_count = 0
         self._scan_source = False
         for sid, query in subscriptions:
             self._subscription_count += 1
-            group = by_root.get(query.root)
+            root = query.root
+            seen = by_object.get(id(root))
+            if seen is not None:
+                seen[1].sids.append(sid)
+                continue
+            group = by_root.get(root)
             if group is None:
                 self._scan_source = self._scan_source or _mentions_source(query.root)
                 evaluator, trigger = compile_query(query.root, self._ids)
@@ -150,7 +179,8 @@ class Matcher:
                         self._always.append(group)
                     else:
                         triggers[id(group)] = trigger[1]
-                by_root[query.root] = group
+                by_root[root] = group
+            by_object[id(root)] = (root, group)
             group.sids.append(sid)
         self._groups = list(groups.values())
         self._ids.atoms.clear()  # only needed while compiling
@@ -340,6 +370,8 @@ def match_one(query: Query, doc: MatchDoc) -> Match | None:
 
 def _mentions_source(node: Node) -> bool:
     """Tell whether a query restricts something to the source field (else it is never scanned)."""
+    if type(node) in _ATOM_TYPES:
+        return False
     if isinstance(node, InField):
         return node.field == "source" or _mentions_source(node.child)
     if isinstance(node, Not):

@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bot.domain.bulk import gc_paused
 from bot.domain.errors import QueryError
 from bot.domain.matcher import Matcher
 from bot.domain.query import Query, parse_query
@@ -33,16 +34,31 @@ class CompiledSubscriptions:
 
 def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> CompiledSubscriptions:
     """Parse each subscription's query and build one matcher; skip (and report) invalid ones."""
-    parsed: list[tuple[int, Query]] = []
-    invalid: dict[int, str] = {}
-    for sub in subs:
-        try:
-            parsed.append((sub.id, parse_query(sub.query, vendors)))
-        except QueryError as exc:
-            invalid[sub.id] = str(exc)
-            log.warning("subscription %s has an invalid query, skipped: %s", sub.label, exc)
-    searches = term_sets(query.root for _, query in parsed)
-    return CompiledSubscriptions(Matcher(parsed), {s.id: s for s in subs}, invalid, dict(parsed), searches)
+    with gc_paused():
+        parsed: list[tuple[int, Query]] = []
+        invalid: dict[int, str] = {}
+        by_text: dict[str, Query | str] = {}  # identical queries are parsed once and share one object
+        for sub in subs:
+            known = by_text.get(sub.query)
+            if known is None:
+                try:
+                    known = by_text[sub.query] = parse_query(sub.query, vendors)
+                except QueryError as exc:
+                    known = by_text[sub.query] = str(exc)
+            if isinstance(known, str):
+                invalid[sub.id] = known
+                log.warning("subscription %s has an invalid query, skipped: %s", sub.label, known)
+            else:
+                parsed.append((sub.id, known))
+        # Search sources count the subscriptions needing each term set; covers are found per query.
+        per_query = Counter(id(query) for _, query in parsed)
+        distinct = {id(query): query for _, query in parsed}
+        searches: Counter[TermSet] = Counter()
+        for key, query in distinct.items():
+            for cover in term_sets((query.root,)):
+                searches[cover] += per_query[key]
+        matcher = Matcher(parsed)
+        return CompiledSubscriptions(matcher, {s.id: s for s in subs}, invalid, dict(parsed), searches)
 
 
 class MatcherCache:
