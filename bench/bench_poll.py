@@ -95,7 +95,7 @@ async def bench(feeds: int, items: int, per_host: int) -> list[tuple[str, ...]]:
             ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "")
         )
         async with build_services(settings) as services:
-            services.fetcher._per_host_limit = per_host  # type: ignore[attr-defined]
+            services.fetcher._per_host = per_host  # the attribute the Fetcher reads
             for label, gen in (
                 ("A: first poll, 200s (parse+store)", "0"),
                 ("B: all 304", "0"),

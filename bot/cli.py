@@ -357,10 +357,11 @@ def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
         _show_query_error(query_text, exc)
         return 2
     started = time.perf_counter()
-    stored = items.recent(_open(settings), utcnow() - timedelta(days=days), PREVIEW_CLI_MAX_ITEMS)
-    result = preview(stored, query, limit=max(0, top))
+    stored = items.recent(_open(settings), utcnow() - timedelta(days=days), PREVIEW_CLI_MAX_ITEMS + 1)
+    truncated = len(stored) > PREVIEW_CLI_MAX_ITEMS  # one more read than searched: never silently partial
+    result = preview(stored[:PREVIEW_CLI_MAX_ITEMS], query, limit=max(0, top), truncated=truncated)
     took = time.perf_counter() - started
-    for warning in result.warnings:
+    for warning in result.notes:
         print(f"note: {warning}")
     print(
         f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."

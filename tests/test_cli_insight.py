@@ -78,3 +78,20 @@ async def test_first_poll_items_are_classified_when_a_preview_or_why_needs_it(tm
     assert "1 matches among" in out and "bans Kaspersky" in out
     code, out, _ = await regwatch(tmp_path, "why", banned, **extra)
     assert "Classified as: ban." in out and "recorded on the source's first poll" in out
+
+
+def test_a_preview_cut_short_says_so():
+    from bot.domain.query import parse_query
+    from bot.services.insight import preview
+    from bot.storage.items import StoredItem
+
+    now = datetime.now(UTC)
+    stored = [
+        StoredItem(n, 1, "src", f"Kaspersky item {n}", "text", None, now, now, None) for n in range(3)
+    ]
+    query = parse_query("kaspersky")
+    complete = preview(stored, query)
+    assert complete.total == 3 and complete.notes == ()
+    cut = preview(stored, query, truncated=True)
+    assert cut.total == 3
+    assert cut.notes == ("only the newest 3 items of the period were searched; ask for fewer days",)

@@ -269,5 +269,5 @@ class WatchGroup(app_commands.Group):
             )
             head = f"{result.total} matches among {result.scanned} items in the last {days} days"
             text = f"{head} ({per_day}).\n{top}"
-        text += "".join(f"\nNote: {w}" for w in result.warnings)
+        text += "".join(f"\nNote: {w}" for w in result.notes)
         await reply(interaction, text)

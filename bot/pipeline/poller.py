@@ -18,6 +18,7 @@ from bot.domain.identity import assign_identities, canonical_link, link_key
 from bot.domain.models import Entry, MatchDoc
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache
+from bot.pipeline.outcomes import OutcomeWriter
 from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.fallback import fetch_with_mirror
@@ -27,7 +28,7 @@ from bot.sources.http import Fetcher
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
-from bot.storage.sources import Source
+from bot.storage.sources import PollOutcome, Source
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Poller:
         self._matchers = matchers
         self._policy = policy
         self._clock = clock
+        self._outcomes = OutcomeWriter(adb)
 
     def _next_check(self, now: datetime, source: Source, hint_seconds: int | None = None) -> datetime:
         interval = source.interval_seconds or self._policy.interval_seconds
@@ -102,7 +104,7 @@ class Poller:
         wait = sources.backoff(source.failures, interval, self._policy.max_backoff_seconds)
         if retry_after is not None:
             wait = max(wait, timedelta(seconds=min(retry_after, self._policy.max_backoff_seconds)))
-        await self._adb.call(sources.record_failure, source.id, now, error, now + wait)
+        await self._outcomes.record(PollOutcome(source.id, now, now + wait, error=error))
         log.warning(
             "source %d (%s) failed: %s; next try in %s",
             source.id,
@@ -139,14 +141,15 @@ class Poller:
         body_hash = None if fetched.not_modified else hashlib.sha1(fetched.body).hexdigest()
         if fetched.not_modified or (not dry_run and source.primed and body_hash == source.body_hash):
             if not dry_run:
-                await self._adb.call(
-                    sources.record_success,
-                    source.id,
-                    now,
-                    self._next_check(now, source, fetched.max_age),
-                    etag=fetched.etag,
-                    last_modified=fetched.last_modified,
-                    body_hash=body_hash,
+                await self._outcomes.record(
+                    PollOutcome(
+                        source.id,
+                        now,
+                        self._next_check(now, source, fetched.max_age),
+                        etag=fetched.etag,
+                        last_modified=fetched.last_modified,
+                        body_hash=body_hash,
+                    )
                 )
             return PollResult(source.id, source.name, "unchanged", fetch_seconds=fetch_seconds)
 

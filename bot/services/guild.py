@@ -131,8 +131,11 @@ class GuildService:
         query = self.parse(query_text)
         days = max(1, min(days, 365))
         since = self._clock() - timedelta(days=days)
-        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS, guild_id=guild_id)
-        return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
+        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS + 1, guild_id=guild_id)
+        truncated = len(stored) > PREVIEW_MAX_ITEMS  # one more read than searched: never silently partial
+        return await asyncio.to_thread(
+            insight.preview, stored[:PREVIEW_MAX_ITEMS], query, limit=limit, truncated=truncated
+        )
 
     # --- sources ---------------------------------------------------------------------------
 

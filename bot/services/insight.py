@@ -38,6 +38,16 @@ class Preview:
     per_day: list[tuple[str, int]]
     top: list[tuple[StoredItem, tuple[str, ...]]]
     warnings: tuple[str, ...] = ()
+    # Only the newest `scanned` items of the period were searched (a cap on the work): say so.
+    truncated: bool = False
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Return the query's warnings, plus a note when not every stored item was searched."""
+        if not self.truncated:
+            return self.warnings
+        cut = f"only the newest {self.scanned:,} items of the period were searched; ask for fewer days"
+        return (*self.warnings, cut)
 
 
 @dataclass
@@ -48,8 +58,11 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
 
-def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Preview:
-    """Run one query over stored items (newest first): matches per day and the first `limit`."""
+def preview(stored: list[StoredItem], query: Query, *, limit: int = 5, truncated: bool = False) -> Preview:
+    """Run one query over stored items (newest first): matches per day and the first `limit`.
+
+    `truncated` tells that older items of the period exist but were not read.
+    """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
     hits: list[tuple[StoredItem, tuple[str, ...]]] = []
@@ -62,7 +75,7 @@ def preview(stored: list[StoredItem], query: Query, *, limit: int = 5) -> Previe
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
     return Preview(
-        len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings
+        len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings, truncated
     )
 
 
