@@ -58,7 +58,9 @@ def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog)
     configs = [c for c in load_sources(settings.sources_file) if c.kind in kinds]
     added, disabled = sources.sync_config(db, configs, now)
     subs_added, subs_removed = subscriptions.sync_file(
-        db, [(entry.name, entry.query) for entry in load_subscriptions(settings.subscriptions_file, vendors)], now
+        db,
+        [(entry.name, entry.query) for entry in load_subscriptions(settings.subscriptions_file, vendors)],
+        now,
     )
     log.info(
         "configuration: %d sources (%d new, %d disabled), console subscriptions +%d -%d",

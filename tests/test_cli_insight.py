@@ -86,9 +86,7 @@ def test_a_preview_cut_short_says_so():
     from bot.storage.items import StoredItem
 
     now = datetime.now(UTC)
-    stored = [
-        StoredItem(n, 1, "src", f"Kaspersky item {n}", "text", None, now, now, None) for n in range(3)
-    ]
+    stored = [StoredItem(n, 1, "src", f"Kaspersky item {n}", "text", None, now, now, None) for n in range(3)]
     query = parse_query("kaspersky")
     complete = preview(stored, query)
     assert complete.total == 3 and complete.notes == ()

@@ -160,6 +160,7 @@ class Matcher:
         self._always: list[_Group] = []
         self._subscription_count = 0
         self._scan_source = False
+        self._uses_actions = False
         for sid, query in subscriptions:
             self._subscription_count += 1
             root = query.root
@@ -170,6 +171,7 @@ class Matcher:
             group = by_root.get(root)
             if group is None:
                 self._scan_source = self._scan_source or _mentions_source(query.root)
+                self._uses_actions = self._uses_actions or _mentions_action(root)
                 evaluator, trigger = compile_query(query.root, self._ids)
                 key = getattr(evaluator, "key", query.root)
                 group = groups.get(key)
@@ -350,6 +352,11 @@ class Matcher:
         return self._subscription_count
 
     @property
+    def uses_actions(self) -> bool:
+        """Tell whether some query tests the item's action (then items need classifying first)."""
+        return self._uses_actions
+
+    @property
     def stats(self) -> MatcherStats:
         """Return the sizes of this index."""
         return MatcherStats(
@@ -380,6 +387,21 @@ def _mentions_source(node: Node) -> bool:
         return any(_mentions_source(child) for child in node.children)
     if isinstance(node, Near):
         return _mentions_source(node.left) or _mentions_source(node.right)
+    return False
+
+
+def _mentions_action(node: Node) -> bool:
+    """Tell whether a query tests the item's action anywhere (action:, -action:)."""
+    if isinstance(node, Action):
+        return True
+    if type(node) in _ATOM_TYPES:
+        return False
+    if isinstance(node, Not | InField):
+        return _mentions_action(node.child)
+    if isinstance(node, And | Or):
+        return any(_mentions_action(child) for child in node.children)
+    if isinstance(node, Near):
+        return _mentions_action(node.left) or _mentions_action(node.right)
     return False
 
 

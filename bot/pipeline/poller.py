@@ -182,12 +182,16 @@ class Poller:
             failed.fetch_seconds = fetch_seconds
             return failed
 
-        # A first poll records and alerts nothing: its items are not classified (the classifier
-        # is the costliest step per item); previews and explanations classify them when needed.
-        new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
+        # Items are classified only when a subscription needs it (the classifier is the costliest
+        # step per item), in _match; a first poll alerts nothing, so classifies nothing. Previews
+        # and explanations classify stored unclassified items when they need to.
+        new_items = await self._new_items(source, feed.entries)
         if (source.primed or dry_run) and wants_full_text(source.options):
             new_items = await self._with_full_text(source, new_items)
-        alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
+        if source.primed or dry_run:
+            new_items, alerts = await self._match(source, new_items, now, dry_run=dry_run)
+        else:
+            alerts = []
         result = PollResult(
             source.id,
             source.name,
@@ -242,8 +246,7 @@ class Poller:
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
             if text and len(text) > len(it.text):
-                verdict = classify_verdict(it.title, text)
-                out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
+                out[n] = replace(it, text=text)  # classified, if needed, on the article text
         return out
 
     async def _store(
@@ -327,8 +330,8 @@ class Poller:
         recorded = [
             it for it in await self._new_items(source, *_unzip(answers.first)) if it.identity not in taken
         ]
+        alerting, alerts = await self._match(source, alerting, now, dry_run=dry_run)
         new_items = alerting + recorded  # alerts index into the first part
-        alerts = await self._match(source, alerting, now)
         result = PollResult(
             source.id,
             source.name,
@@ -372,9 +375,8 @@ class Poller:
         source: Source,
         entries: list[Entry],
         identities: list[str] | None = None,
-        *,
-        classify: bool = True,
     ) -> list[NewItem]:
+        """Return the entries not stored yet, unclassified (_match classifies what it needs)."""
         if identities is None:
             identities = assign_identities(entries)
         known = await self._adb.call(items.known_identities, source.id, identities)
@@ -384,7 +386,6 @@ class Poller:
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
-            verdict = classify_verdict(entry.title, entry.text) if classify else None
             fresh.append(
                 NewItem(
                     identity=identity,
@@ -395,32 +396,59 @@ class Poller:
                     title=entry.title,
                     text=entry.text,
                     published=entry.published,
-                    action=verdict.action if verdict else None,
-                    verdict=verdict,
+                    classified=False,
                 )
             )
         return fresh
 
-    async def _match(self, source: Source, new_items: list[NewItem], now: datetime) -> list[NewAlert]:
+    async def _match(
+        self, source: Source, new_items: list[NewItem], now: datetime, *, dry_run: bool = False
+    ) -> tuple[list[NewItem], list[NewAlert]]:
+        """Match new items; return them (classified where needed) and their alerts.
+
+        An item is classified before matching only when some query tests the action; otherwise
+        only the items that matched are (their alerts carry the verdict). Of several matches of
+        one item for one target only the first can become an alert (one alert per link and
+        target), so only its terms are explained; a dry run reports every match.
+        """
         if not new_items:
-            return []
+            return new_items, []
         compiled = await self._matchers.get()
         cutoff = now - timedelta(hours=self._policy.max_item_age_hours)
+        classify_first = compiled.matcher.uses_actions
 
-        def run() -> list[NewAlert]:
+        def classified(it: NewItem) -> NewItem:
+            if it.classified:
+                return it
+            verdict = classify_verdict(it.title, it.text)
+            return replace(it, action=verdict.action, verdict=verdict, classified=True)
+
+        def run() -> tuple[list[NewItem], list[NewAlert]]:
+            out = list(new_items)
             found: list[NewAlert] = []
-            for index, it in enumerate(new_items):
-                if it.published is not None and it.published < cutoff:
-                    continue  # too old to alert, however new to us
+            for index, fresh in enumerate(out):
+                if fresh.published is not None and fresh.published < cutoff:
+                    continue  # too old to alert, however new to us: not classified
+                it = out[index] = classified(fresh) if classify_first else fresh
                 doc = MatchDoc(title=it.title, summary=it.text, source=source.name, action=it.action)
-                for m in compiled.matcher.match(doc):
+                matches = compiled.matcher.match(doc)
+                if not matches:
+                    continue
+                if not it.classified:  # no query tests the action: the same matches, now explained
+                    it = out[index] = classified(it)
+                    doc = MatchDoc(title=it.title, summary=it.text, source=source.name, action=it.action)
+                targets: set[str] = set()
+                for m in matches:
                     sub = compiled.by_id[m.subscription_id]
+                    if sub.target in targets and not dry_run:
+                        continue  # the store would ignore it: this item's link already alerts there
+                    targets.add(sub.target)
                     record = explanation_record(
                         term_hits(compiled.queries[sub.id], doc),
                         it.verdict or Verdict(it.action),
                     )
                     found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
-            return found
+            return out, found
 
         # Matching is CPU work: keep the loop responsive for big batches.
         return run() if len(new_items) <= 20 else await asyncio.to_thread(run)

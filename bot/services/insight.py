@@ -68,8 +68,8 @@ def preview(stored: list[StoredItem], query: Query, *, limit: int = 5, truncated
     hits: list[tuple[StoredItem, tuple[str, ...]]] = []
     for it in stored:
         action = it.action
-        if needs_action and action is None and it.first_poll:
-            action = classify(it.title, it.text)  # first-poll items are stored unclassified
+        if needs_action and action is None and not it.classified:
+            action = classify(it.title, it.text)  # stored unclassified (nothing needed it then)
         found = matcher.match(MatchDoc(it.title, it.text, it.source_name, action))
         if found:
             hits.append((it, found[0].terms))
@@ -102,15 +102,16 @@ def explain_link(
     canon = canonical_link(link)
     scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     rows = db.execute(
-        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name"
+        "SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, s.name,"
+        " i.classified"
         f" FROM items i JOIN sources s ON s.id = i.source_id WHERE i.canonical_link = ?{scope} ORDER BY i.id",
         (canon,) if guild_id is None else (canon, guild_id),
     ).fetchall()
     if not rows:
         return Explanation(False, [f"regwatch has not seen {link} in any source it polls. {sources_hint}"])
-    item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0]
-    if action is None and first_poll:
-        action = classify(title, text)  # first-poll items are stored unclassified
+    item_id, title, text, published, fetched_at, action, first_poll, source_name, classified = rows[0]
+    if action is None and not classified:
+        action = classify(title, text)  # stored unclassified (nothing needed it then)
     label_of = _target_label if mention_channels else str
     # Titles come from feeds: shown literally, like in alert embeds.
     shown = escape(title or "(untitled)", 200)

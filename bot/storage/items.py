@@ -34,6 +34,7 @@ class NewItem:
     published: datetime | None
     action: str | None = None
     verdict: Verdict | None = None  # the classifier's, kept with each alert's explanation
+    classified: bool = True  # False: stored without running the classifier (action unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,11 @@ class StoredItem:
     published: datetime | None
     fetched_at: datetime
     action: str | None
-    # Recorded by a source's first poll: not classified then (nothing alerts), so `action` is
-    # None whatever the item says; previews and explanations classify such items when needed.
+    # Recorded by a source's first poll (nothing alerts then).
     first_poll: bool = False
+    # Items no subscription needed classified are stored unclassified: `action` is None whatever
+    # the item says; previews and explanations classify such items when needed.
+    classified: bool = True
 
 
 def known_identities(db: Database, source_id: int, identities: Sequence[str]) -> set[str]:
@@ -108,7 +111,8 @@ def store_poll(
         before = db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-            " published, fetched_at, action, first_poll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, fetched_at, action, first_poll, classified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     source_id,
@@ -122,6 +126,7 @@ def store_poll(
                     iso(now),
                     it.action,
                     int(first_poll),
+                    int(it.classified),
                 )
                 for it in items
             ],
@@ -240,7 +245,8 @@ class _StoryIndex:
         if not self.since:
             self.since = since
         rows = db.execute(
-            "SELECT o.id, o.target, o.created_at, i.title, i.action FROM outbox o JOIN items i ON i.id = o.item_id"
+            "SELECT o.id, o.target, o.created_at, i.title, i.action"
+            " FROM outbox o JOIN items i ON i.id = o.item_id"
             " WHERE o.id > ? AND o.created_at >= ? AND o.story_of IS NULL ORDER BY o.id",
             (self.last_id, since),
         ).fetchall()
@@ -254,7 +260,10 @@ class _StoryIndex:
 
     def prune(self, since: str) -> None:
         """Drop alerts older than the window (rebuilding the stem lists)."""
-        kept = {target: [(i, k, c) for i, (k, c) in t.keys.items() if c >= since] for target, t in self.targets.items()}
+        kept = {
+            target: [(i, k, c) for i, (k, c) in t.keys.items() if c >= since]
+            for target, t in self.targets.items()
+        }
         self.targets = {}
         self.since = since
         self.size = self.loaded = 0
@@ -324,7 +333,8 @@ def recent(
     params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
     cur = db.execute(
         "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
-        f" i.first_poll FROM items i JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ?{scope}"
+        f" i.first_poll, i.classified FROM items i JOIN sources s ON s.id = i.source_id"
+        f" WHERE i.fetched_at >= ?{scope}"
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
         (*params, limit),
     )
@@ -340,6 +350,7 @@ def recent(
             fetched_at=parse_iso(r[7]) or since,
             action=r[8],
             first_poll=bool(r[9]),
+            classified=bool(r[10]),
         )
         for r in cur.fetchall()
     ]

@@ -226,6 +226,13 @@ def m007_source_notices(db: Database) -> None:
     db.execute("CREATE INDEX notices_pending ON notices(sent_at, id)")
 
 
+@migrations()
+def m008_items_classified(db: Database) -> None:
+    """Mark which items were classified: only those that some subscription needed are, now."""
+    db.execute("ALTER TABLE items ADD COLUMN classified INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE items SET classified = 0 WHERE first_poll = 1")  # stored unclassified before
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

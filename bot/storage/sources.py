@@ -269,7 +269,10 @@ def record_outcomes(db: Database, outcomes: Sequence[PollOutcome]) -> None:
                     "UPDATE sources SET failures = failures + 1, last_error = ?,"
                     " failing_since = COALESCE(failing_since, ?), last_polled_at = ?, next_check_at = ?"
                     " WHERE id = ?",
-                    [((o.error or "")[:500], iso(o.now), iso(o.now), iso(o.next_check_at), o.source_id) for o in run],
+                    [
+                        ((o.error or "")[:500], iso(o.now), iso(o.now), iso(o.next_check_at), o.source_id)
+                        for o in run
+                    ],
                 )
             else:
                 db.conn.executemany(
@@ -277,7 +280,15 @@ def record_outcomes(db: Database, outcomes: Sequence[PollOutcome]) -> None:
                     " next_check_at = ?, failures = 0, last_error = NULL, failing_since = NULL,"
                     " last_polled_at = ?, last_ok_at = ? WHERE id = ?",
                     [
-                        (o.etag, o.last_modified, o.body_hash, iso(o.next_check_at), iso(o.now), iso(o.now), o.source_id)
+                        (
+                            o.etag,
+                            o.last_modified,
+                            o.body_hash,
+                            iso(o.next_check_at),
+                            iso(o.now),
+                            iso(o.now),
+                            o.source_id,
+                        )
                         for o in run
                     ],
                 )

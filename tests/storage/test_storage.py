@@ -102,13 +102,19 @@ def test_story_lookup_across_polls_among_many_alerts(db):
     assert story_of is None
     # Many unrelated alerts in the window, each sharing a common word with the story.
     for n in range(2, 60):
-        _, unrelated = _poll_one(db, src.id, sub.id, n, f"Kaspersky quarterly report number {n} on growth", NOW)
+        _, unrelated = _poll_one(
+            db, src.id, sub.id, n, f"Kaspersky quarterly report number {n} on growth", NOW
+        )
         assert unrelated is None or unrelated != first
     later = NOW + timedelta(hours=1)
-    _, story_of = _poll_one(db, src.id, sub.id, 100, "US Treasury sanctions 12 Kaspersky Lab executives", later)
+    _, story_of = _poll_one(
+        db, src.id, sub.id, 100, "US Treasury sanctions 12 Kaspersky Lab executives", later
+    )
     assert story_of == first
     # Outside the window: a new first alert.
-    _, story_of = _poll_one(db, src.id, sub.id, 101, "US sanctions 12 Kaspersky Lab leaders", NOW + timedelta(days=3))
+    _, story_of = _poll_one(
+        db, src.id, sub.id, 101, "US sanctions 12 Kaspersky Lab leaders", NOW + timedelta(days=3)
+    )
     assert story_of is None
     # The first alert deleted: a later copy is not attached to it.
     db.execute("DELETE FROM outbox WHERE id = ?", (first,))
