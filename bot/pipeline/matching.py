@@ -30,16 +30,29 @@ class CompiledSubscriptions:
     queries: dict[int, Query] = field(default_factory=dict)  # parsed, to explain each alert
     # Term sets for search sources, with how many subscriptions need each (domain/search.py).
     searches: Counter[TermSet] = field(default_factory=Counter)
+    # Each valid query text parsed, so that the next build parses only what changed.
+    texts: dict[str, Query] = field(default_factory=dict)
 
 
-def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> CompiledSubscriptions:
-    """Parse each subscription's query and build one matcher; skip (and report) invalid ones."""
+def compile_subscriptions(
+    subs: list[Subscription], vendors: VendorCatalog, known_texts: dict[str, Query] | None = None
+) -> CompiledSubscriptions:
+    """Parse each subscription's query and build one matcher; skip (and report) invalid ones.
+
+    `known_texts` holds queries parsed already (by the last build, or the subscriptions file
+    at start): those are not parsed again. It must come from the same vendor catalog.
+    """
+    earlier = known_texts or {}
     with gc_paused():
         parsed: list[tuple[int, Query]] = []
         invalid: dict[int, str] = {}
         by_text: dict[str, Query | str] = {}  # identical queries are parsed once and share one object
         for sub in subs:
             known = by_text.get(sub.query)
+            if known is None:
+                known = earlier.get(sub.query)
+                if known is not None:
+                    by_text[sub.query] = known
             if known is None:
                 try:
                     known = by_text[sub.query] = parse_query(sub.query, vendors)
@@ -58,15 +71,20 @@ def compile_subscriptions(subs: list[Subscription], vendors: VendorCatalog) -> C
             for cover in term_sets((query.root,)):
                 searches[cover] += per_query[key]
         matcher = Matcher(parsed)
-        return CompiledSubscriptions(matcher, {s.id: s for s in subs}, invalid, dict(parsed), searches)
+        texts = {text: query for text, query in by_text.items() if not isinstance(query, str)}
+        return CompiledSubscriptions(matcher, {s.id: s for s in subs}, invalid, dict(parsed), searches, texts)
 
 
 class MatcherCache:
     """Hold the compiled subscriptions; rebuild off the event loop after any change."""
 
-    def __init__(self, adb: AsyncDatabase, vendors: VendorCatalog) -> None:
+    def __init__(
+        self, adb: AsyncDatabase, vendors: VendorCatalog, parsed: dict[str, Query] | None = None
+    ) -> None:
+        """`parsed`: queries parsed already (the subscriptions file's), by text, for the first build."""
         self._adb = adb
         self._vendors = vendors
+        self._parsed = parsed or {}
         self._version = -1
         self._compiled: CompiledSubscriptions | None = None
         self._lock = asyncio.Lock()
@@ -78,7 +96,9 @@ class MatcherCache:
             if self._compiled is None or version != self._version:
                 # Paused subscriptions (their target failed) still match: their alerts wait in the outbox.
                 subs = await self._adb.call(subscriptions.list_subscriptions)
-                self._compiled = await asyncio.to_thread(compile_subscriptions, subs, self._vendors)
+                known = self._compiled.texts if self._compiled is not None else self._parsed
+                self._compiled = await asyncio.to_thread(compile_subscriptions, subs, self._vendors, known)
+                self._parsed = {}
                 self._version = version
                 log.debug("matcher rebuilt: %d subscriptions (version %d)", len(subs), version)
             return self._compiled

@@ -135,7 +135,10 @@ def store_poll(
         if items:
             index = {it.identity: n for n, it in enumerate(items)}
             for row_id, identity in db.execute(
-                "SELECT id, identity FROM items WHERE source_id = ? AND id > ?", (source_id, before)
+                # A rowid range: `+source_id` keeps SQLite off the (source_id, ...) index, which
+                # would walk every item the source ever stored.
+                "SELECT id, identity FROM items WHERE id > ? AND +source_id = ?",
+                (before, source_id),
             ).fetchall():
                 if identity in index:
                     item_ids[index[identity]] = row_id
