@@ -151,10 +151,9 @@ class Matcher:
 
     def _build(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
         self._ids = TermIds()
-        groups: dict[object, _Group] = {}  # compiled key -> group
-        by_root: dict[Node, _Group] = {}  # the same query text is compiled once
-        # The same parsed object (callers share one per distinct text) is found without hashing
-        # its tree; the root is kept in the value so that its id is not reused meanwhile.
+        groups: dict[object, _Group] = {}  # compiled key -> group: equal queries share one
+        # The same parsed object (callers share one per distinct text) is compiled once, found
+        # without hashing its tree; the root is kept in the value so that its id is not reused.
         by_object: dict[int, tuple[Node, _Group]] = {}
         triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
@@ -168,20 +167,17 @@ class Matcher:
             if seen is not None:
                 seen[1].sids.append(sid)
                 continue
-            group = by_root.get(root)
+            self._scan_source = self._scan_source or _mentions_source(root)
+            self._uses_actions = self._uses_actions or _mentions_action(root)
+            evaluator, trigger = compile_query(root, self._ids)
+            key = getattr(evaluator, "key", root)
+            group = groups.get(key)
             if group is None:
-                self._scan_source = self._scan_source or _mentions_source(query.root)
-                self._uses_actions = self._uses_actions or _mentions_action(root)
-                evaluator, trigger = compile_query(query.root, self._ids)
-                key = getattr(evaluator, "key", query.root)
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = _Group(evaluator)
-                    if trigger is None:
-                        self._always.append(group)
-                    else:
-                        triggers[id(group)] = trigger[1]
-                by_root[root] = group
+                group = groups[key] = _Group(evaluator)
+                if trigger is None:
+                    self._always.append(group)
+                else:
+                    triggers[id(group)] = trigger[1]
             by_object[id(root)] = (root, group)
             group.sids.append(sid)
         self._groups = list(groups.values())
