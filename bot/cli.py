@@ -350,6 +350,7 @@ def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
     from datetime import timedelta
 
     from bot.domain.clock import utcnow
+    from bot.domain.prefilter import fts_filter
     from bot.domain.query import parse_query
     from bot.domain.vendors import VendorCatalog
     from bot.services.insight import preview
@@ -363,9 +364,11 @@ def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
         _show_query_error(query_text, exc)
         return 2
     started = time.perf_counter()
-    stored = items.recent(_open(settings), utcnow() - timedelta(days=days), PREVIEW_CLI_MAX_ITEMS + 1)
-    truncated = len(stored) > PREVIEW_CLI_MAX_ITEMS  # one more read than searched: never silently partial
-    result = preview(stored[:PREVIEW_CLI_MAX_ITEMS], query, limit=max(0, top), truncated=truncated)
+    since = utcnow() - timedelta(days=days)
+    stored, truncated, total = items.preview_candidates(
+        _open(settings), since, PREVIEW_CLI_MAX_ITEMS, fts_filter(query)
+    )
+    result = preview(stored, query, limit=max(0, top), truncated=truncated, scanned=total)
     took = time.perf_counter() - started
     for warning in result.notes:
         print(f"note: {warning}")

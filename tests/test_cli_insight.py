@@ -92,4 +92,4 @@ def test_a_preview_cut_short_says_so():
     assert complete.total == 3 and complete.notes == ()
     cut = preview(stored, query, truncated=True)
     assert cut.total == 3
-    assert cut.notes == ("only the newest 3 items of the period were searched; ask for fewer days",)
+    assert cut.notes == ("only the newest 3 candidate items of the period were searched; ask for fewer days",)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
+from bot.domain.prefilter import fts_filter
 from bot.domain.query import Query, parse_query
 from bot.domain.vendors import VendorCatalog
 from bot.services import insight
@@ -131,10 +132,11 @@ class GuildService:
         query = self.parse(query_text)
         days = max(1, min(days, 365))
         since = self._clock() - timedelta(days=days)
-        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS + 1, guild_id=guild_id)
-        truncated = len(stored) > PREVIEW_MAX_ITEMS  # one more read than searched: never silently partial
+        stored, truncated, total = await self._adb.call(
+            items.preview_candidates, since, PREVIEW_MAX_ITEMS, fts_filter(query), guild_id=guild_id
+        )
         return await asyncio.to_thread(
-            insight.preview, stored[:PREVIEW_MAX_ITEMS], query, limit=limit, truncated=truncated
+            insight.preview, stored, query, limit=limit, truncated=truncated, scanned=total
         )
 
     # --- sources ---------------------------------------------------------------------------

@@ -38,16 +38,17 @@ class Preview:
     per_day: list[tuple[str, int]]
     top: list[tuple[StoredItem, tuple[str, ...]]]
     warnings: tuple[str, ...] = ()
-    # Only the newest `scanned` items of the period were searched (a cap on the work): say so.
+    # Only the newest `searched` candidates of the period were matched (a cap on the work).
     truncated: bool = False
+    searched: int = 0  # items the exact query ran on (the full-text index's candidates)
 
     @property
     def notes(self) -> tuple[str, ...]:
         """Return the query's warnings, plus a note when not every stored item was searched."""
         if not self.truncated:
             return self.warnings
-        cut = f"only the newest {self.scanned:,} items of the period were searched; ask for fewer days"
-        return (*self.warnings, cut)
+        cut = f"only the newest {self.searched:,} candidate items of the period were searched;"
+        return (*self.warnings, cut + " ask for fewer days")
 
 
 @dataclass
@@ -58,10 +59,18 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
 
-def preview(stored: list[StoredItem], query: Query, *, limit: int = 5, truncated: bool = False) -> Preview:
+def preview(
+    stored: list[StoredItem],
+    query: Query,
+    *,
+    limit: int = 5,
+    truncated: bool = False,
+    scanned: int | None = None,
+) -> Preview:
     """Run one query over stored items (newest first): matches per day and the first `limit`.
 
-    `truncated` tells that older items of the period exist but were not read.
+    `stored` may be only the candidates of the period (`scanned` items in all); `truncated`
+    tells that older candidates exist but were not read.
     """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
@@ -75,7 +84,13 @@ def preview(stored: list[StoredItem], query: Query, *, limit: int = 5, truncated
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
     return Preview(
-        len(hits), len(stored), sorted(per_day.items(), reverse=True), hits[:limit], query.warnings, truncated
+        len(hits),
+        len(stored) if scanned is None else scanned,
+        sorted(per_day.items(), reverse=True),
+        hits[:limit],
+        query.warnings,
+        truncated,
+        len(stored),
     )
 
 

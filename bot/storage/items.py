@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
 from bot.domain.explain import Verdict
+from bot.domain.prefilter import EVERY, NONE
 from bot.domain.story import MIN_SHARED, StoryKey, same_story, story_key
 
 # Stored text is for previews and alert snippets; the full text was matched already.
@@ -111,8 +112,8 @@ def store_poll(
         before = db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-            " published, fetched_at, action, first_poll, classified)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, fetched_at, action, first_poll, classified, non_ascii)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     source_id,
@@ -127,6 +128,7 @@ def store_poll(
                     it.action,
                     int(first_poll),
                     int(it.classified),
+                    int(not (it.title.isascii() and it.text[:MAX_STORED_TEXT].isascii())),
                 )
                 for it in items
             ],
@@ -326,14 +328,25 @@ class _StoryFinder:
 
 
 def recent(
-    db: Database, since: datetime, limit: int = 5000, *, guild_id: int | None = None
+    db: Database,
+    since: datetime,
+    limit: int = 5000,
+    *,
+    guild_id: int | None = None,
+    candidates: str = EVERY,
 ) -> list[StoredItem]:
     """Return items fetched since a time, newest first, with their source's name.
 
     With `guild_id`, only items of the sources that server sees: shared ones and its own.
+    `candidates` (domain/prefilter.py) narrows them to the items some query can match.
     """
     scope = "" if guild_id is None else " AND (s.guild_id IS NULL OR s.guild_id = ?)"
     params: tuple[object, ...] = (iso(since),) if guild_id is None else (iso(since), guild_id)
+    if candidates == NONE:
+        scope += " AND i.non_ascii = 1"
+    elif candidates != EVERY:
+        scope += " AND (i.non_ascii = 1 OR i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?))"
+        params = (*params, candidates)
     cur = db.execute(
         "SELECT i.id, i.source_id, s.name, i.title, i.text, i.link, i.published, i.fetched_at, i.action,"
         f" i.first_poll, i.classified FROM items i JOIN sources s ON s.id = i.source_id"
@@ -357,3 +370,25 @@ def recent(
         )
         for r in cur.fetchall()
     ]
+
+
+def preview_candidates(
+    db: Database, since: datetime, max_items: int, candidates: str, *, guild_id: int | None = None
+) -> tuple[list[StoredItem], bool, int]:
+    """Return (the newest `max_items` candidates, whether more exist, the items of the period)."""
+    stored = recent(db, since, max_items + 1, guild_id=guild_id, candidates=candidates)
+    return stored[:max_items], len(stored) > max_items, count_since(db, since, guild_id=guild_id)
+
+
+def count_since(db: Database, since: datetime, *, guild_id: int | None = None) -> int:
+    """Return how many items were fetched since a time (of the sources `guild_id` sees)."""
+    if guild_id is None:
+        return int(
+            db.execute("SELECT COUNT(*) FROM items WHERE fetched_at >= ?", (iso(since),)).fetchone()[0]
+        )
+    row = db.execute(
+        "SELECT COUNT(*) FROM items i JOIN sources s ON s.id = i.source_id"
+        " WHERE i.fetched_at >= ? AND (s.guild_id IS NULL OR s.guild_id = ?)",
+        (iso(since), guild_id),
+    ).fetchone()
+    return int(row[0])
