@@ -308,10 +308,11 @@ class Poller:
         now = self._clock()
         compiled = await self._matchers.get()
         searched = await self._adb.call(searches.searched, source.id)
+        wanted = await asyncio.to_thread(lambda: compiled.searches)  # found once per build, off the loop
         answers = await fetch_answers(
             self._fetcher,
             source,
-            compiled.searches,
+            wanted,
             searched,
             max_bytes=self._policy.max_decompressed_bytes,
         )

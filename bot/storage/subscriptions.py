@@ -148,7 +148,9 @@ def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tu
         if rows is None:
             new[name] = query
             continue
-        changed.extend((query, sub_id) for sub_id, old, target in rows if old != query or target != "console")
+        for sub_id, old, target in rows:
+            if old != query or target != "console":
+                changed.append((query, sub_id))
     names = {name for name, _ in entries}
     gone = [(sub_id,) for name, rows in stored.items() if name not in names for sub_id, _, _ in rows]
     with db.atomic():
