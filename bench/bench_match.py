@@ -548,6 +548,18 @@ def main() -> int:
         " (corpus included) before the baseline runs."
         "\n- checked: items x subscriptions on which matcher and baseline found the same matches."
     )
+    for r in results[-2:]:
+        goal = 30_000 if r["mix"] == "rare" else 10_000
+        row = {
+            "what": f"matcher, {r['subscriptions']:,} subscriptions, {r['mix']} mix"
+            f" ({r['matches_per_item']:.0f} matches/item)",
+            "now": f"{r['items_per_s']:,.0f} items/s",
+            "anchor": f"bare automaton walk {r['walk_items_per_s']:,.0f} items/s;"
+            f" naive re {r['naive_items_per_s']:,.1f} items/s",
+            "goal": f">= {goal:,} items/s" + (" (at 100,000)" if args.quick else ""),
+            "met": r["items_per_s"] >= goal if not args.quick else None,
+        }
+        print("@row " + json.dumps(row))
     failed = [m for r in results for m in r["mismatches"]]
     if failed:
         print("\nFAIL: the matcher and the baseline disagree:", file=sys.stderr)

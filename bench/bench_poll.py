@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import platform
@@ -116,7 +117,7 @@ async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> 
             ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "", "")
         )
         async with build_services(settings) as services:
-            services.fetcher._per_host_limit = per_host  # type: ignore[attr-defined]
+            services.fetcher._per_host = per_host  # the attribute the Fetcher reads
             if not pool:
                 services.poller._offload = InThread()  # type: ignore[attr-defined]
             elif isinstance(services.workers, WorkerPool):
@@ -185,6 +186,29 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    summary_rows(rows, feeds, args.quick)
+
+
+def summary_rows(rows: list[tuple[str, ...]], feeds: int, quick: bool) -> None:
+    """Print the summary rows for bench/run.py (goals are for 1,000 feeds)."""
+    by = {r[0][:2]: r for r in rows}
+    base = float(by["ba"][1])
+    b, c = by["B:"], by["C:"]
+    new_items = int(c[4].split(" new items")[0].replace(",", ""))
+    scale = "" if feeds == 1000 else f" (goal at 1,000 feeds; here {feeds})"
+
+    def emit(what: str, now: str, anchor: str, goal: str, met: bool) -> None:
+        print("@row " + json.dumps({"what": what, "now": now, "anchor": anchor, "goal": goal,
+                                    "met": None if quick else met}))  # fmt: skip
+
+    emit(f"poll round, {feeds:,} feeds all 304", f"{b[1]} s wall, {b[2]} s CPU",
+         f"plain aiohttp {base:.2f} s", "< 0.25 s" + scale, float(b[1]) < 0.25)  # fmt: skip
+    emit(f"poll round, {feeds:,} feeds x 50 items, 5 new each, match + classify + enqueue",
+         f"{c[1]} s wall, {c[2]} s CPU", "—", "< 2.5 s" + scale, float(c[1]) < 2.5)  # fmt: skip
+    per_core = new_items / max(float(c[2]), 1e-9)
+    emit("new items through the whole pipeline (round C: fetch, parse, store, classify, match, enqueue)",
+         f"{per_core:,.0f} items/s per CPU second", "—", ">= 10,000 items/s per core",
+         per_core >= 10_000)  # fmt: skip
 
 
 if __name__ == "__main__":

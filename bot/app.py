@@ -28,6 +28,7 @@ from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError, RegwatchError
+from bot.domain.query import Query
 from bot.domain.vendors import VendorCatalog
 from bot.health import HealthServer
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -55,17 +56,22 @@ def open_database(settings: Settings) -> Database:
     return connect(settings.database_path)
 
 
-def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> None:
-    """Load the configured sources and console subscriptions into the database."""
+def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> dict[str, Query]:
+    """Load the configured sources and console subscriptions into the database.
+
+    Returns the file's queries, parsed, by text: the first matcher build need not parse them again.
+    """
     now = utcnow()
     kinds = supported_kinds()
     configs = [c for c in load_sources(settings.sources_file) if c.kind in kinds]
     added, disabled = sources.sync_config(db, configs, now)
     own = load_subscriptions(settings.subscriptions_file, vendors) if settings.subscriptions_file else []
-    subs_added, subs_removed = subscriptions.sync_file(db, own, now)
+    subs_added, subs_removed = subscriptions.sync_file(db, [(e.name, e.query) for e in own], now)
     wanted = starters_wanted(db, settings)
     starters = load_subscriptions(None, vendors) if wanted else []
-    seeded, dropped = subscriptions.sync_starters(db, starters, now, wanted=wanted)
+    seeded, dropped = subscriptions.sync_starters(
+        db, [(e.name, e.query) for e in starters], now, wanted=wanted
+    )
     log.info(
         "configuration: %d sources (%d new, %d disabled), console subscriptions +%d -%d,"
         " starter subscriptions %s (+%d -%d)",
@@ -78,6 +84,7 @@ def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog)
         seeded,
         dropped,
     )
+    return {entry.query: entry.parsed for entry in [*own, *starters]}
 
 
 def starters_wanted(db: Database, settings: Settings) -> bool:
@@ -142,14 +149,14 @@ async def build_services(
     """Build every part in order and close them in reverse order."""
     vendors = VendorCatalog.load_default()
     db = open_database(settings)
-    sync_configuration(db, settings, vendors)
+    parsed = sync_configuration(db, settings, vendors)
     adb = AsyncDatabase(db)
     try:
         async with (
             make_fetcher(settings) as fetcher,
             WorkerPool(settings.parse_workers or default_size(), settings.parse_timeout_seconds) as pool,
         ):
-            matchers = MatcherCache(adb, vendors)
+            matchers = MatcherCache(adb, vendors, parsed)
             policy = PollPolicy(
                 interval_seconds=settings.poll_interval_seconds,
                 max_backoff_seconds=settings.max_backoff_seconds,

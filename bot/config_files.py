@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import tomli
+
+from bot.domain.bulk import gc_paused
 from bot.domain.errors import ConfigError, QueryError
-from bot.domain.query import parse_query
+from bot.domain.query import Query, parse_query
 from bot.domain.semantics import check_semantics
 from bot.domain.vendors import VendorCatalog
 from bot.sources.search import check_template
@@ -20,10 +22,19 @@ SOURCE_KINDS = ("feed", "federal_register", "cisa_kev", "csaf_rolie", "html", "s
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+class FileSubscription(NamedTuple):
+    """One [[subscription]] of a subscriptions file, with its query already parsed."""
+
+    name: str
+    query: str
+    parsed: Query
+
+
 def _read_toml(text: str, origin: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        with gc_paused():
+            return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
 
 
@@ -136,14 +147,21 @@ def load_sources(path: Path | None) -> list[SourceConfig]:
     return parse_sources(_read_file(path, "REGWATCH_SOURCES_FILE"), str(path))
 
 
-def parse_subscriptions(text: str, origin: str, vendors: VendorCatalog) -> list[tuple[str, str]]:
-    """Parse a subscriptions file into (name, query) pairs, validating every query."""
+def parse_subscriptions(text: str, origin: str, vendors: VendorCatalog) -> list[FileSubscription]:
+    """Parse a subscriptions file, validating every name and query; each query text is parsed once."""
     data = _read_toml(text, origin)
     check_keys(text, origin, data, "subscription", SUBSCRIPTION_KEYS)
     entries = data.get("subscription", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{origin}: expected [[subscription]] tables")
-    result: list[tuple[str, str]] = []
+    with gc_paused():
+        return _subscriptions(entries, origin, vendors)
+
+
+def _subscriptions(entries: list[Any], origin: str, vendors: VendorCatalog) -> list[FileSubscription]:
+    result: list[FileSubscription] = []
+    names: set[str] = set()
+    parsed: dict[str, Query] = {}  # identical queries (a popular vendor) are parsed once
     for n, entry in enumerate(entries, 1):
         where = f"{origin}: subscription {n}"
         if not isinstance(entry, dict):
@@ -151,19 +169,22 @@ def parse_subscriptions(text: str, origin: str, vendors: VendorCatalog) -> list[
         name, query = entry.get("name"), entry.get("query")
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(f"{where}: 'name' must be 1-64 letters, digits, - or _")
-        if any(name == existing for existing, _ in result):
+        if name in names:
             raise ConfigError(f"{where}: duplicate name {name!r}")
+        names.add(name)
         if not isinstance(query, str):
             raise ConfigError(f"{where} ({name}): 'query' is required")
-        try:
-            parse_query(query, vendors)
-        except QueryError as exc:
-            raise ConfigError(f"{where} ({name}): invalid query {exc}") from None
-        result.append((name, query))
+        known = parsed.get(query)
+        if known is None:
+            try:
+                known = parsed[query] = parse_query(query, vendors)
+            except QueryError as exc:
+                raise ConfigError(f"{where} ({name}): invalid query {exc}") from None
+        result.append(FileSubscription(name, query, known))
     return result
 
 
-def load_subscriptions(path: Path | None, vendors: VendorCatalog) -> list[tuple[str, str]]:
+def load_subscriptions(path: Path | None, vendors: VendorCatalog) -> list[FileSubscription]:
     """Load a subscriptions file, or the built-in starter subscriptions when path is None."""
     if path is None:
         text = resources.files("bot.data").joinpath("subscriptions.toml").read_text(encoding="utf-8")

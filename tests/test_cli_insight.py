@@ -112,3 +112,18 @@ async def test_why_never_credits_a_subscription_that_did_not_match(tmp_path, fee
     assert "matched; the channel got one alert for this link, from subscription 2 (alert 1" in lines[4]
     assert "did not exist yet" in lines[5]
     assert "covered" not in out and "got one alert" not in lines[1] + lines[3]
+
+
+def test_a_preview_cut_short_says_so():
+    from bot.domain.query import parse_query
+    from bot.services.insight import preview
+    from bot.storage.items import StoredItem
+
+    now = datetime.now(UTC)
+    stored = [StoredItem(n, 1, "src", f"Kaspersky item {n}", "text", None, now, now, None) for n in range(3)]
+    query = parse_query("kaspersky")
+    complete = preview(stored, query)
+    assert complete.total == 3 and complete.notes == ()
+    cut = preview(stored, query, truncated=True)
+    assert cut.total == 3
+    assert cut.notes == ("only the newest 3 candidate items of the period were searched; ask for fewer days",)

@@ -318,7 +318,5 @@ class WatchGroup(app_commands.Group):
             )
             head = f"{result.total} matches among {result.scanned} items in the last {days} days"
             text = f"{head} ({per_day}).\n{top}"
-        text += "".join(f"\nNote: {escape(w, 300)}" for w in result.warnings)
-        if result.stopped:
-            text += f"\nNote: {escape(result.stopped[0].upper() + result.stopped[1:], 300)}."
+        text += "".join(f"\nNote: {escape(w, 300)}" for w in result.notes)
         await reply(interaction, text)

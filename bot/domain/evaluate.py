@@ -417,6 +417,9 @@ class TermIds:
 
 def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
     """Compile a query root to an evaluator and its trigger (None: evaluate for every item)."""
+    if type(root) in _TERM_ATOMS:  # one term, most queries: what _conjunction gives, directly
+        tids, cost = _atom_ids(root, ids)  # type: ignore[arg-type]
+        return AnyTerm(tids, DEFAULT_MASK), (cost, tids)
     conjunction = _conjunction(root, DEFAULT_MASK, ids)
     if conjunction is not None:
         return conjunction
@@ -426,6 +429,7 @@ def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
 # ---------------------------------------------------------------- conjunctions
 
 _Clause = tuple[tuple[int, ...], int]
+_TERM_ATOMS = frozenset((Word, Phrase, Prefix, VendorTerm, Regex))
 
 
 def _literal_set(node: Node, mask: int, ids: TermIds) -> tuple[_Clause, int] | None:

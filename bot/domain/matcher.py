@@ -30,6 +30,7 @@ from typing import Any
 import ahocorasick
 import re2
 
+from bot.domain.bulk import gc_paused
 from bot.domain.evaluate import (
     DEFAULT_MASK,
     DocState,
@@ -41,7 +42,23 @@ from bot.domain.evaluate import (
     compile_query,
 )
 from bot.domain.models import Match, MatchDoc
-from bot.domain.query import MAX_QUERY_COST, And, InField, Near, Node, Not, Or, Query, regex_options
+from bot.domain.query import (
+    MAX_QUERY_COST,
+    Action,
+    And,
+    InField,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    Regex,
+    VendorTerm,
+    Word,
+    regex_options,
+)
 from bot.domain.text import FoldedText, is_word_char, words_only
 
 log = logging.getLogger(__name__)
@@ -53,6 +70,7 @@ _REGEX_SET_MAX_MEM = 32 << 20
 
 _ASCII_WORD = {chr(c): chr(c).isalnum() or c == ord("_") for c in range(128)}
 _by_subscription = attrgetter("subscription_id")
+_ATOM_TYPES = frozenset((Word, Phrase, Prefix, VendorTerm, Regex, Action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,30 +159,41 @@ class Matcher:
     """
 
     def __init__(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
+        with gc_paused():
+            self._build(subscriptions)
+
+    def _build(self, subscriptions: Iterable[tuple[int, Query]]) -> None:
         self._ids = TermIds()
-        groups: dict[object, _Group] = {}  # compiled key -> group
-        by_root: dict[Node, _Group] = {}  # the same query text is compiled once
+        groups: dict[object, _Group] = {}  # compiled key -> group: equal queries share one
+        # The same parsed object (callers share one per distinct text) is compiled once, found
+        # without hashing its tree; the root is kept in the value so that its id is not reused.
+        by_object: dict[int, tuple[Node, _Group]] = {}
         triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
         self._always: list[_Group] = []
         self._subscription_count = 0
         self.work = 0  # evaluation steps spent on costly operators (NEAR), summed over items
         self.over_budget = 0  # evaluations stopped by the per-item budget (a query hand-built past it)
         self._scan_source = False
+        self._uses_actions = False
         for sid, query in subscriptions:
             self._subscription_count += 1
-            group = by_root.get(query.root)
+            root = query.root
+            seen = by_object.get(id(root))
+            if seen is not None:
+                seen[1].sids.append(sid)
+                continue
+            self._scan_source = self._scan_source or _mentions_source(root)
+            self._uses_actions = self._uses_actions or _mentions_action(root)
+            evaluator, trigger = compile_query(root, self._ids)
+            key = getattr(evaluator, "key", root)
+            group = groups.get(key)
             if group is None:
-                self._scan_source = self._scan_source or _mentions_source(query.root)
-                evaluator, trigger = compile_query(query.root, self._ids)
-                key = getattr(evaluator, "key", query.root)
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = _Group(evaluator)
-                    if trigger is None:
-                        self._always.append(group)
-                    else:
-                        triggers[id(group)] = trigger[1]
-                by_root[query.root] = group
+                group = groups[key] = _Group(evaluator)
+                if trigger is None:
+                    self._always.append(group)
+                else:
+                    triggers[id(group)] = trigger[1]
+            by_object[id(root)] = (root, group)
             group.sids.append(sid)
         self._groups = list(groups.values())
         self._ids.atoms.clear()  # only needed while compiling
@@ -342,6 +371,11 @@ class Matcher:
         return self._subscription_count
 
     @property
+    def uses_actions(self) -> bool:
+        """Tell whether some query tests the item's action (then items need classifying first)."""
+        return self._uses_actions
+
+    @property
     def stats(self) -> MatcherStats:
         """Return the sizes of this index."""
         return MatcherStats(
@@ -362,6 +396,8 @@ def match_one(query: Query, doc: MatchDoc) -> Match | None:
 
 def _mentions_source(node: Node) -> bool:
     """Tell whether a query restricts something to the source field (else it is never scanned)."""
+    if type(node) in _ATOM_TYPES:
+        return False
     if isinstance(node, InField):
         return node.field == "source" or _mentions_source(node.child)
     if isinstance(node, Not):
@@ -370,6 +406,21 @@ def _mentions_source(node: Node) -> bool:
         return any(_mentions_source(child) for child in node.children)
     if isinstance(node, Near):
         return _mentions_source(node.left) or _mentions_source(node.right)
+    return False
+
+
+def _mentions_action(node: Node) -> bool:
+    """Tell whether a query tests the item's action anywhere (action:, -action:)."""
+    if isinstance(node, Action):
+        return True
+    if type(node) in _ATOM_TYPES:
+        return False
+    if isinstance(node, Not | InField):
+        return _mentions_action(node.child)
+    if isinstance(node, And | Or):
+        return any(_mentions_action(child) for child in node.children)
+    if isinstance(node, Near):
+        return _mentions_action(node.left) or _mentions_action(node.right)
     return False
 
 

@@ -284,7 +284,7 @@ class _Token:
 _FIELD_PREFIX = re.compile(r"(title|summary|source|vendor|action):", re.IGNORECASE)
 _NEAR = re.compile(r"NEAR/(\d{1,4})")
 _OPERATORS = {"AND": "and", "OR": "or", "NOT": "not"}
-_STOP = frozenset('()"')
+_WORD = re.compile(r'[^()"\s\x1c-\x1f\x85]*')  # up to whitespace (as str.isspace), a parenthesis or a quote
 
 
 def _lex(text: str) -> list[_Token]:
@@ -319,9 +319,7 @@ def _lex(text: str) -> list[_Token]:
             tokens.append(_Token("not", "-", start, attached))
             i += 1
         else:
-            end = i
-            while end < n and not text[end].isspace() and text[end] not in _STOP:
-                end += 1
+            end = _WORD.match(text, i).end()  # type: ignore[union-attr]  # always matches
             raw = text[i:end]
             field_match = _FIELD_PREFIX.match(raw)
             if field_match:
@@ -371,6 +369,9 @@ def parse_query(text: str, vendors: VendorCatalog | None = None) -> Query:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH)
     if not text.strip():
         raise QueryError("empty query", 0)
+    simple = _simple_atom(text)
+    if simple is not None:
+        return Query(simple)
     parser = _Parser(_lex(text), vendors if vendors is not None else VendorCatalog.load_default())
     root = parser.parse()
     if not _requires_a_term(root):
@@ -475,6 +476,28 @@ def _walk(node: Node) -> Iterator[Node]:
     elif isinstance(node, Near):
         yield from _walk(node.left)
         yield from _walk(node.right)
+
+
+def _simple_atom(text: str) -> Phrase | Word | None:
+    """Return the atom of a query that is one valid quoted phrase or one plain word, else None.
+
+    Most subscriptions are one vendor name in quotes or one word; this gives the same atom as
+    the full parser, which still handles every other query and reports every error.
+    """
+    if text[0] == '"':
+        if text.find('"', 1) != len(text) - 1:
+            return None
+        inner = text[1:-1]
+        if not inner.strip() or not _has_letters(inner):
+            return None
+        return Phrase(inner)
+    if text.isalnum() and text not in _OPERATORS and text != "NEAR" and _has_letters(text):
+        return Word(text)
+    return None
+
+
+def _has_letters(text: str) -> bool:
+    return any(char.isalnum() for char in fold(text))
 
 
 def _requires_a_term(node: Node) -> bool:

@@ -8,10 +8,9 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import FetchError, ParseError
@@ -21,6 +20,7 @@ from bot.domain.models import Entry, MatchDoc, SourceContext
 from bot.domain.semantics import source_context, source_field, with_body
 from bot.failpoints import failpoint
 from bot.pipeline.matching import MatcherCache, audiences_of
+from bot.pipeline.outcomes import OutcomeWriter
 from bot.pipeline.search_poll import fetch_answers
 from bot.sources.adapters import parse_document
 from bot.sources.entries import identities_of
@@ -40,7 +40,7 @@ from bot.sources.workers import InThread, Offload, WorkerStopped
 from bot.storage import items, searches, sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import NewAlert, NewItem
-from bot.storage.sources import Source
+from bot.storage.sources import PollOutcome, Source
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class Poller:
         self._clock = clock
         # Parsing and article extraction run here: worker processes with a deadline in the service.
         self._offload: Offload = offload if offload is not None else InThread()
+        self._outcomes = OutcomeWriter(adb)
 
     def _next_check(self, now: datetime, source: Source, hint_seconds: int | None = None) -> datetime:
         interval = source.interval_seconds or self._policy.interval_seconds
@@ -120,7 +121,7 @@ class Poller:
         wait = sources.backoff(source.failures, interval, self._policy.max_backoff_seconds)
         if retry_after is not None:
             wait = max(wait, timedelta(seconds=min(retry_after, self._policy.max_backoff_seconds)))
-        await self._adb.call(sources.record_failure, source.id, now, error, now + wait)
+        await self._outcomes.record(PollOutcome(source.id, now, now + wait, error=error))
         log.warning(
             "source %d (%s) failed: %s; next try in %s",
             source.id,
@@ -160,14 +161,15 @@ class Poller:
         body_hash = None if fetched.not_modified else hashlib.sha1(fetched.body).hexdigest()
         if fetched.not_modified or (not dry_run and source.primed and body_hash == source.body_hash):
             if not dry_run:
-                await self._adb.call(
-                    sources.record_success,
-                    source.id,
-                    now,
-                    self._next_check(now, source, fetched.max_age),
-                    etag=fetched.etag,
-                    last_modified=fetched.last_modified,
-                    body_hash=body_hash,
+                await self._outcomes.record(
+                    PollOutcome(
+                        source.id,
+                        now,
+                        self._next_check(now, source, fetched.max_age),
+                        etag=fetched.etag,
+                        last_modified=fetched.last_modified,
+                        body_hash=body_hash,
+                    )
                 )
             return PollResult(source.id, source.name, "unchanged", fetch_seconds=fetch_seconds)
 
@@ -204,9 +206,10 @@ class Poller:
             failed.fetch_seconds = fetch_seconds
             return failed
 
-        # A first poll records and alerts nothing: its items are not classified (the classifier
-        # is the costliest step per item); previews and explanations classify them when needed.
-        new_items = await self._new_items(source, feed.entries, classify=source.primed or dry_run)
+        # Items are classified only when a subscription needs it (the classifier is the costliest
+        # step per item), in _match; a first poll alerts nothing, so classifies nothing. Previews
+        # and explanations classify stored unclassified items when they need to.
+        new_items = await self._new_items(source, feed.entries)
         if (source.primed or dry_run) and wants_full_text(source.options):
             try:
                 new_items = await self._with_full_text(source, new_items)
@@ -214,7 +217,10 @@ class Poller:
                 return PollResult(source.id, source.name, "failed", error=_STOPPED)
         if (source.primed or dry_run) and wants_bodies(source.options):
             new_items = await self._with_bodies(source, new_items)
-        alerts = await self._match(source, new_items, now) if (source.primed or dry_run) else []
+        if source.primed or dry_run:
+            new_items, alerts = await self._match(source, new_items, now, dry_run=dry_run)
+        else:
+            alerts = []
         result = PollResult(
             source.id,
             source.name,
@@ -283,8 +289,7 @@ class Poller:
         for n, text in zip(chosen, texts, strict=False):
             it = out[n]
             if text and len(text) > len(it.text):
-                verdict = classify_verdict(it.title, text, _context(source, it))
-                out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
+                out[n] = replace(it, text=text)  # classified, if needed, on the article text
         return out
 
     async def _with_bodies(self, source: Source, new_items: list[NewItem]) -> list[NewItem]:
@@ -296,9 +301,7 @@ class Poller:
             it = out[n]
             body = await fetch_body(self._fetcher, it.body_url or "", source.options)
             if body:
-                text = with_body(it.text, body)
-                verdict = classify_verdict(it.title, text, _context(source, it))
-                out[n] = replace(it, text=text, action=verdict.action, verdict=verdict)
+                out[n] = replace(it, text=with_body(it.text, body))  # classified, if needed, with it
         return out
 
     async def _store(
@@ -360,10 +363,11 @@ class Poller:
         now = self._clock()
         compiled = await self._matchers.get()
         searched = await self._adb.call(searches.searched, source.id)
+        wanted = await asyncio.to_thread(lambda: compiled.searches)  # found once per build, off the loop
         answers = await fetch_answers(
             self._fetcher,
             source,
-            compiled.searches,
+            wanted,
             searched,
             max_bytes=self._policy.max_decompressed_bytes,
             offload=self._offload,
@@ -385,8 +389,8 @@ class Poller:
         recorded = [
             it for it in await self._new_items(source, *_unzip(answers.first)) if it.identity not in taken
         ]
+        alerting, alerts = await self._match(source, alerting, now, dry_run=dry_run)
         new_items = alerting + recorded  # alerts index into the first part
-        alerts = await self._match(source, alerting, now)
         result = PollResult(
             source.id,
             source.name,
@@ -430,58 +434,94 @@ class Poller:
         source: Source,
         entries: Sequence[Entry],
         identities: list[str] | None = None,
-        *,
-        classify: bool = True,
     ) -> list[NewItem]:
+        """Return the entries not stored yet, unclassified (_match classifies what it needs)."""
         if identities is None:
             identities = identities_of(entries)  # a feed's items are converted only when new, below
         known = await self._adb.call(items.known_identities, source.id, identities)
-        fresh: list[tuple[str, Entry]] = []
+        fresh: list[NewItem] = []
         seen: set[str] = set()
         for index, identity in enumerate(identities):
             if identity in known or identity in seen:
                 continue
             seen.add(identity)
-            fresh.append((identity, entries[index]))
-        if not fresh:
-            return []
-        if not classify:
-            return _new_item_rows(fresh, source.options, classify=False)
-        # Classifying is CPU work per item: off the event loop.
-        return await asyncio.to_thread(_new_item_rows, fresh, source.options, classify=True)
+            entry = entries[index]
+            fresh.append(
+                NewItem(
+                    identity=identity,
+                    guid=entry.guid,
+                    link=entry.link,
+                    canonical_link=canonical_link(entry.link),
+                    link_key=link_key(entry.link),
+                    title=entry.title,
+                    text=entry.text,
+                    published=entry.published,
+                    classified=False,
+                    page_title=entry.page_title,
+                    heading=entry.heading,
+                    body_url=entry.body_url,
+                )
+            )
+        return fresh
 
-    async def _match(self, source: Source, new_items: list[NewItem], now: datetime) -> list[NewAlert]:
+    async def _match(
+        self, source: Source, new_items: list[NewItem], now: datetime, *, dry_run: bool = False
+    ) -> tuple[list[NewItem], list[NewAlert]]:
+        """Match new items; return them (classified where needed) and their alerts.
+
+        An item is classified before matching only when some query tests the action; otherwise
+        only the items that matched are (their alerts carry the verdict). Of several matches of
+        one item for one target only the first can become an alert (one alert per link and
+        target), so only its terms are explained; a dry run reports every match.
+        """
         if not new_items:
-            return []
+            return new_items, []
         compiled = await self._matchers.get()
         # Who may see this source's items, and under which name (a private source: its servers only).
         owners = [] if source.kind == "search" else await self._adb.call(sources.owners, source.id)
         audiences = audiences_of(source, owners)
         cutoff = now - timedelta(hours=self._policy.max_item_age_hours)
+        classify_first = compiled.matcher.uses_actions
 
-        def run() -> list[NewAlert]:
+        def classified(it: NewItem) -> NewItem:
+            if it.classified:
+                return it
+            verdict = classify_verdict(it.title, it.text, _context(source, it))
+            return replace(it, action=verdict.action, verdict=verdict, classified=True)
+
+        def run() -> tuple[list[NewItem], list[NewAlert]]:
+            out = list(new_items)
             found: list[NewAlert] = []
-            for index, it in enumerate(new_items):
-                if it.published is not None and it.published < cutoff:
-                    continue  # too old to alert, however new to us
+            for index, fresh in enumerate(out):
+                if fresh.published is not None and fresh.published < cutoff:
+                    continue  # too old to alert, however new to us: not classified
+                it = out[index] = classified(fresh) if classify_first else fresh
+                targets: set[str] = set()
                 for audience in audiences:
-                    doc = MatchDoc(
-                        title=it.title,
-                        summary=it.text,
-                        source=source_field(audience.name, it.page_title, it.heading),
-                        action=it.action,
-                    )
-                    for m in compiled.matcher.match(doc):
+                    source_text = source_field(audience.name, it.page_title, it.heading)
+                    doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
+                    matches = [
+                        m
+                        for m in compiled.matcher.match(doc)
+                        if audience.sees(compiled.by_id[m.subscription_id])
+                    ]
+                    if not matches:
+                        continue
+                    if not it.classified:  # no query tests the action: the same matches, now explained
+                        it = out[index] = classified(it)
+                        doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
+                    for m in matches:
                         sub = compiled.by_id[m.subscription_id]
-                        if not audience.sees(sub):
-                            continue
+                        if sub.target in targets and not dry_run:
+                            continue  # the store would ignore it: this item's link already alerts there
+                        targets.add(sub.target)
                         record = explanation_record(
                             term_hits(compiled.queries[sub.id], doc),
                             it.verdict or Verdict(it.action),
                             _context(source, it),
                         )
                         found.append(NewAlert(index, sub.id, sub.target, m.terms, record))
-            return found
+            return out, found
 
         # Matching is pure Python, bounded per (item, query) by the cost model's budget; in a thread
         # the interpreter hands the GIL back to the loop every few milliseconds, so however many
@@ -495,31 +535,3 @@ def _context(source: Source, item: NewItem) -> SourceContext | None:
 
 def _unzip(pairs: list[tuple[str, Entry]]) -> tuple[list[Entry], list[str]]:
     return [entry for _, entry in pairs], [identity for identity, _ in pairs]
-
-
-def _new_item_rows(
-    fresh: list[tuple[str, Entry]], options: Mapping[str, Any], *, classify: bool
-) -> list[NewItem]:
-    """Build the rows of new items, classified (with the source's declared context) when asked."""
-    rows: list[NewItem] = []
-    for identity, entry in fresh:
-        context = source_context(options, page_title=entry.page_title, heading=entry.heading)
-        verdict = classify_verdict(entry.title, entry.text, context) if classify else None
-        rows.append(
-            NewItem(
-                identity=identity,
-                guid=entry.guid,
-                link=entry.link,
-                canonical_link=canonical_link(entry.link),
-                link_key=link_key(entry.link),
-                title=entry.title,
-                text=entry.text,
-                published=entry.published,
-                action=verdict.action if verdict else None,
-                verdict=verdict,
-                page_title=entry.page_title,
-                heading=entry.heading,
-                body_url=entry.body_url,
-            )
-        )
-    return rows

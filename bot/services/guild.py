@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
+from bot.domain.prefilter import fts_filter
 from bot.domain.query import Query, parse_query
 from bot.domain.vendors import VendorCatalog
 from bot.services import insight
@@ -176,8 +177,12 @@ class GuildService:
         query = self.parse(query_text)
         days = max(1, min(days, 365))
         since = self._clock() - timedelta(days=days)
-        stored = await self._adb.call(items.recent, since, PREVIEW_MAX_ITEMS, guild_id=guild_id)
-        return await asyncio.to_thread(insight.preview, stored, query, limit=limit)
+        stored, truncated, total = await self._adb.call(
+            items.preview_candidates, since, PREVIEW_MAX_ITEMS, fts_filter(query), guild_id=guild_id
+        )
+        return await asyncio.to_thread(
+            insight.preview, stored, query, limit=limit, truncated=truncated, scanned=total
+        )
 
     async def recent_items(self, guild_id: int, since: datetime, limit: int) -> list[StoredItem]:
         """Return the newest items of the sources this server sees, fetched since a time."""

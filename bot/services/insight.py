@@ -45,6 +45,22 @@ class Preview:
     top: list[tuple[StoredItem, tuple[str, ...]]]
     warnings: tuple[str, ...] = ()
     stopped: str | None = None  # why the preview stopped before the end (its budget ran out)
+    # Only the newest `searched` candidates of the period were matched (a cap on the work).
+    truncated: bool = False
+    searched: int = 0  # items the exact query ran on (the full-text index's candidates)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Return the query's warnings, plus why not every stored item was searched, if so."""
+        notes = list(self.warnings)
+        if self.truncated:
+            notes.append(
+                f"only the newest {self.searched:,} candidate items of the period were searched;"
+                " ask for fewer days"
+            )
+        if self.stopped:
+            notes.append(self.stopped[0].upper() + self.stopped[1:])
+        return tuple(notes)
 
 
 # A preview's own budget, in evaluation steps over all items (bot/domain/query.py's cost model):
@@ -61,28 +77,36 @@ class Explanation:
 
 
 def preview(
-    stored: list[StoredItem], query: Query, *, limit: int = 5, budget: int = PREVIEW_WORK_BUDGET
+    stored: list[StoredItem],
+    query: Query,
+    *,
+    limit: int = 5,
+    budget: int = PREVIEW_WORK_BUDGET,
+    truncated: bool = False,
+    scanned: int | None = None,
 ) -> Preview:
     """Run one query over stored items (newest first): matches per day and the first `limit`.
 
-    Stops early, saying so, when the query's evaluation steps exceed `budget`.
+    `stored` may be only the candidates of the period (`scanned` items in all); `truncated`
+    tells that older candidates exist but were not read. Stops early, saying so, when the
+    query's evaluation steps exceed `budget`.
     """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
     hits: list[tuple[StoredItem, tuple[str, ...]]] = []
-    scanned = 0
+    done = 0
     stopped = None
     for it in stored:
         if matcher.work > budget:
             stopped = (
-                f"the preview stopped after {scanned} of {len(stored)} items:"
+                f"the preview stopped after {done} of {len(stored)} items:"
                 f" the query is costly to evaluate (a preview may take {budget:,} steps)"
             )
             break
-        scanned += 1
+        done += 1
         action = it.action
-        if needs_action and action is None and it.first_poll:
-            # First-poll items are stored unclassified.
+        if needs_action and action is None and not it.classified:
+            # Stored unclassified (nothing needed it then).
             context = source_context(it.source_options, page_title=it.page_title, heading=it.heading)
             action = classify_verdict(it.title, it.text, context).action
         source = source_field(it.source_name, it.page_title, it.heading)
@@ -91,7 +115,14 @@ def preview(
             hits.append((it, found[0].terms))
     per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
     return Preview(
-        len(hits), scanned, sorted(per_day.items(), reverse=True), hits[:limit], query.warnings, stopped
+        len(hits),
+        done if stopped or scanned is None else scanned,
+        sorted(per_day.items(), reverse=True),
+        hits[:limit],
+        query.warnings,
+        stopped,
+        truncated,
+        done,
     )
 
 
@@ -123,7 +154,7 @@ def explain_link(
     scope = "" if guild_id is None else f" AND {VISIBLE}"
     rows = db.execute(
         f"SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, {name},"
-        " i.page_title, i.heading, s.options FROM items i JOIN sources s ON s.id = i.source_id"
+        " i.page_title, i.heading, s.options, i.classified FROM items i JOIN sources s ON s.id = i.source_id"
         f" WHERE i.canonical_link = ?{scope} ORDER BY i.id",
         (canon,) if guild_id is None else (guild_id, canon, guild_id),
     ).fetchall()
@@ -132,10 +163,10 @@ def explain_link(
             False, [f"regwatch has not seen {show(link, 300)} in any source it polls. {sources_hint}"]
         )
     item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0][:8]
-    page_title, heading, raw_options = rows[0][8:]
+    page_title, heading, raw_options, classified = rows[0][8:]
     context = source_context(_options(raw_options), page_title=page_title, heading=heading)
-    if action is None and first_poll:
-        action = classify_verdict(title, text, context).action  # first-poll items are stored unclassified
+    if action is None and not classified:
+        action = classify_verdict(title, text, context).action  # stored unclassified (nothing needed it then)
     label_of = _target_label if mention_channels else str
     # Titles come from feeds: shown literally, like in alert embeds.
     shown = show(title or "(untitled)", 200)

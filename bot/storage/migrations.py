@@ -358,6 +358,40 @@ def m011_triage_and_audit(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m012_items_classified(db: Database) -> None:
+    """Mark which items were classified: only those that some subscription needed are, now."""
+    db.execute("ALTER TABLE items ADD COLUMN classified INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE items SET classified = 0 WHERE first_poll = 1")  # stored unclassified before
+
+
+_ITEMS_FTS = [
+    # Full-text index over title and text for previews (bot/domain/prefilter.py), kept in step
+    # with the items table by triggers; `non_ascii` items are always candidates.
+    """CREATE VIRTUAL TABLE items_fts USING fts5(title, text, content='items', content_rowid='id',
+    tokenize='unicode61')""",
+    """CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END""",
+    """CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text); END""",
+    """CREATE TRIGGER items_fts_update AFTER UPDATE OF title, text ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text);
+    INSERT INTO items_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END""",
+    "INSERT INTO items_fts(items_fts) VALUES ('rebuild')",
+    "ALTER TABLE items ADD COLUMN non_ascii INTEGER NOT NULL DEFAULT 1",
+    # char(1)-char(127): ASCII. Items stored before are checked once here; new ones by the writer.
+    "UPDATE items SET non_ascii = ((title || ' ' || text) GLOB '*[^' || char(1) || '-' || char(127) || ']*')",
+]
+
+
+@migrations()
+def m013_items_full_text(db: Database) -> None:
+    """Index stored items' title and text with FTS5, to preselect what a preview reads."""
+    for statement in _ITEMS_FTS:
+        db.execute(statement)
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

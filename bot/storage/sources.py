@@ -15,9 +15,10 @@ a server applies them, not only the commands that list sources.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlite_utils import Database
@@ -448,6 +449,53 @@ def record_failure(db: Database, source_id: int, now: datetime, error: str, next
         " failing_since = COALESCE(failing_since, ?), last_polled_at = ?, next_check_at = ? WHERE id = ?",
         (error[:500], iso(now), iso(now), iso(next_check_at), source_id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """A poll that stored no items: unchanged (error None) or failed (error set)."""
+
+    source_id: int
+    now: datetime
+    next_check_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    error: str | None = None
+
+
+def record_outcomes(db: Database, outcomes: Sequence[PollOutcome]) -> None:
+    """Record many unchanged and failed polls in one transaction, one executemany per run of a kind."""
+    with db.atomic():
+        for failed, run in groupby(outcomes, key=lambda o: o.error is not None):
+            if failed:
+                db.conn.executemany(
+                    "UPDATE sources SET failures = failures + 1, last_error = ?,"
+                    " failing_since = COALESCE(failing_since, ?), last_polled_at = ?, next_check_at = ?"
+                    " WHERE id = ?",
+                    [
+                        ((o.error or "")[:500], iso(o.now), iso(o.now), iso(o.next_check_at), o.source_id)
+                        for o in run
+                    ],
+                )
+            else:
+                db.conn.executemany(
+                    "UPDATE sources SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash),"
+                    " next_check_at = ?, failures = 0, last_error = NULL, failing_since = NULL,"
+                    " last_polled_at = ?, last_ok_at = ? WHERE id = ?",
+                    [
+                        (
+                            o.etag,
+                            o.last_modified,
+                            o.body_hash,
+                            iso(o.next_check_at),
+                            iso(o.now),
+                            iso(o.now),
+                            o.source_id,
+                        )
+                        for o in run
+                    ],
+                )
 
 
 def health_counts(db: Database) -> dict[str, int]:

@@ -138,27 +138,37 @@ def set_paused(db: Database, sub_id: int, reason: str | None, until: datetime | 
 
 
 def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:
-    """Make the named console subscriptions match a subscriptions file; return (added, removed)."""
-    added = removed = 0
+    """Make the named console subscriptions match a subscriptions file; return (added, removed).
+
+    Rows that already match the file are not written, so a restart with an unchanged file
+    leaves the subscriptions version alone and a running matcher is not rebuilt.
+    """
+    stored: dict[str, list[tuple[int, str, str]]] = {}
+    for sub_id, name, query, target in db.execute(
+        "SELECT id, name, query, target FROM subscriptions WHERE origin = 'file'"
+    ).fetchall():
+        stored.setdefault(name, []).append((sub_id, query, target))
+    changed: list[tuple[str, int]] = []
+    new: dict[str, str] = {}  # name -> query; a repeated name keeps its last query
+    for name, query in entries:
+        rows = stored.get(name)
+        if rows is None:
+            new[name] = query
+            continue
+        for sub_id, old, target in rows:
+            if old != query or target != "console":
+                changed.append((query, sub_id))
     names = {name for name, _ in entries}
+    gone = [(sub_id,) for name, rows in stored.items() if name not in names for sub_id, _, _ in rows]
     with db.atomic():
-        for name, query in entries:
-            cur = db.execute(
-                "UPDATE subscriptions SET query = ?, target = 'console' WHERE name = ? AND origin = 'file'",
-                (query, name),
-            )
-            if cur.rowcount == 0:
-                db.execute(
-                    "INSERT INTO subscriptions (name, query, target, created_by, created_at, origin)"
-                    " VALUES (?, ?, 'console', 'subscriptions file', ?, 'file')",
-                    (name, query, iso(now)),
-                )
-                added += 1
-        for row in db.execute("SELECT id, name FROM subscriptions WHERE origin = 'file'").fetchall():
-            if row[1] not in names:
-                db.execute("DELETE FROM subscriptions WHERE id = ?", (row[0],))
-                removed += 1
-    return added, removed
+        db.conn.executemany("UPDATE subscriptions SET query = ?, target = 'console' WHERE id = ?", changed)
+        db.conn.executemany(
+            "INSERT INTO subscriptions (name, query, target, created_by, created_at, origin)"
+            " VALUES (?, ?, 'console', 'subscriptions file', ?, 'file')",
+            [(name, query, iso(now)) for name, query in new.items()],
+        )
+        db.conn.executemany("DELETE FROM subscriptions WHERE id = ?", gone)
+    return len(new), len(gone)
 
 
 def version(db: Database) -> int:

@@ -89,7 +89,7 @@ def test_every_starter_subscription_has_a_search_cover_and_no_short_prefix():
     starter = load_subscriptions(None, vendors)
     catalog = {v.name for v in vendors}
     named: set[str] = set()
-    for name, text in starter:
+    for name, text, _parsed in starter:
         query = parse_query(text, vendors)
         assert not query.warnings, (name, query.warnings)
         assert search_cover(query.root) is not None, name

@@ -202,3 +202,33 @@ async def test_dry_run_stores_nothing(tmp_path, feed_server, dry_run):
         assert [w.title for w in result.would_alert] == ["Kaspersky removal ordered"]
         [src] = await services.adb.call(sources.list_sources)
         assert src.item_count == 0 and not src.primed
+
+
+async def test_only_items_a_subscription_needs_are_classified(tmp_path, feed_server):
+    from bot.domain.query import parse_query
+    from bot.services.insight import preview
+    from bot.storage import items as stored_items
+
+    feed_server.set("/cisa.xml", with_items(NASA))
+    settings = write_config(tmp_path, [("CISA news", feed_server.url("/cisa.xml"))])
+    async with build_services(settings) as services:
+        await services.scheduler.poll_all()
+        feed_server.set(
+            "/cisa.xml",
+            with_items(
+                NASA,
+                rss_item("Kaspersky Lab products banned by the FCC", "https://x.example/kaspersky-ban"),
+                rss_item("Treasury sanctions a shipping company", "https://x.example/sanctions"),
+            ),
+        )
+        [result] = await services.scheduler.poll_all()
+        assert result.new_items == 2 and result.alerts == 1
+        rows = await services.adb.call(
+            lambda db: dict(db.execute("SELECT link, classified FROM items WHERE first_poll = 0").fetchall())
+        )
+        # The matched item was classified (its alert explains the verdict); the other was not needed.
+        assert rows == {"https://x.example/kaspersky-ban": 1, "https://x.example/sanctions": 0}
+        stored = await services.adb.call(stored_items.recent, datetime.now(UTC) - timedelta(days=1))
+        # A preview with action: classifies the unclassified item when it needs to.
+        found = preview(stored, parse_query("shipping action:sanction"))
+        assert [it.link for it, _ in found.top] == ["https://x.example/sanctions"]

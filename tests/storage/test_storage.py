@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +76,50 @@ def test_store_poll_enqueues_once_per_target_and_link(db):
     assert (stored, enqueued) == (1, 0)
     assert outbox.counts(db) == {"pending": 1, "sent": 0, "failed": 0}
     assert sources.get(db, a.id).primed and sources.get(db, a.id).item_count == 1
+
+
+def _poll_one(db, source_id, sub_id, n, title, now, window=timedelta(hours=48)):
+    item = replace(new_item(n, f"https://news.example/{n}"), title=title)
+    items.store_poll(
+        db,
+        source_id,
+        now,
+        now,
+        [item],
+        [NewAlert(0, sub_id, "console", ("Kaspersky",))],
+        etag=None,
+        last_modified=None,
+        body_hash=None,
+        story_window=window,
+    )
+    return db.execute("SELECT id, story_of FROM outbox ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def test_story_lookup_across_polls_among_many_alerts(db):
+    src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
+    sub = subscriptions.add(db, "kaspersky", "console", NOW)
+    first, story_of = _poll_one(db, src.id, sub.id, 1, "US sanctions 12 Kaspersky Lab leaders", NOW)
+    assert story_of is None
+    # Many unrelated alerts in the window, each sharing a common word with the story.
+    for n in range(2, 60):
+        _, unrelated = _poll_one(
+            db, src.id, sub.id, n, f"Kaspersky quarterly report number {n} on growth", NOW
+        )
+        assert unrelated is None or unrelated != first
+    later = NOW + timedelta(hours=1)
+    _, story_of = _poll_one(
+        db, src.id, sub.id, 100, "US Treasury sanctions 12 Kaspersky Lab executives", later
+    )
+    assert story_of == first
+    # Outside the window: a new first alert.
+    _, story_of = _poll_one(
+        db, src.id, sub.id, 101, "US sanctions 12 Kaspersky Lab leaders", NOW + timedelta(days=3)
+    )
+    assert story_of is None
+    # The first alert deleted: a later copy is not attached to it.
+    db.execute("DELETE FROM outbox WHERE id = ?", (first,))
+    _, story_of = _poll_one(db, src.id, sub.id, 102, "US sanctions 12 Kaspersky Lab executives", later)
+    assert story_of != first
 
 
 def test_store_poll_is_one_transaction(db):
@@ -159,6 +204,29 @@ def test_subscription_version_moves_on_every_change(db):
     v1 = subscriptions.version(db)
     subscriptions.remove(db, sub.id)
     assert v0 < v1 < subscriptions.version(db)
+
+
+def test_sync_file_writes_only_what_changed(db):
+    entries = [("kaspersky", "vendor:Kaspersky"), ("huawei", "vendor:Huawei"), ("zte", "vendor:ZTE")]
+    assert subscriptions.sync_file(db, entries, NOW) == (3, 0)
+    ids = {s.name: s.id for s in subscriptions.list_subscriptions(db)}
+    before = subscriptions.version(db)
+    changes = db.conn.total_changes
+
+    assert subscriptions.sync_file(db, entries, NOW) == (0, 0)  # a restart with the same file
+    assert subscriptions.version(db) == before
+    assert db.conn.total_changes == changes  # not one row written
+
+    subscriptions.add(db, "vendor:Huawei", "console", NOW, name="mine")  # the CLI's, not the file's
+    edited = [("kaspersky", "vendor:Kaspersky action:any"), ("zte", "vendor:ZTE"), ("new", "sanctions")]
+    assert subscriptions.sync_file(db, edited, NOW) == (1, 1)
+    stored = {(s.name, s.origin): s for s in subscriptions.list_subscriptions(db)}
+    assert stored[("kaspersky", "file")].query == "vendor:Kaspersky action:any"
+    assert stored[("kaspersky", "file")].id == ids["kaspersky"]
+    assert stored[("zte", "file")].id == ids["zte"]
+    assert ("huawei", "file") not in stored and ("mine", "cli") in stored
+    assert stored[("new", "file")].target == "console"
+    assert subscriptions.version(db) > before
 
 
 def test_remove_respects_guild_scope(db):
