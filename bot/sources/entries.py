@@ -10,28 +10,17 @@ Reading it whole gives exactly the entries an eager parse gives.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Protocol, overload
 
-from bot.domain.identity import assign_identities
+from bot.domain.identity import IdentityFields, assign_identities
 from bot.domain.models import Entry
 
 __all__ = ["LazyEntries", "RawEntry", "identities_of"]
 
 
-class RawEntry(Protocol):
+class RawEntry(IdentityFields, Protocol):
     """One item as a parser read it; each field is converted (and kept) when first read."""
 
-    @property
-    def guid(self) -> str | None: ...
-    @property
-    def link(self) -> str | None: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def published(self) -> datetime | None: ...
     def entry(self) -> Entry: ...
 
 
