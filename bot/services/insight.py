@@ -28,7 +28,7 @@ from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
 from bot.storage.items import StoredItem
-from bot.storage.sources import VISIBLE, seen_name
+from bot.storage.sources import ITEM_VISIBLE, seen_name
 from bot.storage.subscriptions import Subscription
 
 # A medium's sanitizer for text from outside: (text, limit) -> what may be shown.
@@ -151,7 +151,7 @@ def explain_link(
     """
     canon = canonical_link(link)
     name = "s.name" if guild_id is None else seen_name()
-    scope = "" if guild_id is None else f" AND {VISIBLE}"
+    scope = "" if guild_id is None else f" AND {ITEM_VISIBLE}"
     rows = db.execute(
         f"SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, {name},"
         " i.page_title, i.heading, s.options, i.classified FROM items i JOIN sources s ON s.id = i.source_id"

@@ -17,7 +17,7 @@ from bot.domain.explain import Verdict
 from bot.domain.prefilter import EVERY, NONE
 from bot.domain.story import MIN_SHARED, StoryKey, same_story, story_key
 from bot.failpoints import failpoint
-from bot.storage.sources import VISIBLE, seen_name
+from bot.storage.sources import ITEM_VISIBLE, VISIBLE, seen_name
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -362,7 +362,7 @@ def recent(
     if guild_id is None:
         name, scope, params = "s.name", "", (iso(since),)
     else:
-        name, scope, params = seen_name(), f" AND {VISIBLE}", (guild_id, iso(since), guild_id)
+        name, scope, params = seen_name(), f" AND {ITEM_VISIBLE}", (guild_id, iso(since), guild_id)
     if candidates == NONE:
         scope += " AND i.non_ascii = 1"
     elif candidates != EVERY:
@@ -421,7 +421,7 @@ def count_since(db: Database, since: datetime, *, guild_id: int | None = None) -
         )
     row = db.execute(
         "SELECT COUNT(*) FROM items i JOIN sources s ON s.id = i.source_id"
-        f" WHERE i.fetched_at >= ? AND {VISIBLE}",
+        f" WHERE i.fetched_at >= ? AND {ITEM_VISIBLE}",
         (iso(since), guild_id),
     ).fetchone()
     return int(row[0])

@@ -213,6 +213,13 @@ def add(db: Database, config: SourceConfig, now: datetime, *, origin: str = "cli
 
 
 # The source `s` is visible to the server given as the next parameter (SQL, with one `?`).
+# An item is visible to a server when its source is shared, or when the server already owned the
+# source when the item was fetched: what a private source held before a server added the same URL
+# stays with the servers that watched it then, so nothing tells the newcomer someone did.
+ITEM_VISIBLE = (
+    "(s.shared = 1 OR EXISTS (SELECT 1 FROM source_owners so WHERE so.source_id = s.id AND so.guild_id = ?"
+    " AND so.created_at <= i.fetched_at))"
+)
 VISIBLE = (
     "(s.shared = 1 OR EXISTS (SELECT 1 FROM source_owners so WHERE so.source_id = s.id AND so.guild_id = ?))"
 )

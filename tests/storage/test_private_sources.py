@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage import sources
+from bot.storage import items, sources
 from bot.storage.db import connect
 from bot.storage.migrations import migrations
 from bot.storage.sources import SourceConfig
@@ -85,3 +85,31 @@ def test_migration_makes_existing_server_sources_private_with_the_ids_they_knew(
     assert not theirs.shared and catalog.shared
     [view] = sources.guild_sources(db, 42)
     assert (view.id, view.name) == (7, "Theirs")
+
+
+def _store(db, source_id: int, when: datetime, *names: str) -> None:
+    new = [
+        items.NewItem(n, n, f"https://vendor.example/{n}", f"https://vendor.example/{n}", None, n, "", when)
+        for n in names
+    ]
+    items.store_poll(
+        db, source_id, when, when + timedelta(hours=1), new, [], etag=None, last_modified=None, body_hash=None
+    )
+
+
+def test_a_server_adding_a_watched_url_sees_only_what_came_after(db) -> None:
+    a = sources.add_for_guild(db, SourceConfig("A's feed", URL), NOW, 1)
+    assert a is not None
+    _store(db, a.id, NOW + timedelta(minutes=5), "held-before-b")
+    b = sources.add_for_guild(db, SourceConfig("B's feed", URL), NOW + timedelta(hours=1), 2)
+    assert b is not None
+    _store(db, a.id, NOW + timedelta(hours=2), "after-b")
+    since = NOW - timedelta(days=1)
+
+    def titles(guild_id: int) -> list[str]:
+        return [it.title for it in items.recent(db, since, guild_id=guild_id)]
+
+    assert titles(1) == ["after-b", "held-before-b"]
+    assert titles(2) == ["after-b"]  # nothing tells B that A watched the URL before
+    assert items.count_since(db, since, guild_id=2) == 1
+    assert titles(3) == []
