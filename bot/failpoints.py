@@ -8,7 +8,8 @@ variable is set; never set it in production.
 Points: `store_before_outbox` (a poll's new items written, its outbox rows not yet, inside the
 poll's transaction), `after_enqueue` (the poll committed, nothing sent yet), `after_send` (a
 message accepted by the sink, its alerts not yet marked sent), `after_digest_post` (a digest
-message accepted, the digest not yet marked sent).
+message accepted, the digest not yet marked sent), `backup_before_rename` (a backup written, not
+yet moved into place).
 """
 
 from __future__ import annotations

@@ -115,8 +115,8 @@ def _unknown(name: str, where: str) -> ConfigError:
 def check_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> None:
     """Raise ConfigError for a REGWATCH_ variable regwatch does not know, in the environment or .env.
 
-    A misspelt setting would otherwise be ignored in silence (REGWATCH_DEV_GUILD_ID for
-    REGWATCH_DISCORD_DEV_GUILD_ID), and the service would run with the default.
+    A misspelt setting would otherwise be ignored in silence (`DEV_GUILD_ID` without its
+    `DISCORD_` part, say), and the service would run with the default.
     """
     known = known_variables()
     for name in sorted(environ):
