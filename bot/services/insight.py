@@ -28,7 +28,7 @@ from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
 from bot.storage.items import StoredItem
-from bot.storage.sources import ITEM_VISIBLE, seen_name
+from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
 from bot.storage.subscriptions import Subscription
 
 # A medium's sanitizer for text from outside: (text, limit) -> what may be shown.
@@ -164,7 +164,7 @@ def explain_link(
         )
     item_id, title, text, published, fetched_at, action, first_poll, source_name = rows[0][:8]
     page_title, heading, raw_options, classified = rows[0][8:]
-    context = source_context(_options(raw_options), page_title=page_title, heading=heading)
+    context = source_context(options_of(raw_options), page_title=page_title, heading=heading)
     if action is None and not classified:
         action = classify_verdict(title, text, context).action  # stored unclassified (nothing needed it then)
     label_of = _target_label if mention_channels else str
@@ -269,14 +269,6 @@ def _where(query: Query, doc: MatchDoc) -> list[str]:
     return [
         f"{h.term}: {h.matched!r} in the {h.field}" for h in term_hits(query, doc) if h.field != "classifier"
     ]
-
-
-def _options(raw: object) -> dict[str, object]:
-    try:
-        value = json.loads(str(raw or "{}"))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def not_before(when: datetime, stamp: str) -> bool:

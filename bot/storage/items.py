@@ -17,7 +17,7 @@ from bot.domain.explain import Verdict
 from bot.domain.prefilter import EVERY, NONE
 from bot.domain.story import MIN_SHARED, StoryKey, same_story, story_key
 from bot.failpoints import failpoint
-from bot.storage.sources import ITEM_VISIBLE, VISIBLE, seen_name
+from bot.storage.sources import ITEM_VISIBLE, VISIBLE, options_of, seen_name
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -390,19 +390,11 @@ def recent(
             first_poll=bool(r[9]),
             page_title=r[10],
             heading=r[11],
-            source_options=_options(r[12]),
+            source_options=options_of(r[12]),
             classified=bool(r[13]),
         )
         for r in cur.fetchall()
     ]
-
-
-def _options(raw: object) -> dict[str, Any]:
-    try:
-        value = json.loads(str(raw or "{}"))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def preview_candidates(

@@ -112,7 +112,7 @@ def _row(r: dict[str, Any]) -> Source:
         name=r["name"],
         url=r["url"],
         kind=r["kind"],
-        options=json.loads(r["options"] or "{}"),
+        options=options_of(r["options"]),
         interval_seconds=r["interval_seconds"],
         origin=r["origin"],
         enabled=bool(r["enabled"]),
@@ -213,6 +213,15 @@ def add(db: Database, config: SourceConfig, now: datetime, *, origin: str = "cli
 
 
 # The source `s` is visible to the server given as the next parameter (SQL, with one `?`).
+def options_of(raw: object) -> dict[str, Any]:
+    """Return a source's stored options (JSON text) as a dict; {} when absent or unreadable."""
+    try:
+        value = json.loads(str(raw or "{}"))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 # An item is visible to a server when its source is shared, or when the server already owned the
 # source when the item was fetched: what a private source held before a server added the same URL
 # stays with the servers that watched it then, so nothing tells the newcomer someone did.

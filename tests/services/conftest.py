@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.sources.http import Fetcher
-from tests.delivery.harness import Clock
-from tests.delivery.kit import Outbox, outbox_at, tomorrow_at
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """Return the injected clock, at noon tomorrow (UTC)."""
-    return Clock(tomorrow_at(12))
-
-
-@pytest.fixture
-async def box(tmp_path: Path, clock: Clock) -> AsyncIterator[Outbox]:
-    """Yield a fresh SQLite database with one shared source."""
-    async with outbox_at(tmp_path, clock) as opened:
-        yield opened
+from tests.delivery.conftest import box, clock  # noqa: F401 (the same clock and fresh database)
 
 
 @pytest.fixture
