@@ -112,7 +112,7 @@ def _row(r: dict[str, Any]) -> Source:
         name=r["name"],
         url=r["url"],
         kind=r["kind"],
-        options=options_of(r["options"]),
+        options=json.loads(r["options"] or "{}"),
         interval_seconds=r["interval_seconds"],
         origin=r["origin"],
         enabled=bool(r["enabled"]),
