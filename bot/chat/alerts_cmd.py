@@ -9,6 +9,7 @@ from typing import Literal
 import discord
 from discord import app_commands
 
+from bot.chat.paging import Page, send_page
 from bot.chat.replies import REPLY_MAX, linked, reply
 from bot.delivery.embed import discord_len, escape
 from bot.services.guild import GuildService
@@ -43,13 +44,20 @@ class AlertsGroup(app_commands.Group):
         count: app_commands.Range[int, 1, 25] = 10,
         page: app_commands.Range[int, 1, 10_000] = 1,
     ) -> None:
-        """List the latest alerts with their delivery state, a page at a time."""
+        """List the latest alerts with their delivery state, a page at a time with buttons."""
+        await send_page(interaction, "alerts", await self.draw(interaction, "alerts", page, count), count)
+
+    async def draw(self, interaction: Interaction, kind: str, page: int, arg: int) -> Page:
+        """Return page `page` of this server's latest alerts, `arg` a page (the buttons call it too)."""
         assert interaction.guild_id is not None
+        count = max(1, min(arg, 25))
         rows = await self.service.recent_alerts(interaction.guild_id, count, page)
         if not rows:
-            await reply(interaction, "No alerts yet for this server." if page == 1 else f"No page {page}.")
-            return
-        footer = f"Older: /alerts recent count:{count} page:{page + 1}" if len(rows) == count else ""
+            return Page("No alerts yet for this server." if page == 1 else f"No page {page}.", page, False)
+        more = len(rows) == count and bool(
+            await self.service.recent_alerts(interaction.guild_id, count, page + 1)
+        )
+        footer = f"Older: /alerts recent count:{count} page:{page + 1}" if more else ""
         budget = REPLY_MAX - len(footer) - 1
         lines = [_line(a, status, 100, linked_title=True) for a, status in rows]
         if sum(discord_len(line) + 1 for line in lines) > budget:
@@ -58,7 +66,7 @@ class AlertsGroup(app_commands.Group):
                 20, budget // len(rows) - max(len(_line(a, s, 0, linked_title=False)) for a, s in rows)
             )
             lines = [_line(a, status, room, linked_title=False) for a, status in rows]
-        await reply(interaction, "\n".join([*lines, footer] if footer else lines))
+        return Page("\n".join([*lines, footer] if footer else lines), page, more)
 
     @app_commands.command(name="why", description="Why an item did or did not alert here")
     @app_commands.describe(link="The item's link")

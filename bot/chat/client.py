@@ -14,6 +14,7 @@ from discord import app_commands
 from bot.chat.alert_buttons import AlertButton
 from bot.chat.alerts_cmd import AlertsGroup
 from bot.chat.help_cmd import help_command, watch_test_command, welcome
+from bot.chat.paging import PageButton
 from bot.chat.replies import reply
 from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
@@ -90,8 +91,8 @@ class RegwatchBot(discord.Client):
             groups.append(settings)
         for group in groups:
             self.tree.add_command(group)
-        # Alert buttons answer by custom id, whatever message (and process) they came from.
-        self.add_dynamic_items(AlertButton)
+        # Alert and list buttons answer by custom id, whatever message (and process) they came from.
+        self.add_dynamic_items(AlertButton, PageButton)
         if self.dev_guild_id:
             guild = discord.Object(id=self.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 
 from bot.delivery.embed import discord_head, discord_len, escape, plain_url
@@ -11,8 +13,10 @@ from bot.domain.safetext import UNSAFE, terminal
 REPLY_MAX = 2000  # Discord's message content limit
 
 
-async def reply(interaction: discord.Interaction[discord.Client], text: str) -> None:
-    """Answer ephemerally, whether or not the interaction was deferred.
+async def reply(
+    interaction: discord.Interaction[discord.Client], text: str, *, view: discord.ui.View | None = None
+) -> None:
+    """Answer ephemerally, whether or not the interaction was deferred (with buttons when given).
 
     A subscription paused since the last reply in this server (regwatch lost a channel's
     permission) is announced first: whoever runs a command there is likely its admin.
@@ -23,11 +27,12 @@ async def reply(interaction: discord.Interaction[discord.Client], text: str) -> 
         if notes:
             text = "\n".join(notes) + "\n\n" + text
     text = text if discord_len(text) <= REPLY_MAX else discord_head(text, REPLY_MAX - 1) + "…"
+    extra: dict[str, Any] = {"view": view} if view is not None else {}
     mentions = discord.AllowedMentions.none()
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions, **extra)
     else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions, **extra)
 
 
 async def require_manage_guild(
@@ -84,14 +89,3 @@ def pages(lines: list[str], head: str = "", *, limit: int = REPLY_MAX - _PAGE_RO
     if current:
         out.append("\n".join(current))
     return out or [head]
-
-
-def page_text(lines: list[str], page: int, command: str, head: str = "") -> str:
-    """Return page `page` (from 1) of a long list, with where it is and how to see the next."""
-    split = pages(lines, head)
-    number = min(max(page, 1), len(split))
-    text = split[number - 1]
-    if len(split) > 1:
-        more = f"; `{command} page:{number + 1}` shows the next" if number < len(split) else ""
-        text += f"\n\nPage {number} of {len(split)} ({len(lines)} in all){more}."
-    return text

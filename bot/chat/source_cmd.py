@@ -7,7 +7,8 @@ from datetime import datetime
 import discord
 from discord import app_commands
 
-from bot.chat.replies import page_text, reply, require_manage_guild, url_text
+from bot.chat.paging import Page, page_of, send_page
+from bot.chat.replies import reply, require_manage_guild, url_text
 from bot.delivery.embed import escape
 from bot.domain.errors import FetchError, ParseError
 from bot.services.guild import GuildService, UserError
@@ -92,23 +93,27 @@ class SourceGroup(app_commands.Group):
     @app_commands.command(name="list", description="Shared catalog sources and this server's own")
     @app_commands.describe(page="Page of a long list (default 1)")
     async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
-        """List the sources this server's subscriptions see."""
-        assert interaction.guild_id is not None
-        rows = await self.service.visible_sources(interaction.guild_id)
-        lines = [
-            f"`{s.id}` {escape(s.name, 100)} — {url_text(s.url)}"
-            + (" (this server)" if s.guild_id == interaction.guild_id else "")
-            for s in rows
-        ]
-        await reply(interaction, page_text(lines, page, "/source list") if lines else "No sources.")
+        """List the sources this server's subscriptions see, a page at a time with buttons."""
+        await send_page(interaction, "sources", await self.draw(interaction, "sources", page, 0))
 
     @app_commands.command(name="status", description="Health of every source this server sees")
     @app_commands.describe(page="Page of a long list (default 1)")
     async def status(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
-        """Show each source's health in plain words."""
+        """Show each source's health in plain words, a page at a time with buttons."""
+        await send_page(interaction, "status", await self.draw(interaction, "status", page, 0))
+
+    async def draw(self, interaction: Interaction, kind: str, page: int, arg: int) -> Page:
+        """Return a page of /source list (kind "sources") or /source status (the buttons call it too)."""
         assert interaction.guild_id is not None
         rows = await self.service.visible_sources(interaction.guild_id)
+        if kind == "sources":
+            lines = [
+                f"`{s.id}` {escape(s.name, 100)} — {url_text(s.url)}"
+                + (" (this server)" if s.guild_id == interaction.guild_id else "")
+                for s in rows
+            ]
+            return page_of(lines, page, "/source list") if lines else Page("No sources.", 1, False)
         failing = sum(1 for s in rows if s.failures)
         lines = [f"`{s.id}` {escape(s.name, 100)}: {_health(s)}" for s in rows]
         head = f"{len(rows)} sources, {failing} failing."
-        await reply(interaction, page_text(lines, page, "/source status", head))
+        return page_of(lines, page, "/source status", head)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.chat.replies import code, linked, page_text, query_error_text, reply, require_manage_guild
+from bot.chat.paging import Page, page_of, send_page
+from bot.chat.replies import code, linked, query_error_text, reply, require_manage_guild
 from bot.delivery.embed import escape
 from bot.domain.errors import QueryError
 from bot.domain.text import fold
@@ -117,14 +118,15 @@ class WatchGroup(app_commands.Group):
     @app_commands.command(name="list", description="This server's subscriptions")
     @app_commands.describe(page="Page of a long list (default 1)")
     async def list_(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
-        """List this server's subscriptions with ids and state."""
+        """List this server's subscriptions with ids and state, a page at a time with buttons."""
+        await send_page(interaction, "watch", await self.draw(interaction, "watch", page, 0))
+
+    async def draw(self, interaction: Interaction, kind: str, page: int, arg: int) -> Page:
+        """Return a page of this server's subscriptions (the list's Previous/Next buttons call it too)."""
         assert interaction.guild_id is not None
         subs = await self.service.list_subscriptions(interaction.guild_id)
         if not subs:
-            await reply(
-                interaction, "This server has no subscriptions yet. Try /watch vendor name:Kaspersky."
-            )
-            return
+            return Page("This server has no subscriptions yet. Try /watch vendor name:Kaspersky.", 1, False)
         lines = []
         digests = await self.schedules.described(interaction.guild_id) if self.schedules else {}
         for s in subs:
@@ -132,7 +134,7 @@ class WatchGroup(app_commands.Group):
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
             when = f" ({digests[s.id]})" if s.id in digests else ""
             lines.append(f"`{s.id}` <#{s.target.split(':')[-1]}> {code(s.query)}{role}{when}{state}")
-        await reply(interaction, page_text(lines, page, "/watch list"))
+        return page_of(lines, page, "/watch list")
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
     @app_commands.describe(id="Subscription id (see /watch list)")
