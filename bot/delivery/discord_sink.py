@@ -12,6 +12,7 @@ from discord.http import Route
 
 from bot.delivery.additions import build_story_edit
 from bot.delivery.embed import build_message, escape
+from bot.delivery.pause_notice import tell_creator
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
 from bot.storage import subscriptions
@@ -135,8 +136,9 @@ class DiscordSink:
         )
         if changed:
             if alert.guild_id:
-                # Also told in the next command reply in that server, where an admin surely reads it.
+                # Told by DM to the member who made it; else in the next command reply in that server.
                 await self._adb.call(subscriptions.mark_pause_unseen, alert.subscription_id, True)
+                await tell_creator(self._client, self._adb, alert, reason, self._pause)
             await self._notify(alert, reason)
 
     async def _notify(self, alert: PendingAlert, reason: str) -> None:

@@ -17,6 +17,7 @@ async def test_a_pause_nobody_could_be_told_about_opens_the_next_command_reply(a
     # Made in the channel it posts to, which is also the server's system channel: when regwatch
     # loses Send Messages there, no channel is left to post the notice in.
     sub_id = await app.subscribe("vendor:Kaspersky")
+    fake.dms.closed.add(fake.admin.user.id)  # and its admin takes no DMs from server members
     fake.set_overwrite(fake.channel.id, fake.bot_user_id, deny=Permission.SEND_MESSAGES)
     app.publish(kaspersky_item())
     _, sent = await app.poll_and_deliver()

@@ -129,6 +129,9 @@ class Routes:
 
     async def create_message(self, req: ApiRequest) -> Reply:
         """POST /channels/{id}/messages, with Discord's limits and nonce + enforce_nonce dedupe."""
+        direct = self.fake.dms.create_message(req)  # a DM channel (tests/fakediscord/dms.py)
+        if direct is not None:
+            return direct
         found = self._channel(req, need=Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES)
         if isinstance(found, Reply):
             return found

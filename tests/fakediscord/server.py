@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tests.fakediscord import payloads
 from tests.fakediscord.commands import CommandRegistry
+from tests.fakediscord.dms import DirectMessages
 from tests.fakediscord.editing import WorldEdits
 from tests.fakediscord.faults import Fault
 from tests.fakediscord.gateway import INVALID_SESSION, RECONNECT, Gateway
@@ -54,6 +55,8 @@ class FakeDiscord(WorldEdits):
         self.rest = Rest(token, self._notify)
         self.invoker = Invoker(self.world, self.commands, self.interactions)
         Routes(self).register(self.rest)
+        self.dms = DirectMessages(self.world, self.message_store)
+        self.dms.register(self.rest)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
