@@ -40,7 +40,8 @@ class DirectMessages:
         raw = body.get("recipient_id")
         user = self.world.users.get(int(raw)) if str(raw).isdigit() else None
         if user is None:
-            return Reply(400, FormError("recipient_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.").body())
+            problem = FormError("recipient_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.")
+            return Reply(400, problem.body())
         channel_id = self.channel_of.get(user.id)
         if channel_id is None:
             channel_id = self.world.ids.next()
