@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sadd.add_argument("--name")
     subs.add_parser("remove", help="remove a subscription").add_argument("id", type=int)
+    sedit = subs.add_parser("edit", help="change a subscription in place (as /watch edit)")
+    sedit.add_argument("id", type=int)
+    sedit.add_argument("--query", help="a new query")
+    sedit.add_argument("--target", help="console or discord:CHANNEL_ID")
+    sedit.add_argument(
+        "--schedule", nargs="+", metavar="WORD", help="instant, hourly :MM, daily HH:MM, weekly HH:MM DAY"
+    )
+    pause = sedit.add_mutually_exclusive_group()
+    pause.add_argument("--pause", dest="paused", action="store_const", const=True, help="hold its alerts")
+    pause.add_argument("--resume", dest="paused", action="store_const", const=False, help="post them again")
     spreview = subs.add_parser("preview", help="what a query would have matched in stored items")
     spreview.add_argument("query")
     spreview.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
@@ -548,9 +558,44 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.action == "preview":
         return _preview(settings, args.query, args.days, args.top)
+    if args.action == "edit":
+        return _subs_edit(db, args)
     if args.action == "remove":
         if not subscriptions.remove(db, args.id):
             raise ConfigError(f"no subscription with id {args.id}")
         print(f"removed subscription {args.id}")
         return 0
     raise AssertionError(args.action)
+
+
+def _subs_edit(db: Database, args: argparse.Namespace) -> int:
+    from bot.domain.clock import utcnow
+    from bot.domain.vendors import VendorCatalog
+    from bot.services import subscription_edit as editing
+    from bot.services.guild import UserError
+
+    schedule = " ".join(args.schedule) if args.schedule else None
+    change = editing.Change(args.query, args.target, schedule, args.paused)
+    reason = "paused with `regwatch subs edit`"
+    try:
+        edited = editing.apply_edit(
+            db, args.id, change, VendorCatalog.load_default(), utcnow, guild_id=None, paused_reason=reason
+        )
+    except QueryError as exc:
+        _show_query_error(args.query or "", exc)
+        return 2
+    except editing.NothingToChange:
+        raise ConfigError(
+            "nothing to change: give --query, --target, --schedule, --pause or --resume"
+        ) from None
+    except UserError as exc:  # no such subscription, a bad target or schedule
+        raise ConfigError(str(exc)) from None
+    for warning in edited.warnings:
+        print(f"note: {terminal(warning)}")
+    sub = edited.subscription
+    print(f"subscription {sub.id} now watches {terminal(sub.query)} → {sub.target}")
+    if schedule is not None:
+        print(f"delivery: {edited.schedule.describe()}")
+    if sub.paused:
+        print(f"paused: its alerts are kept until `regwatch subs edit {sub.id} --resume`")
+    return 0

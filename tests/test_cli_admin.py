@@ -277,3 +277,71 @@ async def test_subs_add_defaults_to_the_console_and_loopback_refusal_names_the_s
     assert code == 1 and "127.0.0.1 is a loopback address" in err
     assert "REGWATCH_ALLOW_PRIVATE_NETWORKS=true" in err
     assert os.linesep not in err.strip()
+
+
+# --- 9. subs edit mirrors /watch edit ---------------------------------------------------------
+
+
+async def test_subs_edit_changes_a_subscription_in_place(tmp_path):
+    code, out, err = await regwatch(tmp_path, "subs", "add", "kaspersky", "--name", "kl")
+    assert code == 0, err
+    sub_id = int(out.split()[1])
+    db_path = tmp_path / "regwatch.db"
+
+    def stored() -> tuple:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute(
+                "SELECT query, target, paused, paused_reason, delivery_mode, digest_time, digest_day, name"
+                " FROM subscriptions WHERE id = ?",
+                (sub_id,),
+            ).fetchone()
+
+    code, out, err = await regwatch(
+        tmp_path, "subs", "edit", str(sub_id), "--query", 'vendor:Kaspersky action:ban',
+        "--target", "discord:123456789012345678", "--schedule", "weekly", "09:30", "mon", "--pause",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"subscription {sub_id} now watches vendor:Kaspersky action:ban → discord:123456789012345678",
+        "delivery: weekly digest on Mon at 09:30",
+        f"paused: its alerts are kept until `regwatch subs edit {sub_id} --resume`",
+    ]
+    assert stored() == (
+        "vendor:Kaspersky action:ban", "discord:123456789012345678", 1,
+        "paused with `regwatch subs edit`", "weekly", "09:30", 0, "kl",
+    )  # fmt: skip
+    code, out, err = await regwatch(tmp_path, "subs", "list", COLUMNS="300")
+    assert "paused: paused with `regwatch subs edit`" in out and "weekly digest on Mon at 09:30" in out
+
+    code, out, err = await regwatch(
+        tmp_path, "subs", "edit", str(sub_id), "--resume", "--schedule", "instant", "--target", "console"
+    )
+    assert code == 0, err
+    assert "paused" not in out and "delivery: instant" in out
+    assert stored()[1:5] == ("console", 0, None, "instant")
+
+    # A note for what the query probably meant, as for subs add and /watch edit.
+    code, out, err = await regwatch(tmp_path, "subs", "edit", str(sub_id), "--query", "huawei or zte")
+    assert code == 0 and out.startswith("note: ") and " OR " in out.splitlines()[0], (out, err)
+
+
+async def test_subs_edit_refuses_what_watch_edit_refuses(tmp_path):
+    code, out, err = await regwatch(tmp_path, "subs", "add", "kaspersky")
+    sub_id = int(out.split()[1])
+    before = sqlite3.connect(tmp_path / "regwatch.db").execute("SELECT * FROM subscriptions").fetchall()
+    cases = [
+        ((), "nothing to change: give --query, --target, --schedule, --pause or --resume"),
+        (("--query", "kaspersky AND ("), "invalid query"),
+        (("--target", "slack:general"), "a target is 'console' or 'discord:CHANNEL_ID', not 'slack:general'"),
+        (("--schedule", "daily"), "a daily digest needs a time, HH:MM (e.g. 09:00)"),
+        (("--schedule", "weekly", "09:00", "someday"), "day must be one of mon, tue"),
+    ]
+    for extra, message in cases:
+        code, out, err = await regwatch(tmp_path, "subs", "edit", str(sub_id), *extra)
+        assert code == 2 and message in err and out == "", (extra, err)
+    code, _, err = await regwatch(tmp_path, "subs", "edit", str(sub_id + 50), "--pause")
+    assert code == 2 and err.strip() == f"regwatch: no subscription with id {sub_id + 50}"
+    code, _, err = await regwatch(tmp_path, "subs", "edit", str(sub_id), "--pause", "--resume")
+    assert code == 2 and "not allowed with argument" in err
+    after = sqlite3.connect(tmp_path / "regwatch.db").execute("SELECT * FROM subscriptions").fetchall()
+    assert after == before  # nothing half-done

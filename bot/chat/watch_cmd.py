@@ -150,11 +150,14 @@ class WatchGroup(app_commands.Group):
             return
         await reply(interaction, f"Removed subscription {id}.")
 
-    @app_commands.command(name="edit", description="Change a subscription: query, channel, pause or resume")
+    @app_commands.command(
+        name="edit", description="Change a subscription: query, channel, schedule, pause or resume"
+    )
     @app_commands.describe(
         id="Subscription id (see /watch list)",
         query="New query, as for /watch keywords",
         channel="New channel for its alerts",
+        schedule="instant, hourly :MM, daily HH:MM, or weekly HH:MM DAY (e.g. weekly 09:00 mon)",
         paused="true: hold its alerts (kept, posted on resume); false: resume",
     )
     async def edit(
@@ -164,32 +167,37 @@ class WatchGroup(app_commands.Group):
         query: app_commands.Range[str, 1, 1000] | None = None,
         channel: discord.TextChannel | None = None,
         paused: bool | None = None,
+        schedule: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
-        """Change one of this server's subscriptions in place, keeping its id, schedule and mention."""
+        """Change one of this server's subscriptions in place, keeping its id and mention."""
         if not await require_manage_guild(interaction):
             return
         assert interaction.guild_id is not None
         try:
-            sub, warnings = await self.service.edit_subscription(
+            edited = await self.service.edit_subscription(
                 interaction.guild_id,
                 id,
                 interaction.user.id,
                 query_text=query,
                 channel_id=channel.id if channel is not None else None,
                 paused=paused,
+                schedule=schedule,
             )
         except QueryError as exc:
             await reply(interaction, query_error_text(query or "", exc))
             return
         except UserError as exc:
-            await reply(interaction, str(exc))
+            text = str(exc)
+            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
             return
+        sub = edited.subscription
+        when = f" Delivery: {edited.schedule.describe()}." if schedule is not None else ""
         state = " It is **paused**: its alerts are kept until you resume it." if sub.paused else ""
-        notes = "".join(f"\nNote: {w}" for w in warnings)
+        notes = "".join(f"\nNote: {w}" for w in edited.warnings)
         await reply(
             interaction,
-            f"Subscription {sub.id} now watches {code(sub.query)} in <#{sub.target.split(':')[-1]}>.{state}"
-            f"{notes}",
+            f"Subscription {sub.id} now watches {code(sub.query)} in <#{sub.target.split(':')[-1]}>."
+            f"{when}{state}{notes}",
         )
 
     @app_commands.command(name="schedule", description="Deliver a subscription at once or in digests")

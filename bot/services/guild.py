@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import RegwatchError
@@ -26,6 +27,9 @@ from bot.storage.items import StoredItem
 from bot.storage.outbox import PendingAlert
 from bot.storage.sources import Source, SourceConfig
 from bot.storage.subscriptions import Subscription
+
+if TYPE_CHECKING:
+    from bot.services.subscription_edit import Edited
 
 __all__ = ["Explanation", "GuildService", "Limits", "Preview", "UserError"]
 
@@ -138,26 +142,36 @@ class GuildService:
         query_text: str | None = None,
         channel_id: int | None = None,
         paused: bool | None = None,
-    ) -> tuple[Subscription, tuple[str, ...]]:
-        """Change one of this server's subscriptions in place; return it with any query warnings."""
-        warnings: tuple[str, ...] = ()
-        if query_text is not None:
-            warnings = self.parse(query_text).warnings
-        if query_text is None and channel_id is None and paused is None:
-            raise UserError("Nothing to change: give a query, a channel, or paused true/false.")
-        target = f"discord:{channel_id}" if channel_id is not None else None
-        sub = await self._adb.call(
-            subscriptions.edit,
-            sub_id,
-            guild_id,
+        schedule: str | None = None,
+    ) -> Edited:
+        """Change one of this server's subscriptions in place (bot/services/subscription_edit.py)."""
+        from bot.services import subscription_edit as editing  # it imports UserError from here
+
+        change = editing.Change(
             query=query_text,
-            target=target,
-            paused_reason=f"paused by <@{user_id}> with /watch edit" if paused else None,
-            resume=paused is False,
+            target=f"discord:{channel_id}" if channel_id is not None else None,
+            schedule=schedule,
+            paused=paused,
         )
-        if sub is None:
-            raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
-        return sub, warnings
+        try:
+            edited = await self._adb.call(
+                editing.apply_edit,
+                sub_id,
+                change,
+                self.vendors,
+                self._clock,
+                guild_id=guild_id,
+                paused_reason=f"paused by <@{user_id}> with /watch edit",
+            )
+        except editing.NothingToChange:
+            raise UserError(
+                "Nothing to change: give a query, a channel, a schedule, or paused true/false."
+            ) from None
+        except editing.NoSuchSubscription:
+            raise UserError(
+                f"This server has no subscription with id {sub_id}. /watch list shows them."
+            ) from None
+        return edited
 
     async def list_subscriptions(self, guild_id: int) -> list[Subscription]:
         """Return this server's subscriptions."""

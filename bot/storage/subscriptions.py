@@ -249,14 +249,17 @@ def take_unseen_pauses(db: Database, guild_id: int) -> list[Subscription]:
 def edit(
     db: Database,
     sub_id: int,
-    guild_id: int,
+    guild_id: int | None,
     *,
     query: str | None = None,
     target: str | None = None,
     paused_reason: str | None = None,
     resume: bool = False,
 ) -> Subscription | None:
-    """Change a server's subscription in place (query, target, paused by hand); None if not its own."""
+    """Change a server's subscription in place (query, target, paused by hand); None if not its own.
+
+    guild_id None: a subscription of no server (console, or made with the CLI).
+    """
     with db.atomic():
         sub = get(db, sub_id)
         if sub is None or sub.guild_id != guild_id:

@@ -124,3 +124,19 @@ async def test_source_remove_and_alerts_why_suggest_this_servers_own(app: Regwat
         await app.services.adb.call(sources.add_for_guild, config, utcnow(), guild_id)
     choices = await fake.autocomplete("source remove", None, "id", "")
     assert [c["name"].split(": ", 1)[1] for c in choices] == ["Our agency feed"]  # not the catalog's
+
+
+async def test_watch_edit_sets_the_schedule_with_the_checks_of_subs_edit(app: Regwatch) -> None:
+    fake = app.fake
+    sub_id = await app.subscribe("vendor:Huawei")
+    edited = await fake.invoke("watch edit", options={"id": sub_id, "schedule": "weekly 09:30 mon"})
+    assert edited.content == (
+        f"Subscription {sub_id} now watches `vendor:Huawei` in <#{fake.channel.id}>."
+        " Delivery: weekly digest on Mon at 09:30."
+    )
+    listed = await fake.invoke("watch list")
+    assert "(weekly digest on Mon at 09:30)" in listed.content
+    bad = await fake.invoke("watch edit", options={"id": sub_id, "schedule": "daily"})
+    assert bad.content == "A daily digest needs a time, HH:MM (e.g. 09:00)."
+    nothing = await fake.invoke("watch edit", options={"id": sub_id})
+    assert nothing.content == "Nothing to change: give a query, a channel, a schedule, or paused true/false."
