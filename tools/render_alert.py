@@ -19,9 +19,10 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageDraw, ImageFont
+if TYPE_CHECKING:  # Pillow is imported when drawing: tests check the payload without it
+    from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,6 +101,8 @@ def real_alert() -> dict[str, Any]:
 
 def font(bold: bool = False, size: int = 15) -> ImageFont.FreeTypeFont:
     """Return DejaVu Sans (bold) at a size."""
+    from PIL import ImageFont
+
     return ImageFont.truetype(str(FONTS / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
 
 
@@ -165,6 +168,8 @@ def draw_runs(
 
 def render(message: dict[str, Any], height: int = 1000) -> Image.Image:
     """Draw the message as a Discord channel shows it, in the dark theme."""
+    from PIL import Image, ImageDraw
+
     image = Image.new("RGB", (WIDTH, height), BG)
     draw = ImageDraw.Draw(image)
     embed = message["embeds"][0]
