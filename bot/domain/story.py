@@ -21,6 +21,7 @@ The action stays in the key for explanations.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -152,7 +153,9 @@ class StoryIndex:
 
     def matches(self, target: str, key: StoryKey, since: str) -> list[int]:
         """Return the alerts to `target` since `since` that report the same story, oldest first."""
-        keys = self._keys.get(target, {})
+        keys = self._keys.get(target)
+        if not keys:
+            return []
         found = []
         for alert_id in self._candidates(target, key):
             other, created_at = keys[alert_id]
@@ -189,13 +192,15 @@ def link_batch(
     (None) and later alerts may add to it.
     """
     batch = StoryIndex()
+    later = Counter(target for target, _ in alerts)  # alerts of each target still to come
     links: list[StoryLink | None] = []
     for position, (target, key) in enumerate(alerts):
+        later[target] -= 1
         link = next((StoryLink(stored=i) for i in known.matches(target, key, since) if alive(i)), None)
         if link is None:
             earlier = batch.matches(target, key, since)
             link = StoryLink(in_batch=earlier[0]) if earlier else None
-        if link is None:
+        if link is None and later[target]:  # a first that a later alert of the batch may add to
             batch.add(target, position, key, since)
         links.append(link)
     return links

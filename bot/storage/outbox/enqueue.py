@@ -11,7 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
-from bot.domain.story import StoryLink, link_batch, story_key
+from bot.domain.story import StoryKey, StoryLink, link_batch, story_key
 from bot.storage.outbox.read import rows
 from bot.storage.outbox.status import Status
 from bot.storage.outbox.stories import known_stories, still_first
@@ -123,7 +123,13 @@ def _insert(db: Database, values: Sequence[tuple[object, ...]]) -> dict[tuple[st
 
 def _story_links(db: Database, alerts: list[ToEnqueue], since: datetime) -> list[StoryLink | None]:
     """Decide which alerts add to an earlier story (the rule: bot/domain/story.py)."""
-    keys = [(a.target, story_key(a.title, a.action)) for a in alerts]
+    by_item: dict[int, StoryKey] = {}  # an item alerting many targets is folded once
+    keys = []
+    for a in alerts:
+        key = by_item.get(a.item_id)
+        if key is None:
+            key = by_item[a.item_id] = story_key(a.title, a.action)
+        keys.append((a.target, key))
     return link_batch(keys, known_stories(db, iso(since)), iso(since), lambda i: still_first(db, i))
 
 
