@@ -177,9 +177,7 @@ class PacedDispatcher(Dispatcher):
                 self._tell(alert, "retry")
             return
         failpoint("after_send")
-        await self._adb.call(
-            outbox.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id
-        )
+        await self._adb.call(outbox.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id)
         for alert in batch.alerts:
             result.sent += 1
             self._tell(alert, "sent")
