@@ -10,6 +10,7 @@
 
     python bench/bench_scale.py            # 100,000 subscriptions; 1,000 and 40,000 alerts
     python bench/bench_scale.py --quick    # 5,000 subscriptions; 500 and 2,000 alerts
+    python bench/bench_scale.py --story    # the story lookup only (1,000 and 40,000 alerts)
 """
 
 from __future__ import annotations
@@ -218,19 +219,66 @@ def bench_story(alerts: int, polls: int = 20) -> tuple[float, float]:
     return ours, old
 
 
+def bench_enqueue(polls: int = 10, subs: int = 100, per_poll: int = 20) -> float:
+    """Return ms per poll storing `per_poll` items that alert `subs` subscriptions each."""
+    from bot.domain.schedule import parse_schedule
+    from bot.storage import schedules
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = connect(Path(tmp) / "bench.db")
+        src = add(db, SourceConfig("bench", "https://bench.example/feed", "feed", None), NOW)
+        sub_ids = []
+        for n in range(subs):
+            sub = subscriptions.add(db, "vendor:Kaspersky", f"discord:{n + 1}", NOW)
+            if n % 2:  # half of them in a daily digest: their alerts are held
+                schedules.set_schedule(db, sub.id, parse_schedule("daily", "09:00"), NOW)
+            sub_ids.append(sub.id)
+        world = World(SEED, 20_000, 100)
+        spent = 0.0
+        for p in range(polls):
+            new = [
+                NewItem(f"p{p}i{n}", None, None, None, None, " ".join(world.words(9)), "", NOW)
+                for n in range(per_poll)
+            ]
+            alerts = [
+                NewAlert(i, s, f"discord:{k + 1}", ("Kaspersky",))
+                for i in range(per_poll)
+                for k, s in enumerate(sub_ids)
+            ]
+            started = time.perf_counter()
+            items.store_poll(
+                db,
+                src.id,
+                NOW,
+                NOW,
+                new,
+                alerts,
+                etag=None,
+                last_modified=None,
+                body_hash=None,
+                story_window=timedelta(hours=48),
+            )
+            spent += time.perf_counter() - started
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == polls * per_poll * subs
+        db.conn.close()
+    return spent / polls * 1000
+
+
 def main() -> int:
     """Run the three benchmarks and print their summary rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 subscriptions, a few seconds")
+    parser.add_argument("--story", action="store_true", help="only the story lookup")
     args = parser.parse_args()
     count = 5_000 if args.quick else 100_000
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"## Scale: {count:,} subscriptions; {os.cpu_count()} cores; load average at start {load}\n")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "subs.toml"
-        write_subscriptions(path, count)
-        bench_match(path, count, 1 if args.quick else 3)
-        bench_restart(path, count)
+    if not args.story:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "subs.toml"
+            write_subscriptions(path, count)
+            bench_match(path, count, 1 if args.quick else 3)
+            bench_restart(path, count)
     sizes = (500, 2_000) if args.quick else (1_000, 40_000)
     measured = {size: bench_story(size) for size in sizes}
     for size, (ours, old) in measured.items():
@@ -238,6 +286,10 @@ def main() -> int:
             f"story lookup, {size:,} alerts in the window: {ours:.1f} ms per poll (old lookup {old:.1f} ms)"
         )
     (small, (small_ms, _)), (large, (large_ms, large_old)) = measured.items()
+    enqueue_ms = bench_enqueue(3 if args.quick else 10)
+    print(
+        f"store + enqueue, 20 items x 100 subscriptions (2,000 alerts) per poll: {enqueue_ms:.1f} ms per poll"
+    )
     row(
         "story lookup per poll with alerts",
         f"{small_ms:.1f} ms at {small:,} alerts, {large_ms:.1f} ms at {large:,}",

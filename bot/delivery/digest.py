@@ -68,7 +68,7 @@ class DigestRunner:
         """Return the subscriptions whose digest time has come since their last period ended."""
         now = self._clock()
         found = await self._adb.call(schedules.digest_subscriptions)
-        waiting = await self._adb.call(schedules.with_waiting_digest)
+        waiting = await self._adb.call(outbox.with_waiting_digest)
         for sub_id in sorted(set(waiting) - {s.id for s in found}):
             found += await self._adb.call(schedules.digest_subscriptions, sub_id)
         due = []
@@ -100,7 +100,7 @@ class DigestRunner:
             else:
                 subs = await self._adb.call(schedules.digest_subscriptions)
                 known = {s.id for s in subs}
-                for extra in await self._adb.call(schedules.with_waiting_digest):
+                for extra in await self._adb.call(outbox.with_waiting_digest):
                     if extra not in known:
                         subs += await self._adb.call(schedules.digest_subscriptions, extra)
             return [sent for sub in subs if (sent := await self._send(sub)) is not None]
@@ -119,9 +119,9 @@ class DigestRunner:
         now = self._clock()
         # A mute made since these alerts were held covers them too.
         await self._adb.call(triage.apply_mutes, now, catalog_vendor)
-        alerts, spilled = await self._adb.call(schedules.digest_alerts, sub.id)
+        alerts, spilled = await self._adb.call(outbox.digest_alerts, sub.id)
         if not alerts:
-            await self._adb.call(schedules.finish_digest, sub.id, [], now, None)
+            await self._adb.call(outbox.finish_digest, sub.id, [], now, None)
             return DigestSent(sub.id, 0, 0)
         kind = sub.target.split(":", 1)[0]
         sink = self._dispatcher.sink(kind)
@@ -197,7 +197,7 @@ class DigestRunner:
         except DeliveryError as exc:
             log.warning("digest of subscription %d not delivered (%s); retried later", sub.id, exc)
             return None
-        await self._adb.call(schedules.finish_digest, sub.id, ids, now, external_id)
+        await self._adb.call(outbox.finish_digest, sub.id, ids, now, external_id)
         return messages
 
 

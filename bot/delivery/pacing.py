@@ -76,14 +76,14 @@ class PacedDispatcher(Dispatcher):
     async def drain(self) -> DrainResult:
         """Plan held alerts, spill overflow, then deliver every due alert in batches per channel."""
         result = DrainResult()
-        await self._adb.call(schedules.plan_held, self._clock())
+        await self._adb.call(outbox.plan_held, self._clock())
         # Mutes (the alert buttons') first: a muted alert is never planned into a message.
         muted = await self._adb.call(triage.apply_mutes, self._clock(), catalog_vendor)
         if muted:
             log.info("%d alerts held back by mutes (status muted)", muted)
         caps = await self._adb.call(schedules.caps_by_scope)
         spilled = await self._adb.call(
-            schedules.spill_overflow, self._clock(), {k: c.overflow_cap for k, c in caps.items()}
+            outbox.spill_overflow, self._clock(), {k: c.overflow_cap for k, c in caps.items()}
         )
         for target, count in spilled.items():
             log.warning("%s: %d alerts over the channel's overflow cap go to the next digest", target, count)
@@ -136,7 +136,7 @@ class PacedDispatcher(Dispatcher):
             if wait > 0:
                 rest = [a.id for b in batches[n:] for a in b.alerts]
                 when = self._clock() + timedelta(seconds=wait)
-                await self._adb.call(schedules.defer, rest, when)
+                await self._adb.call(outbox.defer, rest, when)
                 self.deferred += len(rest)
                 log.debug("%s: rate cap full, %d alerts wait until %s", target, len(rest), when)
                 return
@@ -177,9 +177,7 @@ class PacedDispatcher(Dispatcher):
                 self._tell(alert, "retry")
             return
         failpoint("after_send")
-        await self._adb.call(
-            schedules.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id
-        )
+        await self._adb.call(outbox.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id)
         for alert in batch.alerts:
             result.sent += 1
             self._tell(alert, "sent")

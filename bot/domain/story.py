@@ -21,6 +21,8 @@ The action stays in the key for explanations.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.domain.text import NOSPACE_RANGES, WORD_CLASS, fold
@@ -105,3 +107,100 @@ def same_story(a: StoryKey, b: StoryKey, threshold: float = SAME_STORY_THRESHOLD
     if len(a.stems & b.stems) < MIN_SHARED:
         return False
     return similarity(a, b) >= threshold
+
+
+class StoryIndex:
+    """The first alerts of stories, per target, indexed by headline stem.
+
+    A lookup walks only the alerts that share one of the headline's rarest stems, so its cost
+    does not grow with the number of alerts in the window. `created_at` is sortable ISO-8601
+    text (bot.domain.clock.iso); the window's start is compared with it.
+    """
+
+    __slots__ = ("_keys", "_size", "_stems")
+
+    def __init__(self) -> None:
+        self._keys: dict[str, dict[int, tuple[StoryKey, str]]] = {}  # target -> alert id -> key, created_at
+        self._stems: dict[str, dict[str, list[int]]] = {}  # target -> stem -> alert ids
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, target: str, alert_id: int, key: StoryKey, created_at: str) -> None:
+        """Remember an alert as the first of its story for `target`."""
+        keys = self._keys.setdefault(target, {})
+        if alert_id in keys:
+            return
+        keys[alert_id] = (key, created_at)
+        self._size += 1
+        stems = self._stems.setdefault(target, {})
+        for stem in key.stems:
+            stems.setdefault(stem, []).append(alert_id)
+
+    def _candidates(self, target: str, key: StoryKey) -> set[int]:
+        """Return the alerts that can share MIN_SHARED stems with `key` (a superset, to verify).
+
+        An alert sharing at least MIN_SHARED stems appears in one of the stem lists left after
+        dropping the MIN_SHARED - 1 longest, so the commonest words are never walked.
+        """
+        stems = self._stems.get(target, {})
+        lists = sorted((stems.get(stem, ()) for stem in key.stems), key=len)
+        out: set[int] = set()
+        for ids in lists[: max(len(lists) - (MIN_SHARED - 1), 0)]:
+            out.update(ids)
+        return out
+
+    def matches(self, target: str, key: StoryKey, since: str) -> list[int]:
+        """Return the alerts to `target` since `since` that report the same story, oldest first."""
+        keys = self._keys.get(target)
+        if not keys:
+            return []
+        found = []
+        for alert_id in self._candidates(target, key):
+            other, created_at = keys[alert_id]
+            if created_at >= since and same_story(key, other):
+                found.append(alert_id)
+        return sorted(found)
+
+    def prune(self, since: str) -> StoryIndex:
+        """Return a new index without the alerts older than `since`."""
+        kept = StoryIndex()
+        for target, keys in self._keys.items():
+            for alert_id, (key, created_at) in keys.items():
+                if created_at >= since:
+                    kept.add(target, alert_id, key, created_at)
+        return kept
+
+
+@dataclass(frozen=True, slots=True)
+class StoryLink:
+    """Which earlier alert a new one adds to: one already stored, or one earlier in its batch."""
+
+    stored: int | None = None  # the stored alert's id
+    in_batch: int | None = None  # the position of the batch's alert
+
+
+def link_batch(
+    alerts: Sequence[tuple[str, StoryKey]], known: StoryIndex, since: str, alive: Callable[[int], bool]
+) -> list[StoryLink | None]:
+    """Decide, in order, which of a batch's alerts (target, key) add to an earlier story.
+
+    Rules, in this order: an alert adds to the earliest stored first alert of the same story to
+    the same target within the window that is still `alive` (not deleted meanwhile); else to the
+    earliest alert of this batch to that target reporting it; else it is the first of its story
+    (None) and later alerts may add to it.
+    """
+    batch = StoryIndex()
+    later = Counter(target for target, _ in alerts)  # alerts of each target still to come
+    links: list[StoryLink | None] = []
+    for position, (target, key) in enumerate(alerts):
+        later[target] -= 1
+        link = next((StoryLink(stored=i) for i in known.matches(target, key, since) if alive(i)), None)
+        if link is None:
+            earlier = batch.matches(target, key, since)
+            link = StoryLink(in_batch=earlier[0]) if earlier else None
+        if link is None and later[target]:  # a first that a later alert of the batch may add to
+            batch.add(target, position, key, since)
+        links.append(link)
+    return links

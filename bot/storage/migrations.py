@@ -392,6 +392,17 @@ def m013_items_full_text(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m014_outbox_without_triggers(db: Database) -> None:
+    """Drop the outbox's triggers: bot/storage/outbox decides held alerts and audits outcomes itself.
+
+    The hold trigger ran a subquery per inserted alert and the outcome trigger one per status
+    change; enqueue() and the mark_* functions now do both in the same transaction, in Python.
+    """
+    db.execute("DROP TRIGGER IF EXISTS outbox_hold")
+    db.execute("DROP TRIGGER IF EXISTS audit_alert_outcome")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -15,17 +15,12 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
+from bot.storage import outbox
 
 
 def prune_alerts(db: Database, cutoff: datetime, limit: int = 1000) -> int:
     """Delete up to `limit` sent or failed alerts older than the cutoff; return how many."""
-    with db.atomic():
-        cur = db.execute(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status IN ('sent', 'failed')"
-            " AND COALESCE(sent_at, created_at) < ? LIMIT ?)",
-            (iso(cutoff), limit),
-        )
-    return cur.rowcount
+    return outbox.prune(db, cutoff, limit)
 
 
 def old_item_ids(db: Database, cutoff: datetime, keep_per_source: int) -> list[int]:

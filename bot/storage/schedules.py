@@ -1,22 +1,18 @@
-"""Delivery schedules, per-server delivery settings, quiet hours, and the planner of held alerts.
+"""Delivery schedules, per-server delivery settings (time zone, rate cap) and quiet hours.
 
-An alert that a schedule or quiet hours may delay is enqueued with status 'held' (a trigger does
-that in the enqueueing transaction). plan_held() then makes it 'pending' (with next_attempt_at at
-the end of quiet hours when it must wait) or 'digest' (it goes out with its subscription's next digest).
+These are the rows the outbox reads to decide when an alert goes out (bot/storage/outbox:
+enqueue holds an alert they may delay, the planner releases it); this module writes no alert.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
-from bot.domain.schedule import QuietHours, Schedule, is_urgent, parse_hhmm, zone
-from bot.storage import outbox
-from bot.storage.outbox import PendingAlert
+from bot.domain.schedule import QuietHours, Schedule, parse_hhmm, zone
 
 # Discord allows about five messages per five seconds in a channel.
 DEFAULT_RATE_LIMIT = 5
@@ -103,12 +99,17 @@ def set_schedule(
         )
         if cur.rowcount == 0:
             return False
-        db.execute(
-            "INSERT INTO digest_state (subscription_id, last_digest_at) VALUES (?, ?)"
-            " ON CONFLICT(subscription_id) DO UPDATE SET last_digest_at = excluded.last_digest_at",
-            (sub_id, iso(now)),
-        )
+        start_period(db, sub_id, now)
     return True
+
+
+def start_period(db: Database, sub_id: int, now: datetime) -> None:
+    """Start a subscription's next digest period at `now`."""
+    db.execute(
+        "INSERT INTO digest_state (subscription_id, last_digest_at) VALUES (?, ?)"
+        " ON CONFLICT(subscription_id) DO UPDATE SET last_digest_at = excluded.last_digest_at",
+        (sub_id, iso(now)),
+    )
 
 
 def set_mention(
@@ -162,46 +163,6 @@ def digest_subscriptions(db: Database, sub_id: int | None = None) -> list[Digest
         )
         for r in cur.fetchall()
     ]
-
-
-def with_waiting_digest(db: Database) -> dict[int, datetime]:
-    """Return subscriptions that have alerts waiting for a digest, with when the oldest was enqueued."""
-    cur = db.execute(
-        "SELECT subscription_id, MIN(created_at) FROM outbox WHERE status = 'digest'"
-        " GROUP BY subscription_id ORDER BY 1"
-    )
-    return {r[0]: parse_iso(r[1]) or datetime.min for r in cur.fetchall()}
-
-
-def digest_alerts(db: Database, sub_id: int) -> tuple[list[PendingAlert], set[int]]:
-    """Return the alerts waiting for a subscription's digest, and which of them a rate cap moved there."""
-    cur = db.execute(
-        f"{outbox._SELECT} WHERE o.status = 'digest' AND o.subscription_id = ? ORDER BY o.id", (sub_id,)
-    )
-    alerts = [outbox._alert(r) for r in cur.fetchall()]
-    spilled = db.execute(
-        "SELECT id FROM outbox WHERE status = 'digest' AND subscription_id = ? AND overflow = 1", (sub_id,)
-    ).fetchall()
-    return alerts, {r[0] for r in spilled}
-
-
-def finish_digest(
-    db: Database, sub_id: int, alert_ids: list[int], now: datetime, external_id: str | None
-) -> None:
-    """Mark a digest's alerts sent and start the subscription's next period, in one transaction."""
-    with db.atomic():
-        for start in range(0, len(alert_ids), 500):
-            chunk = alert_ids[start : start + 500]
-            db.execute(
-                f"UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, external_id = ?,"
-                f" last_error = NULL WHERE id IN ({','.join('?' * len(chunk))})",
-                (iso(now), external_id, *chunk),
-            )
-        db.execute(
-            "INSERT INTO digest_state (subscription_id, last_digest_at) VALUES (?, ?)"
-            " ON CONFLICT(subscription_id) DO UPDATE SET last_digest_at = excluded.last_digest_at",
-            (sub_id, iso(now)),
-        )
 
 
 # --- per-server settings ----------------------------------------------------------------------
@@ -278,91 +239,6 @@ def quiet_hours_of(db: Database, guild_id: int | None, target: str) -> QuietHour
     return rows.get(target) or rows.get("*")
 
 
-# --- the planner ------------------------------------------------------------------------------
-
-
-def plan_held(db: Database, now: datetime) -> int:
-    """Decide every held alert: to its digest, pending now, or pending at the end of quiet hours.
-
-    Each alert is judged at the time it was enqueued, so planning late (after a restart) decides
-    the same way. Returns how many alerts were planned.
-    """
-    rows = db.execute(
-        "SELECT o.id, o.target, o.created_at, i.action, s.delivery_mode, s.urgent_instant, s.guild_id"
-        " FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id JOIN items i ON i.id = o.item_id"
-        " WHERE o.status = 'held' ORDER BY o.id"
-    ).fetchall()
-    if not rows:
-        return 0
-    zones: dict[int, ZoneInfo] = {}
-    quiet: dict[tuple[int, str], QuietHours | None] = {}
-    with db.atomic():
-        for alert_id, target, created, action, mode, urgent_instant, guild_id in rows:
-            urgent = is_urgent(action)
-            if mode != "instant" and not (urgent and urgent_instant):
-                db.execute("UPDATE outbox SET status = 'digest' WHERE id = ?", (alert_id,))
-                continue
-            key = (scope(guild_id), target)
-            if key not in quiet:
-                quiet[key] = quiet_hours_of(db, guild_id, target)
-            hours = quiet[key]
-            deliver_at = parse_iso(created) or now
-            if hours is not None and not (urgent and hours.urgent_bypass):
-                if scope(guild_id) not in zones:
-                    zones[scope(guild_id)] = _zone_or_utc(get_timezone(db, guild_id))
-                deliver_at = hours.release_time(zones[scope(guild_id)], deliver_at) or deliver_at
-            db.execute(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE id = ?",
-                (iso(max(deliver_at, parse_iso(created) or deliver_at)), alert_id),
-            )
-    return len(rows)
-
-
-def _zone_or_utc(name: str) -> ZoneInfo:
-    try:
-        return zone(name)
-    except Exception:
-        return ZoneInfo("UTC")
-
-
-def spill_overflow(db: Database, now: datetime, caps: dict[int, int]) -> dict[str, int]:
-    """Move instant alerts beyond a channel's overflow cap to their subscription's next digest.
-
-    `caps` maps a settings scope (server id, 0 for none) to its cap; urgent actions never spill.
-    Returns how many alerts each target spilled.
-    """
-    spilled: dict[str, int] = {}
-    counts = db.execute(
-        "SELECT o.target, COALESCE(s.guild_id, 0), COUNT(*) FROM outbox o"
-        " JOIN subscriptions s ON s.id = o.subscription_id"
-        " WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.target LIKE 'discord:%'"
-        " GROUP BY o.target, COALESCE(s.guild_id, 0)",
-        (iso(now),),
-    ).fetchall()
-    for target, guild, count in counts:
-        cap = caps.get(guild, DEFAULT_OVERFLOW_CAP)
-        if count <= cap:
-            continue
-        rows = db.execute(
-            "SELECT o.id, i.action FROM outbox o JOIN items i ON i.id = o.item_id"
-            " WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.target = ? ORDER BY o.id",
-            (iso(now), target),
-        ).fetchall()
-        # The oldest `cap` alerts go out at once; later ones wait for a digest, urgent ones excepted.
-        extra = [alert_id for alert_id, action in rows[cap:] if not is_urgent(action)]
-        with db.atomic():
-            for start in range(0, len(extra), 500):
-                chunk = extra[start : start + 500]
-                db.execute(
-                    "UPDATE outbox SET status = 'digest', overflow = 1"
-                    f" WHERE id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-        if extra:
-            spilled[target] = len(extra)
-    return spilled
-
-
 def caps_by_scope(db: Database) -> dict[int, RateCap]:
     """Return every server's rate cap that differs from the defaults."""
     return {
@@ -371,21 +247,3 @@ def caps_by_scope(db: Database) -> dict[int, RateCap]:
             "SELECT guild_id, rate_limit, rate_window, overflow_cap FROM guild_settings"
         ).fetchall()
     }
-
-
-def defer(db: Database, alert_ids: list[int], when: datetime) -> None:
-    """Move alerts' next attempt to `when` without counting an attempt (a rate cap is full)."""
-    with db.atomic():
-        for start in range(0, len(alert_ids), 500):
-            chunk = alert_ids[start : start + 500]
-            db.execute(
-                f"UPDATE outbox SET next_attempt_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
-                (iso(when), *chunk),
-            )
-
-
-def mark_all_sent(db: Database, alert_ids: list[int], now: datetime, external_id: str | None) -> None:
-    """Mark the alerts of one message delivered, in one transaction."""
-    with db.atomic():
-        for alert_id in alert_ids:
-            outbox.mark_sent(db, alert_id, now, external_id)

@@ -1,8 +1,8 @@
 """Triage of alerts: acknowledgements, mutes, the triage role, and the audit log with its export.
 
-`audit_log` is the trail an auditor reads: each alert's outcome (sent, failed, muted: a trigger on
-the outbox writes it, with the item's title and link, so it outlives retention and a removed
-subscription), who acknowledged it, mutes, and subscription changes (triggers see every change,
+`audit_log` is the trail an auditor reads: each alert's outcome (sent, failed, muted: the outbox
+logs it in the transaction that sets it, with the item's title and link, so it outlives retention
+and a removed subscription), who acknowledged it, mutes, and subscription changes (triggers see every change,
 whichever front end made it; a slash command then names who removed one).
 
 A mute holds back, for good, the alerts of one channel that match it (a vendor, or one
@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.storage import outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,10 +237,7 @@ def apply_mutes(db: Database, now: datetime, vendor_of: Callable[[tuple[str, ...
                     muted.append(alert_id)
                     break
     if muted:
-        with db.atomic():
-            db.conn.executemany(
-                "UPDATE outbox SET status = 'muted', last_error = 'muted' WHERE id = ?", [(i,) for i in muted]
-            )
+        outbox.mark_muted(db, muted)
     return len(muted)
 
 

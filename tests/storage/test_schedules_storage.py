@@ -1,4 +1,4 @@
-"""The hold trigger, the planner and the overflow spill on a real SQLite file."""
+"""Held alerts at enqueue, the planner and the overflow spill on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.schedule import parse_quiet_hours, parse_schedule
-from bot.storage import items, schedules, sources, subscriptions
+from bot.storage import items, outbox, schedules, sources, subscriptions
 from bot.storage.db import connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import SourceConfig
@@ -45,9 +45,9 @@ def test_instant_alerts_stay_pending_and_digest_ones_are_held_then_planned(db):
     enqueue(db, src.id, instant.id, "console", [item(1)])
     enqueue(db, src.id, daily.id, "discord:123456789", [item(2), item(3, "sanction")])
     assert [s for s, _ in statuses(db)] == ["pending", "held", "held"]
-    assert schedules.plan_held(db, NOW) == 2
+    assert outbox.plan_held(db, NOW) == 2
     assert [s for s, _ in statuses(db)] == ["pending", "digest", "pending"]  # the sanction goes at once
-    alerts, spilled = schedules.digest_alerts(db, daily.id)
+    alerts, spilled = outbox.digest_alerts(db, daily.id)
     assert [a.title for a in alerts] == ["Item 2"] and spilled == set()
 
 
@@ -57,7 +57,7 @@ def test_quiet_hours_set_the_release_time_in_the_server_zone(db):
     schedules.set_timezone(db, None, "America/New_York")
     schedules.set_quiet_hours(db, None, "console", parse_quiet_hours("06:00", "08:00"))  # 11:00-13:00 UTC
     enqueue(db, src.id, sub.id, "console", [item(1), item(2, "ban")])
-    schedules.plan_held(db, NOW + timedelta(hours=5))  # planned late: judged at enqueue time
+    outbox.plan_held(db, NOW + timedelta(hours=5))  # planned late: judged at enqueue time
     assert statuses(db) == [
         ("pending", "2026-11-27T13:00:00+00:00"),
         ("pending", "2026-11-27T12:00:00+00:00"),
@@ -73,11 +73,11 @@ def test_spill_keeps_the_oldest_up_to_the_cap_and_never_urgent_ones(db):
     enqueue(db, src.id, sub.id, "discord:123456789", [item(n, "ban" if n == 14 else None) for n in range(15)])
     schedules.set_rate_cap(db, 42, replace(schedules.RateCap(), overflow_cap=10))
     caps = {k: c.overflow_cap for k, c in schedules.caps_by_scope(db).items()}
-    assert schedules.spill_overflow(db, NOW, caps) == {"discord:123456789": 4}
+    assert outbox.spill_overflow(db, NOW, caps) == {"discord:123456789": 4}
     rows = db.execute("SELECT status, overflow FROM outbox ORDER BY id").fetchall()
     assert rows[:10] == [("pending", 0)] * 10
     assert rows[10:14] == [("digest", 1)] * 4 and rows[14] == ("pending", 0)
-    _, spilled = schedules.digest_alerts(db, sub.id)
+    _, spilled = outbox.digest_alerts(db, sub.id)
     assert len(spilled) == 4
 
 
@@ -85,7 +85,7 @@ def test_finish_digest_starts_the_next_period_and_cascades_on_delete(db):
     sub = subscriptions.add(db, "kaspersky", "console", NOW)
     schedules.set_schedule(db, sub.id, parse_schedule("weekly", "08:00", "mon"), NOW)
     later = NOW + timedelta(days=3)
-    schedules.finish_digest(db, sub.id, [], later, None)
+    outbox.finish_digest(db, sub.id, [], later, None)
     [state] = schedules.digest_subscriptions(db)
     assert state.last_digest_at == later and state.schedule.describe() == "weekly digest on Mon at 08:00"
     subscriptions.remove(db, sub.id)
