@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from sqlite_utils import Database
 
@@ -37,12 +37,38 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
-def connect(path: Path | str, *, migrate: bool = True) -> Database:
-    """Open the SQLite file in WAL mode and bring its schema up to date.
+def is_postgres_url(location: Path | str | None) -> bool:
+    """Tell whether a database location is a PostgreSQL URL (postgresql:// or postgres://)."""
+    return isinstance(location, str) and location.split(":", 1)[0] in ("postgresql", "postgres")
 
-    The file is created 0600 (and an existing one loses group and other access); SQLite gives
-    its -wal and -shm files the database file's permissions.
+
+def _connect_postgres(url: str, *, migrate: bool) -> Database:
+    """Open the shared PostgreSQL backend (bot/storage/pg.py) in place of a SQLite file."""
+    try:
+        from bot.storage import pg
+    except ImportError:
+        raise ConfigError(
+            "REGWATCH_DATABASE_URL: PostgreSQL needs psycopg; install regwatch[postgres]"
+        ) from None
+    import psycopg
+
+    try:
+        # The adapter answers every call storage makes on a sqlite_utils Database (bot/storage/pg.py).
+        return cast(Database, pg.connect(url, migrate=migrate))
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"REGWATCH_DATABASE_URL: cannot open the PostgreSQL database: {reason}") from None
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> Database:
+    """Open the database and bring its schema up to date: a SQLite file, or PostgreSQL by URL.
+
+    The SQLite file is opened in WAL mode, created 0600 (and an existing one loses group and
+    other access); SQLite gives its -wal and -shm files the database file's permissions.
+    A `postgresql://` URL opens the shared PostgreSQL backend instead, and writes no file.
     """
+    if is_postgres_url(path):
+        return _connect_postgres(str(path), migrate=migrate)
     path = Path(path)
     if str(path) != ":memory:":
         try:

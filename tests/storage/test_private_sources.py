@@ -15,11 +15,6 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 URL = "https://vendor.example/feed.xml"
 
 
-@pytest.fixture
-def db(tmp_path):
-    return connect(tmp_path / "t.db")
-
-
 def test_servers_share_one_row_with_their_own_ids_names_and_health(db) -> None:
     a = sources.add_for_guild(db, SourceConfig("A name", URL, interval_seconds=600), NOW, 1)
     assert a is not None and a.name == "A name" and a.guild_id == 1

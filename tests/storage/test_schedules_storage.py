@@ -16,13 +16,6 @@ from bot.storage.sources import SourceConfig
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = connect(tmp_path / "regwatch.db")
-    yield database
-    database.conn.close()
-
-
 def item(n: int, action: str | None = None) -> NewItem:
     link = f"https://news.example/{n}"
     return NewItem(f"guid:{n}", str(n), link, link, link, f"Item {n}", "text", NOW, action)
