@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 def open_database(settings: Settings) -> Database:
     """Open (and migrate) the database named by the settings."""
-    return connect(settings.database_path)
+    return connect(settings.database_location)
 
 
 def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> dict[str, Query]:

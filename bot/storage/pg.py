@@ -36,7 +36,9 @@ from psycopg import ClientCursor
 from bot.storage import pg_schema
 
 # Tables whose rows have an `id`: an INSERT into one returns it (the cursor's lastrowid).
-ID_TABLES = frozenset({"sources", "items", "subscriptions", "outbox", "notices", "source_owners", "mutes", "audit_log"})
+ID_TABLES = frozenset(
+    {"sources", "items", "subscriptions", "outbox", "notices", "source_owners", "mutes", "audit_log"}
+)
 
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _FTS = re.compile(r"\w+\.id\s+IN\s+\(SELECT\s+rowid\s+FROM\s+items_fts\s+WHERE\s+items_fts\s+MATCH\s+\?\)")

@@ -238,7 +238,8 @@ FOR EACH ROW EXECUTE FUNCTION regwatch_bump_subscriptions_version()""",
 CREATE FUNCTION regwatch_outbox_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.status = 'pending' AND (
-        EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = NEW.subscription_id AND s.delivery_mode != 'instant')
+        EXISTS (SELECT 1 FROM subscriptions s
+                WHERE s.id = NEW.subscription_id AND s.delivery_mode != 'instant')
         OR EXISTS (SELECT 1 FROM quiet_hours q JOIN subscriptions s ON s.id = NEW.subscription_id
                    WHERE q.guild_id = COALESCE(s.guild_id, 0) AND q.target IN (NEW.target, '*'))) THEN
         NEW.status := 'held';
@@ -302,7 +303,8 @@ def apply(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS regwatch_pg_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS regwatch_pg_migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
         applied = {row[0] for row in conn.execute("SELECT name FROM regwatch_pg_migrations").fetchall()}
         for name, statements in PG_MIGRATIONS:
@@ -322,4 +324,6 @@ def applied(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     row = conn.execute("SELECT to_regclass('regwatch_pg_migrations')").fetchone()
     if row is None or row[0] is None:
         return []
-    return [r[0] for r in conn.execute("SELECT name FROM regwatch_pg_migrations ORDER BY name").fetchall()]
+    return [
+        str(r[0]) for r in conn.execute("SELECT name FROM regwatch_pg_migrations ORDER BY name").fetchall()
+    ]

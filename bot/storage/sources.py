@@ -168,7 +168,8 @@ def due(db: Database, now: datetime, limit: int = 500) -> list[Source]:
 def _next_id(db: Database) -> int:
     """Return the next id of the one sequence shared by sources and owner rows."""
     row = db.execute(
-        "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM sources UNION ALL SELECT MAX(id) FROM source_owners) AS ids"
+        "SELECT MAX(m) FROM"
+        " (SELECT MAX(id) AS m FROM sources UNION ALL SELECT MAX(id) FROM source_owners) AS ids"
     ).fetchone()
     return int(row[0] or 0) + 1
 

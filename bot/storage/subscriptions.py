@@ -235,7 +235,8 @@ def mark_pause_unseen(db: Database, sub_id: int, unseen: bool) -> None:
     """Record (or clear) that a server's admins have not been told about a subscription's pause."""
     if unseen:
         db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta (key, value) VALUES (?, 1)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (f"{_UNSEEN}{sub_id}",),
         )
     else:

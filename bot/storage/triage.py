@@ -126,7 +126,8 @@ def acknowledge(
     with db.atomic():
         for alert_id in alert_ids:
             cur = db.execute(
-                "INSERT INTO alert_acks (alert_id, user_id, user_name, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO alert_acks (alert_id, user_id, user_name, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (alert_id, user_id, user_name[:100], iso(now)),
             )
             if cur.rowcount:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.storage import items, sources
 from bot.storage.db import connect
 from bot.storage.migrations import migrations

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.domain.schedule import parse_quiet_hours, parse_schedule
 from bot.storage import items, schedules, sources, subscriptions
-from bot.storage.db import connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import SourceConfig
 
