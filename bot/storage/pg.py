@@ -9,6 +9,7 @@ commits on its own, as with SQLite in autocommit mode.
 SQL is written once, for both engines. `translate()` turns what is still SQLite's own into
 PostgreSQL's, statement by statement (cached):
 - `?` placeholders become `%s`, and a literal `%` becomes `%%` (psycopg reads both);
+- a lone `WHERE 1` becomes `WHERE TRUE`;
 - `INSERT OR IGNORE INTO ...` becomes `INSERT INTO ... ON CONFLICT DO NOTHING`;
 - an INSERT into a table with an `id` gains `RETURNING id`, which gives the cursor its lastrowid;
 - quiet_hours' column `end` is quoted (a reserved word in PostgreSQL);
@@ -43,6 +44,7 @@ ID_TABLES = frozenset(
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _FTS = re.compile(r"\w+\.id\s+IN\s+\(SELECT\s+rowid\s+FROM\s+items_fts\s+WHERE\s+items_fts\s+MATCH\s+\?\)")
 _END_COLUMN = re.compile(r'(?<!")\bend\b(?!")')  # lower case only: `CASE ... END` is written in capitals
+_WHERE_1 = re.compile(r"\bWHERE\s+1\b(?!\s*[-+*/%=<>!|.0-9])", re.IGNORECASE)  # a lone `WHERE 1`
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
@@ -76,6 +78,7 @@ def _placeholders(sql: str) -> str:
 def translate(sql: str, *, many: bool = False) -> tuple[str, bool]:
     """Return (the statement in PostgreSQL's dialect, whether it returns the new rows' ids)."""
     sql = _FTS.sub("CAST(? AS TEXT) IS NOT NULL", sql)
+    sql = _WHERE_1.sub("WHERE TRUE", sql)
     if "quiet_hours" in sql:
         sql = _END_COLUMN.sub('"end"', sql)
     returns_id = False

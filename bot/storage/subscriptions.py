@@ -41,7 +41,7 @@ _COLS = (
 )
 
 
-def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[Subscription]:
+def _rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[Subscription]:
     cur = db.execute(f"SELECT {_COLS} FROM subscriptions WHERE {where} ORDER BY id", params)
     return [
         Subscription(

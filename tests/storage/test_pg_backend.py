@@ -49,6 +49,12 @@ def test_insert_or_ignore_becomes_on_conflict_and_id_tables_return_the_id():
     )
 
 
+def test_a_lone_where_1_becomes_true():
+    assert translate("SELECT a FROM t WHERE 1 ORDER BY a")[0] == "SELECT a FROM t WHERE TRUE ORDER BY a"
+    assert translate("SELECT a FROM t WHERE 1 AND b = ?")[0] == "SELECT a FROM t WHERE TRUE AND b = %s"
+    assert translate("SELECT a FROM t WHERE 1 = b")[0] == "SELECT a FROM t WHERE 1 = b"
+
+
 def test_quiet_hours_end_column_is_quoted_and_case_end_is_not():
     sql, _ = translate(
         "INSERT INTO quiet_hours (guild_id, target, start, end) VALUES (?, ?, ?, ?)"
