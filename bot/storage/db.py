@@ -42,7 +42,7 @@ def is_postgres_url(location: Path | str | None) -> bool:
     return isinstance(location, str) and location.split(":", 1)[0] in ("postgresql", "postgres")
 
 
-def _connect_postgres(url: str, *, migrate: bool) -> Database:
+def connect_postgres(url: str, *, migrate: bool) -> Database:
     """Open the shared PostgreSQL backend (bot/storage/pg.py) in place of a SQLite file."""
     try:
         from bot.storage import pg
@@ -68,7 +68,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> Database:
     A `postgresql://` URL opens the shared PostgreSQL backend instead, and writes no file.
     """
     if is_postgres_url(path):
-        return _connect_postgres(str(path), migrate=migrate)
+        return connect_postgres(str(path), migrate=migrate)
     path = Path(path)
     if str(path) != ":memory:":
         try:

@@ -19,7 +19,9 @@ from tests.delivery.kit import Outbox
 @pytest.fixture(params=["sqlite", "postgres"])
 async def box(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Outbox]:  # noqa: F811
     """Yield the delivery tests' outbox (one source) on a fresh SQLite file or PostgreSQL database."""
-    location = str(tmp_path / "regwatch.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    location = (
+        str(tmp_path / "regwatch.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
     db = connect(location)
     source = sources.add(db, SourceConfig("Guardian US", "https://www.theguardian.com/us-news/rss"), clock())
     adb = AsyncDatabase(db)
