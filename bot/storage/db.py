@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlite_utils import Database
 
@@ -115,3 +116,45 @@ class AsyncDatabase:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.db.conn.close)
         self._executor.shutdown(wait=True)
+
+
+def is_postgres(db: Database) -> bool:
+    """Tell whether an open database is the PostgreSQL backend."""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
+def schema_status(db: Database) -> tuple[int, int]:
+    """Return (migrations applied, migrations this code knows) for either backend."""
+    if is_postgres(db):
+        from bot.storage import pg_schema
+
+        return len(pg_schema.applied(db.conn.connection)), len(pg_schema.PG_MIGRATIONS)  # type: ignore[attr-defined]
+    from bot.storage.migrations import latest_version, schema_version
+
+    return schema_version(db), latest_version()
+
+
+def check_writable(db: Database) -> None:
+    """Create and drop a table: raise when the database (file or PostgreSQL role) cannot be written."""
+    db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x INTEGER)")
+    db.execute("DROP TABLE _doctor_probe")
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """Return the exception classes either backend raises for a database failure."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+def safe_location(location: Path | str) -> str:
+    """Return where the database is, for a report: a SQLite path, or a PostgreSQL URL without its password."""
+    if not is_postgres_url(location):
+        return str(Path(location).resolve())
+    parts = urlsplit(str(location))
+    if parts.password is None:
+        return str(location)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
