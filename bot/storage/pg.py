@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -129,13 +130,40 @@ class PgCursor:
         return iter(self.fetchall())
 
 
+# psycopg's DB-API errors, raised as sqlite3's classes of the same name: callers catch one set
+# (e.g. the poller's sqlite3.OperationalError) whichever backend runs. The original is __cause__.
+_ERRORS: tuple[tuple[type[psycopg.Error], type[sqlite3.Error]], ...] = (
+    (psycopg.IntegrityError, sqlite3.IntegrityError),
+    (psycopg.OperationalError, sqlite3.OperationalError),
+    (psycopg.ProgrammingError, sqlite3.ProgrammingError),
+    (psycopg.DataError, sqlite3.DataError),
+    (psycopg.NotSupportedError, sqlite3.NotSupportedError),
+    (psycopg.InternalError, sqlite3.InternalError),
+    (psycopg.InterfaceError, sqlite3.InterfaceError),
+)
+
+
+def as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
+    """Return the sqlite3 exception of the same DB-API class as a psycopg one."""
+    for pg_class, sqlite_class in _ERRORS:
+        if isinstance(exc, pg_class):
+            return sqlite_class(str(exc).strip())
+    return sqlite3.DatabaseError(str(exc).strip())
+
+
 class PgDatabase:
-    """One PostgreSQL connection behind the calls storage makes on a sqlite_utils Database."""
+    """One PostgreSQL connection behind the calls storage makes on a sqlite_utils Database.
+
+    A connection found broken (the server restarted, a network cut) is replaced before the next
+    statement outside a transaction; the statement that met the break raised, as it must.
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]], url: str | None = None) -> None:
         self.connection = connection
+        self._url = url
+        self._depth = 0  # atomic() blocks open
         self.total_changes = 0  # rows inserted, updated or deleted through this object, as sqlite3 counts
 
     @property
@@ -143,23 +171,34 @@ class PgDatabase:
         """Stand in for the sqlite3 connection (`executemany`, `close`)."""
         return self
 
+    def _live(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._depth == 0 and self._url is not None and (self.connection.broken or self.connection.closed):
+            self.connection = _open(self._url)
+        return self.connection
+
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> PgCursor:
         """Run one statement (written for SQLite or both) and return its cursor."""
         query, returns_id = translate(sql)
-        cursor = ClientCursor(self.connection)
-        cursor.execute(query.encode(), tuple(parameters or ()))
-        self._count(query, cursor)
-        return PgCursor(cursor, returns_id)
+        try:
+            cursor = ClientCursor(self._live())
+            cursor.execute(query.encode(), tuple(parameters or ()))
+            self._count(query, cursor)
+            return PgCursor(cursor, returns_id)
+        except psycopg.Error as exc:
+            raise as_sqlite_error(exc) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PgCursor:
         """Run one statement once per row of parameters."""
         query, _ = translate(sql, many=True)
-        cursor = ClientCursor(self.connection)
-        rows = list(rows)
-        if rows:
-            cursor.executemany(query.encode(), [tuple(r) for r in rows])
-            self._count(query, cursor)
-        return PgCursor(cursor, False)
+        try:
+            cursor = ClientCursor(self._live())
+            rows = list(rows)
+            if rows:
+                cursor.executemany(query.encode(), [tuple(r) for r in rows])
+                self._count(query, cursor)
+            return PgCursor(cursor, False)
+        except psycopg.Error as exc:
+            raise as_sqlite_error(exc) from exc
 
     def _count(self, query: str, cursor: ClientCursor[tuple[Any, ...]]) -> None:
         if _WRITE.match(query) and cursor.rowcount > 0:
@@ -168,14 +207,34 @@ class PgDatabase:
     @contextlib.contextmanager
     def atomic(self) -> Iterator[PgDatabase]:
         """Run the block in one transaction; nested, in a savepoint."""
-        with self.connection.transaction():
+        try:
+            transaction = self._live().transaction()
+            transaction.__enter__()
+        except psycopg.Error as exc:
+            raise as_sqlite_error(exc) from exc
+        self._depth += 1
+        try:
             yield self
+        except BaseException as exc:
+            self._depth -= 1
+            try:
+                transaction.__exit__(type(exc), exc, exc.__traceback__)
+            except psycopg.Error as failed:
+                raise as_sqlite_error(failed) from failed
+            raise
+        self._depth -= 1
+        try:
+            transaction.__exit__(None, None, None)  # commit (or release the savepoint)
+        except psycopg.Error as exc:
+            raise as_sqlite_error(exc) from exc
 
     def table_names(self) -> list[str]:
         """Return the names of regwatch's tables in this database."""
-        rows = self.connection.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
-        ).fetchall()
+        rows = (
+            self._live()
+            .execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+            .fetchall()
+        )
         return [r[0] for r in rows]
 
     def close(self) -> None:
@@ -183,10 +242,15 @@ class PgDatabase:
         self.connection.close()
 
 
-def connect(url: str, *, migrate: bool = True) -> PgDatabase:
-    """Open a PostgreSQL database by URL and bring its schema up to date."""
+def _open(url: str) -> psycopg.Connection[tuple[Any, ...]]:
     connection: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(url, autocommit=True)
     connection.execute("SET TIME ZONE 'UTC'")
+    return connection
+
+
+def connect(url: str, *, migrate: bool = True) -> PgDatabase:
+    """Open a PostgreSQL database by URL and bring its schema up to date."""
+    connection = _open(url)
     if migrate:
         pg_schema.apply(connection)
-    return PgDatabase(connection)
+    return PgDatabase(connection, url)

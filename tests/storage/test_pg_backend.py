@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,3 +164,22 @@ def test_alert_outcomes_and_subscription_changes_reach_the_audit_log(db):
     assert [e[0] for e in events] == ["subscription.added", "alert.sent", "subscription.removed"]
     assert events[1][1:] == ("2026-03-01T12:00:05+00:00", "T", 'matched: ["a"]')
     assert events[2][1][:2] == "20" and events[2][1].endswith("+00:00")
+
+
+def test_errors_arrive_as_sqlite3_classes_and_a_broken_connection_is_replaced(pg_url: str):
+    import psycopg
+
+    db = connect(pg_url)
+    subscriptions.add(db, "a", "console", NOW, name="a")
+    with pytest.raises(sqlite3.IntegrityError) as raised:
+        subscriptions.add(db, "b", "console", NOW, name="a")  # the name is taken
+    assert isinstance(raised.value.__cause__, psycopg.errors.UniqueViolation)
+
+    pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(sqlite3.OperationalError):
+        db.execute("SELECT 1")  # the statement that meets the cut fails ...
+    assert [s.name for s in subscriptions.list_subscriptions(db)] == ["a"]  # ... the next one reconnects
+    assert db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+    db.conn.close()
