@@ -175,7 +175,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.app import run_service
         from bot.container import database_volume_problem
 
-        problem = database_volume_problem(settings.database_path)
+        # PostgreSQL keeps no file here: only a SQLite file can be lost with the container.
+        problem = None if settings.database_url else database_volume_problem(settings.database_path)
         if problem is not None and problem.fatal:
             raise ConfigError(problem.message)
         return asyncio.run(run_service(settings, once=args.once))
@@ -214,6 +215,9 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
         print(migrate_pg.render(counts))
         return 0 if all(c.ok for c in counts) else 1
     from bot.storage.backup import backup
+
+    if settings.database_url is not None:
+        raise ConfigError("db backup copies the SQLite file; with REGWATCH_DATABASE_URL back up with pg_dump")
 
     report = backup(settings.database_path, args.path, force=args.force)
     print(

@@ -98,3 +98,20 @@ async def test_the_management_commands_work_on_postgres(tmp_path: Path, feed_ser
     code, out, err = await regwatch(tmp_path, "doctor", **extra)
     assert code == 0 and "All checks passed." in out, out + err
     assert not sqlite_files(tmp_path)
+
+
+async def test_the_image_runs_on_postgres_without_a_volume_and_backup_points_to_pg_dump(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    feed_server.set("/f.xml", with_items(NASA))
+    extra = {
+        "REGWATCH_DATABASE_URL": pg_url,
+        "REGWATCH_SOURCES_FILE": sources_file(tmp_path, feed_server.url("/f.xml")),
+        "REGWATCH_IN_CONTAINER": "1",  # the image refuses a SQLite file outside a volume; no file here
+    }
+    code, _, err = await regwatch(tmp_path, "run", "--once", **extra)
+    assert code == 0, err
+    assert "not on a volume" not in err
+    code, _, err = await regwatch(tmp_path, "db", "backup", str(tmp_path / "copy.db"), **extra)
+    assert code == 2 and "pg_dump" in err
+    assert not sqlite_files(tmp_path)
