@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -49,8 +50,13 @@ def available() -> str | None:
         import psycopg  # noqa: F401
     except ImportError:
         return "psycopg is not installed; install regwatch[postgres]"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root but `runuser` is missing to start PostgreSQL as the postgres user"
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            return "running as root but `runuser` is missing to start PostgreSQL as the postgres user"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root but there is no `postgres` user to start PostgreSQL as"
     return None
 
 
@@ -90,7 +96,10 @@ class PgServer:
         """Create a cluster, start it, wait until it answers, and build the migrated template."""
         assert self.bin_dir is not None, available()
         began = time.monotonic()
-        self.root = Path(tempfile.mkdtemp(prefix="regwatch-pg-"))
+        # Under /tmp: a Unix socket path has at most 107 bytes, and TMPDIR may be long.
+        self.root = Path(
+            tempfile.mkdtemp(prefix="regwatch-pg-", dir="/tmp" if Path("/tmp").is_dir() else None)
+        )
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"

@@ -183,3 +183,12 @@ def test_errors_arrive_as_sqlite3_classes_and_a_broken_connection_is_replaced(pg
     assert [s.name for s in subscriptions.list_subscriptions(db)] == ["a"]  # ... the next one reconnects
     assert db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
     db.conn.close()
+
+
+def test_without_the_binaries_the_reason_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from tests import pgserver
+
+    monkeypatch.setattr(pgserver, "PG_BIN_DIRS", (str(tmp_path),))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reason = pgserver.available()
+    assert reason is not None and "`postgresql` package" in reason
