@@ -39,7 +39,7 @@ def _date(text: str) -> datetime:
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run `alerts export`."""
-    db = connect(settings.database_path)
+    db = connect(settings.database_location)
     try:
         rows = export_rows(db, args.since, guild_id=args.guild)
     finally:

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 def open_database(settings: Settings) -> Database:
     """Open (and migrate) the database named by the settings."""
-    return connect(settings.database_path)
+    return connect(settings.database_location)
 
 
 def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog) -> dict[str, Query]:
@@ -422,7 +422,9 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         services.settings.poll_interval_seconds,
         "Discord and the console" if bot else "the console",
     )
-    problem = database_volume_problem(services.settings.database_path)
+    problem = (
+        None if services.settings.database_url else database_volume_problem(services.settings.database_path)
+    )
     if problem is not None:
         # Another container than regwatch's image (which refuses to start): said loudly, once up.
         log.warning("%s", problem.message)

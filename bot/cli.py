@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     backup = db.add_parser("backup", help="copy the database to PATH, safely while the service runs")
     backup.add_argument("path", type=Path, metavar="PATH")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    to_pg = db.add_parser(
+        "migrate-to-postgres",
+        help="copy the SQLite database into an empty PostgreSQL database, checked by counts",
+    )
+    to_pg.add_argument("url", metavar="URL", help="postgresql://... of an empty database")
     return p
 
 
@@ -180,7 +185,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.app import run_service
         from bot.container import database_volume_problem
 
-        problem = database_volume_problem(settings.database_path)
+        # PostgreSQL keeps no file here: only a SQLite file can be lost with the container.
+        problem = None if settings.database_url else database_volume_problem(settings.database_path)
         if problem is not None and problem.fatal:
             raise ConfigError(problem.message)
         return asyncio.run(run_service(settings, once=args.once))
@@ -212,7 +218,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "migrate-to-postgres":
+        from bot.storage import migrate_pg
+
+        counts = migrate_pg.migrate(settings.database_path, args.url)
+        print(migrate_pg.render(counts))
+        return 0 if all(c.ok for c in counts) else 1
     from bot.storage.backup import backup
+
+    if settings.database_url is not None:
+        raise ConfigError("db backup copies the SQLite file; with REGWATCH_DATABASE_URL back up with pg_dump")
 
     report = backup(settings.database_path, args.path, force=args.force)
     print(

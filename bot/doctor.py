@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import aiohttp
@@ -90,27 +89,27 @@ async def run_doctor(settings: Settings) -> int:
     from bot.app import open_database, sync_configuration
     from bot.domain.vendors import VendorCatalog
     from bot.storage import outbox, sources
-    from bot.storage.migrations import latest_version, schema_version
+    from bot.storage.db import check_writable, database_errors, safe_location, schema_status
 
     problems = 0
     print("Settings")
     print(format_table(("variable", "value"), settings_rows(settings), max_width=70))
 
     print("\nDatabase")
+    failures: tuple[type[Exception], ...] = (RegwatchError, OSError, *database_errors())
     try:
         db = open_database(settings)
         sync_configuration(db, settings, VendorCatalog.load_default())
-        version = schema_version(db)
+        version, latest = schema_status(db)
         counts = outbox.counts(db)
-        db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x)")
-        db.execute("DROP TABLE _doctor_probe")
+        check_writable(db)
         rows = [
-            ("path", str(settings.database_path.resolve())),
-            ("schema version", f"{version} of {latest_version()}"),
+            ("path", safe_location(settings.database_location)),
+            ("schema version", f"{version} of {latest}"),
             ("writable", "yes"),
             ("alerts", f"{counts['pending']} pending, {counts['sent']} sent, {counts['failed']} failed"),
         ]
-    except (RegwatchError, OSError, sqlite3.Error) as exc:
+    except failures as exc:
         print(f"  problem: {terminal(exc)}")
         return 1
     print(format_table(("check", "result"), rows, max_width=90))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
 
     database_path: Path = Path("regwatch.db")
+    # Unset: SQLite at database_path. postgresql://...: the shared PostgreSQL backend (may hold a password).
+    database_url: SecretStr | None = None
     sources_file: Path | None = None
     subscriptions_file: Path | None = None
 
@@ -85,6 +87,22 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset: SQLite at REGWATCH_DATABASE_PATH)")
+        return value.strip()
+
+    @property
+    def database_location(self) -> Path | str:
+        """Return what bot.storage.db.connect opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.database_path
 
     @field_validator("discord_api_base", "discord_gateway_url")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.feedserver import FeedServer
+from tests.pgserver import pg_server, pg_url  # noqa: F401 (the session's PostgreSQL, a fresh database)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlite_utils import Database
 
@@ -37,12 +38,38 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
-def connect(path: Path | str, *, migrate: bool = True) -> Database:
-    """Open the SQLite file in WAL mode and bring its schema up to date.
+def is_postgres_url(location: Path | str | None) -> bool:
+    """Tell whether a database location is a PostgreSQL URL (postgresql:// or postgres://)."""
+    return isinstance(location, str) and location.split(":", 1)[0] in ("postgresql", "postgres")
 
-    The file is created 0600 (and an existing one loses group and other access); SQLite gives
-    its -wal and -shm files the database file's permissions.
+
+def connect_postgres(url: str, *, migrate: bool) -> Database:
+    """Open the shared PostgreSQL backend (bot/storage/pg.py) in place of a SQLite file."""
+    try:
+        from bot.storage import pg
+    except ImportError:
+        raise ConfigError(
+            "REGWATCH_DATABASE_URL: PostgreSQL needs psycopg; install regwatch[postgres]"
+        ) from None
+    import psycopg
+
+    try:
+        # The adapter answers every call storage makes on a sqlite_utils Database (bot/storage/pg.py).
+        return cast(Database, pg.connect(url, migrate=migrate))
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"REGWATCH_DATABASE_URL: cannot open the PostgreSQL database: {reason}") from None
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> Database:
+    """Open the database and bring its schema up to date: a SQLite file, or PostgreSQL by URL.
+
+    The SQLite file is opened in WAL mode, created 0600 (and an existing one loses group and
+    other access); SQLite gives its -wal and -shm files the database file's permissions.
+    A `postgresql://` URL opens the shared PostgreSQL backend instead, and writes no file.
     """
+    if is_postgres_url(path):
+        return connect_postgres(str(path), migrate=migrate)
     path = Path(path)
     if str(path) != ":memory:":
         try:
@@ -89,3 +116,45 @@ class AsyncDatabase:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.db.conn.close)
         self._executor.shutdown(wait=True)
+
+
+def is_postgres(db: Database) -> bool:
+    """Tell whether an open database is the PostgreSQL backend."""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
+def schema_status(db: Database) -> tuple[int, int]:
+    """Return (migrations applied, migrations this code knows) for either backend."""
+    if is_postgres(db):
+        from bot.storage import pg_schema
+
+        return len(pg_schema.applied(db.conn.connection)), len(pg_schema.PG_MIGRATIONS)  # type: ignore[attr-defined]
+    from bot.storage.migrations import latest_version, schema_version
+
+    return schema_version(db), latest_version()
+
+
+def check_writable(db: Database) -> None:
+    """Create and drop a table: raise when the database (file or PostgreSQL role) cannot be written."""
+    db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x INTEGER)")
+    db.execute("DROP TABLE _doctor_probe")
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """Return the exception classes either backend raises for a database failure."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+def safe_location(location: Path | str) -> str:
+    """Return where the database is, for a report: a SQLite path, or a PostgreSQL URL without its password."""
+    if not is_postgres_url(location):
+        return str(Path(location).resolve())
+    parts = urlsplit(str(location))
+    if parts.password is None:
+        return str(location)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

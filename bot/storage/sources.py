@@ -135,7 +135,7 @@ def _row(r: dict[str, Any]) -> Source:
     )
 
 
-def _select(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[Source]:
+def _select(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[Source]:
     cursor = db.execute(f"SELECT * FROM sources WHERE {where} ORDER BY id", params)
     cols = [c[0] for c in cursor.description]
     return [_row(dict(zip(cols, row, strict=True))) for row in cursor.fetchall()]
@@ -168,7 +168,8 @@ def due(db: Database, now: datetime, limit: int = 500) -> list[Source]:
 def _next_id(db: Database) -> int:
     """Return the next id of the one sequence shared by sources and owner rows."""
     row = db.execute(
-        "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM sources UNION ALL SELECT MAX(id) FROM source_owners)"
+        "SELECT MAX(m) FROM"
+        " (SELECT MAX(id) AS m FROM sources UNION ALL SELECT MAX(id) FROM source_owners) AS ids"
     ).fetchone()
     return int(row[0] or 0) + 1
 
@@ -351,14 +352,15 @@ def add_for_guild(db: Database, config: SourceConfig, now: datetime, guild_id: i
         else:
             source_id = link_id = _insert(db, config, now, "discord", shared=False)
         cur = db.execute(
-            "INSERT OR IGNORE INTO source_owners (id, source_id, guild_id, name, interval_seconds,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO source_owners (id, source_id, guild_id, name, interval_seconds,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (link_id, source_id, guild_id, config.name, config.interval_seconds, iso(now)),
         )
         if cur.rowcount and existing:
             # Poll it soon, as a new source would be; its state before now stays hidden (_view).
             db.execute(
-                "UPDATE sources SET next_check_at = MIN(next_check_at, ?) WHERE id = ?", (iso(now), source_id)
+                "UPDATE sources SET next_check_at = ? WHERE id = ? AND next_check_at > ?",
+                (iso(now), source_id, iso(now)),
             )
         _refresh_interval(db, source_id)
     return guild_view(db, source_id, guild_id)

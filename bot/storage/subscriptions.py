@@ -41,7 +41,7 @@ _COLS = (
 )
 
 
-def _rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[Subscription]:
+def _rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[Subscription]:
     cur = db.execute(f"SELECT {_COLS} FROM subscriptions WHERE {where} ORDER BY id", params)
     return [
         Subscription(
@@ -67,7 +67,7 @@ def list_subscriptions(
     db: Database, *, guild_id: int | None = None, active_only: bool = False
 ) -> list[Subscription]:
     """Return subscriptions, optionally of one server only, optionally only unpaused ones."""
-    clauses, params = ["1"], []
+    clauses, params = ["TRUE"], []
     if guild_id is not None:
         clauses.append("guild_id = ?")
         params.append(guild_id)
@@ -99,10 +99,11 @@ def add(
     with db.atomic():
         cur = db.execute(
             "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
-            " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id, origin_channel_id),
         )
-    sub = get(db, int(cur.lastrowid or 0))
+        sub_id = int(cur.fetchone()[0])
+    sub = get(db, sub_id)
     assert sub is not None
     return sub
 
@@ -221,7 +222,10 @@ def sync_starters(
 
 def forget_starter(db: Database, name: str) -> None:
     """Remember that a starter subscription was removed, so it is never added again."""
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)", (_DISMISSED + name,))
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_DISMISSED + name,),
+    )
 
 
 _UNSEEN = "pause_unseen:"
@@ -230,7 +234,11 @@ _UNSEEN = "pause_unseen:"
 def mark_pause_unseen(db: Database, sub_id: int, unseen: bool) -> None:
     """Record (or clear) that a server's admins have not been told about a subscription's pause."""
     if unseen:
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)", (f"{_UNSEEN}{sub_id}",))
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 1)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"{_UNSEEN}{sub_id}",),
+        )
     else:
         db.execute("DELETE FROM meta WHERE key = ?", (f"{_UNSEEN}{sub_id}",))
 

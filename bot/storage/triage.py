@@ -127,7 +127,8 @@ def acknowledge(
     with db.atomic():
         for alert_id in alert_ids:
             cur = db.execute(
-                "INSERT OR IGNORE INTO alert_acks (alert_id, user_id, user_name, at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO alert_acks (alert_id, user_id, user_name, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (alert_id, user_id, user_name[:100], iso(now)),
             )
             if cur.rowcount:
@@ -180,10 +181,10 @@ def add_mute(
         else:
             cur = db.execute(
                 "INSERT INTO mutes (guild_id, target, kind, key, until, created_by, created_at, alert_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (guild_id, target, kind, key, iso(until), actor, iso(now), alert_id),
             )
-            mute_id = cur.lastrowid
+            mute_id = cur.fetchone()[0]
         audit(
             db,
             now,
@@ -250,7 +251,7 @@ def triage_role(db: Database, guild_id: int) -> int | None:
 def set_triage_role(db: Database, guild_id: int, role_id: int | None, actor: str, now: datetime) -> None:
     """Set (or clear) the triage role of a server."""
     with db.atomic():
-        db.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+        db.execute("INSERT INTO guild_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING", (guild_id,))
         db.execute("UPDATE guild_settings SET triage_role_id = ? WHERE guild_id = ?", (role_id, guild_id))
         audit(db, now, "settings.triage_role", guild_id=guild_id, actor=actor, detail=str(role_id or ""))
 
@@ -308,7 +309,7 @@ def export_rows(
     terms, and (for sent ones) who acknowledged them; then acknowledgements, mutes and
     subscription changes, each with who and when.
     """
-    where: list[str] = ["1"]
+    where: list[str] = ["TRUE"]
     params: list[object] = []
     if since is not None:
         where.append("e.at >= ?")

@@ -1,13 +1,34 @@
-"""Fixtures for service tests: the injected clock, a fresh SQLite database, a real HTTP fetcher."""
+"""Fixtures for service tests: the injected clock, a fresh database on each backend, a real HTTP fetcher."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.sources.http import Fetcher
-from tests.delivery.conftest import box, clock  # noqa: F401 (the same clock and fresh database)
+from bot.storage import sources
+from bot.storage.db import AsyncDatabase, connect
+from bot.storage.sources import SourceConfig
+from tests.delivery.conftest import clock  # noqa: F401 (the same clock)
+from tests.delivery.harness import Clock
+from tests.delivery.kit import Outbox
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def box(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Outbox]:  # noqa: F811
+    """Yield the delivery tests' outbox (one source) on a fresh SQLite file or PostgreSQL database."""
+    location = (
+        str(tmp_path / "regwatch.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    db = connect(location)
+    source = sources.add(db, SourceConfig("Guardian US", "https://www.theguardian.com/us-news/rss"), clock())
+    adb = AsyncDatabase(db)
+    try:
+        yield Outbox(adb, clock, source.id)
+    finally:
+        await adb.close()
 
 
 @pytest.fixture

@@ -62,9 +62,8 @@ def tokens(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = connect(tmp_path / "regwatch.db")
+def _filled(location: str):
+    database = connect(location)
     src = sources.add(database, SourceConfig("bench", "https://bench.example/feed"), NOW)
     titles = [v for title in real_titles() for v in variants(title)]
     new = [
@@ -72,12 +71,29 @@ def db(tmp_path):
         for n, title in enumerate(titles)
     ]
     items.store_poll(database, src.id, NOW, NOW, new, [], etag=None, last_modified=None, body_hash=None)
+    return database
+
+
+@pytest.fixture
+def db(tmp_path):
+    """The FTS5 index is SQLite's: these items on SQLite only."""
+    database = _filled(str(tmp_path / "regwatch.db"))
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def any_db(backend, request, tmp_path):
+    """These items on either backend (PostgreSQL previews read the whole period: docs/scaling.md)."""
+    location = str(tmp_path / "regwatch.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    database = _filled(location)
     yield database
     database.conn.close()
 
 
 @pytest.mark.parametrize("text", QUERIES)
-def test_candidates_keep_every_match(db, text):
+def test_candidates_keep_every_match(any_db, text):
+    db = any_db
     query = parse_query(text)
     since = NOW - timedelta(days=1)
     everything = items.recent(db, since, 100_000)

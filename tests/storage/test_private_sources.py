@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.storage import items, sources
 from bot.storage.db import connect
 from bot.storage.migrations import migrations
@@ -13,11 +11,6 @@ from bot.storage.sources import SourceConfig
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 URL = "https://vendor.example/feed.xml"
-
-
-@pytest.fixture
-def db(tmp_path):
-    return connect(tmp_path / "t.db")
 
 
 def test_servers_share_one_row_with_their_own_ids_names_and_health(db) -> None:

@@ -5,22 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.domain.schedule import parse_quiet_hours, parse_schedule
 from bot.storage import items, outbox, schedules, sources, subscriptions
-from bot.storage.db import connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import SourceConfig
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = connect(tmp_path / "regwatch.db")
-    yield database
-    database.conn.close()
 
 
 def item(n: int, action: str | None = None) -> NewItem:

@@ -13,13 +13,6 @@ from bot.storage.sources import SourceConfig
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = connect(tmp_path / "regwatch.db")
-    yield database
-    database.conn.close()
-
-
 def new_item(n, link=None):
     return NewItem(
         identity=f"guid:{n}",
@@ -122,12 +115,21 @@ def test_story_lookup_across_polls_among_many_alerts(db):
     assert story_of != first
 
 
-def test_store_poll_is_one_transaction(db):
+def test_store_poll_is_one_transaction(db, backend):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     sub = subscriptions.add(db, "a", "console", NOW)
     # Enqueueing the alert fails (after the item was inserted): nothing of the poll must remain.
-    db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'no'); END")
-    with pytest.raises(sqlite3.IntegrityError):
+    if backend == "sqlite":
+        db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'no'); END")
+        refused: type[Exception] = sqlite3.IntegrityError
+    else:
+        db.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'no'; END $$"
+        )
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse()")
+        refused = sqlite3.Error  # RAISE EXCEPTION, raised as a sqlite3 class (bot/storage/pg.py)
+    with pytest.raises(refused):
         items.store_poll(
             db,
             src.id,
