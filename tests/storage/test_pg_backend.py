@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from bot.storage import items, pg_schema, sources, subscriptions
+from bot.storage import items, outbox, pg_schema, sources, subscriptions
 from bot.storage.db import connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.pg import translate
@@ -157,8 +157,9 @@ def test_alert_outcomes_and_subscription_changes_reach_the_audit_log(db):
         db, src.id, NOW, NOW, new, [NewAlert(0, sub.id, "console", ("a",))],
         etag=None, last_modified=None, body_hash=None,
     )  # fmt: skip
-    db.execute("UPDATE outbox SET status = 'sent', sent_at = ?", ("2026-03-01T12:00:05+00:00",))
-    db.execute("UPDATE outbox SET status = 'sent'")  # unchanged: logged once only
+    (alert_id,) = db.execute("SELECT id FROM outbox").fetchone()
+    outbox.mark_sent(db, alert_id, datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC))
+    outbox.mark_sent(db, alert_id, datetime(2026, 3, 1, 12, 0, 9, tzinfo=UTC))  # unchanged: logged once only
     subscriptions.remove(db, sub.id)
     events = db.execute("SELECT event, at, title, detail FROM audit_log ORDER BY id").fetchall()
     assert [e[0] for e in events] == ["subscription.added", "alert.sent", "subscription.removed"]

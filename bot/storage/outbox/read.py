@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -81,11 +80,14 @@ _SELECT = (
 )
 
 
-def rows(db: Database, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-    """Run a query and return its rows, read by column name."""
-    cur = db.conn.cursor()
-    cur.row_factory = sqlite3.Row
-    return cur.execute(sql, tuple(params)).fetchall()
+Row = dict[str, Any]
+
+
+def rows(db: Database, sql: str, params: Sequence[object] = ()) -> list[Row]:
+    """Run a query and return its rows, read by column name (on either backend)."""
+    cur = db.execute(sql, tuple(params))
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _int(value: object) -> int | None:
@@ -96,7 +98,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _alert(r: sqlite3.Row) -> PendingAlert:
+def _alert(r: Row) -> PendingAlert:
     return PendingAlert(
         id=int(r["id"]),
         target=str(r["target"]),
