@@ -392,6 +392,14 @@ def m013_items_full_text(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m014_channel_webhooks(db: Database) -> None:
+    """Let a channel's alerts go out through a webhook of its own, with a custom name and avatar."""
+    columns = ("webhook_id INTEGER", "webhook_token TEXT", "webhook_name TEXT", "webhook_avatar_url TEXT")
+    for column in columns:
+        db.execute(f"ALTER TABLE channel_settings ADD COLUMN {column}")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))
