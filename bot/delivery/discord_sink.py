@@ -29,6 +29,8 @@ def _channel_id(alert: PendingAlert) -> int:
     return int(alert.target.split(":", 1)[1])
 
 
+# What a request to Discord can raise besides a programming error (RateLimited is no HTTPException).
+_FAILURES = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError, TimeoutError)
 PAGES_SEARCHED = 3  # pages of 100 recent messages looked through for an alert posted before a crash
 
 
@@ -139,7 +141,7 @@ class DiscordSink:
                 if exc.code != 50005:  # "a message authored by another user": the webhook posted it
                     raise await self._failure(alert, channel_id, exc) from exc
                 continue
-            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except _FAILURES as exc:
                 raise await self._failure(alert, channel_id, exc) from exc
             await self._resumed(alert)
             return str(message["id"])
@@ -172,7 +174,7 @@ class DiscordSink:
                 maybe_posted = any(a.message_nonce is not None for a in alerts)
                 found = await self._find_posted(channel_id, payload, hook) if maybe_posted else None
                 message = found or await self._execute(alert, channel_id, hook, payload)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except _FAILURES as exc:
             raise await self._failure(alert, channel_id, exc) from exc
         await self._resumed(alert)
         return str(message["id"])
