@@ -317,6 +317,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     from bot.services.guild import GuildService, Limits
     from bot.services.schedules import ScheduleService
     from bot.services.triage import TriageService
+    from bot.services.webhooks import WebhookService
 
     settings = services.settings
     assert settings.discord_token is not None
@@ -344,6 +345,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         triage=TriageService(
             services.adb, services.vendors, settings.max_item_age_hours, clock=services.clock
         ),
+        webhooks=WebhookService(services.adb, clock=services.clock),
     )
     await _login(bot, settings)
     services.dispatcher.add_sink(DiscordSink(bot, services.adb, clock=services.clock))

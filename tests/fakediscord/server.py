@@ -20,6 +20,7 @@ from tests.fakediscord.invoker import Invoker
 from tests.fakediscord.messages import MessageStore
 from tests.fakediscord.rest import Call, Rest
 from tests.fakediscord.routes import Routes
+from tests.fakediscord.webhooks import Webhooks
 from tests.fakediscord.world import Permission, Snowflakes, World
 
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class FakeDiscord(WorldEdits):
         self.gateway = Gateway(self.world, token, self._notify)
         self.rest = Rest(token, self._notify)
         self.invoker = Invoker(self.world, self.commands, self.interactions)
+        self.webhooks = Webhooks(self)
         Routes(self).register(self.rest)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
