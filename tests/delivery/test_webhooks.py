@@ -14,7 +14,6 @@ from bot.delivery.discord_sink import DiscordSink, same_message
 from bot.delivery.embed import build_message
 from bot.storage import webhooks
 from bot.storage.webhooks import ChannelWebhook
-from tests.chat.conftest import app  # noqa: F401 (the running regwatch fixture)
 from tests.chat.running import Regwatch, kaspersky_item
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
@@ -35,7 +34,7 @@ async def _watch_kaspersky(app: Regwatch) -> None:
 
 
 async def test_enable_needs_manage_webhooks_then_alerts_come_from_the_webhook_with_its_name(
-    app: Regwatch,  # noqa: F811
+    app: Regwatch,
 ) -> None:
     fake = app.fake
     await _watch_kaspersky(app)
@@ -82,7 +81,7 @@ async def test_enable_needs_manage_webhooks_then_alerts_come_from_the_webhook_wi
 
 
 async def test_a_webhook_deleted_in_discord_falls_back_to_the_bot_and_clears_the_setting(
-    app: Regwatch,  # noqa: F811
+    app: Regwatch,
 ) -> None:
     fake = app.fake
     await _watch_kaspersky(app)
@@ -99,7 +98,7 @@ async def test_a_webhook_deleted_in_discord_falls_back_to_the_bot_and_clears_the
     assert await app.services.adb.call(webhooks.get, f"discord:{fake.channel.id}") is None
 
 
-async def test_a_story_copy_edits_the_webhooks_message(app: Regwatch) -> None:  # noqa: F811
+async def test_a_story_copy_edits_the_webhooks_message(app: Regwatch) -> None:
     fake = app.fake
     await _watch_kaspersky(app)
     fake.set_overwrite(fake.channel.id, fake.bot_user_id, allow=Permission.MANAGE_WEBHOOKS)
