@@ -84,9 +84,8 @@ class Failures:
 
     async def forget_message(self, alerts: Sequence[PendingAlert]) -> None:
         """Drop the message these alerts were composed into: nothing was made of it."""
-        ids = [a.id for a in alerts if a.message_nonce is not None]
-        if ids:
-            await self._adb.call(outbox.set_message_nonce, ids, None)
+        # (Every alert: the marker may have been saved after these rows were read.)
+        await self._adb.call(outbox.set_message_nonce, [a.id for a in alerts], None)
 
     async def record(self, alerts: Sequence[PendingAlert], error: BaseException, result: DrainResult) -> str:
         """Record that the message carrying these alerts was not delivered; return 'failed' or 'retry'."""
