@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
 from bot.delivery.embed import nonce_for
 from bot.delivery.failures import DrainResult, Failures, OutcomeHook
@@ -44,9 +45,13 @@ class Dispatcher:
         self._sinks = dict(sinks)
         self._clock = clock
         self._batch = batch
-        self.failures = Failures(adb, clock, max_retry_seconds=max_retry_seconds, on_outcome=on_outcome)
+        self.failures = Failures(adb, self.now, max_retry_seconds=max_retry_seconds, on_outcome=on_outcome)
         self._wake = asyncio.Event()
         self._stopping = False
+
+    def now(self) -> datetime:
+        """Return the time on the dispatcher's clock (read at each call: a test may replace it)."""
+        return self._clock()
 
     def add_sink(self, sink: Sink) -> None:
         """Deliver targets of the sink's kind through it from now on."""
