@@ -145,8 +145,9 @@ class DiscordSink:
                 raise await self._failure(alert, channel_id, exc) from exc
             await self._resumed(alert)
             return str(message["id"])
-        # The story's first alert was deleted: this copy becomes an alert of its own.
-        return await self._post([alert], build_message(alert))
+        # The story's first alert was deleted: this copy becomes an alert of its own. No marker was
+        # saved for it, so a webhook looks first (this path is rare; a crash may have posted it).
+        return await self._post([alert], build_message(alert), look_first=True)
 
     def _check_ready(self, alert: PendingAlert) -> None:
         if self._client.http.token is None:
@@ -156,7 +157,9 @@ class DiscordSink:
             wait = (until - self._clock()).total_seconds()
             raise DeliveryError(f"subscription {alert.subscription_id} is paused", retry_after=wait)
 
-    async def _post(self, alerts: Sequence[PendingAlert], payload: dict[str, Any]) -> str:
+    async def _post(
+        self, alerts: Sequence[PendingAlert], payload: dict[str, Any], *, look_first: bool = False
+    ) -> str:
         """Post one message (one alert, a batch or a digest part) to the alerts' channel; return its id.
 
         The first alert stands for the whole message: a refused channel pauses its subscription.
@@ -171,7 +174,7 @@ class DiscordSink:
                 message = await self._client.http.request(route, json=payload)
             else:
                 # Composed into a message before: it may be in the channel already.
-                maybe_posted = any(a.message_nonce is not None for a in alerts)
+                maybe_posted = look_first or any(a.message_nonce is not None for a in alerts)
                 found = await self._find_posted(channel_id, payload, hook) if maybe_posted else None
                 message = found or await self._execute(alert, channel_id, hook, payload)
         except _FAILURES as exc:

@@ -7,6 +7,7 @@ a sink missing a method. Every failed delivery is recorded and logged once, by d
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import TextIO
@@ -114,3 +115,20 @@ async def test_each_failed_message_is_logged_once_and_a_refused_one_forgets_its_
         lambda db: [r[0] for r in db.execute("SELECT message_nonce FROM outbox WHERE target != 'console'")]
     )
     assert nonces == [None, None, None]
+
+
+async def test_a_sink_that_crashes_is_retried_and_logged_once_with_its_traceback(
+    box: Outbox, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed = io.StringIO()
+    closed.close()  # writing raises ValueError: not a delivery error the sink knows, a crash
+    sub = await box.subscribe(target="console")
+    [alert_id] = await box.enqueue(sub)
+    dispatcher = PacedDispatcher(box.adb, {"console": ConsoleSink(closed)}, clock=clock)
+    with caplog.at_level(logging.DEBUG, logger="bot.delivery"):
+        assert await dispatcher.drain() == DrainResult(retrying=1)
+    [line] = [r for r in caplog.records if r.name.startswith("bot.delivery") and r.levelno >= 30]
+    assert line.getMessage() == f"alert {alert_id} to console crashed the sink; retrying"
+    assert line.exc_info is not None and line.exc_info[0] is ValueError
+    [row] = await box.rows()
+    assert row.status == "pending" and row.attempts == 1 and "internal error" in (row.last_error or "")
