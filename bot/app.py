@@ -22,7 +22,6 @@ from bot.config_files import load_sources, load_subscriptions
 from bot.container import database_volume_problem
 from bot.delivery.console import ConsoleSink
 from bot.delivery.digest import DigestRunner, DigestScheduler
-from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notices import NoticeBoard
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
@@ -110,6 +109,19 @@ def make_fetcher(settings: Settings) -> Fetcher:
     )
 
 
+async def check_sources(adb: AsyncDatabase, settings: Settings, board: NoticeBoard, clock: Clock) -> int:
+    """Raise due notices about failing or silent sources and deliver what can be; return sent."""
+    silent = timedelta(days=settings.source_silent_days) if settings.source_silent_days else None
+    await adb.call(
+        notices.raise_due,
+        clock(),
+        failing_after=timedelta(hours=settings.source_failing_notice_hours),
+        silent_after=silent,
+        retry_cap=timedelta(seconds=settings.max_backoff_seconds),
+    )
+    return await board.drain()
+
+
 @dataclass
 class Services:
     """The running parts of the service, built once and shared."""
@@ -120,26 +132,17 @@ class Services:
     vendors: VendorCatalog
     matchers: MatcherCache
     poller: Poller
-    dispatcher: Dispatcher
+    dispatcher: PacedDispatcher
     scheduler: PollScheduler
     metrics: Metrics
+    digests: DigestScheduler
+    notices: NoticeBoard
     clock: Clock = utcnow
-    digests: DigestScheduler | None = None
-    notices: NoticeBoard | None = None
     workers: Offload = field(default_factory=InThread)
 
     async def check_sources(self) -> int:
         """Raise due notices about failing or silent sources and deliver what can be; return sent."""
-        settings = self.settings
-        silent = timedelta(days=settings.source_silent_days) if settings.source_silent_days else None
-        await self.adb.call(
-            notices.raise_due,
-            self.clock(),
-            failing_after=timedelta(hours=settings.source_failing_notice_hours),
-            silent_after=silent,
-            retry_cap=timedelta(seconds=settings.max_backoff_seconds),
-        )
-        return await self.notices.drain() if self.notices is not None else 0
+        return await check_sources(self.adb, self.settings, self.notices, self.clock)
 
 
 @asynccontextmanager
@@ -185,11 +188,7 @@ async def build_services(
             console = (sinks or {}).get("console")
             stream = console.stream if isinstance(console, ConsoleSink) else None
             board = NoticeBoard(adb, stream=stream, clock=clock)
-            holder: list[Services] = []
-
-            async def after_tick() -> None:
-                await holder[0].check_sources()
-
+            digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
             scheduler = PollScheduler(
                 adb,
                 poller,
@@ -198,11 +197,10 @@ async def build_services(
                 clock=clock,
                 on_result=on_result,
                 daily=daily,
-                after_tick=after_tick,
+                after_tick=partial(check_sources, adb, settings, board, clock),
                 on_round=partial(report_round, adb),
             )
-            digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
-            services = Services(
+            yield Services(
                 settings,
                 adb,
                 fetcher,
@@ -212,13 +210,11 @@ async def build_services(
                 dispatcher,
                 scheduler,
                 metrics,
-                clock,
                 digests,
-                notices=board,
+                board,
+                clock=clock,
                 workers=pool,
             )
-            holder.append(services)
-            yield services
     finally:
         await adb.close()
 
@@ -321,6 +317,7 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     from bot.services.guild import GuildService, Limits
     from bot.services.schedules import ScheduleService
     from bot.services.triage import TriageService
+    from bot.services.webhooks import WebhookService
 
     settings = services.settings
     assert settings.discord_token is not None
@@ -348,11 +345,11 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         triage=TriageService(
             services.adb, services.vendors, settings.max_item_age_hours, clock=services.clock
         ),
+        webhooks=WebhookService(services.adb, clock=services.clock),
     )
     await _login(bot, settings)
     services.dispatcher.add_sink(DiscordSink(bot, services.adb, clock=services.clock))
-    if services.notices is not None:
-        services.notices.set_poster(partial(post_guild_notice, bot))
+    services.notices.set_poster(partial(post_guild_notice, bot))
     bot.connection_task = asyncio.create_task(bot.connect(reconnect=True), name="discord-gateway")
     return bot
 
@@ -377,7 +374,6 @@ async def _run_once(services: Services) -> int:
     try:
         results = await services.scheduler.poll_all()
         drained = await services.dispatcher.drain()
-        assert services.digests is not None
         await services.digests.runner.run_due()  # digests missed while nothing ran
         await services.check_sources()
         pending = await services.adb.call(_pending_count)
@@ -415,8 +411,7 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         await services.workers.warm()
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
-    if services.digests is not None:
-        await services.digests.start()
+    await services.digests.start()
     log.info(
         "regwatch running: polling every %d s, alerts to %s; Ctrl-C stops",
         services.settings.poll_interval_seconds,
@@ -442,8 +437,7 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
     # a hostile document must not hold the shutdown for its whole deadline.
     await services.workers.close()
     await services.scheduler.stop(grace=grace)
-    if services.digests is not None:
-        await services.digests.stop()
+    await services.digests.stop()
     services.dispatcher.stop()
     try:
         # The alert being sent finishes (sent, then marked); the rest stay pending for next time.
@@ -483,7 +477,6 @@ async def run_digests(
     async with build_services(settings, clock=clock) as services:
         bot = await start_discord_rest(services) if settings.discord_token is not None else None
         try:
-            assert services.digests is not None
             if (
                 subscription_id is not None
                 and await services.adb.call(subscriptions.get, subscription_id) is None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.chat.alerts_cmd import AlertsGroup
 from bot.chat.help_cmd import help_command, watch_test_command
-from bot.chat.settings_cmd import SettingsGroup
+from bot.chat.settings_cmd import SettingsGroup, WebhookGroup
 from bot.chat.source_cmd import SourceGroup
 from bot.chat.triage_cmd import embed_style_command, triage_role_command
 from bot.chat.watch_cmd import WatchGroup
@@ -57,6 +57,7 @@ def test_every_slash_command_is_documented() -> None:
     names = [f"/{group.name} {command.name}" for group in groups for command in group.commands]
     # Commands added beside the groups (bot/chat/client.py setup_hook).
     names += ["/watch test", "/settings triage-role", "/settings embed", f"/{help_command().name}"]
+    names += [f"/settings webhook {command.name}" for command in WebhookGroup(None).commands]  # type: ignore[arg-type]
     assert watch_test_command(None, None).name == "test"  # type: ignore[arg-type]
     assert triage_role_command(None).name == "triage-role"  # type: ignore[arg-type]
     assert embed_style_command(None).name == "embed"  # type: ignore[arg-type]

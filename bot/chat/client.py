@@ -23,6 +23,7 @@ from bot.chat.watch_cmd import WatchGroup
 from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
 from bot.services.triage import TriageService
+from bot.services.webhooks import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class RegwatchBot(discord.Client):
         http_trace: aiohttp.TraceConfig | None = None,
         schedules: ScheduleService | None = None,
         triage: TriageService | None = None,
+        webhooks: WebhookService | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -63,6 +65,7 @@ class RegwatchBot(discord.Client):
         self.service = service
         self.schedules = schedules
         self.triage = triage
+        self.webhooks = webhooks
         self.dev_guild_id = dev_guild_id
         self.tree = app_commands.CommandTree(self)
         self.tree.error(self._on_command_error)
@@ -81,7 +84,7 @@ class RegwatchBot(discord.Client):
             AlertsGroup(self.service, self.triage),
         ]
         if self.schedules is not None:
-            settings = SettingsGroup(self.schedules)
+            settings = SettingsGroup(self.schedules, self.webhooks)
             # Every /settings command is for admins: Discord hides the group from other members
             # (a server can still grant it to them; each command re-checks Manage Server itself).
             settings.default_permissions = discord.Permissions(manage_guild=True)

@@ -68,6 +68,11 @@ def _nonce(kind: str, target: str, ids: Sequence[int]) -> str:
     return (f"rw{kind}" + digest)[:25]  # Discord refuses a nonce over 25 characters
 
 
+def digest_nonce(target: str, ids: Sequence[int]) -> str:
+    """Return the nonce of a digest's first message: it marks the alerts composed into that digest."""
+    return _nonce("d1", target, ids)
+
+
 def compact_embed(alert: PendingAlert) -> dict[str, Any]:
     """Return a shorter embed for a batch: a short excerpt, no subscription field (the footer has it)."""
     embed = build_embed(alert)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, time
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.delivery.batch import DigestText, digest_console, digest_payloads, group_alerts, mentions_for
+from bot.delivery.batch import DigestText, digest_nonce, group_alerts, mentions_for
 from bot.delivery.components import catalog_vendor
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
@@ -27,7 +27,6 @@ from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
 from bot.domain.schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.vendors import VendorCatalog
-from bot.failpoints import failpoint
 from bot.storage import outbox, schedules, subscriptions, triage
 from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
@@ -176,29 +175,19 @@ class DigestRunner:
             )
         digest = DigestText(heading, group_alerts(alerts, self._vendors), notes)
         ids = [a.id for a in alerts]
-        external_id: str | None = None
-        messages = 1
+        nonce = digest_nonce(sub.target, ids)
+        if any(a.message_nonce != nonce for a in alerts):
+            # The attempt marker: after a crash, this digest goes out again as the same message.
+            await self._adb.call(outbox.set_message_nonce, ids, nonce)
+        roles = mentions_for(alerts, {sub.id: sub.mention_only})
         try:
-            if hasattr(sink, "post"):
-                filters = {sub.id: sub.mention_only}
-                payloads = digest_payloads(digest, sub.target, ids, mentions_for(alerts, filters))
-                messages = len(payloads)
-                nonce = payloads[0].get("nonce")
-                if isinstance(nonce, str) and any(a.message_nonce != nonce for a in alerts):
-                    await self._adb.call(outbox.set_message_nonce, ids, nonce)
-                for payload in payloads:
-                    message_id = await sink.post(alerts[0], payload)
-                    external_id = external_id or message_id
-                    failpoint("after_digest_post")
-            elif hasattr(sink, "write_block"):
-                await sink.write_block(digest_console(digest))
-            else:
-                return None
+            posted = await sink.send_digest(alerts, digest, roles)
         except DeliveryError as exc:
-            log.warning("digest of subscription %d not delivered (%s); retried later", sub.id, exc)
+            await self._dispatcher.failures.digest_not_sent(sub.id, exc)
             return None
+        external_id = posted[0] if posted else None
         await self._adb.call(outbox.finish_digest, sub.id, ids, now, external_id)
-        return messages
+        return max(1, len(posted))  # a printed digest counts as one message
 
 
 class DigestScheduler:

@@ -1,8 +1,9 @@
-"""The Discord sink: post alert embeds to channels, idempotently, and handle broken targets."""
+"""The Discord sink: post alert embeds to channels (as the bot or a webhook), idempotently."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,27 +12,72 @@ import discord
 from discord.http import Route
 
 from bot.delivery.additions import build_story_edit
+from bot.delivery.batch import DigestText, digest_payloads
 from bot.delivery.embed import build_message, escape
 from bot.delivery.pause_notice import tell_creator
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
-from bot.storage import subscriptions
+from bot.failpoints import failpoint
+from bot.storage import subscriptions, webhooks
 from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
+from bot.storage.webhooks import ChannelWebhook
 
 log = logging.getLogger(__name__)
+
+
+def _channel_id(alert: PendingAlert) -> int:
+    return int(alert.target.split(":", 1)[1])
+
+
+# What a request to Discord can raise besides a programming error (RateLimited is no HTTPException).
+_FAILURES = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError, TimeoutError)
+PAGES_SEARCHED = 3  # pages of 100 recent messages looked through for an alert posted before a crash
+
+
+def _custom_ids(components: Any) -> list[str]:
+    """Return the custom ids of a message's buttons, row by row."""
+    found: list[str] = []
+    for row in components if isinstance(components, list) else []:
+        for component in row.get("components", []) if isinstance(row, dict) else []:
+            if isinstance(component, dict) and isinstance(component.get("custom_id"), str):
+                found.append(component["custom_id"])
+    return found
+
+
+def same_message(message: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Tell whether a message in the channel is the one this payload makes.
+
+    An alert message is known by its first button's custom id, which carries its first alert's id
+    (`rw:ack:<id>`); a digest (no buttons) by its content and embed titles, which name the
+    subscription, the alerts' count, the period and the part.
+    """
+    wanted = _custom_ids(payload.get("components"))
+    if wanted:
+        return wanted[0] in _custom_ids(message.get("components"))
+    titles = [e.get("title") for e in payload.get("embeds", [])]
+    return (
+        message.get("content") == payload.get("content")
+        and [e.get("title") for e in message.get("embeds", [])] == titles
+    )
 
 
 class DiscordSink:
     """Post alerts with discord.py's HTTP client (its rate limiter and 429 handling included).
 
-    Each message carries a nonce derived from (item, channel) with enforce_nonce, so a retry
-    after a crash or a timeout returns the message Discord already created instead of a second one.
+    A channel posts as the bot, or through its own webhook (`/settings webhook`, storage/webhooks.py)
+    under a custom name and avatar. Either way a re-send after a crash or a timeout must not post
+    twice. As the bot, each message carries a nonce derived from (item, channel) with enforce_nonce,
+    so Discord returns the message it already made. A webhook execute carries no nonce: before
+    re-sending a message whose alerts were composed into it before (their saved nonce is the
+    attempt marker, written before the first POST), the sink looks for it among the channel's
+    recent messages by its buttons' custom id and records it instead of posting again.
     A 403 or 404 is a problem of the target, not of the alert: the subscription is paused (its
     alerts wait), the server is told once, and delivery is retried after `pause`.
     """
 
     kind = "discord"
+    batches = True  # a channel's alerts are packed into messages under its rate cap
 
     def __init__(
         self,
@@ -51,66 +97,159 @@ class DiscordSink:
 
     async def send(self, alert: PendingAlert) -> str | None:
         """Post one alert; return the Discord message id."""
-        return await self.post(alert, build_message(alert))
+        return await self._post([alert], build_message(alert))
 
-    async def post(self, alert: PendingAlert, payload: dict[str, Any]) -> str:
-        """Post one message (one alert, a batch or a digest) to the alert's channel; return its id.
+    async def send_batch(self, alerts: Sequence[PendingAlert], payload: dict[str, Any]) -> str | None:
+        """Post one message carrying these alerts; return its id."""
+        return await self._post(alerts, payload)
 
-        `alert` stands for the whole message: a refused channel pauses its subscription.
-        """
+    async def send_digest(
+        self, alerts: Sequence[PendingAlert], digest: DigestText, roles: list[int]
+    ) -> list[str]:
+        """Post a digest: one message when it fits, else numbered parts; return their ids."""
+        payloads = digest_payloads(digest, alerts[0].target, [a.id for a in alerts], roles)
+        posted = []
+        for payload in payloads:
+            posted.append(await self._post(alerts, payload))
+            failpoint("after_digest_post")
+        return posted
+
+    async def add_to_story(self, alert: PendingAlert) -> str | None:
+        """Edit the story's first alert to list this copy; if that message is gone, post this one."""
+        story = alert.story
+        assert story is not None
+        self._check_ready(alert)
+        if story.first_external_id is None:
+            raise DeliveryError("waiting for the story's first alert", retry_after=5)
+        channel_id = _channel_id(alert)
+        message_id = int(story.first_external_id)
+        hook = await self._adb.call(webhooks.get, alert.target)
+        routes = [Route("PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=channel_id,
+                        message_id=message_id)]  # fmt: skip
+        if hook is not None:
+            # Only the webhook may edit what it posted (the first alert went out either way).
+            routes.insert(0, Route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+                                   webhook_id=hook.webhook_id, webhook_token=hook.token,
+                                   message_id=message_id))  # fmt: skip
+        for route in routes:
+            try:
+                message = await self._client.http.request(route, json=build_story_edit(story))
+            except discord.NotFound as exc:
+                if exc.code not in (10008, 10015):  # unknown message (deleted, or not this author's)
+                    raise await self._failure(alert, channel_id, exc) from exc
+                continue
+            except discord.Forbidden as exc:
+                if exc.code != 50005:  # "a message authored by another user": the webhook posted it
+                    raise await self._failure(alert, channel_id, exc) from exc
+                continue
+            except _FAILURES as exc:
+                raise await self._failure(alert, channel_id, exc) from exc
+            await self._resumed(alert)
+            return str(message["id"])
+        # The story's first alert was deleted: this copy becomes an alert of its own. No marker was
+        # saved for it, so a webhook looks first (this path is rare; a crash may have posted it).
+        return await self._post([alert], build_message(alert), look_first=True)
+
+    def _check_ready(self, alert: PendingAlert) -> None:
         if self._client.http.token is None:
             raise DeliveryError("not logged in to Discord yet", retry_after=5)
         until = self._paused_until.get(alert.subscription_id)
         if until is not None and self._clock() < until:
             wait = (until - self._clock()).total_seconds()
             raise DeliveryError(f"subscription {alert.subscription_id} is paused", retry_after=wait)
-        channel_id = int(alert.target.split(":", 1)[1])
-        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        body = payload
-        story = alert.story
-        if story is not None and story.first_status != "failed":
-            # A later copy of a story edits the story's first alert instead of posting again.
-            if story.first_status != "sent" or story.first_external_id is None:
-                raise DeliveryError("waiting for the story's first alert", retry_after=5)
-            route = Route(
-                "PATCH",
-                "/channels/{channel_id}/messages/{message_id}",
-                channel_id=channel_id,
-                message_id=int(story.first_external_id),
-            )
-            body = build_story_edit(story)
+
+    async def _post(
+        self, alerts: Sequence[PendingAlert], payload: dict[str, Any], *, look_first: bool = False
+    ) -> str:
+        """Post one message (one alert, a batch or a digest part) to the alerts' channel; return its id.
+
+        The first alert stands for the whole message: a refused channel pauses its subscription.
+        """
+        alert = alerts[0]
+        self._check_ready(alert)
+        channel_id = _channel_id(alert)
+        hook = await self._adb.call(webhooks.get, alert.target)
         try:
-            try:
-                message = await self._client.http.request(route, json=body)
-            except discord.NotFound as exc:
-                if route.method != "PATCH" or exc.code != 10008:
-                    raise
-                # The story's first alert was deleted: this copy becomes an alert of its own.
+            if hook is None:
                 route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-                message = await self._client.http.request(route, json=build_message(alert))
-        except discord.Forbidden as exc:
-            await self._target_problem(
-                alert, "regwatch lacks permission to post there (needs Send Messages and Embed Links)"
+                message = await self._client.http.request(route, json=payload)
+            else:
+                # Composed into a message before: it may be in the channel already.
+                maybe_posted = look_first or any(a.message_nonce is not None for a in alerts)
+                found = await self._find_posted(channel_id, payload, hook) if maybe_posted else None
+                message = found or await self._execute(alert, channel_id, hook, payload)
+        except _FAILURES as exc:
+            raise await self._failure(alert, channel_id, exc) from exc
+        await self._resumed(alert)
+        return str(message["id"])
+
+    async def _execute(
+        self, alert: PendingAlert, channel_id: int, hook: ChannelWebhook, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Post through the channel's webhook with ?wait=true (the answer is the message)."""
+        body = {k: v for k, v in payload.items() if k not in ("nonce", "enforce_nonce")}
+        body["username"] = hook.name
+        if hook.avatar_url:
+            body["avatar_url"] = hook.avatar_url
+        route = Route(
+            "POST",
+            "/webhooks/{webhook_id}/{webhook_token}",
+            webhook_id=hook.webhook_id,
+            webhook_token=hook.token,
+        )
+        try:
+            message: dict[str, Any] = await self._client.http.request(
+                route, json=body, params={"wait": "true"}
             )
-            raise DeliveryError(f"403 Forbidden in channel {channel_id}: {exc.text}", refused=True) from exc
+            return message
         except discord.NotFound as exc:
-            await self._target_problem(alert, "the channel no longer exists or regwatch cannot see it")
-            raise DeliveryError(f"404 Not Found for channel {channel_id}: {exc.text}", refused=True) from exc
-        except discord.RateLimited as exc:
-            raise DeliveryError("Discord rate limit", retry_after=exc.retry_after, refused=True) from exc
-        except discord.DiscordServerError as exc:
-            raise DeliveryError(f"Discord server error {exc.status}") from exc
-        except discord.HTTPException as exc:
-            if exc.status == 429:
-                raise DeliveryError(
-                    "Discord rate limit (429 without retry information)", retry_after=60, refused=True
-                ) from exc
-            # Any other 4xx means the payload itself is refused: retrying cannot help.
-            raise DeliveryError(
-                f"Discord refused the alert: HTTP {exc.status} {exc.text}", permanent=True
-            ) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"could not reach Discord: {exc!r}") from exc
+            if exc.code != 10015:
+                raise
+        # Unknown Webhook: someone deleted it in Discord. Nothing was posted; the bot posts from now on.
+        await self._adb.call(
+            webhooks.disable, alert.guild_id, alert.target, "regwatch", self._clock(),
+            reason=f"webhook {hook.webhook_id} was deleted in Discord; posting as the bot",
+        )  # fmt: skip
+        log.warning(
+            "the webhook of channel %d was deleted in Discord; alerts there are posted by the bot again",
+            channel_id,
+            extra={"alert_id": alert.id, "subscription_id": alert.subscription_id},
+        )
+        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        posted: dict[str, Any] = await self._client.http.request(route, json=payload)
+        return posted
+
+    async def _find_posted(
+        self, channel_id: int, payload: dict[str, Any], hook: ChannelWebhook
+    ) -> dict[str, Any] | None:
+        """Return the message this payload made before (by the webhook or the bot), if it is recent."""
+        me = self._client.user.id if self._client.user is not None else None
+        before: int | None = None
+        for _ in range(PAGES_SEARCHED):
+            try:
+                page = await self._client.http.logs_from(channel_id, 100, before=before)
+            except discord.Forbidden:
+                log.warning(
+                    "cannot read the history of channel %d (regwatch needs Read Message History there):"
+                    " re-sending an alert that may already be posted",
+                    channel_id,
+                )
+                return None
+            for message in page:
+                ours = str(message.get("webhook_id")) == str(hook.webhook_id) or (
+                    me is not None and message.get("author", {}).get("id") == str(me)
+                )
+                if ours and same_message(dict(message), payload):
+                    log.info(
+                        "message %s was posted before a restart; recorded, not posted again", message["id"]
+                    )
+                    return dict(message)
+            if len(page) < 100:
+                return None
+            before = min(int(m["id"]) for m in page)
+        return None
+
+    async def _resumed(self, alert: PendingAlert) -> None:
         self._paused_until.pop(alert.subscription_id, None)
         if alert.subscription_paused:
             await self._adb.call(subscriptions.set_paused, alert.subscription_id, None)
@@ -121,7 +260,29 @@ class DiscordSink:
                 alert.target,
                 extra={"subscription_id": alert.subscription_id, "alert_id": alert.id},
             )
-        return str(message["id"])
+
+    async def _failure(self, alert: PendingAlert, channel_id: int, exc: BaseException) -> DeliveryError:
+        """Return the DeliveryError for what Discord (or the network) answered; pause a broken target."""
+        if isinstance(exc, discord.Forbidden):
+            await self._target_problem(
+                alert, "regwatch lacks permission to post there (needs Send Messages and Embed Links)"
+            )
+            return DeliveryError(f"403 Forbidden in channel {channel_id}: {exc.text}", refused=True)
+        if isinstance(exc, discord.NotFound):
+            await self._target_problem(alert, "the channel no longer exists or regwatch cannot see it")
+            return DeliveryError(f"404 Not Found for channel {channel_id}: {exc.text}", refused=True)
+        if isinstance(exc, discord.RateLimited):
+            return DeliveryError("Discord rate limit", retry_after=exc.retry_after, refused=True)
+        if isinstance(exc, discord.DiscordServerError):
+            return DeliveryError(f"Discord server error {exc.status}")
+        if isinstance(exc, discord.HTTPException):
+            if exc.status == 429:
+                return DeliveryError(
+                    "Discord rate limit (429 without retry information)", retry_after=60, refused=True
+                )
+            # Any other 4xx means the payload itself is refused: retrying cannot help.
+            return DeliveryError(f"Discord refused the alert: HTTP {exc.status} {exc.text}", permanent=True)
+        return DeliveryError(f"could not reach Discord: {exc!r}")
 
     async def _target_problem(self, alert: PendingAlert, reason: str) -> None:
         until = self._clock() + self._pause

@@ -1,14 +1,15 @@
-"""Drain the outbox to the sinks: send, then mark sent; failures wait and retry."""
+"""Drain the outbox to the sinks: send, then mark sent; failures wait and retry (failures.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 
+from bot.delivery.embed import nonce_for
+from bot.delivery.failures import DrainResult, Failures, OutcomeHook
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
@@ -19,17 +20,12 @@ from bot.storage.outbox import PendingAlert
 
 log = logging.getLogger(__name__)
 
-# Told of every attempt: the alert, "sent" | "retry" | "failed", and when it happened.
-OutcomeHook = Callable[[PendingAlert, str, datetime], None]
+__all__ = ["Dispatcher", "DrainResult", "OutcomeHook"]
 
 
-@dataclass
-class DrainResult:
-    """What one pass over the due alerts did."""
-
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
+def is_addition(alert: PendingAlert) -> bool:
+    """Tell whether an alert is a later copy of a story whose first alert was not given up on."""
+    return alert.story is not None and alert.story.first_status != "failed"
 
 
 class Dispatcher:
@@ -49,75 +45,49 @@ class Dispatcher:
         self._sinks = dict(sinks)
         self._clock = clock
         self._batch = batch
-        self._max_retry = max_retry_seconds
-        self._on_outcome = on_outcome
+        self.failures = Failures(adb, self.now, max_retry_seconds=max_retry_seconds, on_outcome=on_outcome)
         self._wake = asyncio.Event()
         self._stopping = False
+
+    def now(self) -> datetime:
+        """Return the time on the dispatcher's clock (read at each call: a test may replace it)."""
+        return self._clock()
 
     def add_sink(self, sink: Sink) -> None:
         """Deliver targets of the sink's kind through it from now on."""
         self._sinks[sink.kind] = sink
 
+    def sink(self, kind: str) -> Sink | None:
+        """Return the sink delivering targets of this kind, if any."""
+        return self._sinks.get(kind)
+
     def wake(self) -> None:
         """Ask the dispatcher to look at the outbox now (new alerts were enqueued)."""
         self._wake.set()
 
-    def _retry_delay(self, alert: PendingAlert, error: DeliveryError | None) -> timedelta:
-        base = min(self._max_retry, 5 * 2 ** min(alert.attempts, 16))
-        if error is not None and error.retry_after is not None:
-            base = max(1, min(self._max_retry, int(error.retry_after + 0.999)))
-        return timedelta(seconds=base)
-
-    def _context(self, alert: PendingAlert) -> dict[str, object]:
-        context: dict[str, object] = {"alert_id": alert.id, "subscription_id": alert.subscription_id}
-        if alert.guild_id is not None:
-            context["guild_id"] = alert.guild_id
-        return context
-
-    def _tell(self, alert: PendingAlert, outcome: str) -> None:
-        if self._on_outcome is not None:
-            self._on_outcome(alert, outcome, self._clock())
-
     async def _deliver(self, alert: PendingAlert, result: DrainResult) -> None:
-        kind = alert.target.split(":", 1)[0]
-        sink = self._sinks[kind]
-        context = self._context(alert)
+        """Deliver one alert on its own (or as an addition to its story), then mark it sent."""
+        sink = self._sinks[alert.target.split(":", 1)[0]]
+        addition = is_addition(alert)
         try:
-            external_id = await sink.send(alert)
-        except DeliveryError as exc:
-            if exc.permanent:
-                await self._adb.call(outbox.mark_failed, alert.id, str(exc))
-                log.error("alert %d to %s failed for good: %s", alert.id, alert.target, exc, extra=context)
-                result.failed += 1
-                self._tell(alert, "failed")
+            if addition:
+                assert alert.story is not None
+                if alert.story.first_status != "sent":
+                    raise DeliveryError("waiting for the story's first alert", retry_after=5)
+                external_id = await sink.add_to_story(alert)
             else:
-                when = self._clock() + self._retry_delay(alert, exc)
-                await self._adb.call(outbox.mark_retry, alert.id, str(exc), when)
-                log.warning(
-                    "alert %d to %s not delivered (%s); retry at %s",
-                    alert.id,
-                    alert.target,
-                    exc,
-                    when,
-                    extra=context,
-                )
-                result.retrying += 1
-                self._tell(alert, "retry")
-            return
+                if sink.batches and alert.message_nonce is None:
+                    # The attempt marker: after a crash, the re-send looks for this message first.
+                    await self._adb.call(outbox.set_message_nonce, [alert.id], nonce_for(alert))
+                external_id = await sink.send(alert)
         except Exception as exc:
-            when = self._clock() + self._retry_delay(alert, None)
-            await self._adb.call(outbox.mark_retry, alert.id, f"internal error: {exc!r}", when)
-            log.exception(
-                "alert %d to %s crashed the sink; retry at %s", alert.id, alert.target, when, extra=context
-            )
-            result.retrying += 1
-            self._tell(alert, "retry")
+            await self.failures.record([alert], exc, result)
             return
         failpoint("after_send")
         await self._adb.call(outbox.mark_sent, alert.id, self._clock(), external_id)
-        log.debug("alert %d sent to %s", alert.id, alert.target, extra=context)
+        log.debug("alert %d sent to %s", alert.id, alert.target, extra={"alert_id": alert.id})
         result.sent += 1
-        self._tell(alert, "sent")
+        self.failures.tell(alert, "sent")
 
     async def drain(self) -> DrainResult:
         """Deliver every alert that is due now; return what happened."""

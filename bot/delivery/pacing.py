@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot.delivery.batch import Batch, pack
 from bot.delivery.components import catalog_vendor
-from bot.delivery.dispatcher import Dispatcher, DrainResult
+from bot.delivery.dispatcher import Dispatcher, DrainResult, is_addition
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock
 from bot.domain.errors import DeliveryError
@@ -26,16 +27,6 @@ from bot.storage.outbox import PendingAlert
 from bot.storage.schedules import RateCap
 
 log = logging.getLogger(__name__)
-
-
-class MessageSink(Protocol):
-    """A sink that can post a whole message payload (Discord)."""
-
-    kind: str
-
-    async def post(self, alert: PendingAlert, payload: dict[str, Any]) -> str:
-        """Post the payload to the alert's target; return the message id."""
-        ...
 
 
 class ChannelLimiter:
@@ -69,10 +60,6 @@ class PacedDispatcher(Dispatcher):
         self.limiter = ChannelLimiter(clock)
         self.deferred = 0  # alerts held back by a full rate cap, over this process's life
 
-    def sink(self, kind: str) -> Sink | None:
-        """Return the sink delivering targets of this kind, if any."""
-        return self._sinks.get(kind)
-
     async def drain(self) -> DrainResult:
         """Plan held alerts, spill overflow, then deliver every due alert in batches per channel."""
         result = DrainResult()
@@ -99,23 +86,23 @@ class PacedDispatcher(Dispatcher):
                 by_target.setdefault(alert.target, []).append(alert)
             for target, alerts in by_target.items():
                 sink = self._sinks[target.split(":", 1)[0]]
-                if not hasattr(sink, "post"):
+                if not sink.batches:
                     for alert in alerts:
                         await self._deliver(alert, result)
                         if self._stopping:
                             break
                 else:
                     cap = caps.get(alerts[0].guild_id or 0, RateCap())
-                    await self._deliver_channel(sink, target, alerts, cap, result)  # type: ignore[arg-type]
+                    await self._deliver_channel(sink, target, alerts, cap, result)
                 if self._stopping:
                     break
         return result
 
     async def _deliver_channel(
-        self, sink: MessageSink, target: str, alerts: list[PendingAlert], cap: RateCap, result: DrainResult
+        self, sink: Sink, target: str, alerts: list[PendingAlert], cap: RateCap, result: DrainResult
     ) -> None:
         # A later copy of a story edits the story's first message: it goes on its own, not in a batch.
-        additions = [a for a in alerts if a.story is not None and a.story.first_status != "failed"]
+        additions = [a for a in alerts if is_addition(a)]
         alerts = [a for a in alerts if a not in additions]
         filters = await self._adb.call(schedules.mention_filters, {a.subscription_id for a in alerts})
         # Alerts already composed into a message before a crash go out as that same message (same
@@ -148,49 +135,30 @@ class PacedDispatcher(Dispatcher):
             if self._stopping:
                 return
 
-    async def _send_batch(self, sink: MessageSink, batch: Batch, result: DrainResult) -> None:
-        first = batch.alerts[0]
+    async def _send_batch(self, sink: Sink, batch: Batch, result: DrainResult) -> None:
+        alerts = batch.alerts
         nonce = batch.payload.get("nonce")
-        if isinstance(nonce, str) and any(a.message_nonce != nonce for a in batch.alerts):
-            await self._adb.call(outbox.set_message_nonce, [a.id for a in batch.alerts], nonce)
+        if isinstance(nonce, str) and any(a.message_nonce != nonce for a in alerts):
+            # The attempt marker: after a crash, the re-send is this same message and is looked for.
+            await self._adb.call(outbox.set_message_nonce, [a.id for a in alerts], nonce)
         try:
-            external_id = await sink.post(first, batch.payload)
+            external_id = await sink.send_batch(alerts, batch.payload)
         except DeliveryError as exc:
-            if exc.refused and isinstance(nonce, str):
-                # Discord answered that it made nothing (403, 404, 429, an invalid payload): the
-                # alerts are free to be composed afresh (e.g. with the backlog once permission is back).
-                await self._adb.call(outbox.set_message_nonce, [a.id for a in batch.alerts], None)
-            if exc.permanent and len(batch.alerts) > 1:
+            if exc.permanent and len(alerts) > 1:
                 # One alert's embed may be what Discord refused: try each on its own.
-                for alert in batch.alerts:
+                if exc.refused:
+                    await self.failures.forget_message(alerts)
+                    alerts = [replace(a, message_nonce=None) for a in alerts]
+                for alert in alerts:
                     await self._deliver(alert, result)
                 return
-            for alert in batch.alerts:
-                await self._record_failure(alert, exc, result)
+            await self.failures.record(alerts, exc, result)
             return
         except Exception as exc:
-            log.exception("a batch of %d alerts to %s crashed the sink", len(batch.alerts), first.target)
-            for alert in batch.alerts:
-                when = self._clock() + self._retry_delay(alert, None)
-                await self._adb.call(outbox.mark_retry, alert.id, f"internal error: {exc!r}", when)
-                result.retrying += 1
-                self._tell(alert, "retry")
+            await self.failures.record(alerts, exc, result)
             return
         failpoint("after_send")
-        await self._adb.call(outbox.mark_all_sent, [a.id for a in batch.alerts], self._clock(), external_id)
-        for alert in batch.alerts:
+        await self._adb.call(outbox.mark_all_sent, [a.id for a in alerts], self._clock(), external_id)
+        for alert in alerts:
             result.sent += 1
-            self._tell(alert, "sent")
-
-    async def _record_failure(self, alert: PendingAlert, exc: DeliveryError, result: DrainResult) -> None:
-        if exc.permanent:
-            await self._adb.call(outbox.mark_failed, alert.id, str(exc))
-            log.error("alert %d to %s failed for good: %s", alert.id, alert.target, exc)
-            result.failed += 1
-            self._tell(alert, "failed")
-            return
-        when = self._clock() + self._retry_delay(alert, exc)
-        await self._adb.call(outbox.mark_retry, alert.id, str(exc), when)
-        log.warning("alert %d to %s not delivered (%s); retry at %s", alert.id, alert.target, exc, when)
-        result.retrying += 1
-        self._tell(alert, "retry")
+            self.failures.tell(alert, "sent")

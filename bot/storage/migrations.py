@@ -403,6 +403,14 @@ def m014_outbox_without_triggers(db: Database) -> None:
     db.execute("DROP TRIGGER IF EXISTS audit_alert_outcome")
 
 
+@migrations()
+def m015_channel_webhooks(db: Database) -> None:
+    """Let a channel's alerts go out through a webhook of its own, with a custom name and avatar."""
+    columns = ("webhook_id INTEGER", "webhook_token TEXT", "webhook_name TEXT", "webhook_avatar_url TEXT")
+    for column in columns:
+        db.execute(f"ALTER TABLE channel_settings ADD COLUMN {column}")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -265,6 +265,15 @@ EXECUTE FUNCTION regwatch_audit_subscriptions()""",
 # (name, statements), in order. The names say which SQLite migrations each one stands for.
 PG_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("pg001_schema_of_sqlite_m001_to_m014", _INITIAL),
+    (
+        "pg002_channel_webhooks",  # SQLite m015
+        [
+            "ALTER TABLE channel_settings ADD COLUMN webhook_id BIGINT",
+            "ALTER TABLE channel_settings ADD COLUMN webhook_token TEXT",
+            "ALTER TABLE channel_settings ADD COLUMN webhook_name TEXT",
+            "ALTER TABLE channel_settings ADD COLUMN webhook_avatar_url TEXT",
+        ],
+    ),
 ]
 
 

@@ -38,7 +38,7 @@ async def test_watch_vendor_then_one_alert_embed_reaches_the_channel(app: Regwat
         "watch": {"vendor", "keywords", "list", "edit", "remove", "preview", "schedule", "mention", "test"},
         "source": {"add", "remove", "list", "status"},
         "alerts": {"recent", "why", "export"},
-        "settings": {"timezone", "quiet-hours", "rate-limit", "triage-role", "embed"},
+        "settings": {"timezone", "quiet-hours", "rate-limit", "triage-role", "embed", "webhook"},
         "help": {"topic"},
     }
     await app.prime()

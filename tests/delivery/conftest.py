@@ -11,7 +11,7 @@ from typing import TextIO
 import discord
 import pytest
 
-from tests.chat.conftest import discord_at_fake, fake_discord  # noqa: F401 (shared fixtures)
+from tests.chat.conftest import app, discord_at_fake, fake_discord  # noqa: F401 (shared fixtures)
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox, outbox_at, tomorrow_at
 from tests.fakediscord import FakeDiscord

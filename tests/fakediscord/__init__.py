@@ -7,6 +7,7 @@ async with FakeDiscord() as fake:                      # or the `fake_discord` f
     choices = await fake.autocomplete("watch", "vendor", "name", "kas")
     fake.inject("POST", r"^/channels/\d+/messages$", 429, retry_after=0.01)
     [alert] = await fake.wait_for_messages(fake.channel.id)
+    fake.webhooks.in_channel(fake.channel.id)          # channel webhooks the bot made (webhooks.py)
 """
 
 from tests.fakediscord.faults import Fault

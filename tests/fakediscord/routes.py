@@ -8,6 +8,7 @@ from tests.fakediscord import payloads
 from tests.fakediscord.faults import Reply, error
 from tests.fakediscord.rest import ApiRequest, Rest
 from tests.fakediscord.validation import FormError, rejection, validate_commands
+from tests.fakediscord.webhooks import UNKNOWN_WEBHOOK
 from tests.fakediscord.world import Channel, Guild, Permission
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ class Routes:
             ("GET", channel, self.get_channel, True),
             ("GET", f"{channel}/messages", self.list_messages, True),
             ("POST", f"{channel}/messages", self.create_message, True),
+            ("POST", f"{channel}/webhooks", self.create_webhook, True),
+            ("GET", f"{channel}/webhooks", self.channel_webhooks, True),
+            ("DELETE", "/webhooks/{webhook_id}", self.delete_webhook, True),
             ("GET", f"{channel}{message}", self.get_message, True),
             ("PATCH", f"{channel}{message}", self.edit_message, True),
             ("DELETE", f"{channel}{message}", self.delete_message, True),
@@ -120,12 +124,18 @@ class Routes:
         return found if isinstance(found, Reply) else Reply(200, payloads.channel(found[1]))
 
     async def list_messages(self, req: ApiRequest) -> Reply:
-        """GET /channels/{id}/messages: newest first, honouring limit."""
+        """GET /channels/{id}/messages: newest first, honouring limit, before and after."""
         found = self._channel(req, need=Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY)
         if isinstance(found, Reply):
             return found
-        limit = int(req.query.get("limit", 50))
-        return Reply(200, list(reversed(self.fake.messages(req.id("channel_id"))))[:limit])
+        limit = min(100, int(req.query.get("limit", 50)))
+        messages = self.fake.messages(req.id("channel_id"))  # oldest first
+        if "before" in req.query:
+            messages = [m for m in messages if int(m["id"]) < int(req.query["before"])]
+        if "after" in req.query:
+            # The `limit` messages right after the id, still answered newest first.
+            messages = [m for m in messages if int(m["id"]) > int(req.query["after"])][:limit]
+        return Reply(200, list(reversed(messages))[:limit])
 
     async def create_message(self, req: ApiRequest) -> Reply:
         """POST /channels/{id}/messages, with Discord's limits and nonce + enforce_nonce dedupe."""
@@ -183,14 +193,62 @@ class Routes:
         body = req.json if isinstance(req.json, dict) else {}
         return self.fake.interactions.callback(req.id("interaction_id"), req.params["token"], body)
 
+    async def create_webhook(self, req: ApiRequest) -> Reply:
+        """POST /channels/{id}/webhooks: needs Manage Webhooks in the channel."""
+        found = self._channel(req, need=Permission.VIEW_CHANNEL | Permission.MANAGE_WEBHOOKS)
+        if isinstance(found, Reply):
+            return found
+        body = req.json if isinstance(req.json, dict) else {}
+        return self.fake.webhooks.create(found[1].id, found[0].id, body)
+
+    async def channel_webhooks(self, req: ApiRequest) -> Reply:
+        """GET /channels/{id}/webhooks: needs Manage Webhooks in the channel."""
+        found = self._channel(req, need=Permission.VIEW_CHANNEL | Permission.MANAGE_WEBHOOKS)
+        if isinstance(found, Reply):
+            return found
+        return Reply(200, [h.payload() for h in self.fake.webhooks.in_channel(found[1].id)])
+
+    async def delete_webhook(self, req: ApiRequest) -> Reply:
+        """DELETE /webhooks/{id} with the bot token: needs Manage Webhooks in its channel."""
+        hook = self.fake.webhooks.by_id.get(req.id("webhook_id"))
+        if hook is None:
+            return Reply(404, dict(UNKNOWN_WEBHOOK))
+        guild = self.world.guilds[hook.guild_id]
+        channel = guild.channels.get(hook.channel_id)
+        if not self.world.permissions(guild, self.world.bot.id, channel) & Permission.MANAGE_WEBHOOKS:
+            return error(403)
+        self.fake.webhooks.delete(hook.id)
+        return Reply(204)
+
     async def execute_webhook(self, req: ApiRequest) -> Reply:
-        """POST /webhooks/{app}/{token}: interaction followups (other webhooks are not faked)."""
+        """POST /webhooks/{id}/{token}: a channel webhook's message, or an interaction followup.
+
+        An id that is neither (a deleted webhook) gets the interactions' 404 Unknown Webhook.
+        """
         body = req.json if isinstance(req.json, dict) else {}
         wait = req.query.get("wait", "").lower() in ("1", "true")
+        if req.id("app_id") in self.fake.webhooks.by_id:
+            hook = self.fake.webhooks.find(req.id("app_id"), req.params["token"])
+            if hook is None:
+                return Reply(401, {"message": "Invalid Webhook Token", "code": 50027})
+            return self.fake.webhooks.execute(hook, body, wait=wait)
         return self.fake.interactions.execute(req.id("app_id"), req.params["token"], body, wait=wait)
 
     async def webhook_message(self, req: ApiRequest) -> Reply:
         """GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{id or @original}."""
+        if req.id("app_id") in self.fake.webhooks.by_id:
+            hook = self.fake.webhooks.find(req.id("app_id"), req.params["token"])
+            if hook is None:
+                return Reply(401, {"message": "Invalid Webhook Token", "code": 50027})
+            if req.method == "PATCH":
+                return self.fake.webhooks.edit(hook, req.params["message_id"], req.json or {})
+            message = self.fake.webhooks.message(hook, req.params["message_id"])
+            if message is None:
+                return error(404, message="Unknown Message", code=10008)
+            if req.method == "GET":
+                return Reply(200, message)
+            self.fake.message_store.delete(int(message["id"]))
+            return Reply(204)
         store, args = (
             self.fake.interactions,
             (req.id("app_id"), req.params["token"], req.params["message_id"]),

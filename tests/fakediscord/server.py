@@ -21,6 +21,7 @@ from tests.fakediscord.invoker import Invoker
 from tests.fakediscord.messages import MessageStore
 from tests.fakediscord.rest import Call, Rest
 from tests.fakediscord.routes import Routes
+from tests.fakediscord.webhooks import Webhooks
 from tests.fakediscord.world import Permission, Snowflakes, World
 
 T = TypeVar("T")
@@ -54,6 +55,7 @@ class FakeDiscord(WorldEdits):
         self.gateway = Gateway(self.world, token, self._notify)
         self.rest = Rest(token, self._notify)
         self.invoker = Invoker(self.world, self.commands, self.interactions)
+        self.webhooks = Webhooks(self)
         Routes(self).register(self.rest)
         self.dms = DirectMessages(self.world, self.message_store)
         self.dms.register(self.rest)

@@ -156,12 +156,11 @@ async def test_subscription_added_while_running_takes_effect(tmp_path, feed_serv
         assert result.alerts == 1 and drained.sent == 1 and "[cams]" in out.getvalue()
 
 
-class FlakySink:
+class FlakySink(ConsoleSink):
     """A sink whose target is down for the first `failures` attempts (a real outage, not a mock of ours)."""
 
-    kind = "console"
-
     def __init__(self, failures: int) -> None:
+        super().__init__()
         self.failures = failures
         self.delivered: list[PendingAlert] = []
 
