@@ -91,6 +91,7 @@ async def run_doctor(settings: Settings) -> int:
     from bot.domain.vendors import VendorCatalog
     from bot.storage import outbox, sources
     from bot.storage.migrations import latest_version, schema_version
+    from bot.storage.probes import schema_write_probe
 
     problems = 0
     print("Settings")
@@ -102,8 +103,7 @@ async def run_doctor(settings: Settings) -> int:
         sync_configuration(db, settings, VendorCatalog.load_default())
         version = schema_version(db)
         counts = outbox.counts(db)
-        db.execute("CREATE TABLE IF NOT EXISTS _doctor_probe (x)")
-        db.execute("DROP TABLE _doctor_probe")
+        schema_write_probe(db)
         rows = [
             ("path", str(settings.database_path.resolve())),
             ("schema version", f"{version} of {latest_version()}"),

@@ -15,7 +15,7 @@ from typing import Any
 import discord
 
 from bot.chat.replies import reply
-from bot.services.guild import UserError
+from bot.domain.errors import UserError
 from bot.services.triage import TriageService
 
 log = logging.getLogger(__name__)
