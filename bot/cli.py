@@ -8,20 +8,27 @@ import gc
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from bot import __version__
-from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError
+from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError, UserError
 from bot.domain.models import MatchDoc, ParsedFeed
 from bot.domain.safetext import UNSAFE, json_line, terminal
 from bot.logs import redact, setup_logging
+from bot.services.scope import CONSOLE_PREVIEW_MAX_ITEMS
 from bot.settings import Settings, load_settings
 from bot.tables import format_table
 from bot.terminal import guarded
+
+if TYPE_CHECKING:
+    from bot.services.console import ConsoleServices
+
+# Items `subs preview` reads at most: the console's limit (bot/services/scope.py).
+PREVIEW_CLI_MAX_ITEMS = CONSOLE_PREVIEW_MAX_ITEMS
 
 TARGET = re.compile(r"^(console|discord:\d{5,25})$")
 
@@ -152,6 +159,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, settings)
     except ConfigError as exc:
         print(f"regwatch: {terminal(redact(str(exc), secrets))}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        # A request that cannot be done (no such id, a duplicate, a value out of range): usage, exit 2.
+        print(f"regwatch: {terminal(str(exc))}", file=sys.stderr)
         return 2
     except QueryError as exc:
         print(f"regwatch: invalid query {terminal(exc)}", file=sys.stderr)
@@ -337,153 +348,146 @@ def _open(settings: Settings) -> Database:
     return open_database(settings)
 
 
+def run_console(
+    settings: Settings, use: Callable[[ConsoleServices], Awaitable[int]], *, fetch: bool = False
+) -> int:
+    """Run one use of the console's services (with the HTTP client when `fetch`); return its exit code."""
+    from bot.domain.vendors import VendorCatalog
+    from bot.services.console import console_services
+    from bot.services.scope import console_limits
+
+    limits = console_limits(
+        allow_private=settings.allow_private_networks, max_item_age_hours=settings.max_item_age_hours
+    )
+
+    async def run() -> int:
+        db, vendors = _open(settings), VendorCatalog.load_default()
+        if not fetch:
+            async with console_services(db, vendors, limits) as kit:
+                return await use(kit)
+        from bot.app import make_fetcher  # the whole service: imported only when fetching
+
+        async with (
+            make_fetcher(settings) as fetcher,
+            console_services(db, vendors, limits, fetcher=fetcher) as kit,
+        ):
+            return await use(kit)
+
+    return asyncio.run(run())
+
+
 def _sources(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.domain.clock import utcnow
-    from bot.storage import sources
-    from bot.storage.sources import SourceConfig
-
-    db = _open(settings)
     if args.action == "list":
-        rows = []
-        owned = sources.owner_counts(db)
-        for s in sources.list_sources(db):
-            health = s.state
-            servers = owned.get(s.id, 0)
-            # Who sees its items: everyone (catalog, command line), or only the servers that added it.
-            seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
-            rows.append(
-                (
-                    s.id,
-                    s.name,
-                    s.kind,
-                    seen_by,
-                    health,
-                    s.item_count,
-                    s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never",
-                    s.last_error or "",
-                    s.url,
-                )
-            )
-        print(
-            format_table(
-                ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url"),
-                rows,
-            )
-        )
-        return 0
+        return run_console(settings, _list_sources)
     if args.action == "add":
-        from bot.sources.http import check_url
 
-        check_url(args.url, allow_private=settings.allow_private_networks)
-        name = args.name or args.url.split("//", 1)[-1].split("/", 1)[0]
-        if args.interval is not None and args.interval < 5:
-            raise ConfigError("--interval must be at least 5 seconds")
-        if not args.no_check:
-            parsed, _ = asyncio.run(_read_feed(settings, args.url))
-            name = args.name or parsed.title or name
-            print(f"checked: {parsed.format} feed with {len(parsed.entries)} items")
-        src = sources.add(db, SourceConfig(name[:100], args.url, "feed", args.interval), utcnow())
-        print(
-            f"source {src.id} ({terminal(src.name, 100)}) will be polled;"
-            " its first poll records items without alerting."
-        )
-        return 0
+        async def add(kit: ConsoleServices) -> int:
+            added = await kit.sources.add(
+                kit.scope, args.url, args.name, args.interval, check=not args.no_check
+            )
+            if added.checked is not None:
+                print(f"checked: {added.detail(upper=False)}")
+            print(
+                f"source {added.source.id} ({terminal(added.source.name, 100)}) will be polled;"
+                " its first poll records items without alerting."
+            )
+            return 0
+
+        return run_console(settings, add, fetch=not args.no_check)
     if args.action == "remove":
-        if not sources.remove(db, args.id):
-            raise ConfigError(f"no source with id {args.id}")
-        print(f"removed source {args.id}")
-        return 0
-    if args.action == "check":
-        from bot.app import sync_configuration
-        from bot.doctor import SOURCE_CHECK_HEADERS, probe_sources
-        from bot.domain.vendors import VendorCatalog
 
-        if args.id is None:
-            sync_configuration(db, settings, VendorCatalog.load_default())
-            targets = sources.list_sources(db, enabled_only=True)
-        else:
-            found = sources.get(db, args.id)
-            if found is None:
-                raise ConfigError(f"no source with id {args.id}")
-            targets = [found]
-        checked = asyncio.run(probe_sources(settings, targets))
-        print(format_table(SOURCE_CHECK_HEADERS, checked, max_width=70))
-        failed = sum(1 for r in checked if r[3] == "FAIL")
-        print(f"\n{len(checked)} sources checked, {failed} failed.")
-        return 1 if failed else 0
+        async def remove(kit: ConsoleServices) -> int:
+            await kit.sources.remove(kit.scope, args.id)
+            print(f"removed source {args.id}")
+            return 0
+
+        return run_console(settings, remove)
+    if args.action == "check":
+        return _check_sources(settings, args.id)
     raise AssertionError(args.action)
 
 
-def _why(settings: Settings, url: str, target: str | None) -> int:
-    from bot.domain.safetext import terminal
+async def _list_sources(kit: ConsoleServices) -> int:
+    owned = await kit.sources.owner_counts()
+    rows = []
+    for s in await kit.sources.visible(kit.scope):
+        servers = owned.get(s.id, 0)
+        # Who sees its items: everyone (catalog, command line), or only the servers that added it.
+        seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
+        last_ok = s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never"
+        rows.append(
+            (s.id, s.name, s.kind, seen_by, s.state, s.item_count, last_ok, s.last_error or "", s.url)
+        )
+    headers = ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url")
+    print(format_table(headers, rows))
+    return 0
+
+
+def _check_sources(settings: Settings, source_id: int | None) -> int:
+    from bot.app import sync_configuration
+    from bot.doctor import SOURCE_CHECK_HEADERS, probe_sources
     from bot.domain.vendors import VendorCatalog
-    from bot.services.insight import explain_link
-    from bot.storage import subscriptions
+    from bot.storage import sources
 
     db = _open(settings)
-    subs = [s for s in subscriptions.list_subscriptions(db) if target is None or s.target == target]
-    explanation = explain_link(
-        db,
-        url,
-        subs,
-        VendorCatalog.load_default(),
-        settings.max_item_age_hours,
-        mention_channels=False,
-        show=terminal,
-    )
-    print("\n".join(explanation.lines))
-    return 0 if explanation.found else 1
+    if source_id is None:
+        sync_configuration(db, settings, VendorCatalog.load_default())
+        targets = sources.list_sources(db, enabled_only=True)
+    else:
+        found = sources.get(db, source_id)
+        if found is None:
+            raise ConfigError(f"no source with id {source_id}")
+        targets = [found]
+    checked = asyncio.run(probe_sources(settings, targets))
+    print(format_table(SOURCE_CHECK_HEADERS, checked, max_width=70))
+    failed = sum(1 for r in checked if r[3] == "FAIL")
+    print(f"\n{len(checked)} sources checked, {failed} failed.")
+    return 1 if failed else 0
+
+
+def _why(settings: Settings, url: str, target: str | None) -> int:
+    async def why(kit: ConsoleServices) -> int:
+        explanation = await kit.subscriptions.why(kit.scope, url, target=target, show=terminal)
+        print("\n".join(explanation.lines))
+        return 0 if explanation.found else 1
+
+    return run_console(settings, why)
 
 
 def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
     import time
-    from datetime import timedelta
 
-    from bot.domain.clock import utcnow
-    from bot.domain.prefilter import fts_filter
-    from bot.domain.query import parse_query
-    from bot.domain.vendors import VendorCatalog
-    from bot.services.insight import preview
-    from bot.storage import items
+    async def preview(kit: ConsoleServices) -> int:
+        started = time.perf_counter()
+        try:
+            result = await kit.subscriptions.preview(kit.scope, query_text, days, limit=top)
+        except QueryError as exc:
+            _show_query_error(query_text, exc)
+            return 2
+        took = time.perf_counter() - started
+        for warning in result.notes:
+            print(f"note: {terminal(warning)}")
+        print(
+            f"{result.total} matches among {result.scanned} items stored in the last {days} days"
+            f" ({took:.2f} s)."
+        )
+        if result.per_day:
+            print(format_table(("day", "matches"), result.per_day))
+        if result.top:
+            rows = [
+                (
+                    (it.published or it.fetched_at).strftime("%Y-%m-%d"),
+                    it.source_name,
+                    it.title,
+                    ", ".join(terms),
+                    it.link or "",
+                )
+                for it, terms in result.top
+            ]
+            print(format_table(("day", "source", "title", "terms", "link"), rows, max_width=70))
+        return 0
 
-    if not 1 <= days <= 3650:
-        raise ConfigError("--days must be between 1 and 3650")
-    try:
-        query = parse_query(query_text, VendorCatalog.load_default())
-    except QueryError as exc:
-        _show_query_error(query_text, exc)
-        return 2
-    started = time.perf_counter()
-    since = utcnow() - timedelta(days=days)
-    stored, truncated, total = items.preview_candidates(
-        _open(settings), since, PREVIEW_CLI_MAX_ITEMS, fts_filter(query)
-    )
-    result = preview(stored, query, limit=max(0, top), truncated=truncated, scanned=total)
-    took = time.perf_counter() - started
-    for warning in result.notes:
-        print(f"note: {terminal(warning)}")
-    print(
-        f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."
-    )
-    if result.per_day:
-        print(format_table(("day", "matches"), result.per_day))
-    if result.top:
-        rows = [
-            (
-                (it.published or it.fetched_at).strftime("%Y-%m-%d"),
-                it.source_name,
-                it.title,
-                ", ".join(terms),
-                it.link or "",
-            )
-            for it, terms in result.top
-        ]
-        print(format_table(("day", "source", "title", "terms", "link"), rows, max_width=70))
-    return 0
-
-
-# Items `subs preview` reads at most (newest first).
-PREVIEW_CLI_MAX_ITEMS = 500_000
+    return run_console(settings, preview)
 
 
 def _show_query_error(query: str, exc: QueryError) -> None:
@@ -494,32 +498,8 @@ def _show_query_error(query: str, exc: QueryError) -> None:
 
 
 def _subs(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.domain.clock import utcnow
-    from bot.domain.query import parse_query
-    from bot.domain.vendors import VendorCatalog
-    from bot.storage import subscriptions
-
-    db = _open(settings)
     if args.action == "list":
-        from bot.storage import schedules
-
-        rows = []
-        for s in subscriptions.list_subscriptions(db):
-            found = schedules.get_schedule(db, s.id)
-            rows.append(
-                (
-                    s.id,
-                    s.name or "",
-                    s.target,
-                    s.origin,
-                    "paused: " + (s.paused_reason or "") if s.paused else "active",
-                    found[0].describe() if found else "instant",
-                    s.query,
-                )
-            )
-        headers = ("id", "name", "target", "origin", "state", "schedule", "query")
-        print(format_table(headers, rows, max_width=80))
-        return 0
+        return run_console(settings, _list_subs)
     if args.action == "add":
         if args.target is None:
             if settings.discord_token is not None:
@@ -531,26 +511,47 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
             raise ConfigError(f"--target must be 'console' or 'discord:CHANNEL_ID', not {args.target!r}")
         if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):
             raise ConfigError("--name must be 1-64 letters, digits, - or _")
-        try:
-            query = parse_query(args.query, VendorCatalog.load_default())
-        except QueryError as exc:
-            _show_query_error(args.query, exc)
-            return 2
-        for warning in query.warnings:
-            print(f"note: {terminal(warning)}")
-        try:
-            sub = subscriptions.add(db, args.query, args.target, utcnow(), name=args.name)
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise ConfigError(f"a subscription named {args.name!r} exists already") from None
-            raise
-        print(f"subscription {sub.id} added: {terminal(sub.query)} → {sub.target}")
-        return 0
+
+        async def add(kit: ConsoleServices) -> int:
+            try:
+                sub, warnings = await kit.subscriptions.add(
+                    kit.scope, args.query, args.target, name=args.name
+                )
+            except QueryError as exc:
+                _show_query_error(args.query, exc)
+                return 2
+            for warning in warnings:
+                print(f"note: {terminal(warning)}")
+            print(f"subscription {sub.id} added: {terminal(sub.query)} → {sub.target}")
+            return 0
+
+        return run_console(settings, add)
     if args.action == "preview":
         return _preview(settings, args.query, args.days, args.top)
     if args.action == "remove":
-        if not subscriptions.remove(db, args.id):
-            raise ConfigError(f"no subscription with id {args.id}")
-        print(f"removed subscription {args.id}")
-        return 0
+
+        async def remove(kit: ConsoleServices) -> int:
+            await kit.subscriptions.remove(kit.scope, args.id)
+            print(f"removed subscription {args.id}")
+            return 0
+
+        return run_console(settings, remove)
     raise AssertionError(args.action)
+
+
+async def _list_subs(kit: ConsoleServices) -> int:
+    digests = await kit.schedules.described(kit.scope)
+    rows = [
+        (
+            s.id,
+            s.name or "",
+            s.target,
+            s.origin,
+            "paused: " + (s.paused_reason or "") if s.paused else "active",
+            digests.get(s.id, "instant"),
+            s.query,
+        )
+        for s in await kit.subscriptions.list(kit.scope)
+    ]
+    print(format_table(("id", "name", "target", "origin", "state", "schedule", "query"), rows, max_width=80))
+    return 0

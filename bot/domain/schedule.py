@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain.errors import ScheduleError as ScheduleError  # raised here; defined with the other errors
+# Raised here; defined with the other errors (and still importable from here).
+from bot.domain.errors import ScheduleError as ScheduleError  # noqa: PLC0414
 
 MODES = ("instant", "hourly", "daily", "weekly")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -98,7 +98,11 @@ class GuildService:
     ) -> tuple[Subscription, tuple[str, ...]]:
         """Change one of this server's subscriptions in place; return it with any query warnings."""
         return await self.subscriptions.edit(
-            Scope.guild(guild_id, user_id), sub_id, query_text=query_text, channel_id=channel_id, paused=paused
+            Scope.guild(guild_id, user_id),
+            sub_id,
+            query_text=query_text,
+            channel_id=channel_id,
+            paused=paused,
         )
 
     async def list_subscriptions(self, guild_id: int) -> list[Subscription]:

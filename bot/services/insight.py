@@ -27,8 +27,8 @@ from bot.domain.models import MatchDoc
 from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
-from bot.storage.items import StoredItem
 from bot.storage import explain
+from bot.storage.items import StoredItem
 from bot.storage.sources import options_of
 from bot.storage.subscriptions import Subscription
 

@@ -68,9 +68,7 @@ class ScheduleService:
     ) -> tuple[str, ...]:
         """Set the role a subscription mentions and for which actions or severities; return the filter."""
         wanted = parse_mention_filter(only)
-        if not await self._adb.call(
-            schedules.set_mention, sub_id, role_id, wanted, guild_id=scope.guild_id
-        ):
+        if not await self._adb.call(schedules.set_mention, sub_id, role_id, wanted, guild_id=scope.guild_id):
             raise _no_subscription(scope, sub_id)
         return wanted
 
@@ -119,9 +117,7 @@ class ScheduleService:
     async def described(self, scope: Scope) -> dict[int, str]:
         """Return the schedule in words of the scope's subscriptions that are not instant."""
         subs = await self._adb.call(schedules.digest_subscriptions)
-        return {
-            s.id: s.schedule.describe() for s in subs if scope.is_console or s.guild_id == scope.guild_id
-        }
+        return {s.id: s.schedule.describe() for s in subs if scope.is_console or s.guild_id == scope.guild_id}
 
 
 def _no_subscription(scope: Scope, sub_id: int) -> UserError:

@@ -2,14 +2,16 @@
 
 Every use case in bot/services takes a `Scope` and the scope's `Limits`:
 
-| rule | console (CLI) | a Discord server |
-|---|---|---|
-| sees and changes | every subscription and source | its own subscriptions and sources, plus the shared catalog |
-| subscriptions | no quota | `REGWATCH_MAX_SUBSCRIPTIONS_PER_GUILD` (50) |
-| own sources | no quota; added sources are shared | `REGWATCH_MAX_SOURCES_PER_GUILD` (10); private to the server |
-| shortest poll interval | 5 seconds | 5 minutes |
-| preview reads | up to 3650 days, the newest 500,000 items | up to 365 days, the newest 50,000 items |
-| rate cap | 1-50 messages per 1-3600 s, overflow cap 10-100,000 | 1-5 messages per 1-3600 s, overflow cap 10-10,000 |
+- sees and changes: console every subscription and source; a server its own subscriptions and
+  sources, plus the shared catalog.
+- subscriptions: console no quota; a server `REGWATCH_MAX_SUBSCRIPTIONS_PER_GUILD` (50).
+- sources it adds: console no quota, shared with everyone; a server
+  `REGWATCH_MAX_SOURCES_PER_GUILD` (10), private to it.
+- shortest poll interval: console 5 seconds; a server 5 minutes.
+- preview: console up to 3650 days back, the newest 500,000 candidate items; a server up to
+  365 days, the newest 50,000.
+- rate cap: console 1-50 messages per 1-3600 s, overflow cap 10-100,000; a server 1-5 messages
+  per 1-3600 s, overflow cap 10-10,000.
 
 The operator runs the CLI on their own machine, so it may ask for more work than one server of a
 shared bot, whose preview must not hold a worker thread for long.

@@ -104,7 +104,9 @@ class SourceService:
                 raise UserError(f"This server has {mine} sources of its own, the most allowed ({quota}).")
         kind, parsed = await self.check(url) if check else ("feed", None)
         host = url.split("//", 1)[-1].split("/", 1)[0]
-        config = SourceConfig((name or (parsed.title if parsed else None) or host)[:100], url, kind, interval_seconds)
+        config = SourceConfig(
+            (name or (parsed.title if parsed else None) or host)[:100], url, kind, interval_seconds
+        )
         now = self._clock()
         if scope.guild_id is None:
             return AddedSource(await self._adb.call(sources.add, config, now), kind, parsed)

@@ -9,7 +9,9 @@ from sqlite_utils import Database
 from bot.storage.sources import ITEM_VISIBLE, seen_name
 
 
-def items_at_link(db: Database, canonical: str, *, guild_id: int | None = None) -> list[tuple[Any, ...]]:
+def items_at_link(
+    db: Database, canonical: str | None, *, guild_id: int | None = None
+) -> list[tuple[Any, ...]]:
     """Return every stored item with this canonical link, oldest first (those `guild_id` may see).
 
     Each row: id, title, text, published, fetched_at, action, first_poll, source name (the one
@@ -25,7 +27,7 @@ def items_at_link(db: Database, canonical: str, *, guild_id: int | None = None) 
     ).fetchall()
 
 
-def alert_for_link(db: Database, target: str, link_key: str) -> tuple[Any, ...] | None:
+def alert_for_link(db: Database, target: str, link_key: str | None) -> tuple[Any, ...] | None:
     """Return the target's alert for a link (one per target and link), or None.
 
     The row: id, status, sent_at, created_at, last_error, subscription_id, item_id, explanation

@@ -112,7 +112,17 @@ def add(
             cur = db.execute(
                 "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
                 " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id, origin_channel_id),
+                (
+                    name,
+                    query,
+                    target,
+                    guild_id,
+                    created_by,
+                    iso(now),
+                    origin,
+                    mention_role_id,
+                    origin_channel_id,
+                ),
             )
     except sqlite3.IntegrityError as exc:
         # The one unique column besides the id is the name.
