@@ -7,9 +7,10 @@ from zoneinfo import available_timezones
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild
-from bot.services.guild import UserError
+from bot.chat.errors import manage_server
+from bot.chat.replies import reply
 from bot.services.schedules import ScheduleService
+from bot.services.scope import Scope
 
 Interaction = discord.Interaction[discord.Client]
 
@@ -25,17 +26,12 @@ class SettingsGroup(app_commands.Group):
         self._zones = sorted(available_timezones())
 
     @app_commands.command(name="timezone", description="Time zone of digests and quiet hours (IANA name)")
+    @manage_server
     @app_commands.describe(name="e.g. Europe/Vilnius, America/New_York, UTC")
     async def timezone(self, interaction: Interaction, name: app_commands.Range[str, 1, 64]) -> None:
         """Set this server's time zone."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        try:
-            canonical = await self.schedules.set_timezone(interaction.guild_id, name)
-        except UserError as exc:
-            await reply(interaction, f"{str(exc)[0].upper()}{str(exc)[1:]}.")
-            return
+        canonical = await self.schedules.set_timezone(Scope.guild(interaction.guild_id), name)
         await reply(
             interaction, f"This server's time zone is now {canonical}: digests and quiet hours use it."
         )
@@ -49,6 +45,7 @@ class SettingsGroup(app_commands.Group):
     @app_commands.command(
         name="quiet-hours", description="Hold alerts during quiet hours (start off: remove)"
     )
+    @manage_server
     @app_commands.describe(
         start="HH:MM, e.g. 22:00 (or off to remove)",
         end="HH:MM, e.g. 07:00",
@@ -64,22 +61,15 @@ class SettingsGroup(app_commands.Group):
         urgent_bypass: bool = True,
     ) -> None:
         """Set or remove quiet hours."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
+        scope = Scope.guild(interaction.guild_id)
         target = f"discord:{channel.id}" if channel is not None else "*"
         where = f"<#{channel.id}>" if channel is not None else "every channel of this server"
-        try:
-            hours = await self.schedules.set_quiet_hours(
-                interaction.guild_id, target, start, end, urgent_bypass=urgent_bypass
-            )
-        except UserError as exc:
-            await reply(interaction, f"{str(exc)[0].upper()}{str(exc)[1:]}.")
-            return
+        hours = await self.schedules.set_quiet_hours(scope, target, start, end, urgent_bypass=urgent_bypass)
         if hours is None:
             await reply(interaction, f"Quiet hours removed for {where}.")
             return
-        tz = await self.schedules.timezone(interaction.guild_id)
+        tz = await self.schedules.timezone(scope)
         await reply(
             interaction,
             f"Quiet hours for {where}: {hours.describe()}, {tz}. Alerts in that time wait and are "
@@ -87,6 +77,7 @@ class SettingsGroup(app_commands.Group):
         )
 
     @app_commands.command(name="rate-limit", description="Per-channel posting rate and overflow cap")
+    @manage_server
     @app_commands.describe(
         messages="Messages per window in one channel (1-5)",
         seconds="Window in seconds (1-3600)",
@@ -100,8 +91,8 @@ class SettingsGroup(app_commands.Group):
         overflow_cap: app_commands.Range[int, 10, 10000] | None = None,
     ) -> None:
         """Set the per-channel rate cap."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        cap = await self.schedules.set_rate_limit(interaction.guild_id, messages, seconds, overflow_cap)
+        cap = await self.schedules.set_rate_limit(
+            Scope.guild(interaction.guild_id), messages, seconds, overflow_cap
+        )
         await reply(interaction, f"Rate cap for each channel: {cap.describe()}.")
