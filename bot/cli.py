@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
-import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +14,7 @@ from sqlite_utils import Database
 
 from bot import __version__
 from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError, UserError
-from bot.domain.models import MatchDoc, ParsedFeed
-from bot.domain.safetext import UNSAFE, json_line, terminal
+from bot.domain.safetext import json_line, terminal
 from bot.logs import redact, setup_logging
 from bot.services.scope import CONSOLE_PREVIEW_MAX_ITEMS
 from bot.settings import Settings, load_settings
@@ -25,12 +22,10 @@ from bot.tables import format_table
 from bot.terminal import guarded
 
 if TYPE_CHECKING:
-    from bot.services.console import ConsoleServices
+    from bot.sources.http import FetchResult
 
 # Items `subs preview` reads at most: the console's limit (bot/services/scope.py).
 PREVIEW_CLI_MAX_ITEMS = CONSOLE_PREVIEW_MAX_ITEMS
-
-TARGET = re.compile(r"^(console|discord:\d{5,25})$")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,19 +185,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "poll":
         return asyncio.run(_poll(settings, args.source, args.dry_run))
     if args.command == "sources":
-        return _sources(settings, args)
+        from bot.manage_cli import sources
+
+        return sources(settings, args)
     if args.command in ("digest", "settings") or getattr(args, "action", None) in ("schedule", "mention"):
         from bot.schedule_cli import dispatch
 
         return dispatch(settings, args)
     if args.command == "subs":
-        return _subs(settings, args)
+        from bot.manage_cli import subs
+
+        return subs(settings, args)
     if args.command == "alerts":
         from bot.alerts_cli import dispatch as alerts
 
         return alerts(settings, args)
     if args.command == "why":
-        return _why(settings, args.url, args.target)
+        from bot.manage_cli import why
+
+        return why(settings, args.url, args.target)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -224,70 +225,32 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
-    from bot.sources.adapters import parse_any
-
-    if feed.startswith(("http://", "https://")):
-        from bot.app import make_fetcher  # the whole service: imported only when fetching
-
-        async with make_fetcher(settings) as fetcher:
-            fetched = await fetcher.fetch(feed)
-        parsed = await asyncio.to_thread(parse_any, fetched.body, content_type=fetched.content_type, url=feed)
-        return parsed, feed
-    try:
-        body = await asyncio.to_thread(Path(feed).read_bytes)
-    except OSError as exc:
-        raise FetchError(f"cannot read {feed}: {exc.strerror}") from None
-    return await asyncio.to_thread(parse_any, body, url=feed), feed
-
-
 async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:
     from bot.config_files import load_subscriptions
-    from bot.domain.explain import classify_verdict
-    from bot.domain.matcher import Matcher
-    from bot.domain.semantics import source_context, source_field
     from bot.domain.vendors import VendorCatalog
 
     # Imported before the subscriptions are loaded: imports allocate a lot, and each garbage
     # collection after loading would walk every subscription (1 s of 4 at 100,000).
-    from bot.sources import adapters  # noqa: F401
+    from bot.services.offline import OfflineMatcher, read_document
 
-    vendors = VendorCatalog.load_default()
-    named = load_subscriptions(subs_file, vendors)
-    matcher = Matcher((i, entry.parsed) for i, entry in enumerate(named))
-    gc.freeze()  # built once and kept to the end: later collections need not walk it again
+    async def fetch(url: str) -> FetchResult:
+        from bot.app import make_fetcher  # the whole service: imported only when fetching
+
+        async with make_fetcher(settings) as fetcher:
+            return await fetcher.fetch(url)
+
+    matcher = OfflineMatcher.build(load_subscriptions(subs_file, VendorCatalog.load_default()))
     status = 0
     rows: list[dict[str, Any]] = []
     for feed in feeds:
         try:
-            parsed, origin = await _read_feed(settings, feed)
+            rows.extend(matcher.match(await read_document(feed, fetch), feed))
         except (FetchError, ParseError) as exc:
             print(
                 f"regwatch: {terminal(feed)}: {terminal(with_private_hint(str(exc), settings))}",
                 file=sys.stderr,
             )
             status = 1
-            continue
-        source = parsed.title or origin
-        for entry in parsed.entries:
-            context = source_context(None, page_title=entry.page_title, heading=entry.heading)
-            action = classify_verdict(entry.title, entry.text, context).action
-            where = source_field(
-                source, None if entry.page_title == source else entry.page_title, entry.heading
-            )
-            doc = MatchDoc(title=entry.title, summary=entry.text, source=where, action=action)
-            for m in matcher.match(doc):
-                rows.append(
-                    {
-                        "subscription": named[m.subscription_id].name,
-                        "title": entry.title,
-                        "link": entry.link,
-                        "published": entry.published.isoformat() if entry.published else None,
-                        "source": source,
-                        "terms": list(m.terms),
-                        "action": doc.action,
-                    }
-                )
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json_line(row) + "\n")
@@ -340,218 +303,3 @@ def _source_exists(db: Database, source_id: int) -> bool:
     from bot.storage import sources
 
     return sources.get(db, source_id) is not None
-
-
-def _open(settings: Settings) -> Database:
-    from bot.app import open_database
-
-    return open_database(settings)
-
-
-def run_console(
-    settings: Settings, use: Callable[[ConsoleServices], Awaitable[int]], *, fetch: bool = False
-) -> int:
-    """Run one use of the console's services (with the HTTP client when `fetch`); return its exit code."""
-    from bot.domain.vendors import VendorCatalog
-    from bot.services.console import console_services
-    from bot.services.scope import console_limits
-
-    limits = console_limits(
-        allow_private=settings.allow_private_networks, max_item_age_hours=settings.max_item_age_hours
-    )
-
-    async def run() -> int:
-        db, vendors = _open(settings), VendorCatalog.load_default()
-        if not fetch:
-            async with console_services(db, vendors, limits) as kit:
-                return await use(kit)
-        from bot.app import make_fetcher  # the whole service: imported only when fetching
-
-        async with (
-            make_fetcher(settings) as fetcher,
-            console_services(db, vendors, limits, fetcher=fetcher) as kit,
-        ):
-            return await use(kit)
-
-    return asyncio.run(run())
-
-
-def _sources(settings: Settings, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return run_console(settings, _list_sources)
-    if args.action == "add":
-
-        async def add(kit: ConsoleServices) -> int:
-            added = await kit.sources.add(
-                kit.scope, args.url, args.name, args.interval, check=not args.no_check
-            )
-            if added.checked is not None:
-                print(f"checked: {added.detail(upper=False)}")
-            print(
-                f"source {added.source.id} ({terminal(added.source.name, 100)}) will be polled;"
-                " its first poll records items without alerting."
-            )
-            return 0
-
-        return run_console(settings, add, fetch=not args.no_check)
-    if args.action == "remove":
-
-        async def remove(kit: ConsoleServices) -> int:
-            await kit.sources.remove(kit.scope, args.id)
-            print(f"removed source {args.id}")
-            return 0
-
-        return run_console(settings, remove)
-    if args.action == "check":
-        return _check_sources(settings, args.id)
-    raise AssertionError(args.action)
-
-
-async def _list_sources(kit: ConsoleServices) -> int:
-    owned = await kit.sources.owner_counts()
-    rows = []
-    for s in await kit.sources.visible(kit.scope):
-        servers = owned.get(s.id, 0)
-        # Who sees its items: everyone (catalog, command line), or only the servers that added it.
-        seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
-        last_ok = s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never"
-        rows.append(
-            (s.id, s.name, s.kind, seen_by, s.state, s.item_count, last_ok, s.last_error or "", s.url)
-        )
-    headers = ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url")
-    print(format_table(headers, rows))
-    return 0
-
-
-def _check_sources(settings: Settings, source_id: int | None) -> int:
-    from bot.app import sync_configuration
-    from bot.doctor import SOURCE_CHECK_HEADERS, probe_sources
-    from bot.domain.vendors import VendorCatalog
-    from bot.storage import sources
-
-    db = _open(settings)
-    if source_id is None:
-        sync_configuration(db, settings, VendorCatalog.load_default())
-        targets = sources.list_sources(db, enabled_only=True)
-    else:
-        found = sources.get(db, source_id)
-        if found is None:
-            raise ConfigError(f"no source with id {source_id}")
-        targets = [found]
-    checked = asyncio.run(probe_sources(settings, targets))
-    print(format_table(SOURCE_CHECK_HEADERS, checked, max_width=70))
-    failed = sum(1 for r in checked if r[3] == "FAIL")
-    print(f"\n{len(checked)} sources checked, {failed} failed.")
-    return 1 if failed else 0
-
-
-def _why(settings: Settings, url: str, target: str | None) -> int:
-    async def why(kit: ConsoleServices) -> int:
-        explanation = await kit.subscriptions.why(kit.scope, url, target=target, show=terminal)
-        print("\n".join(explanation.lines))
-        return 0 if explanation.found else 1
-
-    return run_console(settings, why)
-
-
-def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
-    import time
-
-    async def preview(kit: ConsoleServices) -> int:
-        started = time.perf_counter()
-        try:
-            result = await kit.subscriptions.preview(kit.scope, query_text, days, limit=top)
-        except QueryError as exc:
-            _show_query_error(query_text, exc)
-            return 2
-        took = time.perf_counter() - started
-        for warning in result.notes:
-            print(f"note: {terminal(warning)}")
-        print(
-            f"{result.total} matches among {result.scanned} items stored in the last {days} days"
-            f" ({took:.2f} s)."
-        )
-        if result.per_day:
-            print(format_table(("day", "matches"), result.per_day))
-        if result.top:
-            rows = [
-                (
-                    (it.published or it.fetched_at).strftime("%Y-%m-%d"),
-                    it.source_name,
-                    it.title,
-                    ", ".join(terms),
-                    it.link or "",
-                )
-                for it, terms in result.top
-            ]
-            print(format_table(("day", "source", "title", "terms", "link"), rows, max_width=70))
-        return 0
-
-    return run_console(settings, preview)
-
-
-def _show_query_error(query: str, exc: QueryError) -> None:
-    print(f"regwatch: invalid query: {terminal(exc.reason)}", file=sys.stderr)
-    # Unsafe characters become spaces one for one, so the caret still points at the right place.
-    print(f"  {UNSAFE.sub(' ', query)}", file=sys.stderr)
-    print(f"  {' ' * exc.position}^ (position {exc.position + 1})", file=sys.stderr)
-
-
-def _subs(settings: Settings, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return run_console(settings, _list_subs)
-    if args.action == "add":
-        if args.target is None:
-            if settings.discord_token is not None:
-                raise ConfigError(
-                    "--target is required when a Discord token is set: discord:CHANNEL_ID or console"
-                )
-            args.target = "console"
-        if not TARGET.match(args.target):
-            raise ConfigError(f"--target must be 'console' or 'discord:CHANNEL_ID', not {args.target!r}")
-        if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):
-            raise ConfigError("--name must be 1-64 letters, digits, - or _")
-
-        async def add(kit: ConsoleServices) -> int:
-            try:
-                sub, warnings = await kit.subscriptions.add(
-                    kit.scope, args.query, args.target, name=args.name
-                )
-            except QueryError as exc:
-                _show_query_error(args.query, exc)
-                return 2
-            for warning in warnings:
-                print(f"note: {terminal(warning)}")
-            print(f"subscription {sub.id} added: {terminal(sub.query)} → {sub.target}")
-            return 0
-
-        return run_console(settings, add)
-    if args.action == "preview":
-        return _preview(settings, args.query, args.days, args.top)
-    if args.action == "remove":
-
-        async def remove(kit: ConsoleServices) -> int:
-            await kit.subscriptions.remove(kit.scope, args.id)
-            print(f"removed subscription {args.id}")
-            return 0
-
-        return run_console(settings, remove)
-    raise AssertionError(args.action)
-
-
-async def _list_subs(kit: ConsoleServices) -> int:
-    digests = await kit.schedules.described(kit.scope)
-    rows = [
-        (
-            s.id,
-            s.name or "",
-            s.target,
-            s.origin,
-            "paused: " + (s.paused_reason or "") if s.paused else "active",
-            digests.get(s.id, "instant"),
-            s.query,
-        )
-        for s in await kit.subscriptions.list(kit.scope)
-    ]
-    print(format_table(("id", "name", "target", "origin", "state", "schedule", "query"), rows, max_width=80))
-    return 0

@@ -66,7 +66,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from bot.app import run_digests
 
         return asyncio.run(run_digests(settings, args.subscription))
-    from bot.cli import run_console
+    from bot.manage_cli import run_console
 
     if args.command == "subs":
         return run_console(settings, partial(_subs, args))
