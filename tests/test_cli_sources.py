@@ -1,4 +1,4 @@
-"""`regwatch sources add` stores the kind its check detected, so the source then polls; duplicates are refused."""
+"""`regwatch sources add` stores the kind its check detected, so the source polls; duplicates exit 2."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ from datetime import time
 
 import pytest
 
-from bot.domain.schedule import QuietHours, Schedule
 from bot.domain.errors import UserError
+from bot.domain.schedule import QuietHours, Schedule
 from bot.services.schedules import ScheduleService
 from bot.services.scope import Scope
 from bot.storage import schedules
