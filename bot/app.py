@@ -41,6 +41,7 @@ from bot.sources.http import Fetcher
 from bot.sources.workers import InThread, Offload, WorkerPool, default_size
 from bot.storage import notices, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
+from bot.storage.probes import write_probe
 
 if TYPE_CHECKING:
     import discord
@@ -454,7 +455,7 @@ def _readiness(services: Services, bot: RegwatchBot | None) -> Callable[[], Awai
     async def check() -> dict[str, bool]:
         checks = {"scheduler": services.scheduler.running}
         try:
-            await services.adb.call(_write_probe)
+            await services.adb.call(write_probe)
             checks["database"] = True
         except Exception:
             checks["database"] = False
@@ -463,11 +464,6 @@ def _readiness(services: Services, bot: RegwatchBot | None) -> Callable[[], Awai
         return checks
 
     return check
-
-
-def _write_probe(db: Database) -> None:
-    with db.atomic():
-        db.execute("UPDATE meta SET value = value WHERE key = 'subscriptions_version'")
 
 
 async def run_digests(

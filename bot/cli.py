@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from bot import __version__
-from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError
-from bot.domain.models import MatchDoc, ParsedFeed
-from bot.domain.safetext import UNSAFE, json_line, terminal
+from bot.domain.errors import ConfigError, FetchError, ParseError, QueryError, RegwatchError, UserError
+from bot.domain.safetext import json_line, terminal
 from bot.logs import redact, setup_logging
+from bot.services.scope import CONSOLE_PREVIEW_MAX_ITEMS
 from bot.settings import Settings, load_settings
 from bot.tables import format_table
 from bot.terminal import guarded
 
-TARGET = re.compile(r"^(console|discord:\d{5,25})$")
+if TYPE_CHECKING:
+    from bot.sources.http import FetchResult
+
+# Items `subs preview` reads at most: the console's limit (bot/services/scope.py).
+PREVIEW_CLI_MAX_ITEMS = CONSOLE_PREVIEW_MAX_ITEMS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,6 +170,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"regwatch: {terminal(redact(str(exc), secrets))}", file=sys.stderr)
         return 2
+    except UserError as exc:
+        # A request that cannot be done (no such id, a duplicate, a value out of range): usage, exit 2.
+        print(f"regwatch: {terminal(str(exc))}", file=sys.stderr)
+        return 2
     except QueryError as exc:
         print(f"regwatch: invalid query {terminal(exc)}", file=sys.stderr)
         return 2
@@ -195,19 +201,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "poll":
         return asyncio.run(_poll(settings, args.source, args.dry_run))
     if args.command == "sources":
-        return _sources(settings, args)
+        from bot.manage_cli import sources
+
+        return sources(settings, args)
     if args.command in ("digest", "settings") or getattr(args, "action", None) in ("schedule", "mention"):
         from bot.schedule_cli import dispatch
 
         return dispatch(settings, args)
     if args.command == "subs":
-        return _subs(settings, args)
+        from bot.manage_cli import subs
+
+        return subs(settings, args)
     if args.command == "alerts":
         from bot.alerts_cli import dispatch as alerts
 
         return alerts(settings, args)
     if args.command == "why":
-        return _why(settings, args.url, args.target)
+        from bot.manage_cli import why
+
+        return why(settings, args.url, args.target)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -238,70 +250,32 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _read_feed(settings: Settings, feed: str) -> tuple[ParsedFeed, str]:
-    from bot.sources.adapters import parse_any
-
-    if feed.startswith(("http://", "https://")):
-        from bot.app import make_fetcher  # the whole service: imported only when fetching
-
-        async with make_fetcher(settings) as fetcher:
-            fetched = await fetcher.fetch(feed)
-        parsed = await asyncio.to_thread(parse_any, fetched.body, content_type=fetched.content_type, url=feed)
-        return parsed, feed
-    try:
-        body = await asyncio.to_thread(Path(feed).read_bytes)
-    except OSError as exc:
-        raise FetchError(f"cannot read {feed}: {exc.strerror}") from None
-    return await asyncio.to_thread(parse_any, body, url=feed), feed
-
-
 async def _match(settings: Settings, subs_file: Path, feeds: list[str], fmt: str) -> int:
     from bot.config_files import load_subscriptions
-    from bot.domain.explain import classify_verdict
-    from bot.domain.matcher import Matcher
-    from bot.domain.semantics import source_context, source_field
     from bot.domain.vendors import VendorCatalog
 
     # Imported before the subscriptions are loaded: imports allocate a lot, and each garbage
     # collection after loading would walk every subscription (1 s of 4 at 100,000).
-    from bot.sources import adapters  # noqa: F401
+    from bot.services.offline import OfflineMatcher, read_document
 
-    vendors = VendorCatalog.load_default()
-    named = load_subscriptions(subs_file, vendors)
-    matcher = Matcher((i, entry.parsed) for i, entry in enumerate(named))
-    gc.freeze()  # built once and kept to the end: later collections need not walk it again
+    async def fetch(url: str) -> FetchResult:
+        from bot.app import make_fetcher  # the whole service: imported only when fetching
+
+        async with make_fetcher(settings) as fetcher:
+            return await fetcher.fetch(url)
+
+    matcher = OfflineMatcher.build(load_subscriptions(subs_file, VendorCatalog.load_default()))
     status = 0
     rows: list[dict[str, Any]] = []
     for feed in feeds:
         try:
-            parsed, origin = await _read_feed(settings, feed)
+            rows.extend(matcher.match(await read_document(feed, fetch), feed))
         except (FetchError, ParseError) as exc:
             print(
                 f"regwatch: {terminal(feed)}: {terminal(with_private_hint(str(exc), settings))}",
                 file=sys.stderr,
             )
             status = 1
-            continue
-        source = parsed.title or origin
-        for entry in parsed.entries:
-            context = source_context(None, page_title=entry.page_title, heading=entry.heading)
-            action = classify_verdict(entry.title, entry.text, context).action
-            where = source_field(
-                source, None if entry.page_title == source else entry.page_title, entry.heading
-            )
-            doc = MatchDoc(title=entry.title, summary=entry.text, source=where, action=action)
-            for m in matcher.match(doc):
-                rows.append(
-                    {
-                        "subscription": named[m.subscription_id].name,
-                        "title": entry.title,
-                        "link": entry.link,
-                        "published": entry.published.isoformat() if entry.published else None,
-                        "source": source,
-                        "terms": list(m.terms),
-                        "action": doc.action,
-                    }
-                )
     if fmt == "jsonl":
         for row in rows:
             sys.stdout.write(json_line(row) + "\n")
@@ -354,263 +328,3 @@ def _source_exists(db: Database, source_id: int) -> bool:
     from bot.storage import sources
 
     return sources.get(db, source_id) is not None
-
-
-def _open(settings: Settings) -> Database:
-    from bot.app import open_database
-
-    return open_database(settings)
-
-
-def _sources(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.domain.clock import utcnow
-    from bot.storage import sources
-    from bot.storage.sources import SourceConfig
-
-    db = _open(settings)
-    if args.action == "list":
-        rows = []
-        owned = sources.owner_counts(db)
-        for s in sources.list_sources(db):
-            health = s.state
-            servers = owned.get(s.id, 0)
-            # Who sees its items: everyone (catalog, command line), or only the servers that added it.
-            seen_by = "everyone" if s.shared else f"{servers} server{'' if servers == 1 else 's'}"
-            rows.append(
-                (
-                    s.id,
-                    s.name,
-                    s.kind,
-                    seen_by,
-                    health,
-                    s.item_count,
-                    s.last_ok_at.strftime("%Y-%m-%d %H:%M") if s.last_ok_at else "never",
-                    s.last_error or "",
-                    s.url,
-                )
-            )
-        print(
-            format_table(
-                ("id", "name", "kind", "seen by", "health", "items", "last ok (UTC)", "last error", "url"),
-                rows,
-            )
-        )
-        return 0
-    if args.action == "add":
-        from bot.sources.http import check_url
-
-        check_url(args.url, allow_private=settings.allow_private_networks)
-        name = args.name or args.url.split("//", 1)[-1].split("/", 1)[0]
-        if args.interval is not None and args.interval < 5:
-            raise ConfigError("--interval must be at least 5 seconds")
-        if not args.no_check:
-            parsed, _ = asyncio.run(_read_feed(settings, args.url))
-            name = args.name or parsed.title or name
-            print(f"checked: {parsed.format} feed with {len(parsed.entries)} items")
-        src = sources.add(db, SourceConfig(name[:100], args.url, "feed", args.interval), utcnow())
-        print(
-            f"source {src.id} ({terminal(src.name, 100)}) will be polled;"
-            " its first poll records items without alerting."
-        )
-        return 0
-    if args.action == "remove":
-        if not sources.remove(db, args.id):
-            raise ConfigError(f"no source with id {args.id}")
-        print(f"removed source {args.id}")
-        return 0
-    if args.action == "check":
-        from bot.app import sync_configuration
-        from bot.doctor import SOURCE_CHECK_HEADERS, probe_sources
-        from bot.domain.vendors import VendorCatalog
-
-        if args.id is None:
-            sync_configuration(db, settings, VendorCatalog.load_default())
-            targets = sources.list_sources(db, enabled_only=True)
-        else:
-            found = sources.get(db, args.id)
-            if found is None:
-                raise ConfigError(f"no source with id {args.id}")
-            targets = [found]
-        checked = asyncio.run(probe_sources(settings, targets))
-        print(format_table(SOURCE_CHECK_HEADERS, checked, max_width=70))
-        failed = sum(1 for r in checked if r[3] == "FAIL")
-        print(f"\n{len(checked)} sources checked, {failed} failed.")
-        return 1 if failed else 0
-    raise AssertionError(args.action)
-
-
-def _why(settings: Settings, url: str, target: str | None) -> int:
-    from bot.domain.safetext import terminal
-    from bot.domain.vendors import VendorCatalog
-    from bot.services.insight import explain_link
-    from bot.storage import subscriptions
-
-    db = _open(settings)
-    subs = [s for s in subscriptions.list_subscriptions(db) if target is None or s.target == target]
-    explanation = explain_link(
-        db,
-        url,
-        subs,
-        VendorCatalog.load_default(),
-        settings.max_item_age_hours,
-        mention_channels=False,
-        show=terminal,
-    )
-    print("\n".join(explanation.lines))
-    return 0 if explanation.found else 1
-
-
-def _preview(settings: Settings, query_text: str, days: int, top: int) -> int:
-    import time
-    from datetime import timedelta
-
-    from bot.domain.clock import utcnow
-    from bot.domain.prefilter import fts_filter
-    from bot.domain.query import parse_query
-    from bot.domain.vendors import VendorCatalog
-    from bot.services.insight import preview
-    from bot.storage import items
-
-    if not 1 <= days <= 3650:
-        raise ConfigError("--days must be between 1 and 3650")
-    try:
-        query = parse_query(query_text, VendorCatalog.load_default())
-    except QueryError as exc:
-        _show_query_error(query_text, exc)
-        return 2
-    started = time.perf_counter()
-    since = utcnow() - timedelta(days=days)
-    stored, truncated, total = items.preview_candidates(
-        _open(settings), since, PREVIEW_CLI_MAX_ITEMS, fts_filter(query)
-    )
-    result = preview(stored, query, limit=max(0, top), truncated=truncated, scanned=total)
-    took = time.perf_counter() - started
-    for warning in result.notes:
-        print(f"note: {terminal(warning)}")
-    print(
-        f"{result.total} matches among {result.scanned} items stored in the last {days} days ({took:.2f} s)."
-    )
-    if result.per_day:
-        print(format_table(("day", "matches"), result.per_day))
-    if result.top:
-        rows = [
-            (
-                (it.published or it.fetched_at).strftime("%Y-%m-%d"),
-                it.source_name,
-                it.title,
-                ", ".join(terms),
-                it.link or "",
-            )
-            for it, terms in result.top
-        ]
-        print(format_table(("day", "source", "title", "terms", "link"), rows, max_width=70))
-    return 0
-
-
-# Items `subs preview` reads at most (newest first).
-PREVIEW_CLI_MAX_ITEMS = 500_000
-
-
-def _show_query_error(query: str, exc: QueryError) -> None:
-    print(f"regwatch: invalid query: {terminal(exc.reason)}", file=sys.stderr)
-    # Unsafe characters become spaces one for one, so the caret still points at the right place.
-    print(f"  {UNSAFE.sub(' ', query)}", file=sys.stderr)
-    print(f"  {' ' * exc.position}^ (position {exc.position + 1})", file=sys.stderr)
-
-
-def _subs(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.domain.clock import utcnow
-    from bot.domain.query import parse_query
-    from bot.domain.vendors import VendorCatalog
-    from bot.storage import subscriptions
-
-    db = _open(settings)
-    if args.action == "list":
-        from bot.storage import schedules
-
-        rows = []
-        for s in subscriptions.list_subscriptions(db):
-            found = schedules.get_schedule(db, s.id)
-            rows.append(
-                (
-                    s.id,
-                    s.name or "",
-                    s.target,
-                    s.origin,
-                    "paused: " + (s.paused_reason or "") if s.paused else "active",
-                    found[0].describe() if found else "instant",
-                    s.query,
-                )
-            )
-        headers = ("id", "name", "target", "origin", "state", "schedule", "query")
-        print(format_table(headers, rows, max_width=80))
-        return 0
-    if args.action == "add":
-        if args.target is None:
-            if settings.discord_token is not None:
-                raise ConfigError(
-                    "--target is required when a Discord token is set: discord:CHANNEL_ID or console"
-                )
-            args.target = "console"
-        if not TARGET.match(args.target):
-            raise ConfigError(f"--target must be 'console' or 'discord:CHANNEL_ID', not {args.target!r}")
-        if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):
-            raise ConfigError("--name must be 1-64 letters, digits, - or _")
-        try:
-            query = parse_query(args.query, VendorCatalog.load_default())
-        except QueryError as exc:
-            _show_query_error(args.query, exc)
-            return 2
-        for warning in query.warnings:
-            print(f"note: {terminal(warning)}")
-        try:
-            sub = subscriptions.add(db, args.query, args.target, utcnow(), name=args.name)
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise ConfigError(f"a subscription named {args.name!r} exists already") from None
-            raise
-        print(f"subscription {sub.id} added: {terminal(sub.query)} → {sub.target}")
-        return 0
-    if args.action == "preview":
-        return _preview(settings, args.query, args.days, args.top)
-    if args.action == "edit":
-        return _subs_edit(db, args)
-    if args.action == "remove":
-        if not subscriptions.remove(db, args.id):
-            raise ConfigError(f"no subscription with id {args.id}")
-        print(f"removed subscription {args.id}")
-        return 0
-    raise AssertionError(args.action)
-
-
-def _subs_edit(db: Database, args: argparse.Namespace) -> int:
-    from bot.domain.clock import utcnow
-    from bot.domain.vendors import VendorCatalog
-    from bot.services import subscription_edit as editing
-    from bot.services.guild import UserError
-
-    schedule = " ".join(args.schedule) if args.schedule else None
-    change = editing.Change(args.query, args.target, schedule, args.paused)
-    reason = "paused with `regwatch subs edit`"
-    try:
-        edited = editing.apply_edit(
-            db, args.id, change, VendorCatalog.load_default(), utcnow, guild_id=None, paused_reason=reason
-        )
-    except QueryError as exc:
-        _show_query_error(args.query or "", exc)
-        return 2
-    except editing.NothingToChange:
-        raise ConfigError(
-            "nothing to change: give --query, --target, --schedule, --pause or --resume"
-        ) from None
-    except UserError as exc:  # no such subscription, a bad target or schedule
-        raise ConfigError(str(exc)) from None
-    for warning in edited.warnings:
-        print(f"note: {terminal(warning)}")
-    sub = edited.subscription
-    print(f"subscription {sub.id} now watches {terminal(sub.query)} → {sub.target}")
-    if schedule is not None:
-        print(f"delivery: {edited.schedule.describe()}")
-    if sub.paused:
-        print(f"paused: its alerts are kept until `regwatch subs edit {sub.id} --resume`")
-    return 0

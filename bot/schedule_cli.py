@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.errors import ConfigError
-from bot.domain.schedule import ScheduleError, parse_mention_filter, parse_quiet_hours, parse_schedule, zone
+from bot.services.scope import Scope
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.services.console import ConsoleServices
 
 
 def add_parsers(sub: Any, subs: Any) -> None:
@@ -58,35 +62,28 @@ def add_parsers(sub: Any, subs: Any) -> None:
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run one of the schedule commands."""
-    try:
-        if args.command == "digest":
-            from bot.app import run_digests
+    if args.command == "digest":
+        from bot.app import run_digests
 
-            return asyncio.run(run_digests(settings, args.subscription))
-        if args.command == "subs":
-            return _subs(settings, args)
-        return _settings(settings, args)
-    except ScheduleError as exc:
-        raise ConfigError(str(exc)) from None
+        return asyncio.run(run_digests(settings, args.subscription))
+    from bot.manage_cli import run_console
+
+    if args.command == "subs":
+        return run_console(settings, partial(_subs, args))
+    if args.action == "quiet-hours" and not args.off and (not args.start or not args.end):
+        raise ConfigError("quiet-hours needs START and END (HH:MM), or --off")
+    return run_console(settings, partial(_settings, args))
 
 
-def _subs(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_database
-    from bot.domain.clock import utcnow
-    from bot.storage import schedules
-
-    db = open_database(settings)
+async def _subs(args: argparse.Namespace, kit: ConsoleServices) -> int:
     if args.action == "schedule":
-        schedule = parse_schedule(args.mode, args.time, args.day, urgent_instant=args.urgent_instant)
-        if not schedules.set_schedule(db, args.id, schedule, utcnow()):
-            raise ConfigError(f"no subscription with id {args.id}")
-        sub = schedules.digest_subscriptions(db, args.id)[0]
-        where = f" ({sub.timezone})" if schedule.is_digest else ""
+        schedule, tz = await kit.schedules.schedule(
+            kit.scope, args.id, args.mode, args.time, args.day, urgent_instant=args.urgent_instant
+        )
+        where = f" ({tz})" if schedule.is_digest else ""
         print(f"subscription {args.id}: {schedule.describe()}{where}")
         return 0
-    only = parse_mention_filter(args.only)
-    if not schedules.set_mention(db, args.id, args.role, only):
-        raise ConfigError(f"no subscription with id {args.id}")
+    only = await kit.schedules.mention(kit.scope, args.id, args.role, args.only)
     if args.role is None:
         print(f"subscription {args.id} mentions no role")
     else:
@@ -96,45 +93,31 @@ def _subs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_database
-    from bot.storage import schedules
-
-    db = open_database(settings)
-    guild = args.guild
+async def _settings(args: argparse.Namespace, kit: ConsoleServices) -> int:
+    # --guild: a Discord server's settings, changed by the operator (default: the console's own).
+    scope = Scope(args.guild)
+    schedules = kit.schedules
     if args.action == "timezone":
-        zone(args.name)
-        print(f"time zone: {schedules.set_timezone(db, guild, args.name)}")
+        print(f"time zone: {await schedules.set_timezone(scope, args.name)}")
     elif args.action == "quiet-hours":
-        if args.off:
-            schedules.set_quiet_hours(db, guild, args.target, None)
+        start = "off" if args.off else args.start
+        hours = await schedules.set_quiet_hours(
+            scope, args.target, start, args.end, urgent_bypass=args.urgent_bypass
+        )
+        if hours is None:
             print(f"quiet hours of {args.target} removed")
         else:
-            if not args.start or not args.end:
-                raise ConfigError("quiet-hours needs START and END (HH:MM), or --off")
-            hours = parse_quiet_hours(args.start, args.end, urgent_bypass=args.urgent_bypass)
-            schedules.set_quiet_hours(db, guild, args.target, hours)
-            print(f"quiet hours of {args.target}: {hours.describe()} ({schedules.get_timezone(db, guild)})")
+            print(f"quiet hours of {args.target}: {hours.describe()} ({await schedules.timezone(scope)})")
     elif args.action == "rate-limit":
-        if not 1 <= args.limit <= 50 or not 1 <= args.window <= 3600:
-            raise ConfigError("rate-limit needs LIMIT 1-50 messages per WINDOW 1-3600 seconds")
-        current = schedules.get_rate_cap(db, guild)
-        cap_value = current.overflow_cap if args.overflow_cap is None else args.overflow_cap
-        if not 10 <= cap_value <= 100_000:
-            raise ConfigError("--overflow-cap must be 10-100000 alerts")
-        cap = schedules.RateCap(args.limit, args.window, cap_value)
-        schedules.set_rate_cap(db, guild, cap)
+        cap = await schedules.set_rate_limit(scope, args.limit, args.window, args.overflow_cap)
         print(f"rate cap: {cap.describe()}")
     else:
-        print(f"time zone: {schedules.get_timezone(db, guild)}")
-        print(f"rate cap: {schedules.get_rate_cap(db, guild).describe()}")
-        rows = db.execute(
-            "SELECT target, start, end, urgent_bypass FROM quiet_hours WHERE guild_id = ? ORDER BY target",
-            (schedules.scope(guild),),
-        ).fetchall()
-        for target, start, end, bypass in rows:
+        shown = await schedules.settings(scope)
+        print(f"time zone: {shown.timezone}")
+        print(f"rate cap: {shown.rate_cap.describe()}")
+        for row in shown.quiet_hours:
             print(
-                f"quiet hours of {target}: {start}-{end}"
-                + (" (urgent actions still go out)" if bypass else "")
+                f"quiet hours of {row.target}: {row.start}-{row.end}"
+                + (" (urgent actions still go out)" if row.urgent_bypass else "")
             )
     return 0

@@ -14,8 +14,9 @@ from typing import Any
 
 import discord
 
+from bot.chat.errors import sentence
 from bot.chat.replies import reply
-from bot.services.guild import UserError
+from bot.domain.errors import UserError
 from bot.services.triage import TriageService
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class AlertButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPL
             else:
                 await self._mute(interaction, service)
         except UserError as exc:
-            await reply(interaction, str(exc))
+            # Buttons are not commands: the command tree's handler does not see their errors.
+            await reply(interaction, sentence(str(exc)))
 
     async def _acknowledge(self, interaction: Interaction, service: TriageService) -> None:
         assert interaction.guild_id is not None

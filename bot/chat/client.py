@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.chat.alert_buttons import AlertButton
 from bot.chat.alerts_cmd import AlertsGroup
+from bot.chat.errors import error_reply
 from bot.chat.help_cmd import help_command, watch_test_command, welcome
 from bot.chat.paging import PageButton
 from bot.chat.replies import reply
@@ -117,8 +118,10 @@ class RegwatchBot(discord.Client):
     async def _on_command_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:
-        log.error("slash command %s failed", interaction.command and interaction.command.qualified_name,
-                  exc_info=error)  # fmt: skip
-        await reply(
-            interaction, "Something went wrong on regwatch's side; the error was logged. Please try again."
-        )
+        """Answer every command's error in one place: in plain words, or with an apology when it is ours."""
+        text = error_reply(interaction, error)
+        if text is None:
+            log.error("slash command %s failed", interaction.command and interaction.command.qualified_name,
+                      exc_info=error)  # fmt: skip
+            text = "Something went wrong on regwatch's side; the error was logged. Please try again."
+        await reply(interaction, text)

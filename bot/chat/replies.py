@@ -1,4 +1,4 @@
-"""Ephemeral replies and permission checks shared by the command groups."""
+"""Ephemeral replies and text helpers shared by the command groups."""
 
 from __future__ import annotations
 
@@ -33,19 +33,6 @@ async def reply(
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions, **extra)
     else:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions, **extra)
-
-
-async def require_manage_guild(
-    interaction: discord.Interaction[discord.Client], purpose: str = "to change what this server watches"
-) -> bool:
-    """Re-check Manage Server ourselves (server admins can override Discord's command permissions)."""
-    if interaction.guild_id is None:
-        await reply(interaction, "regwatch commands work inside a server, not in direct messages.")
-        return False
-    if not interaction.permissions.manage_guild:
-        await reply(interaction, f"You need the **Manage Server** permission {purpose}.")
-        return False
-    return True
 
 
 def code(text: str) -> str:

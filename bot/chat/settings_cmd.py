@@ -7,10 +7,11 @@ from zoneinfo import available_timezones
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild
+from bot.chat.errors import manage_server
+from bot.chat.replies import reply
 from bot.delivery.embed import escape
-from bot.services.guild import UserError
 from bot.services.schedules import ScheduleService
+from bot.services.scope import Scope
 from bot.services.webhooks import DEFAULT_NAME, WebhookService, check_profile
 
 Interaction = discord.Interaction[discord.Client]
@@ -29,17 +30,12 @@ class SettingsGroup(app_commands.Group):
             self.add_command(WebhookGroup(webhooks))
 
     @app_commands.command(name="timezone", description="Time zone of digests and quiet hours (IANA name)")
+    @manage_server
     @app_commands.describe(name="e.g. Europe/Vilnius, America/New_York, UTC")
     async def timezone(self, interaction: Interaction, name: app_commands.Range[str, 1, 64]) -> None:
         """Set this server's time zone."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        try:
-            canonical = await self.schedules.set_timezone(interaction.guild_id, name)
-        except UserError as exc:
-            await reply(interaction, f"{str(exc)[0].upper()}{str(exc)[1:]}.")
-            return
+        canonical = await self.schedules.set_timezone(Scope.guild(interaction.guild_id), name)
         await reply(
             interaction, f"This server's time zone is now {canonical}: digests and quiet hours use it."
         )
@@ -53,6 +49,7 @@ class SettingsGroup(app_commands.Group):
     @app_commands.command(
         name="quiet-hours", description="Hold alerts during quiet hours (start off: remove)"
     )
+    @manage_server
     @app_commands.describe(
         start="HH:MM, e.g. 22:00 (or off to remove)",
         end="HH:MM, e.g. 07:00",
@@ -68,22 +65,15 @@ class SettingsGroup(app_commands.Group):
         urgent_bypass: bool = True,
     ) -> None:
         """Set or remove quiet hours."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
+        scope = Scope.guild(interaction.guild_id)
         target = f"discord:{channel.id}" if channel is not None else "*"
         where = f"<#{channel.id}>" if channel is not None else "every channel of this server"
-        try:
-            hours = await self.schedules.set_quiet_hours(
-                interaction.guild_id, target, start, end, urgent_bypass=urgent_bypass
-            )
-        except UserError as exc:
-            await reply(interaction, f"{str(exc)[0].upper()}{str(exc)[1:]}.")
-            return
+        hours = await self.schedules.set_quiet_hours(scope, target, start, end, urgent_bypass=urgent_bypass)
         if hours is None:
             await reply(interaction, f"Quiet hours removed for {where}.")
             return
-        tz = await self.schedules.timezone(interaction.guild_id)
+        tz = await self.schedules.timezone(scope)
         await reply(
             interaction,
             f"Quiet hours for {where}: {hours.describe()}, {tz}. Alerts in that time wait and are "
@@ -91,6 +81,7 @@ class SettingsGroup(app_commands.Group):
         )
 
     @app_commands.command(name="rate-limit", description="Per-channel posting rate and overflow cap")
+    @manage_server
     @app_commands.describe(
         messages="Messages per window in one channel (1-5)",
         seconds="Window in seconds (1-3600)",
@@ -104,10 +95,10 @@ class SettingsGroup(app_commands.Group):
         overflow_cap: app_commands.Range[int, 10, 10000] | None = None,
     ) -> None:
         """Set the per-channel rate cap."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        cap = await self.schedules.set_rate_limit(interaction.guild_id, messages, seconds, overflow_cap)
+        cap = await self.schedules.set_rate_limit(
+            Scope.guild(interaction.guild_id), messages, seconds, overflow_cap
+        )
         await reply(interaction, f"Rate cap for each channel: {cap.describe()}.")
 
 
@@ -119,6 +110,7 @@ class WebhookGroup(app_commands.Group):
         self.service = service
 
     @app_commands.command(name="enable", description="Post a channel's alerts through a webhook")
+    @manage_server
     @app_commands.describe(
         name="The name alerts show (default: regwatch)",
         avatar_url="https:// URL of the avatar alerts show (default: the webhook's own)",
@@ -132,15 +124,9 @@ class WebhookGroup(app_commands.Group):
         channel: discord.TextChannel | None = None,
     ) -> None:
         """Create the channel's webhook (Manage Webhooks) and post its alerts through it."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None and interaction.channel_id is not None
         channel_id = channel.id if channel is not None else interaction.channel_id
-        try:
-            name, avatar = check_profile(name, avatar_url)
-        except UserError as exc:
-            await reply(interaction, f"{str(exc)[0].upper()}{str(exc)[1:]}.")
-            return
+        name, avatar = check_profile(name, avatar_url)  # UserError: the error handler answers
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             created = await interaction.client.http.create_webhook(
@@ -183,11 +169,10 @@ class WebhookGroup(app_commands.Group):
         )
 
     @app_commands.command(name="disable", description="Post a channel's alerts as the bot again")
+    @manage_server
     @app_commands.describe(channel="The channel (default: this one)")
     async def disable(self, interaction: Interaction, channel: discord.TextChannel | None = None) -> None:
         """Stop using the channel's webhook and delete it."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None and interaction.channel_id is not None
         channel_id = channel.id if channel is not None else interaction.channel_id
         old = await self.service.disable(interaction.guild_id, channel_id, interaction.user.id)

@@ -7,11 +7,11 @@ from datetime import datetime
 import discord
 from discord import app_commands
 
+from bot.chat.errors import manage_server
 from bot.chat.paging import Page, page_of, send_page
-from bot.chat.replies import reply, require_manage_guild, url_text
+from bot.chat.replies import reply, url_text
 from bot.delivery.embed import escape
-from bot.domain.errors import FetchError, ParseError
-from bot.services.guild import GuildService, UserError
+from bot.services.guild import GuildService
 from bot.storage.sources import Source
 
 Interaction = discord.Interaction[discord.Client]
@@ -37,7 +37,12 @@ class SourceGroup(app_commands.Group):
         super().__init__(name="source", description="Feeds this server watches", guild_only=True)
         self.service = service
 
-    @app_commands.command(name="add", description="Watch a feed (RSS, Atom or JSON Feed) for this server")
+    @app_commands.command(
+        name="add",
+        description="Watch a feed (RSS, Atom or JSON Feed) for this server",
+        extras={"error_prefix": "Could not add that source: "},
+    )
+    @manage_server
     @app_commands.describe(url="Feed URL", name="Display name", interval_minutes="Minutes between polls")
     async def add(
         self,
@@ -47,15 +52,9 @@ class SourceGroup(app_commands.Group):
         interval_minutes: app_commands.Range[int, 1, 10080] | None = None,
     ) -> None:
         """Check and add a feed."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            source, detail = await self.service.add_source(interaction.guild_id, url, name, interval_minutes)
-        except (FetchError, ParseError, UserError) as exc:
-            await reply(interaction, f"Could not add that source: {escape(str(exc), 1500)}")
-            return
+        source, detail = await self.service.add_source(interaction.guild_id, url, name, interval_minutes)
         await reply(
             interaction,
             f"Watching **{escape(source.name, 100)}** (source {source.id}): {detail} "
@@ -63,17 +62,12 @@ class SourceGroup(app_commands.Group):
         )
 
     @app_commands.command(name="remove", description="Stop watching one of this server's own sources")
+    @manage_server
     @app_commands.describe(id="Source id (see /source list)")
     async def remove(self, interaction: Interaction, id: int) -> None:
         """Remove a source this server added."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        try:
-            source = await self.service.remove_source(interaction.guild_id, id)
-        except UserError as exc:
-            await reply(interaction, str(exc))
-            return
+        source = await self.service.remove_source(interaction.guild_id, id)
         await reply(interaction, f"Removed source {id} ({escape(source.name, 100)}).")
 
     @remove.autocomplete("id")

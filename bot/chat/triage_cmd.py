@@ -7,7 +7,8 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from bot.chat.replies import reply, require_manage_guild
+from bot.chat.errors import manage_server
+from bot.chat.replies import reply
 from bot.services.triage import TriageService
 
 Interaction = discord.Interaction[discord.Client]
@@ -19,11 +20,10 @@ def triage_role_command(service: TriageService) -> app_commands.Command[app_comm
     @app_commands.command(
         name="triage-role", description="The role that may acknowledge and mute alerts (omit to clear)"
     )
+    @manage_server
     @app_commands.describe(role="Members with this role may press Acknowledge and Mute on alerts")
     async def triage_role(interaction: Interaction, role: discord.Role | None = None) -> None:
         """Set or clear the triage role."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
         await service.set_triage_role(interaction.guild_id, role.id if role else None, interaction.user.id)
         if role is None:
@@ -41,6 +41,7 @@ def embed_style_command(service: TriageService) -> app_commands.Command[app_comm
     """Return the /settings embed command: full or compact alert embeds, per channel."""
 
     @app_commands.command(name="embed", description="Full or compact alert embeds in a channel")
+    @manage_server
     @app_commands.describe(
         style="full: excerpt, fields and subscription; compact: title, short excerpt, key fields",
         channel="The channel (default: this one)",
@@ -51,8 +52,6 @@ def embed_style_command(service: TriageService) -> app_commands.Command[app_comm
         channel: discord.TextChannel | None = None,
     ) -> None:
         """Set a channel's embed style."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None and interaction.channel_id is not None
         channel_id = channel.id if channel is not None else interaction.channel_id
         await service.set_embed_style(interaction.guild_id, channel_id, style, interaction.user.id)

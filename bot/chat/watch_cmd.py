@@ -5,13 +5,14 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.chat.errors import manage_server
 from bot.chat.paging import Page, page_of, send_page
-from bot.chat.replies import code, linked, query_error_text, reply, require_manage_guild
+from bot.chat.replies import code, linked, reply
 from bot.delivery.embed import escape
-from bot.domain.errors import QueryError
 from bot.domain.text import fold
-from bot.services.guild import GuildService, UserError
+from bot.services.guild import GuildService
 from bot.services.schedules import ScheduleService
+from bot.services.scope import Scope
 
 Interaction = discord.Interaction[discord.Client]
 
@@ -37,21 +38,14 @@ class WatchGroup(app_commands.Group):
         assert interaction.guild_id is not None
         channel_id = channel.id if channel is not None else interaction.channel_id
         assert channel_id is not None
-        try:
-            sub, warnings = await self.service.subscribe(
-                interaction.guild_id,
-                channel_id,
-                interaction.user.id,
-                query,
-                origin_channel_id=interaction.channel_id,
-                mention_role_id=mention.id if mention else None,
-            )
-        except QueryError as exc:
-            await reply(interaction, query_error_text(query, exc))
-            return
-        except UserError as exc:
-            await reply(interaction, str(exc))
-            return
+        sub, warnings = await self.service.subscribe(
+            interaction.guild_id,
+            channel_id,
+            interaction.user.id,
+            query,
+            origin_channel_id=interaction.channel_id,
+            mention_role_id=mention.id if mention else None,
+        )
         notes = "".join(f"\nNote: {escape(w, 300)}" for w in warnings)
         ping = f" mentioning {mention.mention}" if mention else ""
         await reply(
@@ -61,6 +55,7 @@ class WatchGroup(app_commands.Group):
         )
 
     @app_commands.command(name="vendor", description="Alert a channel about a vendor, under all its names")
+    @manage_server
     @app_commands.describe(
         name="Vendor from the catalog",
         channel="Channel for the alerts (default: this one)",
@@ -76,13 +71,7 @@ class WatchGroup(app_commands.Group):
         actions_only: bool = False,
     ) -> None:
         """Subscribe to a catalog vendor."""
-        if not await require_manage_guild(interaction):
-            return
-        try:
-            query = self.service.vendor_query(name, actions_only=actions_only)
-        except UserError as exc:
-            await reply(interaction, str(exc))
-            return
+        query = self.service.vendor_query(name, actions_only=actions_only)
         await self._subscribe(interaction, query, channel, mention, code(query))
 
     @vendor.autocomplete("name")
@@ -98,6 +87,7 @@ class WatchGroup(app_commands.Group):
         return choices[:25]
 
     @app_commands.command(name="keywords", description="Alert a channel about a keyword query")
+    @manage_server
     @app_commands.describe(
         query='e.g. Kaspersky AND (ban OR prohibit*), "emergency directive", vendor:Huawei NEAR/5 ban*',
         channel="Channel for the alerts (default: this one)",
@@ -111,8 +101,6 @@ class WatchGroup(app_commands.Group):
         mention: discord.Role | None = None,
     ) -> None:
         """Subscribe to a query."""
-        if not await require_manage_guild(interaction):
-            return
         await self._subscribe(interaction, query, channel, mention, code(query))
 
     @app_commands.command(name="list", description="This server's subscriptions")
@@ -128,7 +116,7 @@ class WatchGroup(app_commands.Group):
         if not subs:
             return Page("This server has no subscriptions yet. Try /watch vendor name:Kaspersky.", 1, False)
         lines = []
-        digests = await self.schedules.described(interaction.guild_id) if self.schedules else {}
+        digests = await self.schedules.described(Scope.guild(interaction.guild_id)) if self.schedules else {}
         for s in subs:
             state = f" — **paused**: {escape(s.paused_reason or '', 300)}" if s.paused else ""
             role = f" mentions <@&{s.mention_role_id}>" if s.mention_role_id else ""
@@ -137,22 +125,18 @@ class WatchGroup(app_commands.Group):
         return page_of(lines, page, "/watch list")
 
     @app_commands.command(name="remove", description="Remove one of this server's subscriptions")
+    @manage_server
     @app_commands.describe(id="Subscription id (see /watch list)")
     async def remove(self, interaction: Interaction, id: int) -> None:
         """Remove a subscription of this server."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        try:
-            await self.service.remove_subscription(interaction.guild_id, id, user_id=interaction.user.id)
-        except UserError as exc:
-            await reply(interaction, str(exc))
-            return
+        await self.service.remove_subscription(interaction.guild_id, id, user_id=interaction.user.id)
         await reply(interaction, f"Removed subscription {id}.")
 
     @app_commands.command(
         name="edit", description="Change a subscription: query, channel, schedule, pause or resume"
     )
+    @manage_server
     @app_commands.describe(
         id="Subscription id (see /watch list)",
         query="New query, as for /watch keywords",
@@ -170,26 +154,16 @@ class WatchGroup(app_commands.Group):
         schedule: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         """Change one of this server's subscriptions in place, keeping its id and mention."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None
-        try:
-            edited = await self.service.edit_subscription(
-                interaction.guild_id,
-                id,
-                interaction.user.id,
-                query_text=query,
-                channel_id=channel.id if channel is not None else None,
-                paused=paused,
-                schedule=schedule,
-            )
-        except QueryError as exc:
-            await reply(interaction, query_error_text(query or "", exc))
-            return
-        except UserError as exc:
-            text = str(exc)
-            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
-            return
+        edited = await self.service.edit_subscription(
+            interaction.guild_id,
+            id,
+            interaction.user.id,
+            query_text=query,
+            channel_id=channel.id if channel is not None else None,
+            paused=paused,
+            schedule=schedule,
+        )
         sub = edited.subscription
         when = f" Delivery: {edited.schedule.describe()}." if schedule is not None else ""
         state = " It is **paused**: its alerts are kept until you resume it." if sub.paused else ""
@@ -201,6 +175,7 @@ class WatchGroup(app_commands.Group):
         )
 
     @app_commands.command(name="schedule", description="Deliver a subscription at once or in digests")
+    @manage_server
     @app_commands.describe(
         id="Subscription id (see /watch list)",
         mode="instant, or an hourly, daily or weekly digest",
@@ -222,17 +197,15 @@ class WatchGroup(app_commands.Group):
         urgent_instant: bool = True,
     ) -> None:
         """Set a subscription's delivery schedule."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None and self.schedules is not None
-        try:
-            schedule, tz = await self.schedules.schedule(
-                interaction.guild_id, id, mode, time, day, urgent_instant=urgent_instant
-            )
-        except UserError as exc:
-            text = str(exc)
-            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
-            return
+        schedule, tz = await self.schedules.schedule(
+            Scope.guild(interaction.guild_id, interaction.user.id),
+            id,
+            mode,
+            time,
+            day,
+            urgent_instant=urgent_instant,
+        )
         if not schedule.is_digest:
             await reply(interaction, f"Subscription {id} now posts each alert as it comes.")
             return
@@ -248,6 +221,7 @@ class WatchGroup(app_commands.Group):
         )
 
     @app_commands.command(name="mention", description="Mention a role for a subscription's alerts")
+    @manage_server
     @app_commands.describe(
         id="Subscription id (see /watch list)",
         role="Role to mention (leave out to mention nobody)",
@@ -261,20 +235,14 @@ class WatchGroup(app_commands.Group):
         only: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         """Set the role a subscription mentions, optionally only for some action types or severities."""
-        if not await require_manage_guild(interaction):
-            return
         assert interaction.guild_id is not None and self.schedules is not None
-        try:
-            wanted = await self.schedules.mention(interaction.guild_id, id, role.id if role else None, only)
-        except UserError as exc:
-            text = str(exc)
-            await reply(interaction, f"{text[0].upper()}{text[1:]}" + ("" if text.endswith(".") else "."))
-            return
+        scope = Scope.guild(interaction.guild_id, interaction.user.id)
+        wanted = await self.schedules.mention(scope, id, role.id if role else None, only)
         if role is None:
             await reply(interaction, f"Subscription {id} mentions nobody.")
             return
-        scope = f" for {', '.join(wanted)} alerts" if wanted else ""
-        await reply(interaction, f"Subscription {id} mentions {role.mention}{scope}.")
+        only_for = f" for {', '.join(wanted)} alerts" if wanted else ""
+        await reply(interaction, f"Subscription {id} mentions {role.mention}{only_for}.")
 
     @edit.autocomplete("id")
     @schedule.autocomplete("id")
@@ -294,7 +262,13 @@ class WatchGroup(app_commands.Group):
             if not typed or typed in str(s.id) or typed.casefold() in s.query.casefold()
         ][:25]
 
-    @app_commands.command(name="preview", description="What a query would have matched in recent items")
+    @app_commands.command(
+        name="preview",
+        description="What a query would have matched in recent items",
+        # Manage Server: a preview scans every stored item, the costliest thing a member can ask.
+        extras={"manage_purpose": "to preview queries (a preview scans every stored item)"},
+    )
+    @manage_server
     @app_commands.describe(
         query="A query, as for /watch keywords", days="How many days back (1-365, default 30)"
     )
@@ -305,16 +279,7 @@ class WatchGroup(app_commands.Group):
         days: app_commands.Range[int, 1, 365] = 30,
     ) -> None:
         """Run a query over stored items and show counts per day and the top matches."""
-        # Manage Server: a preview scans every stored item, the costliest thing a member can ask.
-        if not await require_manage_guild(
-            interaction, "to preview queries (a preview scans every stored item)"
-        ):
-            return
-        try:
-            self.service.parse(query)
-        except QueryError as exc:
-            await reply(interaction, query_error_text(query, exc))
-            return
+        self.service.parse(query)  # an invalid query is answered at once, before deferring
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.service.preview(query, days, guild_id=interaction.guild_id)
         if not result.total:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain.errors import RegwatchError
+# Raised here; defined with the other errors (and still importable from here).
+from bot.domain.errors import ScheduleError as ScheduleError  # noqa: PLC0414
 
 MODES = ("instant", "hourly", "daily", "weekly")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -34,10 +35,6 @@ SEVERITIES = {
 ACTION_TYPES = tuple(SEVERITIES)
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-class ScheduleError(RegwatchError):
-    """A schedule, time, day, time zone or quiet-hours value is invalid; the text is shown as is."""
 
 
 def parse_hhmm(text: str, what: str = "time") -> time:

@@ -1,1 +1,1 @@
-"""Use cases behind the chat commands: validate, apply per-server rules, call storage."""
+"""Use cases for every front end (the CLI and the slash commands), each in a scope: bot/services/scope.py."""

@@ -1,55 +1,33 @@
-"""What a Discord server can do: subscribe channels, preview queries, manage its sources, ask why.
+"""A Discord server's use cases: the slash commands' entry to bot/services, bound to one server.
 
-Every method takes the caller's guild id and only ever reads or changes that server's rows, so
-no command can reach another server's subscriptions, sources or alerts.
+Each method takes the caller's guild id and delegates to the scope's use cases
+(bot/services/subscriptions.py, sources.py, insight.py) with `Scope.guild(...)`, so no command can
+reach another server's subscriptions, sources or alerts, and the rules are the CLI's own.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from bot.domain.clock import Clock, utcnow
-from bot.domain.errors import RegwatchError
-from bot.domain.prefilter import fts_filter
-from bot.domain.query import Query, parse_query
+from bot.domain.errors import UserError
+from bot.domain.query import Query
 from bot.domain.vendors import VendorCatalog
-from bot.services import insight
 from bot.services.insight import Explanation, Preview
-from bot.sources.http import Fetcher, check_url
-from bot.sources.parse import parse_feed
-from bot.sources.workers import InThread, Offload
-from bot.storage import items, outbox, sources, subscriptions, triage
+from bot.services.scope import Limits, Scope
+from bot.services.sources import SourceService
+from bot.services.subscription_edit import Change, Edited, NothingToChange
+from bot.services.subscriptions import SubscriptionService
+from bot.sources.http import Fetcher
+from bot.sources.workers import Offload
+from bot.storage import items, outbox, subscriptions
 from bot.storage.db import AsyncDatabase
 from bot.storage.items import StoredItem
 from bot.storage.outbox import PendingAlert
-from bot.storage.sources import Source, SourceConfig
+from bot.storage.sources import Source
 from bot.storage.subscriptions import Subscription
 
-if TYPE_CHECKING:
-    from bot.services.subscription_edit import Edited
-
 __all__ = ["Explanation", "GuildService", "Limits", "Preview", "UserError"]
-
-# Items a preview reads (newest first): enough for weeks of every catalog source.
-PREVIEW_MAX_ITEMS = 50_000
-
-
-class UserError(RegwatchError):
-    """A request a person made that cannot be done; the message is shown to them as is."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-server quotas and rules."""
-
-    max_subscriptions: int = 50
-    max_sources: int = 10
-    min_interval_minutes: int = 5
-    allow_private: bool = False
-    max_item_age_hours: int = 168
 
 
 class GuildService:
@@ -67,10 +45,9 @@ class GuildService:
     ) -> None:
         self._adb = adb
         self.vendors = vendors
-        self._fetcher = fetcher
         self.limits = limits
-        self._clock = clock
-        self._offload: Offload = offload if offload is not None else InThread()
+        self.subscriptions = SubscriptionService(adb, vendors, limits, clock=clock)
+        self.sources = SourceService(adb, fetcher, limits, clock=clock, offload=offload)
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -85,18 +62,11 @@ class GuildService:
 
     def parse(self, query: str) -> Query:
         """Parse a query with the vendor catalog; raises QueryError with position and reason."""
-        return parse_query(query, self.vendors)
+        return self.subscriptions.parse(query)
 
     def vendor_query(self, name: str, *, actions_only: bool = False) -> str:
         """Return the query text for a vendor subscription, or raise UserError for an unknown vendor."""
-        vendor = self.vendors.lookup(name)
-        if vendor is None:
-            raise UserError(
-                f"'{name}' is not in the vendor catalog. Pick one from the suggestions, or use "
-                f'/watch keywords query:"{name}" to watch the name as a phrase.'
-            )
-        query = f'vendor:"{vendor.name}"'
-        return f"{query} action:any" if actions_only else query
+        return self.subscriptions.vendor_query(name, actions_only=actions_only)
 
     async def subscribe(
         self,
@@ -109,29 +79,13 @@ class GuildService:
         mention_role_id: int | None = None,
     ) -> tuple[Subscription, tuple[str, ...]]:
         """Subscribe a channel of this server to a query; return it with any warnings."""
-        query = self.parse(query_text)
-        existing = await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
-        if len(existing) >= self.limits.max_subscriptions:
-            raise UserError(
-                f"This server has {len(existing)} subscriptions, the most allowed "
-                f"({self.limits.max_subscriptions}). Remove one with /watch remove first."
-            )
-        target = f"discord:{channel_id}"
-        for sub in existing:
-            if sub.target == target and sub.query == query_text:
-                raise UserError(f"<#{channel_id}> already has this subscription (id {sub.id}).")
-        sub = await self._adb.call(
-            subscriptions.add,
+        return await self.subscriptions.add(
+            Scope.guild(guild_id, user_id),
             query_text,
-            target,
-            self._clock(),
-            guild_id=guild_id,
-            created_by=f"discord:{user_id}",
-            origin="discord",
+            f"discord:{channel_id}",
             mention_role_id=mention_role_id,
             origin_channel_id=origin_channel_id or channel_id,
         )
-        return sub, query.warnings
 
     async def edit_subscription(
         self,
@@ -145,58 +99,32 @@ class GuildService:
         schedule: str | None = None,
     ) -> Edited:
         """Change one of this server's subscriptions in place (bot/services/subscription_edit.py)."""
-        from bot.services import subscription_edit as editing  # it imports UserError from here
-
-        change = editing.Change(
+        change = Change(
             query=query_text,
             target=f"discord:{channel_id}" if channel_id is not None else None,
             schedule=schedule,
             paused=paused,
         )
         try:
-            edited = await self._adb.call(
-                editing.apply_edit,
-                sub_id,
-                change,
-                self.vendors,
-                self._clock,
-                guild_id=guild_id,
-                paused_reason=f"paused by <@{user_id}> with /watch edit",
-            )
-        except editing.NothingToChange:
+            return await self.subscriptions.edit(Scope.guild(guild_id, user_id), sub_id, change)
+        except NothingToChange:
             raise UserError(
                 "Nothing to change: give a query, a channel, a schedule, or paused true/false."
             ) from None
-        except editing.NoSuchSubscription:
-            raise UserError(
-                f"This server has no subscription with id {sub_id}. /watch list shows them."
-            ) from None
-        return edited
 
     async def list_subscriptions(self, guild_id: int) -> list[Subscription]:
         """Return this server's subscriptions."""
-        return await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
+        return await self.subscriptions.list(Scope.guild(guild_id))
 
     async def remove_subscription(self, guild_id: int, sub_id: int, *, user_id: int | None = None) -> None:
         """Remove one of this server's subscriptions; refuse ids of other servers plainly."""
-        if not await self._adb.call(subscriptions.remove, sub_id, guild_id=guild_id):
-            raise UserError(f"This server has no subscription with id {sub_id}. /watch list shows them.")
-        if user_id is not None:
-            await self._adb.call(triage.name_remover, sub_id, f"discord:{user_id}")
+        await self.subscriptions.remove(Scope.guild(guild_id, user_id), sub_id)
 
     async def preview(
         self, query_text: str, days: int = 30, *, limit: int = 5, guild_id: int | None = None
     ) -> Preview:
         """Run a query over the items stored in the last `days` days (those `guild_id` may see)."""
-        query = self.parse(query_text)
-        days = max(1, min(days, 365))
-        since = self._clock() - timedelta(days=days)
-        stored, truncated, total = await self._adb.call(
-            items.preview_candidates, since, PREVIEW_MAX_ITEMS, fts_filter(query), guild_id=guild_id
-        )
-        return await asyncio.to_thread(
-            insight.preview, stored, query, limit=limit, truncated=truncated, scanned=total
-        )
+        return await self.subscriptions.preview(Scope(guild_id), query_text, days, limit=limit)
 
     async def recent_items(self, guild_id: int, since: datetime, limit: int) -> list[StoredItem]:
         """Return the newest items of the sources this server sees, fetched since a time."""
@@ -207,49 +135,20 @@ class GuildService:
     async def add_source(
         self, guild_id: int, url: str, name: str | None = None, interval_minutes: int | None = None
     ) -> tuple[Source, str]:
-        """Check a feed URL (safe address, really a feed) and add it for this server."""
-        url = url.strip()
-        check_url(url, allow_private=self.limits.allow_private)
-        if interval_minutes is not None and interval_minutes < self.limits.min_interval_minutes:
-            raise UserError(f"interval_minutes must be at least {self.limits.min_interval_minutes}.")
-        mine = await self._adb.call(sources.count_for_guild, guild_id)
-        if mine >= self.limits.max_sources:
-            raise UserError(
-                f"This server has {mine} sources of its own, the most allowed ({self.limits.max_sources})."
-            )
-        fetched = await self._fetcher.fetch(url)
-        # In a worker with a deadline: a hostile feed must not hold the event loop (every server's).
-        parsed = await self._offload.run(parse_feed, fetched.body, content_type=fetched.content_type, url=url)
-        config = SourceConfig(
-            (name or parsed.title or url)[:100],
-            url,
-            "feed",
-            interval_minutes * 60 if interval_minutes else None,
+        """Check a URL (safe address, a kind regwatch reads) and add it for this server."""
+        added = await self.sources.add(
+            Scope.guild(guild_id), url, name, interval_minutes * 60 if interval_minutes else None
         )
-        # The answer is the same whether or not another server watches this URL (storage/sources.py).
-        source = await self._adb.call(sources.add_for_guild, config, self._clock(), guild_id)
-        if source is None:
-            catalog = await self._adb.call(sources.catalog_source, url)
-            raise UserError(
-                f"{url} is in the shared catalog already (source {catalog.id if catalog else '?'});"
-                " your subscriptions see its items."
-            )
-        return source, f"{parsed.format.upper()} feed with {len(parsed.entries)} items."
+        return added.source, f"{added.detail()}."
 
     async def visible_sources(self, guild_id: int) -> list[Source]:
         """Return the shared catalog's sources plus this server's own (with its ids and names)."""
-        catalog = [
-            s for s in await self._adb.call(sources.list_sources) if s.origin == "config" and s.enabled
-        ]
-        return catalog + await self._adb.call(sources.guild_sources, guild_id)
+        return await self.sources.visible(Scope.guild(guild_id))
 
     async def remove_source(self, guild_id: int, source_id: int) -> Source:
         """Remove one of this server's own sources (catalog sources cannot be removed here)."""
-        source = await self._adb.call(sources.remove_for_guild, source_id, guild_id)
-        if source is None:
-            raise UserError(
-                f"This server has no source of its own with id {source_id}. /source list shows them."
-            )
+        source = await self.sources.remove(Scope.guild(guild_id), source_id)
+        assert source is not None  # a server's removal returns its view of the source
         return source
 
     # --- alerts ------------------------------------------------------------------------------
@@ -264,14 +163,9 @@ class GuildService:
 
     async def why(self, guild_id: int, link: str) -> Explanation:
         """Explain, for each of this server's subscriptions, why an item did or did not alert."""
-        subs = await self._adb.call(subscriptions.list_subscriptions, guild_id=guild_id)
-        return await self._adb.call(
-            insight.explain_link,
+        return await self.subscriptions.why(
+            Scope.guild(guild_id),
             link,
-            subs,
-            self.vendors,
-            self.limits.max_item_age_hours,
             no_subscriptions="This server has no subscriptions.",
             sources_hint="/source list shows the sources.",
-            guild_id=guild_id,
         )

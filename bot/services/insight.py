@@ -27,8 +27,9 @@ from bot.domain.models import MatchDoc
 from bot.domain.query import Query, parse_query, uses_action
 from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
+from bot.storage import explain
 from bot.storage.items import StoredItem
-from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
+from bot.storage.sources import options_of
 from bot.storage.subscriptions import Subscription
 
 # A medium's sanitizer for text from outside: (text, limit) -> what may be shown.
@@ -149,15 +150,7 @@ def explain_link(
     under the name that server gave it. `show` is the medium's sanitizer: every string that came
     from outside (titles, source names, terms, errors, queries) goes through it.
     """
-    canon = canonical_link(link)
-    name = "s.name" if guild_id is None else seen_name()
-    scope = "" if guild_id is None else f" AND {ITEM_VISIBLE}"
-    rows = db.execute(
-        f"SELECT i.id, i.title, i.text, i.published, i.fetched_at, i.action, i.first_poll, {name},"
-        " i.page_title, i.heading, s.options, i.classified FROM items i JOIN sources s ON s.id = i.source_id"
-        f" WHERE i.canonical_link = ?{scope} ORDER BY i.id",
-        (canon,) if guild_id is None else (guild_id, canon, guild_id),
-    ).fetchall()
+    rows = explain.items_at_link(db, canonical_link(link), guild_id=guild_id)
     if not rows:
         return Explanation(
             False, [f"regwatch has not seen {show(link, 300)} in any source it polls. {sources_hint}"]
@@ -183,13 +176,7 @@ def explain_link(
     doc = MatchDoc(title, text, source_field(source_name, page_title, heading), action)
     for sub in subs:
         label = f"Subscription {sub.id} ({show(sub.query, 300)}) → {label_of(sub.target)}"
-        alert = db.execute(
-            "SELECT o.id, o.status, o.sent_at, o.created_at, o.last_error, o.subscription_id, o.item_id,"
-            f" o.explanation, o.story_of, {seen_name(guild='sub.guild_id')} FROM outbox o"
-            " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
-            " JOIN subscriptions sub ON sub.id = o.subscription_id WHERE o.target = ? AND o.link_key = ?",
-            (sub.target, key),
-        ).fetchone()
+        alert = explain.alert_for_link(db, sub.target, key)
         if alert is not None and alert[5] == sub.id:
             lines.extend(_explain_alert(db, label, sub, alert, item_id, show))
             continue
@@ -238,12 +225,7 @@ def _explain_alert(
             f"{label}: deduplicated: the same link alerted this channel from {via} (alert {alert_id})."
         )
     if story_of is not None:
-        first = db.execute(
-            f"SELECT i.title, {seen_name(guild='sub.guild_id')}, o.sent_at FROM outbox o"
-            " JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
-            " JOIN subscriptions sub ON sub.id = o.subscription_id WHERE o.id = ?",
-            (story_of,),
-        ).fetchone()
+        first = explain.alert_headline(db, int(str(story_of)))
         # The first alert's title and source are quoted: both come from outside.
         what = f"'{show(first[0], 200)}' from {show(first[1], 100)}" if first else "an earlier alert"
         lines.append(

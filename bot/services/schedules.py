@@ -1,36 +1,50 @@
-"""What a server can set about delivery: digest schedules, mentions, time zone, quiet hours, rate caps.
+"""What a scope can set about delivery: digest schedules, mentions, time zone, quiet hours, rate caps.
 
-Every method takes the caller's guild id and only changes that server's rows.
+A server only changes its own rows; the console (guild None) changes any subscription's schedule
+and its own settings (those of subscriptions made without a server).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import UserError
 from bot.domain.schedule import (
     QuietHours,
     Schedule,
-    ScheduleError,
     parse_mention_filter,
     parse_quiet_hours,
     parse_schedule,
     zone,
 )
-from bot.services.guild import UserError
+from bot.services.scope import Limits, Scope
 from bot.storage import schedules
 from bot.storage.db import AsyncDatabase
+from bot.storage.quiet_hours import QuietHoursRow, list_quiet_hours
 from bot.storage.schedules import RateCap
 
 
-class ScheduleService:
-    """The use cases of /watch schedule, /watch mention and /settings, independent of Discord."""
+@dataclass(frozen=True)
+class DeliverySettings:
+    """A scope's delivery settings, for showing."""
 
-    def __init__(self, adb: AsyncDatabase, *, clock: Clock = utcnow) -> None:
+    timezone: str
+    rate_cap: RateCap
+    quiet_hours: list[QuietHoursRow]
+
+
+class ScheduleService:
+    """The use cases of schedules and delivery settings, for the CLI and the slash commands alike."""
+
+    def __init__(self, adb: AsyncDatabase, *, clock: Clock = utcnow, limits: Limits | None = None) -> None:
         self._adb = adb
         self._clock = clock
+        self.limits = limits if limits is not None else Limits()
 
     async def schedule(
         self,
-        guild_id: int,
+        scope: Scope,
         sub_id: int,
         mode: str,
         at: str | None = None,
@@ -38,64 +52,75 @@ class ScheduleService:
         *,
         urgent_instant: bool = True,
     ) -> tuple[Schedule, str]:
-        """Set a subscription's delivery schedule; return it with the server's time zone."""
-        try:
-            schedule = parse_schedule(mode, at, day, urgent_instant=urgent_instant)
-        except ScheduleError as exc:
-            raise UserError(str(exc)) from None
+        """Set a subscription's delivery schedule; return it with the time zone its digests use."""
+        schedule = parse_schedule(mode, at, day, urgent_instant=urgent_instant)
         if not await self._adb.call(
-            schedules.set_schedule, sub_id, schedule, self._clock(), guild_id=guild_id
+            schedules.set_schedule, sub_id, schedule, self._clock(), guild_id=scope.guild_id
         ):
-            raise UserError(f"This server has no subscription {sub_id}; /watch list shows its ids.")
-        return schedule, await self._adb.call(schedules.get_timezone, guild_id)
+            raise _no_subscription(scope, sub_id)
+        if scope.guild_id is None:
+            # The console may schedule any subscription: its digests use its own server's zone.
+            return schedule, (await self._adb.call(schedules.digest_subscriptions, sub_id))[0].timezone
+        return schedule, await self._adb.call(schedules.get_timezone, scope.guild_id)
 
     async def mention(
-        self, guild_id: int, sub_id: int, role_id: int | None, only: str | None
+        self, scope: Scope, sub_id: int, role_id: int | None, only: str | None
     ) -> tuple[str, ...]:
         """Set the role a subscription mentions and for which actions or severities; return the filter."""
-        try:
-            wanted = parse_mention_filter(only)
-        except ScheduleError as exc:
-            raise UserError(str(exc)) from None
-        if not await self._adb.call(schedules.set_mention, sub_id, role_id, wanted, guild_id=guild_id):
-            raise UserError(f"This server has no subscription {sub_id}; /watch list shows its ids.")
+        wanted = parse_mention_filter(only)
+        if not await self._adb.call(schedules.set_mention, sub_id, role_id, wanted, guild_id=scope.guild_id):
+            raise _no_subscription(scope, sub_id)
         return wanted
 
-    async def set_timezone(self, guild_id: int, name: str) -> str:
-        """Set the server's time zone; return its canonical IANA name."""
-        try:
-            return str(await self._adb.call(schedules.set_timezone, guild_id, str(zone(name))))
-        except ScheduleError as exc:
-            raise UserError(str(exc)) from None
+    async def set_timezone(self, scope: Scope, name: str) -> str:
+        """Set the scope's time zone; return its canonical IANA name."""
+        return str(await self._adb.call(schedules.set_timezone, scope.guild_id, str(zone(name))))
 
     async def set_quiet_hours(
-        self, guild_id: int, target: str, start: str, end: str | None, *, urgent_bypass: bool = True
+        self, scope: Scope, target: str, start: str, end: str | None, *, urgent_bypass: bool = True
     ) -> QuietHours | None:
-        """Set quiet hours for a channel target (or '*' for all); start 'off' removes them."""
+        """Set quiet hours for a target (or '*' for all); start 'off' removes them (returns None)."""
         if start.strip().casefold() == "off":
-            await self._adb.call(schedules.set_quiet_hours, guild_id, target, None)
+            await self._adb.call(schedules.set_quiet_hours, scope.guild_id, target, None)
             return None
-        try:
-            hours = parse_quiet_hours(start, end or "", urgent_bypass=urgent_bypass)
-        except ScheduleError as exc:
-            raise UserError(str(exc)) from None
-        await self._adb.call(schedules.set_quiet_hours, guild_id, target, hours)
+        hours = parse_quiet_hours(start, end or "", urgent_bypass=urgent_bypass)
+        await self._adb.call(schedules.set_quiet_hours, scope.guild_id, target, hours)
         return hours
 
-    async def timezone(self, guild_id: int) -> str:
-        """Return the server's time zone name."""
-        return str(await self._adb.call(schedules.get_timezone, guild_id))
+    async def timezone(self, scope: Scope) -> str:
+        """Return the scope's time zone name."""
+        return str(await self._adb.call(schedules.get_timezone, scope.guild_id))
 
     async def set_rate_limit(
-        self, guild_id: int, messages: int, seconds: int, overflow_cap: int | None = None
+        self, scope: Scope, messages: int, seconds: int, overflow_cap: int | None = None
     ) -> RateCap:
-        """Set the server's per-channel rate cap (and, when given, its overflow cap)."""
-        current = await self._adb.call(schedules.get_rate_cap, guild_id)
-        cap = RateCap(messages, seconds, overflow_cap if overflow_cap is not None else current.overflow_cap)
-        await self._adb.call(schedules.set_rate_cap, guild_id, cap)
+        """Set the scope's per-channel rate cap (and, when given, its overflow cap)."""
+        most = self.limits.max_rate_messages
+        if not 1 <= messages <= most or not 1 <= seconds <= 3600:
+            raise UserError(f"the rate cap must be 1-{most} messages per 1-3600 seconds")
+        current = await self._adb.call(schedules.get_rate_cap, scope.guild_id)
+        cap_value = overflow_cap if overflow_cap is not None else current.overflow_cap
+        if not 10 <= cap_value <= self.limits.max_overflow_cap:
+            raise UserError(f"the overflow cap must be 10-{self.limits.max_overflow_cap} alerts")
+        cap = RateCap(messages, seconds, cap_value)
+        await self._adb.call(schedules.set_rate_cap, scope.guild_id, cap)
         return cap
 
-    async def described(self, guild_id: int) -> dict[int, str]:
-        """Return the schedule in words of this server's subscriptions that are not instant."""
+    async def settings(self, scope: Scope) -> DeliverySettings:
+        """Return the scope's time zone, rate cap and quiet hours."""
+        return DeliverySettings(
+            await self._adb.call(schedules.get_timezone, scope.guild_id),
+            await self._adb.call(schedules.get_rate_cap, scope.guild_id),
+            await self._adb.call(list_quiet_hours, scope.guild_id),
+        )
+
+    async def described(self, scope: Scope) -> dict[int, str]:
+        """Return the schedule in words of the scope's subscriptions that are not instant."""
         subs = await self._adb.call(schedules.digest_subscriptions)
-        return {s.id: s.schedule.describe() for s in subs if s.guild_id == guild_id}
+        return {s.id: s.schedule.describe() for s in subs if scope.is_console or s.guild_id == scope.guild_id}
+
+
+def _no_subscription(scope: Scope, sub_id: int) -> UserError:
+    if scope.is_console:
+        return UserError(f"no subscription with id {sub_id}")
+    return UserError(f"This server has no subscription {sub_id}; /watch list shows its ids.")

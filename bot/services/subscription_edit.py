@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from bot.domain.clock import Clock
+from bot.domain.errors import UserError
 from bot.domain.query import parse_query
 from bot.domain.schedule import Schedule, ScheduleError, parse_schedule
 from bot.domain.vendors import VendorCatalog
-from bot.services.guild import UserError
 from bot.storage import schedules, subscriptions
 from bot.storage.subscriptions import Subscription
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 
 from bot.delivery.components import MUTE_DAYS, catalog_vendor
 from bot.domain.clock import Clock, utcnow
+from bot.domain.errors import UserError
 from bot.domain.vendors import VendorCatalog
 from bot.services import insight
-from bot.services.guild import UserError
 from bot.storage import subscriptions, triage
 from bot.storage.db import AsyncDatabase
 from bot.storage.triage import EXPORT_FIELDS, Ack, AlertRef, Mute

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.domain.errors import ParseError
+from bot.domain.errors import ParseError, WrongShape
 from bot.domain.models import ParsedFeed
 from bot.sources.cisa_kev import parse_kev
 from bot.sources.csaf_rolie import parse_rolie
@@ -69,20 +69,28 @@ def parse_document(
     return feed
 
 
-def parse_any(body: bytes, *, content_type: str | None = None, url: str = "") -> ParsedFeed:
-    """Parse a document of any supported kind that can be told from its content (feeds, JSON APIs).
+# The JSON adapters `detect` offers a JSON document that is not a JSON Feed to, in this order.
+JSON_KINDS = ("cisa_kev", "csaf_rolie", "federal_register")
 
-    Feeds are tried first; a JSON document that is not a JSON Feed is offered to the JSON adapters
-    (Federal Register, CISA KEV, CSAF ROLIE) in turn. Page watches need a selector, so never here.
+
+def detect(body: bytes, *, content_type: str | None = None, url: str = "") -> tuple[str, ParsedFeed]:
+    """Tell a document's source kind from its content and parse it; return (kind, parsed).
+
+    Feeds are tried first; a JSON document that is not a JSON Feed (a `WrongShape` error) is
+    offered to the JSON adapters (CISA KEV, CSAF ROLIE, Federal Register) in turn. Page watches
+    need a selector, so never here. Raises the feed's own ParseError when no adapter reads it.
     """
     try:
-        return parse_document("feed", body, content_type=content_type, url=url)
-    except ParseError as feed_error:
-        if "JSON but not a JSON Feed" not in str(feed_error):
-            raise
-        for kind in ("cisa_kev", "csaf_rolie", "federal_register"):
+        return "feed", parse_document("feed", body, content_type=content_type, url=url)
+    except WrongShape as feed_error:
+        for kind in JSON_KINDS:
             try:
-                return parse_document(kind, body, content_type=content_type, url=url)
-            except ParseError:
+                return kind, parse_document(kind, body, content_type=content_type, url=url)
+            except WrongShape:
                 continue
-        raise
+        raise feed_error from None
+
+
+def parse_any(body: bytes, *, content_type: str | None = None, url: str = "") -> ParsedFeed:
+    """Parse a document of any supported kind that can be told from its content (feeds, JSON APIs)."""
+    return detect(body, content_type=content_type, url=url)[1]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.domain.errors import ParseError
+from bot.domain.errors import ParseError, WrongShape
 from bot.sources.htmltext import TITLE_MAX_CHARS, html_to_text, plain_text
 
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -43,14 +43,17 @@ def decode_json(text: str) -> Any:
         raise ParseError(f"invalid JSON: {exc}") from None
 
 
-def shape_error(doc: object, what: str) -> ParseError:
-    """Return the error for a JSON document that is not `what`, naming what it is instead."""
+def shape_error(doc: object, what: str) -> WrongShape:
+    """Return the error for a JSON document that is not `what`, naming what it is instead.
+
+    Its type tells a caller trying several adapters (bot/sources/adapters.py) to try the next.
+    """
     if isinstance(doc, dict):
         keys = ", ".join(sorted(str(k) for k in doc)[:8])
         detail = f"top-level keys: {keys}" if keys else "an empty object"
     else:
         detail = f"a top-level {type(doc).__name__}"
-    return ParseError(f"JSON but not {what} ({detail})")
+    return WrongShape(f"JSON but not {what} ({detail})")
 
 
 def text_of(value: object, *, limit: int = TITLE_MAX_CHARS, html: bool = False) -> str:

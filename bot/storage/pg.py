@@ -147,7 +147,11 @@ def as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
     """Return the sqlite3 exception of the same DB-API class as a psycopg one."""
     for pg_class, sqlite_class in _ERRORS:
         if isinstance(exc, pg_class):
-            return sqlite_class(str(exc).strip())
+            error = sqlite_class(str(exc).strip())
+            if isinstance(exc, psycopg.errors.UniqueViolation):
+                # What SQLite names a unique-constraint failure, so one check serves both backends.
+                error.sqlite_errorname = "SQLITE_CONSTRAINT_UNIQUE"
+            return error
     return sqlite3.DatabaseError(str(exc).strip())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.domain.errors import DuplicateSubscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,12 @@ def get(db: Database, sub_id: int) -> Subscription | None:
     return found[0] if found else None
 
 
+def find(db: Database, target: str, query: str) -> Subscription | None:
+    """Return the subscription sending this exact query to this target, if there is one."""
+    found = _rows(db, "target = ? AND query = ?", (target, query))
+    return found[0] if found else None
+
+
 def add(
     db: Database,
     query: str,
@@ -95,14 +103,33 @@ def add(
     mention_role_id: int | None = None,
     origin_channel_id: int | None = None,
 ) -> Subscription:
-    """Store a new subscription (the query must already be validated) and return it."""
-    with db.atomic():
-        cur = db.execute(
-            "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
-            " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (name, query, target, guild_id, created_by, iso(now), origin, mention_role_id, origin_channel_id),
-        )
-        sub_id = int(cur.fetchone()[0])
+    """Store a new subscription (the query must already be validated) and return it.
+
+    Raises DuplicateSubscription when its name is taken (names are unique).
+    """
+    try:
+        with db.atomic():
+            cur = db.execute(
+                "INSERT INTO subscriptions (name, query, target, guild_id, created_by, created_at, origin,"
+                " mention_role_id, origin_channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    name,
+                    query,
+                    target,
+                    guild_id,
+                    created_by,
+                    iso(now),
+                    origin,
+                    mention_role_id,
+                    origin_channel_id,
+                ),
+            )
+            sub_id = int(cur.fetchone()[0])
+    except sqlite3.IntegrityError as exc:
+        # The one unique column besides the id is the name.
+        if exc.sqlite_errorname != "SQLITE_CONSTRAINT_UNIQUE":
+            raise
+        raise DuplicateSubscription(f"a subscription named {name!r} exists already") from None
     sub = get(db, sub_id)
     assert sub is not None
     return sub
