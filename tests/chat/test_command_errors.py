@@ -67,7 +67,7 @@ async def test_refusals_of_the_services_are_answered_in_plain_words(app: Regwatc
     assert late.content.startswith("Time must be HH:MM on a 24-hour clock"), late.content
     assert late.content.endswith("not '25:00'."), late.content
     nothing = await fake.invoke("watch edit", options={"id": first})
-    assert nothing.content == "Nothing to change: give a query, a channel, or paused true/false."
+    assert nothing.content == "Nothing to change: give a query, a channel, a schedule, or paused true/false."
     bad = await fake.invoke("watch edit", options={"id": first, "query": "kaspersky AND ("})
     assert bad.content.startswith("That query is not valid: "), bad.content
     assert len(await app.services.adb.call(subscriptions.list_subscriptions)) == 1

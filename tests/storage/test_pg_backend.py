@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.domain.errors import DuplicateSubscription
 from bot.settings import Settings
 from bot.storage import items, outbox, pg_schema, sources, subscriptions
 from bot.storage.db import connect
@@ -172,8 +173,10 @@ def test_errors_arrive_as_sqlite3_classes_and_a_broken_connection_is_replaced(pg
 
     db = connect(pg_url)
     subscriptions.add(db, "a", "console", NOW, name="a")
+    with pytest.raises(DuplicateSubscription):
+        subscriptions.add(db, "b", "console", NOW, name="a")  # the name is taken: typed on both backends
     with pytest.raises(sqlite3.IntegrityError) as raised:
-        subscriptions.add(db, "b", "console", NOW, name="a")  # the name is taken
+        db.execute("INSERT INTO meta (key, value) VALUES ('subscriptions_version', 0)")
     assert isinstance(raised.value.__cause__, psycopg.errors.UniqueViolation)
 
     pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
