@@ -36,6 +36,9 @@ HELP: dict[str, str] = {
         "`/watch keywords query:vendor:Kaspersky action:ban` — only bans\n"
         "`/watch preview query:vendor:DJI days:90` — what it would have matched\n"
         "`/watch schedule id:3 mode:daily time:09:00` — a digest instead of instant alerts\n"
+        "`/watch edit id:3 query:vendor:Kaspersky action:ban paused:False` — change one in place"
+        " (query, channel, schedule, pause or resume)\n"
+        "`/watch list` — long lists come in pages: **◀ Previous** and **Next ▶** turn them\n"
         "`/watch test` — a sample alert in this channel"
     ),
     "alerts": (
@@ -57,7 +60,10 @@ HELP: dict[str, str] = {
         "`/settings triage-role role:@analysts` — who may acknowledge and mute besides Manage Server\n"
         "`/settings timezone name:Europe/Vilnius` — for digests and quiet hours\n"
         "`/settings quiet-hours start:22:00 end:07:00` — alerts wait (urgent ones still go out)\n"
-        "`/settings rate-limit messages:5 seconds:5` — per-channel posting rate"
+        "`/settings rate-limit messages:5 seconds:5` — per-channel posting rate\n"
+        "`/settings embed style:compact` — shorter alerts in a busy channel\n"
+        "`/settings webhook enable name:Compliance Desk` — post this channel's alerts under a name and"
+        " avatar of your choosing (regwatch needs Manage Webhooks)"
     ),
 }
 

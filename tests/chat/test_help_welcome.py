@@ -14,7 +14,7 @@ from tests.fakediscord import CommandUnavailable, Permission
 async def test_help_shows_examples_of_commands_that_exist(app: Regwatch) -> None:
     fake = app.fake
     synced = {
-        f"/{c['name']} {o['name']}" if o.get("type") == 1 else f"/{c['name']}"
+        f"/{c['name']} {o['name']}" if o.get("type") in (1, 2) else f"/{c['name']}"
         for c in fake.commands.in_scope(None)
         for o in (c.get("options") or [{"name": ""}])
     }
