@@ -39,7 +39,7 @@ class SourceGroup(app_commands.Group):
 
     @app_commands.command(
         name="add",
-        description="Watch a feed (RSS, Atom or JSON Feed) for this server",
+        description="Watch a source for this server: a feed, CISA KEV, CSAF ROLIE or Federal Register",
         extras={"error_prefix": "Could not add that source: "},
     )
     @manage_server
