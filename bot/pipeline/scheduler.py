@@ -147,17 +147,24 @@ class PollScheduler:
                 del self._in_flight[source_id]
 
     async def _guarded(self, source: Source, *, dry_run: bool = False) -> PollResult:
-        async with self._semaphore:
-            try:
-                result = await self._poller.poll(source, dry_run=dry_run)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A bug in one source's poll must not take the scheduler down: record and go on.
-                log.exception(
-                    "poll of source %d (%s) crashed", source.id, source.name, extra={"source_id": source.id}
-                )
-                result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
+        try:
+            if dry_run:
+                async with self._semaphore:
+                    result = await self._poller.poll(source, dry_run=True)
+            else:
+                async with self._semaphore:
+                    plan = await self._poller.plan(source)
+                # The commit waits for the database, not the network: it holds no poll slot, so
+                # the outcomes of many polls of a tick go out together (bot/pipeline/outcomes.py).
+                result = await self._poller.commit(plan)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug in one source's poll must not take the scheduler down: record and go on.
+            log.exception(
+                "poll of source %d (%s) crashed", source.id, source.name, extra={"source_id": source.id}
+            )
+            result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
         if self._on_result is not None:
             self._on_result(result)
         return result
