@@ -172,7 +172,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--feeds", type=int)
     ap.add_argument(
-        "--per-host", type=int, default=2, help="concurrent requests per host (default 2, as in production)"
+        "--per-host",
+        type=int,
+        default=50,
+        help="REGWATCH_HTTP_PER_HOST (default 50, the poll concurrency: the local feeds stand for"
+        " 1,000 hosts, each of which production would ask at most 2 requests at a time)",
     )
     ap.add_argument("--no-pool", action="store_true", help="parse in threads, not in worker processes")
     args = ap.parse_args()

@@ -35,6 +35,11 @@ async def new_items(
     if identities is None:
         identities = identities_of(entries)
     known = await adb.call(items.known_identities, source_id, identities)
+    return select_new(entries, identities, known)
+
+
+def select_new(entries: Sequence[Entry], identities: list[str], known: set[str]) -> list[NewItem]:
+    """Convert the entries whose identity is not known (the first of repeats) into new items."""
     fresh: list[NewItem] = []
     seen: set[str] = set()
     for index, identity in enumerate(identities):
