@@ -121,7 +121,11 @@ async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> 
         async with build_services(settings) as services:
             if not pool:
                 poller = Poller(
-                    services.adb, services.fetcher, services.matchers, services.poller._policy, offload=InThread()
+                    services.adb,
+                    services.fetcher,
+                    services.matchers,
+                    services.poller._policy,
+                    offload=InThread(),
                 )
                 services.scheduler._poller = poller  # type: ignore[attr-defined]
             elif isinstance(services.workers, WorkerPool):

@@ -93,3 +93,15 @@ async def test_unchanged_and_failed_plans_write_only_when_committed(tmp_path, fe
         after = await services.adb.call(sources.get, 1)
         assert after is not None and after.failures == 1 and "500" in (after.last_error or "")
         assert snapshot(settings.database_path)["items"] == before["items"]
+
+
+async def test_a_round_keeps_to_the_per_host_setting(tmp_path, feed_server):
+    # The server holds requests until 3 are in flight: a round over its limit shows more.
+    urls = [(f"F{n}", feed_server.set(f"/f{n}.xml", with_items(NASA))) for n in range(8)]
+    feed_server.hold_until_in_flight(3)
+    settings = local_settings(tmp_path, sources_toml(*urls), SUBS, http_per_host=3, poll_concurrency=8)
+    async with build_services(settings) as services:
+        assert services.fetcher.per_host == 3
+        results = await services.scheduler.poll_all()
+    assert feed_server.gate_error is None, feed_server.gate_error
+    assert [r.status for r in results] == ["primed"] * 8 and feed_server.max_in_flight == 3
