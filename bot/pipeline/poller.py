@@ -20,7 +20,7 @@ from bot.domain.clock import Clock, utcnow
 from bot.failpoints import failpoint
 from bot.pipeline.document_poll import DocumentPlanner
 from bot.pipeline.matching import MatcherCache
-from bot.pipeline.outcomes import OutcomeWriter
+from bot.pipeline.outcomes import OutcomeWriter, Round
 from bot.pipeline.plan import PollPlan, PollPolicy, PollResult, WouldAlert, stopped, would_alert
 from bot.pipeline.search_poll import SearchPlanner
 from bot.sources.http import Fetcher
@@ -55,6 +55,10 @@ class Poller:
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
         self._clock = clock
+
+    def hold_outcomes(self, polls: int) -> Round:
+        """Start a round: the outcomes of its polls are written together once all have planned."""
+        return self._outcomes.hold(polls)
 
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
