@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlite_utils import Database
 
 from bot.storage import sources
 from bot.storage.db import AsyncDatabase
@@ -96,3 +100,56 @@ class Round:
             self._open = False
             self._timer.cancel()
             self._writer._release()
+
+
+class StoreQueue:
+    """Group commit of stored polls: the polls whose store arrives while one is being written are
+    written together next, in one transaction (each poll's rows in a savepoint of its own).
+
+    All or nothing: if one poll of a batch cannot be stored (locked past the timeout, disk full),
+    the whole batch rolls back and each of its polls fails alike, to be polled again. Each caller
+    waits until its own poll is committed.
+    """
+
+    def __init__(self, adb: AsyncDatabase, store: Callable[[Database, Any], int]) -> None:
+        self._adb = adb
+        self._store = store
+        self._pending: list[tuple[Any, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, work: Any) -> int:
+        """Queue one poll's writes; return what `store` returned for it once committed."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="poll-stores")
+        return await done
+
+    async def _write(self) -> None:
+        batch: list[tuple[Any, asyncio.Future[int]]] = []
+        try:
+            await asyncio.sleep(0)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    counts = await self._adb.call(_store_all, self._store, [work for work, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for (_, done), count in zip(batch, counts, strict=True):
+                        if not done.done():
+                            done.set_result(count)
+                batch = []
+        finally:
+            self._writer = None
+            for _, done in batch + self._pending:
+                if not done.done():
+                    done.cancel()
+            self._pending = []
+
+
+def _store_all(db: Database, store: Callable[[Database, Any], int], works: list[Any]) -> list[int]:
+    with db.atomic():
+        return [store(db, work) for work in works]

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 from sqlite_utils import Database
 
@@ -20,7 +21,7 @@ from bot.domain.clock import Clock, utcnow
 from bot.failpoints import failpoint
 from bot.pipeline.document_poll import DocumentPlanner
 from bot.pipeline.matching import MatcherCache
-from bot.pipeline.outcomes import OutcomeWriter, Round
+from bot.pipeline.outcomes import OutcomeWriter, Round, StoreQueue
 from bot.pipeline.plan import PollPlan, PollPolicy, PollResult, WouldAlert, stopped, would_alert
 from bot.pipeline.search_poll import SearchPlanner
 from bot.sources.http import Fetcher
@@ -54,6 +55,8 @@ class Poller:
         self._documents = DocumentPlanner(adb, fetcher, matchers, policy, work, clock)
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
+        window = timedelta(hours=policy.story_window_hours) if policy.story_window_hours else None
+        self._stores = StoreQueue(adb, partial(_store, story_window=window))
         self._clock = clock
 
     def hold_outcomes(self, polls: int) -> Round:
@@ -113,9 +116,8 @@ class Poller:
                 )
             )
             return result
-        window = self._policy.story_window_hours
         try:
-            result.alerts = await self._adb.call(_store, plan, timedelta(hours=window) if window else None)
+            result.alerts = await self._stores.store(plan)
         except sqlite3.OperationalError as exc:
             # Locked past busy_timeout, or the disk is full: the transaction rolled back, so nothing
             # of this poll is stored and the source stays due; the next tick tries it again.
@@ -134,7 +136,7 @@ class Poller:
         return result
 
 
-def _store(db: Database, plan: PollPlan, story_window: timedelta | None) -> int:
+def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> int:
     """Store the plan's items, enqueue its alerts, update the source: one transaction."""
     assert plan.next_check is not None
     with db.atomic():
