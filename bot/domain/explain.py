@@ -141,7 +141,10 @@ def _hit(atom: Node, field: str, folded: FoldedText) -> TermHit | None:
         return None
     literals, aliases = _looks_for(atom)
     best: tuple[tuple[int, int], str] | None = None
+    text = folded.folded
     for literal in literals:
+        if literal.text not in text:
+            continue  # most aliases of a vendor are not in the item: no call for them
         span = _find(folded, literal.text, literal.prefix)
         # The longest alias found names the hit best ("AO Kaspersky Lab" over "Kaspersky").
         if span is not None and (best is None or span[1] - span[0] > best[0][1] - best[0][0]):
