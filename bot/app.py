@@ -106,6 +106,7 @@ def make_fetcher(settings: Settings) -> Fetcher:
         timeout=settings.http_timeout_seconds,
         connect_timeout=min(10.0, settings.http_timeout_seconds),
         max_bytes=settings.max_response_bytes,
+        per_host=settings.http_per_host,
         allow_private=settings.allow_private_networks,
     )
 

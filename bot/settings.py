@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     poll_concurrency: int = Field(default=8, ge=1, le=256)
     max_backoff_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     http_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    # Requests in flight to one host at once, across all sources (polite to shared hosts).
+    http_per_host: int = Field(default=2, ge=1, le=64)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     # Worker processes for parsing and article extraction (0: one per spare core, at least 1).
     parse_workers: int = Field(default=0, ge=0, le=64)

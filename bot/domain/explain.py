@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import re2
@@ -20,6 +21,7 @@ from bot.domain.query import (
     Action,
     And,
     InField,
+    Literal,
     Near,
     Node,
     Not,
@@ -117,16 +119,32 @@ def _find(folded: FoldedText, literal: str, prefix: bool) -> tuple[int, int] | N
     return None
 
 
+@lru_cache(maxsize=8192)
+def _looks_for(atom: Word | Phrase | Prefix | VendorTerm) -> tuple[tuple[Literal, ...], dict[str, str]]:
+    """Return an atom's folded literals and, for a vendor, its aliases by folded form (read-only).
+
+    Cached: a vendor has dozens of aliases in all scripts, and every alert is explained.
+    """
+    aliases = {fold(a).strip(): a for a in atom.aliases} if isinstance(atom, VendorTerm) else {}
+    return atom_literals(atom), aliases
+
+
+_term = lru_cache(maxsize=8192)(format_node)
+
+
 def _hit(atom: Node, field: str, folded: FoldedText) -> TermHit | None:
-    term = format_node(atom)
+    term = _term(atom)
     if isinstance(atom, Regex):
         found = re2.compile(atom.pattern, regex_options()).search(folded.original)
         return TermHit(term, field, found.group(0)) if found is not None else None
     if not isinstance(atom, Word | Phrase | Prefix | VendorTerm):
         return None
-    aliases = {fold(a).strip(): a for a in atom.aliases} if isinstance(atom, VendorTerm) else {}
+    literals, aliases = _looks_for(atom)
     best: tuple[tuple[int, int], str] | None = None
-    for literal in atom_literals(atom):
+    text = folded.folded
+    for literal in literals:
+        if literal.text not in text:
+            continue  # most aliases of a vendor are not in the item: no call for them
         span = _find(folded, literal.text, literal.prefix)
         # The longest alias found names the hit best ("AO Kaspersky Lab" over "Kaspersky").
         if span is not None and (best is None or span[1] - span[0] > best[0][1] - best[0][0]):
@@ -153,7 +171,7 @@ def term_hits(query: Query, doc: MatchDoc) -> list[TermHit]:
                 hits.append(TermHit(format_node(atom), "classifier", doc.action))
             continue
         for field in fields:
-            key = (format_node(atom), field)
+            key = (_term(atom), field)
             if key in seen:
                 continue
             if field not in folded:

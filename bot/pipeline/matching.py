@@ -123,10 +123,16 @@ class MatcherCache:
         self._compiled: CompiledSubscriptions | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self) -> CompiledSubscriptions:
-        """Return the compiled subscriptions, rebuilding them if any subscription changed."""
+    async def get(self, version: int | None = None) -> CompiledSubscriptions:
+        """Return the compiled subscriptions, rebuilding them if any subscription changed.
+
+        `version`: the subscriptions' version, read by the caller in the same database call as
+        its other reads (one thread hop fewer per poll). It is read again here when not given or
+        when it differs from the built one: a caller's reading may be older than the last build.
+        """
         async with self._lock:
-            version = await self._adb.call(subscriptions.version)
+            if version is None or version != self._version:
+                version = await self._adb.call(subscriptions.version)
             if self._compiled is None or version != self._version:
                 # Paused subscriptions (their target failed) still match: their alerts wait in the outbox.
                 subs = await self._adb.call(subscriptions.list_subscriptions)

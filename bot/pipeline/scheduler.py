@@ -11,6 +11,7 @@ from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.domain.clock import Clock, utcnow
+from bot.pipeline.outcomes import Round
 from bot.pipeline.poller import Poller, PollResult
 from bot.storage import sources
 from bot.storage.db import AsyncDatabase
@@ -113,10 +114,10 @@ class PollScheduler:
             log.exception("tick could not read due sources")
             return 0
         started: list[asyncio.Task[PollResult]] = []
-        for source in due:
-            if source.id in self._in_flight:
-                continue
-            task = asyncio.create_task(self._guarded(source), name=f"poll-{source.id}")
+        fresh = [source for source in due if source.id not in self._in_flight]
+        round_ = self._poller.hold_outcomes(len(fresh))
+        for source in fresh:
+            task = asyncio.create_task(self._guarded(source, round_), name=f"poll-{source.id}")
             self._in_flight[source.id] = task
             task.add_done_callback(self._forget)
             started.append(task)
@@ -146,18 +147,31 @@ class PollScheduler:
             if running is task:
                 del self._in_flight[source_id]
 
-    async def _guarded(self, source: Source, *, dry_run: bool = False) -> PollResult:
-        async with self._semaphore:
-            try:
-                result = await self._poller.poll(source, dry_run=dry_run)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A bug in one source's poll must not take the scheduler down: record and go on.
-                log.exception(
-                    "poll of source %d (%s) crashed", source.id, source.name, extra={"source_id": source.id}
-                )
-                result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
+    async def _guarded(
+        self, source: Source, round_: Round | None = None, *, dry_run: bool = False
+    ) -> PollResult:
+        try:
+            if dry_run:
+                async with self._semaphore:
+                    result = await self._poller.poll(source, dry_run=True)
+            else:
+                try:
+                    async with self._semaphore:
+                        plan = await self._poller.plan(source)
+                finally:
+                    if round_ is not None:
+                        round_.planned()
+                # The commit waits for the database, not the network: it holds no poll slot, and
+                # the outcomes of a round go out together once all of it has planned (outcomes.py).
+                result = await self._poller.commit(plan)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug in one source's poll must not take the scheduler down: record and go on.
+            log.exception(
+                "poll of source %d (%s) crashed", source.id, source.name, extra={"source_id": source.id}
+            )
+            result = PollResult(source.id, source.name, "failed", error=f"internal error: {exc!r}")
         if self._on_result is not None:
             self._on_result(result)
         return result
@@ -169,7 +183,10 @@ class PollScheduler:
         else:
             one = await self._adb.call(sources.get, source_id)
             targets = [one] if one else []
-        return list(await asyncio.gather(*(self._guarded(s, dry_run=dry_run) for s in targets)))
+        if dry_run:
+            return list(await asyncio.gather(*(self._guarded(s, dry_run=True) for s in targets)))
+        round_ = self._poller.hold_outcomes(len(targets))
+        return list(await asyncio.gather(*(self._guarded(s, round_) for s in targets)))
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop intake, let in-flight polls finish within the timeout, cancel the rest."""

@@ -27,11 +27,18 @@ class RawEntry(IdentityFields, Protocol):
 class LazyEntries(Sequence[Entry]):
     """A read-only sequence of entries, each converted from its raw item when first read."""
 
-    __slots__ = ("_entries", "_raw")
+    __slots__ = ("_entries", "_identities", "_raw")
 
-    def __init__(self, raw: Sequence[RawEntry]) -> None:
+    def __init__(self, raw: Sequence[RawEntry], identities: list[str] | None = None) -> None:
         self._raw = list(raw)
         self._entries: list[Entry | None] = [None] * len(self._raw)
+        known = identities is not None and len(identities) == len(self._raw)
+        self._identities = identities if known else None
+
+    def __reduce__(self) -> tuple[type[LazyEntries], tuple[list[RawEntry], list[str]]]:
+        # Sent from a parse worker with the identities found there: the receiver (the poller)
+        # dedupes without reading a field, and converts only the entries that are new.
+        return (LazyEntries, (self._raw, self.identities()))
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -63,8 +70,10 @@ class LazyEntries(Sequence[Entry]):
         return f"LazyEntries({len(self._raw)} entries)"
 
     def identities(self) -> list[str]:
-        """Return each entry's identity, converting only the fields that identity needs."""
-        return assign_identities(self._raw)
+        """Return each entry's identity, converting only the fields that identity needs (once)."""
+        if self._identities is None:
+            self._identities = assign_identities(self._raw)
+        return list(self._identities)
 
     def converted(self) -> int:
         """Return how many entries have been converted so far (for tests and benchmarks)."""

@@ -58,6 +58,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHECKED_URLS = 20_000  # URLs remembered as checked; the memory is dropped whole when full
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -387,6 +388,13 @@ class Fetcher:
         self._host_slots: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
         # Host -> loop time before which no request may be sent (hosts that asked for spacing).
         self._host_next: dict[str, float] = {}
+        # URLs that passed rule 1, parsed (the policy is fixed, and sources are polled again and again).
+        self._checked: dict[str, URL] = {}
+
+    @property
+    def per_host(self) -> int:
+        """Return how many requests may be in flight to one host at once (REGWATCH_HTTP_PER_HOST)."""
+        return self._per_host
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -433,6 +441,16 @@ class Fetcher:
                 max_field_size=32 * 1024,
             )
         return self._session
+
+    def _checked_url(self, url: str) -> URL:
+        """Return `url` parsed and checked by the address policy (rule 1); each URL is checked once."""
+        checked = self._checked.get(url)
+        if checked is None:
+            checked = _check(_parse_url(url), self._policy)
+            if len(self._checked) >= _CHECKED_URLS:
+                self._checked.clear()
+            self._checked[url] = checked
+        return checked
 
     def _slot(self, host: str) -> asyncio.Semaphore:
         slot = self._host_slots.get(host)
@@ -482,11 +500,11 @@ class Fetcher:
         `min_interval`: the least time in seconds between two requests sent to this URL's host
         by fetches that ask for it (search engines that block bursts).
         """
-        current = _check(_parse_url(url), self._policy)
+        current = self._checked_url(url)
         session = self._ensure_session()
         home = _origin(_parse_url(secret_origin)) if secret_origin is not None else _origin(current)
         own_headers = self._headers(headers, etag, last_modified)
-        plain_headers = self._headers(None, etag, last_modified)
+        plain_headers = self._headers(None, etag, last_modified) if headers else own_headers
         loop = asyncio.get_running_loop()
         deadline = asyncio.timeout(None)
         started: float | None = None

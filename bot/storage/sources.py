@@ -483,9 +483,12 @@ class PollOutcome:
 
 
 def record_outcomes(db: Database, outcomes: Sequence[PollOutcome]) -> None:
-    """Record many unchanged and failed polls in one transaction, one executemany per run of a kind."""
+    """Record many unchanged and failed polls in one transaction: one executemany per kind."""
+    by_kind = list(outcomes)
+    if len({o.source_id for o in by_kind}) == len(by_kind):  # reorder only when no source repeats
+        by_kind.sort(key=lambda o: o.error is not None)
     with db.atomic():
-        for failed, run in groupby(outcomes, key=lambda o: o.error is not None):
+        for failed, run in groupby(by_kind, key=lambda o: o.error is not None):
             if failed:
                 db.conn.executemany(
                     "UPDATE sources SET failures = failures + 1, last_error = ?,"

@@ -46,3 +46,34 @@ async def test_concurrent_outcomes_share_transactions(tmp_path, monkeypatch):
             assert stored[sid].failures == 1 and stored[sid].last_error == "HTTP 503"
         assert stored[sid].next_check_at == later
     await adb.close()
+
+
+async def test_a_round_of_unchanged_and_failed_polls_is_one_transaction(tmp_path, feed_server, monkeypatch):
+    from bot.app import build_services
+    from bot.pipeline import outcomes
+    from tests.helpers import local_settings, sources_toml, with_items
+
+    # The hold never ends by time here: the round's last plan releases it, however slow the machine.
+    monkeypatch.setattr(outcomes, "MAX_HOLD_SECONDS", 600.0)
+    urls = [
+        (f"F{n}", feed_server.set(f"/f{n}.xml", with_items("spec_rss2sample_nasa_liftoff.xml")))
+        for n in range(12)
+    ]
+    settings = local_settings(tmp_path, sources_toml(*urls), "", poll_concurrency=4)
+    writes: list[int] = []
+    real = sources.record_outcomes
+
+    def counted(database, batch):
+        writes.append(len(batch))
+        real(database, batch)
+
+    monkeypatch.setattr(sources, "record_outcomes", counted)
+    async with build_services(settings) as services:
+        await services.scheduler.poll_all()  # first polls store items: not outcomes
+        assert writes == []
+        feed_server.set("/f0.xml", b"gone", status=500, content_type="text/plain")
+        results = await services.scheduler.poll_all()  # 11 answer 304, one fails
+        assert sorted(r.status for r in results) == ["failed"] + ["unchanged"] * 11
+        assert writes == [12]
+        [failing] = [s for s in await services.adb.call(sources.list_sources) if s.failures]
+        assert failing.url.endswith("/f0.xml") and "500" in (failing.last_error or "")
