@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
 from bot.domain.query import MAX_QUERY_COST, parse_query
-from tests.domain.test_matcher import _reference
+from tests.domain.test_matcher import _reference, engines
 
 # Few words, so that texts repeat them and chains find many pairs (and overlaps: "tp link").
 _WORDS = ["ban", "huawei", "fine", "tp-link", "tp", "link", "the", "華為", ",", "5g"]
@@ -34,12 +34,13 @@ def _chains(draw: st.DrawFn) -> str:
     return text
 
 
+@engines
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_chains(), _TEXT, _TEXT)
-def test_near_chains_agree_with_the_reference(query_text: str, title: str, summary: str) -> None:
+def test_near_chains_agree_with_the_reference(engine: str, query_text: str, title: str, summary: str) -> None:
     query = parse_query(query_text)
     doc = MatchDoc(title=title, summary=summary, source="src", action=None)
-    found = Matcher([(0, query)]).match(doc)
+    found = Matcher([(0, query)], engine).match(doc)
     assert bool(found) == _reference(query.root, doc), (query_text, title, summary)
 
 
