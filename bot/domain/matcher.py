@@ -276,6 +276,11 @@ class _HyperScanner:
 
     def __init__(self, anchored: _Anchored) -> None:
         self._entries = [tuple(entries) for entries in anchored.values()]
+        # (term id, shift) for a key with one unchecked term, the usual case: no inner loop.
+        self._plain = [
+            (entries[0][3], entries[0][0]) if len(entries) == 1 and entries[0][2] is None else None
+            for entries in self._entries
+        ]
         single = hyperscan.HS_FLAG_SINGLEMATCH
         flags = [0 if any(e[2] is not None for e in entries) else single for entries in self._entries]
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -299,9 +304,13 @@ class _HyperScanner:
         hits: list[tuple[int, int]] = []
         self._database.scan(data, match_event_handler=_collect, context=hits, scratch=scratch)
         same = len(data) == len(words)  # ASCII: byte offsets are character offsets
-        entries_of = self._entries
+        entries_of, plain_of = self._entries, self._plain
         for key, stop in hits:
             last = (stop if same else len(data[:stop].decode("utf-8", "surrogatepass"))) - 1
+            plain = plain_of[key]
+            if plain is not None:
+                add(plain[0], last - plain[1])
+                continue
             for shift, size, check, tid in entries_of[key]:
                 end = last - shift
                 if check is None or text[end - size : end] == check:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
+from bot.domain.evaluate import _token_starts
 from bot.domain.query import MAX_QUERY_COST, parse_query
+from bot.domain.text import fold, word_tokens
 from tests.domain.test_matcher import _reference, engines
 
 # Few words, so that texts repeat them and chains find many pairs (and overlaps: "tp link").
@@ -51,3 +53,10 @@ def test_a_widest_chain_on_text_of_its_own_words_stays_within_the_budget() -> No
     text = " ".join(words * 400)
     assert matcher.match(MatchDoc(title="", summary=text, source="s", action=None))
     assert 0 < matcher.work <= MAX_QUERY_COST and matcher.over_budget == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=120) | st.text(max_size=60))
+def test_fast_token_starts_equal_the_token_regex(text: str) -> None:
+    folded = fold(text)
+    assert _token_starts(folded) == word_tokens(folded)
