@@ -92,7 +92,10 @@ def main() -> int:
     if "--items" in sys.argv:
         sizes = [int(sys.argv[sys.argv.index("--items") + 1])]
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"Preview; {os.cpu_count()} cores; load average at start {load}; CPU seconds of this process (the load does not inflate them), one run each\n")
+    print(
+        f"Preview; {os.cpu_count()} cores; load average at start {load};"
+        " CPU seconds of this process (load does not inflate them), one run each\n"
+    )
     print(
         "| items | query | matches | candidates read | read s | match s | total s | previous read s | note |"
     )
