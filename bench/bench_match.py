@@ -5,10 +5,14 @@ are regulatory words, with vendor names and subscribed terms injected into some 
 against 100, 10,000 and 100,000 generated subscriptions (single words, phrases, vendor:, AND/OR/NOT,
 a few NEAR and prefixes). Each size runs in a fresh process, so its memory numbers are its own.
 
+Every size runs once per literal scanning engine installed (Hyperscan, pyahocorasick), each with
+its scanner built before timing (`Matcher.prepare`; the compile is reported as "scanner s").
+
 Baseline in the same run: every subscription evaluated on its own with Python `re` (one compiled
 pattern per literal, same folding and word-boundary rule), on a sample of items, extrapolated.
-The two must find the same subscriptions on that sample (NEAR and regex queries excluded, the
-baseline cannot express them); the benchmark fails if they do not.
+Each engine must find the same subscriptions as the baseline on its check sample (NEAR and regex
+queries excluded, the baseline cannot express them), and the two engines the same matches, terms
+included, on every item; the benchmark fails if they do not.
 
     python bench/bench_match.py            # 10,000 items x 100 / 10,000 / 100,000 subscriptions
     python bench/bench_match.py --quick    # 500 items x 100 / 1,000 subscriptions, a few seconds
@@ -35,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 
-from bot.domain.matcher import Matcher
+from bot.domain.matcher import AHOCORASICK, HYPERSCAN, Matcher, available_engines
 from bot.domain.models import MatchDoc
 from bot.domain.query import (
     Action,
@@ -373,9 +377,15 @@ def _rss_mb() -> float:
 
 
 def run_size(
-    subscription_count: int, mix: str, item_count: int, naive_seconds: float, naive_items: int, quick: bool
+    subscription_count: int,
+    mix: str,
+    item_count: int,
+    naive_seconds: float,
+    naive_items: int,
+    quick: bool,
+    engine: str = AHOCORASICK,
 ) -> dict[str, Any]:
-    """Build and time one matcher size; return the measurements."""
+    """Build and time one matcher size on one engine; return the measurements."""
     world = World(SEED, 20_000, 5_000) if quick else World(SEED)
     check_items = 50 if quick else 300
     docs = make_corpus(world, item_count)
@@ -383,12 +393,15 @@ def run_size(
     gc.collect()
     rss_before = _rss_mb()
 
-    started = time.perf_counter()
+    started = time.process_time()
     queries = [(sid, parse_query(text, world.catalog)) for sid, text in enumerate(texts)]
-    parse_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    matcher = Matcher(queries)
-    build_seconds = time.perf_counter() - started
+    parse_seconds = time.process_time() - started
+    started = time.process_time()  # CPU time: the machine may be shared
+    matcher = Matcher(queries, engine)
+    build_seconds = time.process_time() - started
+    started = time.process_time()
+    matcher.prepare()
+    scanner_seconds = time.process_time() - started
     gc.collect()
     rss_built = _rss_mb()
 
@@ -403,17 +416,38 @@ def run_size(
         matched_items += bool(found)
     match_seconds = time.process_time() - started
 
-    # The floor of this design on this machine: the bare Aho-Corasick walk over the same text,
-    # with no boundary check, no evaluation and no reporting.
-    automaton = matcher._anchored
+    # The floor of this design on this machine: the engine's bare scan over the same words-only
+    # text, with no boundary check, no evaluation and no reporting (Hyperscan: no callback).
+    scanner: Any = matcher._scanner
+    texts_only = [(words_only(fold(doc.title)), words_only(fold(doc.summary))) for doc in docs]
     started = time.process_time()
-    if automaton is not None:
-        for doc in docs:
-            for _ in automaton.iter(words_only(fold(doc.title))):
+    if engine == HYPERSCAN:
+        database = scanner._database
+        for title, summary in texts_only:
+            database.scan(title.encode())
+            database.scan(summary.encode())
+    else:
+        automaton = scanner._automaton
+        for title, summary in texts_only:
+            for _ in automaton.iter(title):
                 pass
-            for _ in automaton.iter(words_only(fold(doc.summary))):
+            for _ in automaton.iter(summary):
                 pass
     walk_seconds = max(time.process_time() - started, 1e-9)
+
+    # Answers of the other engine (every match, terms included) on every item.
+    other_engine = AHOCORASICK if engine == HYPERSCAN else HYPERSCAN
+    compare = engine == HYPERSCAN  # once per size: Hyperscan against Aho-Corasick
+    engine_differences: list[str] = []
+    if compare:
+        other = Matcher(queries, other_engine)
+        for doc in docs:
+            ours, theirs = matcher.match(doc), other.match(doc)
+            if ours != theirs:
+                engine_differences.append(
+                    f"{engine} {ours[:3]} vs {other_engine} {theirs[:3]}: {doc.title[:60]!r}"
+                )
+        del other
 
     # Peak memory of the real work, before the baseline builds its own patterns.
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -423,7 +457,7 @@ def run_size(
     sample = docs[:: max(1, len(docs) // naive_items)][:naive_items]
     naive_elapsed = 0.0
     naive_done = 0
-    for doc in sample:
+    for doc in sample if naive_seconds > 0 else []:
         started = time.process_time()
         naive.match(doc)
         naive_elapsed += time.process_time() - started
@@ -444,7 +478,10 @@ def run_size(
             mismatches.append(f"{side}: {texts[sid]!r} on item {doc.title[:60]!r}")
 
     stats = matcher.stats
+    mismatches += engine_differences[:20]
     return {
+        "engine": engine,
+        "compared_engines": compare,
         "subscriptions": subscription_count,
         "mix": mix,
         "items": item_count,
@@ -453,6 +490,7 @@ def run_size(
         "edge_literals": stats.edge_literals,
         "parse_s": parse_seconds,
         "build_s": build_seconds,
+        "scanner_s": scanner_seconds,
         "items_per_s": item_count / match_seconds,
         "us_per_item": match_seconds / item_count * 1e6,
         "walk_items_per_s": item_count / walk_seconds,
@@ -473,19 +511,21 @@ def run_size(
 
 def _table(results: list[dict[str, Any]]) -> str:
     header = (
-        "| subscriptions | mix | distinct queries | literals | parse s | build s | items/s "
-        "| bare AC walk items/s | µs/item "
+        "| subscriptions | mix | engine | distinct queries | literals | parse s | build s | scanner s "
+        "| items/s | bare scan items/s | µs/item "
         "| matches/item | naive items/s (sample) | speed-up | index RSS MB | peak RSS MB "
         "| checked items x subs |"
     )
-    lines = [header, "|---:|---|" + "---:|" * 12 + "---|"]
+    lines = [header, "|---:|---|---|" + "---:|" * 13 + "---|"]
     for r in results:
         speedup = r["items_per_s"] / r["naive_items_per_s"]
         check = f"{r['checked']} ok" if not r["mismatches"] else f"{len(r['mismatches'])} DIFFER"
+        if r["compared_engines"] and not r["mismatches"]:
+            check += f"; = {AHOCORASICK} on {r['items']:,} items"
         lines.append(
-            f"| {r['subscriptions']:,} | {r['mix']} | {r['distinct_queries']:,} | {r['literals']:,} "
-            f"| {r['parse_s']:.2f} | {r['build_s']:.2f} | {r['items_per_s']:,.0f} "
-            f"| {r['walk_items_per_s']:,.0f} "
+            f"| {r['subscriptions']:,} | {r['mix']} | {r['engine']} | {r['distinct_queries']:,} "
+            f"| {r['literals']:,} | {r['parse_s']:.2f} | {r['build_s']:.2f} | {r['scanner_s']:.2f} "
+            f"| {r['items_per_s']:,.0f} | {r['walk_items_per_s']:,.0f} "
             f"| {r['us_per_item']:.0f} "
             f"| {r['matches_per_item']:.2f} | {r['naive_items_per_s']:,.1f} ({r['naive_items']}) "
             f"| {speedup:,.0f}x | {r['rss_index_mb']:.0f} | {r['rss_peak_mb']:.0f} | {check} |"
@@ -502,9 +542,12 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=None, help="items in the corpus")
     parser.add_argument("--naive-seconds", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--naive-items", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default=None, help="one engine only (default: every one installed)")
     args = parser.parse_args()
     if args.worker is not None:
-        result = run_size(args.worker, args.mix, args.items, args.naive_seconds, args.naive_items, args.quick)
+        result = run_size(
+            args.worker, args.mix, args.items, args.naive_seconds, args.naive_items, args.quick, args.engine
+        )
         print(json.dumps(result))
         return 0
 
@@ -514,16 +557,33 @@ def main() -> int:
     items = args.items or (500 if args.quick else 10_000)
     naive_seconds = 0.5 if args.quick else 20.0
     naive_items = 100 if args.quick else 300
+    engines = [args.engine] if args.engine else list(available_engines())
     results = []
     for size, mix in sizes:
-        command = [sys.executable, __file__, "--worker", str(size), "--mix", mix, "--items", str(items)]
-        command += ["--quick"] if args.quick else []
-        command += ["--naive-seconds", str(naive_seconds), "--naive-items", str(naive_items)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(done.stderr, file=sys.stderr)
-            return 1
-        results.append(json.loads(done.stdout))
+        naive: dict[str, Any] = {}
+        for engine in engines:
+            command = [sys.executable, __file__, "--worker", str(size), "--mix", mix, "--items", str(items)]
+            command += ["--quick"] if args.quick else []
+            # The baseline's speed does not depend on the engine: measured in the first run only.
+            seconds = naive_seconds if not naive else 0
+            command += [
+                "--naive-seconds",
+                str(seconds),
+                "--naive-items",
+                str(naive_items),
+                "--engine",
+                engine,
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout)
+            if naive:
+                result.update(naive)
+            else:
+                naive = {key: result[key] for key in ("naive_items", "naive_items_per_s")}
+            results.append(result)
 
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
@@ -533,12 +593,18 @@ def main() -> int:
     )
     print(_table(results))
     mixed = [r for r in results if r["mix"] == "mixed"][-1]
+    best = engines[0]
     print(
         "\n- mix: `mixed` = 12 % words, 40 % vendor-like names, 10 % catalog vendors, 10 % AND, 10 % OR,"
         " 7 % NOT, 4 % NEAR, 4 % prefixes, 3 % short words; `rare` = the term mix of performance.md"
         " section 2 (60 % vendor-like names, 30 % random 2-3-word phrases, 5 % rare words, 5 % catalog"
         " aliases), whose terms seldom occur."
-        "\n- parse: parse_query for every subscription; build: Matcher(...) over the parsed queries."
+        "\n- parse: parse_query for every subscription; build: Matcher(...) over the parsed queries;"
+        " scanner: the engine's literal scanner built (`prepare`; Hyperscan's compile). Without"
+        " `prepare`, the default engine (auto) starts on Aho-Corasick and compiles Hyperscan once"
+        " the text matched would have paid for it."
+        "\n- bare scan: the engine alone over the same words-only text (no boundary check, no"
+        " evaluation, no terms; Hyperscan without a callback)."
         "\n- matches/item: (item, subscription) pairs found, divided by the items."
         f" Items with a match at {mixed['subscriptions']:,} mixed: {mixed['matched_items']:.0%}."
         "\n- naive: each subscription on its own with Python `re` (one pattern per literal, same folding"
@@ -546,23 +612,30 @@ def main() -> int:
         f" of {mixed['subscriptions']:,} mixed), on a time-capped sample of items, extrapolated."
         "\n- index RSS: RSS growth from parsing and building; peak RSS: the whole worker process"
         " (corpus included) before the baseline runs."
-        "\n- checked: items x subscriptions on which matcher and baseline found the same matches."
+        "\n- checked: items x subscriptions on which matcher and baseline found the same matches;"
+        " `= ahocorasick`: Hyperscan and Aho-Corasick found the same matches, terms included, on every item."
     )
-    for r in results[-2:]:
+    by_engine = {(r["subscriptions"], r["mix"], r["engine"]): r for r in results}
+    for r in [r for r in results if r["engine"] == best][-2:]:
+        walks = "; ".join(
+            f"bare {other['engine']} scan {other['walk_items_per_s']:,.0f} items/s"
+            + (f" (whole match on {other['engine']}: {other['items_per_s']:,.0f})" if other is not r else "")
+            for other in (by_engine.get((r["subscriptions"], r["mix"], e)) for e in engines)
+            if other is not None
+        )
         goal = 30_000 if r["mix"] == "rare" else 10_000
         row = {
             "what": f"matcher, {r['subscriptions']:,} subscriptions, {r['mix']} mix"
             f" ({r['matches_per_item']:.0f} matches/item)",
-            "now": f"{r['items_per_s']:,.0f} items/s",
-            "anchor": f"bare automaton walk {r['walk_items_per_s']:,.0f} items/s;"
-            f" naive re {r['naive_items_per_s']:,.1f} items/s",
+            "now": f"{r['items_per_s']:,.0f} items/s ({r['engine']})",
+            "anchor": f"{walks}; naive re {r['naive_items_per_s']:,.1f} items/s",
             "goal": f">= {goal:,} items/s" + (" (at 100,000)" if args.quick else ""),
             "met": r["items_per_s"] >= goal if not args.quick else None,
         }
         print("@row " + json.dumps(row))
     failed = [m for r in results for m in r["mismatches"]]
     if failed:
-        print("\nFAIL: the matcher and the baseline disagree:", file=sys.stderr)
+        print("\nFAIL: the matcher and the baseline (or the two engines) disagree:", file=sys.stderr)
         for line in failed[:20]:
             print("  " + line, file=sys.stderr)
         return 1

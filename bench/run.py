@@ -36,10 +36,13 @@ def summary(rows: list[dict[str, Any]], load_start: str, load_end: str, extra: l
     lines = [
         f"Summary ({' '.join(extra) or 'full'}): {os.cpu_count()} cores, load average {load_start} at start,"
         f" {load_end} at the end.\n",
-        "| what | regwatch | anchor (same run) | goal | met |",
-        "|---|---|---|---|---|",
+        "| what | regwatch | anchor (same run) | goal | met | load at the benchmark's start |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r['what']} | {r['now']} | {r['anchor']} | {r['goal']} | {met[r['met']]} |" for r in rows]
+    lines += [
+        f"| {r['what']} | {r['now']} | {r['anchor']} | {r['goal']} | {met[r['met']]} | {r.get('load', '')} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -50,14 +53,15 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     load_start = _load()
     for name in BENCHES:
-        print(f"\n### {name} {' '.join(extra)}", flush=True)
+        load = _load()
+        print(f"\n### {name} {' '.join(extra)} (load average {load})", flush=True)
         with subprocess.Popen(
             [sys.executable, str(HERE / name), *extra], stdout=subprocess.PIPE, text=True
         ) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 if line.startswith("@row "):
-                    rows.append(json.loads(line[5:]))
+                    rows.append({**json.loads(line[5:]), "load": load.split(",")[0]})
                 else:
                     print(line, end="", flush=True)
         if proc.returncode != 0:

@@ -47,12 +47,14 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; expected {', '.join(choices)}"
 
 
-def _line_of(text: str, pattern: str, start: int = 0) -> int:
-    """Return the 1-based line of the first match at or after line `start` (0 when not found)."""
-    lines = text.splitlines()
-    for number in range(start, len(lines)):
-        if re.match(pattern, lines[number]):
-            return number + 1
+def _line_of(text: str, pattern: str, start: int = 0, nth: int = 1) -> int:
+    """Return the 1-based line of the `nth` match at or after line `start` (0 when not found)."""
+    compiled = re.compile(pattern)
+    for number, line in enumerate(text.splitlines()[start:], start):
+        if compiled.match(line):
+            nth -= 1
+            if not nth:
+                return number + 1
     return 0
 
 
@@ -75,14 +77,13 @@ def check_keys(text: str, origin: str, data: dict[str, Any], table: str, keys: t
     entries = data.get(table, [])
     if not isinstance(entries, list):
         return
-    header = rf"\s*\[\[\s*{re.escape(table)}\s*\]\]"
-    start = 0
-    for entry in entries:
-        start = _line_of(text, header, start)
+    # Lines are looked up only for an error: the text is split once, not once per entry.
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
         for key in entry:
             if key not in keys:
+                start = _line_of(text, rf"\s*\[\[\s*{re.escape(table)}\s*\]\]", nth=index + 1)
                 line = _line_of(text, rf"\s*{re.escape(key)}\s*=", start)
                 raise ConfigError(
                     f"{_at(origin, line)}: unknown key {key!r} in [[{table}]]{_did_you_mean(key, keys)}"

@@ -250,7 +250,9 @@ def preview_candidates(
     db: Database, since: datetime, max_items: int, candidates: str, *, guild_id: int | None = None
 ) -> tuple[list[StoredItem], bool, int]:
     """Return (the newest `max_items` candidates, whether more exist, the items of the period)."""
-    stored = recent(db, since, max_items + 1, guild_id=guild_id, candidates=candidates)
+    from bot.storage import preview  # the query shape for candidates (bot/storage/preview.py)
+
+    stored = preview.candidates(db, since, max_items + 1, candidates, guild_id=guild_id)
     return stored[:max_items], len(stored) > max_items, count_since(db, since, guild_id=guild_id)
 
 

@@ -274,6 +274,10 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE channel_settings ADD COLUMN webhook_avatar_url TEXT",
         ],
     ),
+    (
+        "pg003_items_non_ascii_index",  # SQLite m016
+        ["CREATE INDEX items_non_ascii ON items(fetched_at) WHERE non_ascii = 1"],
+    ),
 ]
 
 

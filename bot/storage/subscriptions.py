@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.domain.bulk import gc_paused
 from bot.domain.clock import iso, parse_iso
 from bot.domain.errors import DuplicateSubscription
 
@@ -45,24 +46,38 @@ _COLS = (
 
 def _rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[Subscription]:
     cur = db.execute(f"SELECT {_COLS} FROM subscriptions WHERE {where} ORDER BY id", params)
-    return [
-        Subscription(
-            id=r[0],
-            name=r[1],
-            query=r[2],
-            target=r[3],
-            guild_id=r[4],
-            created_by=r[5],
-            origin=r[6],
-            mention_role_id=r[7],
-            paused=bool(r[8]),
-            paused_reason=r[9],
-            origin_channel_id=r[10],
-            paused_until=parse_iso(r[11]),
-            created_at=parse_iso(r[12]),
-        )
-        for r in cur.fetchall()
-    ]
+    # Rows written together share their timestamps (a subscriptions file's 100,000): parse each once.
+    times: dict[str | None, datetime | None] = {None: None}
+
+    def when(text: str | None) -> datetime | None:
+        found = times.get(text, _UNSEEN_TIME)
+        if found is _UNSEEN_TIME:
+            found = times[text] = parse_iso(text)
+        return found  # type: ignore[return-value]
+
+    with gc_paused():  # 100,000 new objects: each collection on the way would walk them all
+        return [_subscription(r, when) for r in cur.fetchall()]
+
+
+def _subscription(r: Any, when: Any) -> Subscription:
+    return Subscription(
+        id=r[0],
+        name=r[1],
+        query=r[2],
+        target=r[3],
+        guild_id=r[4],
+        created_by=r[5],
+        origin=r[6],
+        mention_role_id=r[7],
+        paused=bool(r[8]),
+        paused_reason=r[9],
+        origin_channel_id=r[10],
+        paused_until=when(r[11]),
+        created_at=when(r[12]),
+    )
+
+
+_UNSEEN_TIME = object()
 
 
 def list_subscriptions(
@@ -171,6 +186,11 @@ def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tu
     Rows that already match the file are not written, so a restart with an unchanged file
     leaves the subscriptions version alone and a running matcher is not rebuilt.
     """
+    with gc_paused():
+        return _sync_file(db, entries, now)
+
+
+def _sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:
     stored: dict[str, list[tuple[int, str, str]]] = {}
     for sub_id, name, query, target in db.execute(
         "SELECT id, name, query, target FROM subscriptions WHERE origin = 'file'"

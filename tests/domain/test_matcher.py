@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import pickle
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import re2
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.domain import matcher as matcher_module
 from bot.domain.errors import QueryError
-from bot.domain.matcher import Matcher, match_one
+from bot.domain.matcher import AHOCORASICK, HYPERSCAN, Matcher, available_engines, match_one
 from bot.domain.models import Match, MatchDoc
 from bot.domain.query import (
     Action,
@@ -36,6 +39,16 @@ from bot.domain.text import NOSPACE_RANGES, WORD_CLASS, fold, is_word_char
 from bot.domain.vendors import VendorCatalog
 
 CATALOG = VendorCatalog.load_default()
+
+# Every test that matches runs on each literal scanning engine: the answers must be the same.
+# Hyperscan is optional (no wheel on some platforms): its runs are skipped where it is missing.
+ENGINES = [
+    pytest.param(
+        engine, marks=pytest.mark.skipif(engine not in available_engines(), reason="hyperscan not installed")
+    )
+    for engine in (HYPERSCAN, AHOCORASICK)
+]
+engines = pytest.mark.parametrize("engine", ENGINES)
 
 # (query, title, summary, terms reported, or None for no match)
 CASES = [
@@ -64,6 +77,9 @@ CASES = [
     ('"zte corp."', "ZTE Corp.'s unit", "", ("ZTE Corp.",)),
     ('"zte corp."', "ZTE Corp said", "", None),
     ('"tp link"', "TP-Link routers", "", None),
+    ('"tp link"', "TP-Link, then TP Link", "", ("TP Link",)),  # the first raw hit fails its check
+    ("kaspersky", "Санкции против Kaspersky", "", ("Kaspersky",)),  # byte and character offsets differ
+    ("ban*", "Запрет: bans и banned", "", ("bans",)),  # a term is reported at its first hit
     # vendor: in every script, and look-alike words
     ("vendor:DJI", "Trip to Djibouti", "", None),
     ("vendor:DJI", "DJI drones added to list", "", ("DJI",)),
@@ -157,13 +173,17 @@ CASES = [
 ]
 
 
+@engines
 @pytest.mark.parametrize(("query", "title", "summary", "terms"), CASES)
-def test_match_cases(query: str, title: str, summary: str, terms: tuple[str, ...] | None) -> None:
+def test_match_cases(
+    query: str, title: str, summary: str, terms: tuple[str, ...] | None, engine: str
+) -> None:
     doc = MatchDoc(title=title, summary=summary, source="CISA news")
-    found = match_one(parse_query(query, CATALOG), doc)
+    found = match_one(parse_query(query, CATALOG), doc, engine)
     assert (found.terms if found else None) == terms
 
 
+@engines
 @pytest.mark.parametrize(
     ("query", "action", "matches"),
     [
@@ -178,15 +198,16 @@ def test_match_cases(query: str, title: str, summary: str, terms: tuple[str, ...
         ("action:covered_list OR huawei", "covered_list", True),
     ],
 )
-def test_action_conditions(query: str, action: str | None, matches: bool) -> None:
+def test_action_conditions(query: str, action: str | None, matches: bool, engine: str) -> None:
     doc = MatchDoc(title="Kaspersky products", summary="", source="FCC", action=action)
-    found = match_one(parse_query(query, CATALOG), doc)
+    found = match_one(parse_query(query, CATALOG), doc, engine)
     assert (found is not None) == matches
     if found is not None and "kaspersky" in query.lower():
         assert found.terms == ("Kaspersky",)
 
 
-def test_matcher_returns_every_matching_subscription_sorted_by_id() -> None:
+@engines
+def test_matcher_returns_every_matching_subscription_sorted_by_id(engine: str) -> None:
     queries = {
         7: "vendor:Huawei",
         3: "huawei ban",
@@ -195,7 +216,7 @@ def test_matcher_returns_every_matching_subscription_sorted_by_id() -> None:
         9: '"entity list" -huawei',
         4: "title:huawei",
     }
-    matcher = Matcher((sid, parse_query(text, CATALOG)) for sid, text in queries.items())
+    matcher = Matcher(((sid, parse_query(text, CATALOG)) for sid, text in queries.items()), engine)
     doc = MatchDoc(title="Commerce adds Huawei to the Entity List", summary="A ban follows.", source="BIS")
     assert matcher.match(doc) == [
         Match(1, ("Huawei",)),
@@ -210,8 +231,11 @@ def test_matcher_returns_every_matching_subscription_sorted_by_id() -> None:
     assert stats.always_evaluated == 0
 
 
-def test_terms_change_from_item_to_item() -> None:
-    matcher = Matcher([(1, parse_query("vendor:Kaspersky", CATALOG)), (2, parse_query("kaspersky", CATALOG))])
+@engines
+def test_terms_change_from_item_to_item(engine: str) -> None:
+    matcher = Matcher(
+        [(1, parse_query("vendor:Kaspersky", CATALOG)), (2, parse_query("kaspersky", CATALOG))], engine
+    )
     first = MatchDoc("Kaspersky banned", "", "x")
     second = MatchDoc("Лаборатория Касперского", "", "x")
     assert matcher.match(first) == [Match(1, ("Kaspersky",)), Match(2, ("Kaspersky",))]
@@ -219,19 +243,24 @@ def test_terms_change_from_item_to_item() -> None:
     assert matcher.match(first) == [Match(1, ("Kaspersky",)), Match(2, ("Kaspersky",))]
 
 
-def test_empty_matcher_and_empty_item() -> None:
-    assert Matcher([]).match(MatchDoc("Huawei", "", "x")) == []
-    assert Matcher([(1, parse_query("huawei", CATALOG))]).match(MatchDoc("", "", "")) == []
+@engines
+def test_empty_matcher_and_empty_item(engine: str) -> None:
+    assert Matcher([], engine).match(MatchDoc("Huawei", "", "x")) == []
+    assert Matcher([(1, parse_query("huawei", CATALOG))], engine).match(MatchDoc("", "", "")) == []
 
 
-def test_a_hand_built_query_without_a_required_term_is_evaluated_for_every_item() -> None:
-    matcher = Matcher([(1, Query(Not(Word("huawei"))))])
+@engines
+def test_a_hand_built_query_without_a_required_term_is_evaluated_for_every_item(engine: str) -> None:
+    matcher = Matcher([(1, Query(Not(Word("huawei"))))], engine)
     assert matcher.stats.always_evaluated == 1
     assert matcher.match(MatchDoc("ZTE", "", "x")) == [Match(1, ())]
     assert matcher.match(MatchDoc("Huawei", "", "x")) == []
 
 
-def test_regexes_still_match_when_the_re2_set_cannot_be_built(monkeypatch: pytest.MonkeyPatch) -> None:
+@engines
+def test_regexes_still_match_when_the_re2_set_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
     class BrokenSet:
         @staticmethod
         def SearchSet(options: object) -> BrokenSet:
@@ -241,17 +270,22 @@ def test_regexes_still_match_when_the_re2_set_cannot_be_built(monkeypatch: pytes
             raise re2.error("out of memory")
 
     monkeypatch.setattr(matcher_module.re2, "Set", BrokenSet)
-    matcher = Matcher([(1, parse_query("/cve-\\d+/", CATALOG)), (2, parse_query("/zte/ huawei", CATALOG))])
+    matcher = Matcher(
+        [(1, parse_query("/cve-\\d+/", CATALOG)), (2, parse_query("/zte/ huawei", CATALOG))], engine
+    )
     assert matcher.match(MatchDoc("CVE-2024 Huawei ZTE", "", "x")) == [
         Match(1, ("CVE-2024",)),
         Match(2, ("Huawei", "ZTE")),
     ]
 
 
-def test_regexes_in_several_re2_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+@engines
+def test_regexes_in_several_re2_sets(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     monkeypatch.setattr(matcher_module, "_REGEX_SET_CHUNK", 2)
     patterns = ["alpha\\d", "beta\\d", "gamma\\d", "delta\\d", "epsilon\\d"]
-    matcher = Matcher((sid, parse_query(f"/{pattern}/", CATALOG)) for sid, pattern in enumerate(patterns))
+    matcher = Matcher(
+        ((sid, parse_query(f"/{pattern}/", CATALOG)) for sid, pattern in enumerate(patterns)), engine
+    )
     assert matcher.match(MatchDoc("Epsilon7 and beta2", "gamma", "x")) == [
         Match(1, ("beta2",)),
         Match(4, ("Epsilon7",)),
@@ -408,6 +442,7 @@ def _queries(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
+@engines
 @settings(
     max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
@@ -418,7 +453,7 @@ def _queries(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     st.sampled_from([None, "ban", "fine"]),
 )
 def test_matcher_agrees_with_a_reference_evaluator(
-    texts: list[str], title: str, summary: str, action: str | None
+    engine: str, texts: list[str], title: str, summary: str, action: str | None
 ) -> None:
     queries = []
     for text in texts:
@@ -427,8 +462,55 @@ def test_matcher_agrees_with_a_reference_evaluator(
     assume(queries)
     doc = MatchDoc(title=title, summary=summary, source="src", action=action)
     expected = [sid for sid, query in enumerate(queries) if _reference(query.root, doc)]
-    found = Matcher(enumerate(queries)).match(doc)
+    found = Matcher(enumerate(queries), engine).match(doc)
     assert [match.subscription_id for match in found] == expected
     for match in found:
         for term in match.terms:
             assert fold(term) in fold(f"{title} {summary}")
+
+
+def test_auto_starts_on_aho_corasick_and_switches_to_hyperscan_once_it_pays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if HYPERSCAN not in available_engines():
+        pytest.skip("hyperscan not installed")
+    monkeypatch.setattr(matcher_module, "_SWITCH_MIN_BYTES", 100)
+    monkeypatch.setattr(matcher_module, "_SWITCH_BYTES_PER_LITERAL", 1)
+    queries = [(1, parse_query("vendor:Huawei", CATALOG)), (2, parse_query('"tp link" ban*', CATALOG))]
+    auto, fixed = Matcher(queries), Matcher(queries, AHOCORASICK)
+    assert auto.engine == "none"  # nothing built before the first item
+    doc = MatchDoc("Huawei and TP-Link; TP Link bans", "华为 " * 40, "x")
+    engines_seen = []
+    for _ in range(3):
+        assert (
+            auto.match(doc)
+            == fixed.match(doc)
+            == [Match(1, ("Huawei", "华为")), Match(2, ("TP Link", "bans"))]
+        )
+        engines_seen.append(auto.engine)
+    assert engines_seen == [AHOCORASICK, HYPERSCAN, HYPERSCAN]
+    assert Matcher(queries).prepare() == HYPERSCAN
+    assert Matcher(queries, AHOCORASICK).prepare() == AHOCORASICK
+
+
+def test_a_matcher_serves_several_threads_on_every_engine() -> None:
+    queries = [(n, parse_query(q, CATALOG)) for n, q in enumerate(["vendor:Huawei", "ban*", '"entity list"'])]
+    doc = MatchDoc("Commerce adds Huawei to the Entity List", "A ban follows.", "BIS")
+    for engine in available_engines():
+        matcher = Matcher(queries, engine)
+        expected = Matcher(queries, AHOCORASICK).match(doc)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(matcher.match, [doc] * 200))
+        assert all(found == expected for found in results)
+
+
+def test_terms_are_found_when_read_and_equal_a_plain_match() -> None:
+    matcher = Matcher([(1, parse_query("huawei", CATALOG)), (2, parse_query("huawei ban", CATALOG))])
+    found = matcher.match(MatchDoc("HUAWEI ban", "", "x"))
+    assert found == [Match(1, ("HUAWEI",)), Match(2, ("HUAWEI", "ban"))]
+    assert [Match(1, ("HUAWEI",)), Match(2, ("HUAWEI", "ban"))] == found
+    assert {found[0], Match(1, ("HUAWEI",))} == {Match(1, ("HUAWEI",))}
+    assert repr(found[0]) == repr(Match(1, ("HUAWEI",)))
+    assert pickle.loads(pickle.dumps(found[1])) == Match(2, ("HUAWEI", "ban"))
+    assert dataclasses.asdict(found[1]) == {"subscription_id": 2, "terms": ("HUAWEI", "ban")}
+    assert found[0] != Match(1, ("huawei",))

@@ -10,10 +10,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.domain.evaluate import _token_starts
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
 from bot.domain.query import MAX_QUERY_COST, parse_query
-from tests.domain.test_matcher import _reference
+from bot.domain.text import fold, word_tokens
+from tests.domain.test_matcher import _reference, engines
 
 # Few words, so that texts repeat them and chains find many pairs (and overlaps: "tp link").
 _WORDS = ["ban", "huawei", "fine", "tp-link", "tp", "link", "the", "華為", ",", "5g"]
@@ -34,12 +36,13 @@ def _chains(draw: st.DrawFn) -> str:
     return text
 
 
+@engines
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_chains(), _TEXT, _TEXT)
-def test_near_chains_agree_with_the_reference(query_text: str, title: str, summary: str) -> None:
+def test_near_chains_agree_with_the_reference(engine: str, query_text: str, title: str, summary: str) -> None:
     query = parse_query(query_text)
     doc = MatchDoc(title=title, summary=summary, source="src", action=None)
-    found = Matcher([(0, query)]).match(doc)
+    found = Matcher([(0, query)], engine).match(doc)
     assert bool(found) == _reference(query.root, doc), (query_text, title, summary)
 
 
@@ -50,3 +53,10 @@ def test_a_widest_chain_on_text_of_its_own_words_stays_within_the_budget() -> No
     text = " ".join(words * 400)
     assert matcher.match(MatchDoc(title="", summary=text, source="s", action=None))
     assert 0 < matcher.work <= MAX_QUERY_COST and matcher.over_budget == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=120) | st.text(max_size=60))
+def test_fast_token_starts_equal_the_token_regex(text: str) -> None:
+    folded = fold(text)
+    assert _token_starts(folded) == word_tokens(folded)
