@@ -411,6 +411,15 @@ def m015_channel_webhooks(db: Database) -> None:
         db.execute(f"ALTER TABLE channel_settings ADD COLUMN {column}")
 
 
+@migrations()
+def m016_leases(db: Database) -> None:
+    """Add leases: which process holds a channel's delivery or a chore, and until when (storage/leases.py)."""
+    db.execute(
+        "CREATE TABLE leases (kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,"
+        " token TEXT NOT NULL UNIQUE, until TEXT NOT NULL, PRIMARY KEY (kind, key))"
+    )
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -274,6 +274,13 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE channel_settings ADD COLUMN webhook_avatar_url TEXT",
         ],
     ),
+    (
+        "pg003_leases",  # SQLite m016; `until` on the database clock (storage/leases.py)
+        [
+            "CREATE TABLE leases (kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,"
+            " token TEXT NOT NULL UNIQUE, until TIMESTAMPTZ NOT NULL, PRIMARY KEY (kind, key))",
+        ],
+    ),
 ]
 
 
