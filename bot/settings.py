@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_subscriptions_per_guild: int = Field(default=50, ge=1, le=10_000)
     max_sources_per_guild: int = Field(default=10, ge=0, le=1_000)
 
+    # Several workers on one database (docs/scaling.md): how long a channel's or a chore's lease lasts
+    # unless renewed, and how long a claimed source stays claimed while a worker polls it.
+    lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    source_claim_seconds: int = Field(default=600, ge=5, le=24 * 3600)
+
     health_port: int = Field(default=0, ge=0, le=65535)
     health_host: str = "127.0.0.1"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)

@@ -14,7 +14,9 @@ text with microseconds and compared as text.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -134,3 +136,23 @@ def held(db: Database, kind: str | None = None) -> list[Lease]:
         f"SELECT kind, key, owner, token, until FROM leases {where} ORDER BY kind, key", params
     ).fetchall()
     return [Lease(str(r[0]), str(r[1]), str(r[2]), str(r[3]), _moment(r[4])) for r in rows]
+
+
+# pg_advisory_xact_lock keys of regwatch's own (the migration lock is pg_schema.MIGRATION_LOCK_KEY).
+_EXCLUSIVE_KEYS = {"configuration": 0x72657777_0002}
+
+
+@contextlib.contextmanager
+def exclusive(db: Database, name: str) -> Iterator[None]:
+    """Run the block in one transaction that no other process runs at the same time (on PostgreSQL).
+
+    For work every process does at start-up and that must not interleave, such as loading the
+    configured sources: the second process waits, then finds the work done. SQLite serialises
+    writers itself; there the block runs as it is.
+    """
+    if not is_postgres(db):
+        yield
+        return
+    with db.atomic():
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_EXCLUSIVE_KEYS[name],))
+        yield

@@ -1,0 +1,123 @@
+"""Several `regwatch worker --once` processes on one PostgreSQL database: each item alerts once, each
+source is fetched once per round, and a worker killed after a send is taken over once its lease expires."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import psycopg
+
+from tests.feedserver import FeedServer
+from tests.helpers import rss_item, with_items
+from tests.test_cli import NASA, regwatch, sources_file
+
+SOURCES = 20
+ALERT_LINK = re.compile(r"https://kaspersky\.example/(\d+)/(\d+)")
+
+
+def _publish(feed_server: FeedServer, round_no: int) -> None:
+    """Give every source the real fixture, plus one new Kaspersky item per source from round 1 on."""
+    for n in range(SOURCES):
+        extra = [
+            rss_item(
+                f"Regulator bans Kaspersky software, notice {n}-{r}", f"https://kaspersky.example/{n}/{r}"
+            )
+            for r in range(1, round_no + 1)
+        ]
+        feed_server.set(f"/f{n}.xml", with_items(NASA, *extra))
+
+
+def _make_due(pg_url: str) -> None:
+    """The interval has passed: every source is due again (as it would be after REGWATCH_POLL_INTERVAL)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE sources SET next_check_at = '2000-01-01T00:00:00+00:00'")
+
+
+def _hits(feed_server: FeedServer) -> list[int]:
+    return [feed_server.hits(f"/f{n}.xml") for n in range(SOURCES)]
+
+
+def _env(tmp_path: Path, feed_server: FeedServer, pg_url: str, **extra: str) -> dict[str, str]:
+    urls = [feed_server.url(f"/f{n}.xml") for n in range(SOURCES)]
+    return {
+        "REGWATCH_SOURCES_FILE": sources_file(tmp_path, *urls),
+        "REGWATCH_DATABASE_URL": pg_url,
+        "REGWATCH_LEASE_SECONDS": "20",
+        **extra,
+    }
+
+
+async def _workers(tmp_path: Path, count: int, env: dict[str, str]) -> list[tuple[int, str, str]]:
+    """Start `count` workers together, each in its own folder, and wait for all."""
+    folders = [tmp_path / f"w{i}" for i in range(count)]
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    return list(await asyncio.gather(*(regwatch(f, "worker", "--once", **env) for f in folders)))
+
+
+def _state(pg_url: str) -> tuple[list[tuple[str, int]], int]:
+    with psycopg.connect(pg_url) as conn:
+        statuses = conn.execute(
+            "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status"
+        ).fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM leases").fetchone()
+    assert held is not None
+    return [(str(s), int(c)) for s, c in statuses], int(held[0])
+
+
+async def test_two_workers_together_alert_each_new_item_once_and_fetch_each_source_once(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    env = _env(tmp_path, feed_server, pg_url)
+    _publish(feed_server, 0)
+    first = await _workers(tmp_path, 2, env)
+    for code, _, err in first:
+        assert code == 0, err
+    assert _hits(feed_server) == [1] * SOURCES  # the first round: each source fetched by one worker
+    assert "ALERT" not in first[0][1] + first[1][1]  # a first poll records, alerts nothing
+
+    _publish(feed_server, 1)
+    _make_due(pg_url)
+    second = await _workers(tmp_path, 2, env)
+    for code, _, err in second:
+        assert code == 0, err
+    assert _hits(feed_server) == [2] * SOURCES  # one more fetch per source between both workers
+    out = second[0][1] + second[1][1]
+    alerted = [m.groups() for m in ALERT_LINK.finditer(out)]
+    assert sorted(alerted) == sorted((str(n), "1") for n in range(SOURCES))  # each new item once
+    polled = [int(m.group(1)) for m in re.finditer(r"worker: polled (\d+) sources \(0 failed", out)]
+    assert len(polled) == 2 and sum(polled) == SOURCES
+    delivered = [int(m.group(1)) for m in re.finditer(r"delivered (\d+) alerts", out)]
+    assert sum(delivered) == SOURCES
+    assert _state(pg_url) == ([("sent", SOURCES)], 0)  # nothing pending, every lease given back
+
+
+async def test_a_worker_killed_after_a_send_is_taken_over_and_each_alert_goes_out_once(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    env = _env(tmp_path, feed_server, pg_url, REGWATCH_LEASE_SECONDS="2")
+    _publish(feed_server, 0)
+    ((code, _, err),) = await _workers(tmp_path, 1, env)
+    assert code == 0, err
+    _publish(feed_server, 1)
+    _make_due(pg_url)
+    # The worker dies (SIGKILL) right after its third alert was printed, before marking it sent:
+    # it keeps the console channel's lease, which nobody renews.
+    ((code, killed_out, _),) = await _workers(tmp_path, 1, {**env, "REGWATCH_FAILPOINTS": "after_send@3"})
+    assert code == -9
+    printed = [m.groups() for m in ALERT_LINK.finditer(killed_out)]
+    assert len(printed) == 3
+    statuses, held = _state(pg_url)
+    assert dict(statuses) == {"pending": SOURCES - 2, "sent": 2} and held == 1
+    # A new worker finds nothing due to poll, waits for the dead worker's lease to expire, then
+    # delivers the rest: the one printed but not marked is printed again (the console has no
+    # nonce to drop it; Discord would), every other alert once.
+    ((code, out, err),) = await _workers(tmp_path, 1, env)
+    assert code == 0, err
+    rest = [m.groups() for m in ALERT_LINK.finditer(out)]
+    every = {(str(n), "1") for n in range(SOURCES)}
+    assert len(rest) == len(set(rest)) == SOURCES - 2
+    assert set(rest) == every - set(printed[:2])
+    assert _state(pg_url) == ([("sent", SOURCES)], 0)
