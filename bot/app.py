@@ -326,7 +326,7 @@ async def _login(client: discord.Client, settings: Settings) -> None:
 
 async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0) -> RegwatchBot:
     """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
-    from bot.chat.client import RegwatchBot, point_at
+    from bot.chat.client import RegwatchBot, ShardedRegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
     from bot.services.schedules import ScheduleService
@@ -350,8 +350,14 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         clock=services.clock,
         offload=services.workers,
     )
-    bot = RegwatchBot(
+    # REGWATCH_DISCORD_SHARD_COUNT set: discord.py's AutoShardedClient runs this process's shards.
+    sharded = settings.discord_shard_count is not None
+    shards = (
+        {"shard_count": settings.discord_shard_count, "shard_ids": settings.shard_ids} if sharded else None
+    )
+    bot = (ShardedRegwatchBot if sharded else RegwatchBot)(
         service,
+        shards=shards,
         dev_guild_id=settings.discord_dev_guild_id,
         guild_ready_timeout=guild_ready_timeout,
         http_trace=services.metrics.discord_trace(),

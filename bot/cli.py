@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="poll the sources this worker claims, deliver, exit"
     )
 
+    sub.add_parser("gateway", help="the Discord client answering slash commands; no polling, no delivery")
+
     match = sub.add_parser("match", help="match feeds against a subscriptions file, offline")
     match.add_argument("--subscriptions", required=True, type=Path, metavar="FILE")
     match.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
@@ -207,6 +209,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.roles import run_worker
 
         return asyncio.run(run_worker(settings, once=args.once))
+    if args.command == "gateway":
+        from bot.roles import run_gateway
+
+        return asyncio.run(run_gateway(settings))
     if args.command == "match":
         return asyncio.run(_match(settings, args.subscriptions, args.feeds, args.format))
     if args.command == "poll":

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from datetime import datetime
-from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from bot.app import Services, _serve, all_failed, build_services, start_discord_rest
+from bot.app import Services, _serve, all_failed, build_services, start_discord, start_discord_rest
 from bot.delivery.claims import ChannelClaims
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import ConfigError
@@ -28,6 +29,9 @@ from bot.pipeline.poller import PollResult
 from bot.settings import Settings
 from bot.storage import leases, outbox, sources
 from bot.storage.sources import Source
+
+if TYPE_CHECKING:
+    from bot.chat.client import RegwatchBot
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +143,38 @@ def worker_line(results: list[PollResult], delivered: int, pending: int) -> str:
     return line + (f"; {pending} alerts still pending in the database." if pending else ".")
 
 
-async def run_gateway(settings: Settings) -> int:
-    """Run the Discord client answering slash commands (no polling, no delivery) until stopped."""
+async def run_gateway(settings: Settings, *, clock: Clock = utcnow) -> int:
+    """Run the Discord client answering slash commands until SIGTERM/SIGINT: no polling, no delivery.
+
+    The commands write to the shared database (subscriptions, sources, settings); the workers
+    poll and deliver. With REGWATCH_DISCORD_SHARD_COUNT (and _SHARD_IDS) this process runs a
+    range of the bot's gateway shards.
+    """
     if settings.discord_token is None:
-        raise ConfigError("regwatch gateway needs REGWATCH_DISCORD_TOKEN: it is the Discord client")
-    raise ConfigError("regwatch gateway is not built yet; run `regwatch run` for slash commands")
+        raise ConfigError(
+            "REGWATCH_DISCORD_TOKEN: regwatch gateway is the Discord client and needs the token"
+        )
+    async with build_services(settings, clock=clock) as services:
+        services.role = "gateway"
+        bot = await start_discord(services)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            return await serve_gateway(bot, stop)
+        finally:
+            await bot.close()
 
 
-__all__ = ["deliver_all", "partial", "poll_claimed", "run_gateway", "run_worker", "share_work"]
+async def serve_gateway(bot: RegwatchBot, stop: asyncio.Event) -> int:
+    """Wait until asked to stop (0) or until the Discord connection ended (1)."""
+    assert bot.connection_task is not None
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopper, bot.connection_task}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if bot.connection_task in done:
+        log.error("the Discord connection ended: %s", bot.connection_task.exception())
+        return 1
+    log.info("gateway stopping")
+    return 0

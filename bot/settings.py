@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.errors import ConfigError
@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
+
+    # Gateway sharding (docs/scaling.md): the total number of shards, and this process's shards as
+    # `0-3` or `0,2,5` (unset: every shard, when a count is set; neither set: one unsharded session).
+    discord_shard_count: int | None = Field(default=None, ge=1, le=100_000)
+    discord_shard_ids: str | None = None
 
     database_path: Path = Path("regwatch.db")
     # Unset: SQLite at database_path. postgresql://...: the shared PostgreSQL backend (may hold a password).
@@ -88,6 +93,26 @@ class Settings(BaseSettings):
         # An empty REGWATCH_DISCORD_TOKEN= line in an env file means console mode.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_ids_form(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        ids = parse_shard_ids(value)  # raises ValueError with the reason
+        count = info.data.get("discord_shard_count")
+        if count is None:
+            raise ValueError("needs REGWATCH_DISCORD_SHARD_COUNT (the total number of shards)")
+        if ids[-1] >= count:
+            raise ValueError(f"shard {ids[-1]} is not below REGWATCH_DISCORD_SHARD_COUNT ({count})")
+        return value.strip()
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """Return this process's shard ids (None: every shard of the count, or no sharding)."""
+        return parse_shard_ids(self.discord_shard_ids) if self.discord_shard_ids else None
+
     @field_validator("sources_file", "subscriptions_file", "discord_dev_guild_id", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -122,6 +147,20 @@ class Settings(BaseSettings):
         from bot import __version__
 
         return f"regwatch/{__version__}" + (f" ({self.contact})" if self.contact else "")
+
+
+def parse_shard_ids(text: str) -> list[int]:
+    """Parse shard ids written as `0-3`, `0,2,5` or both (`0-3,8`); raise ValueError on anything else."""
+    ids: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise ValueError(f"shard ids are written 0-3 or 0,2,5 (got {text!r})")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"shard range {part.strip()} runs backwards")
+        ids.update(range(first, last + 1))
+    return sorted(ids)
 
 
 def known_variables() -> set[str]:
