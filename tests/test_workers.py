@@ -45,6 +45,8 @@ def _env(tmp_path: Path, feed_server: FeedServer, pg_url: str, **extra: str) -> 
         "REGWATCH_SOURCES_FILE": sources_file(tmp_path, *urls),
         "REGWATCH_DATABASE_URL": pg_url,
         "REGWATCH_LEASE_SECONDS": "20",
+        # The items' titles are alike: no story grouping, so each is an alert of its own.
+        "REGWATCH_STORY_WINDOW_HOURS": "0",
         **extra,
     }
 
@@ -121,3 +123,50 @@ async def test_a_worker_killed_after_a_send_is_taken_over_and_each_alert_goes_ou
     assert len(rest) == len(set(rest)) == SOURCES - 2
     assert set(rest) == every - set(printed[:2])
     assert _state(pg_url) == ([("sent", SOURCES)], 0)
+
+
+async def test_two_workers_post_to_discord_over_rest_each_item_once_per_channel(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    from tests.fakediscord import FakeDiscord
+
+    async with FakeDiscord() as fake:
+        channels = [fake.add_channel(f"alerts-{n}") for n in range(4)]
+        env = _env(
+            tmp_path,
+            feed_server,
+            pg_url,
+            REGWATCH_DISCORD_TOKEN=fake.token,
+            REGWATCH_DISCORD_API_BASE=fake.api_base,
+            REGWATCH_DISCORD_GATEWAY_URL=fake.gateway_url,
+        )
+        (tmp_path / "setup").mkdir()
+        for channel in channels:
+            code, _, err = await regwatch(
+                tmp_path / "setup",
+                "subs",
+                "add",
+                "vendor:Kaspersky",
+                "--target",
+                f"discord:{channel.id}",
+                **env,
+            )
+            assert code == 0, err
+        _publish(feed_server, 0)
+        for code, _, err in await _workers(tmp_path, 2, env):
+            assert code == 0, err
+        _publish(feed_server, 1)
+        _make_due(pg_url)
+        second = await _workers(tmp_path, 2, env)
+        for code, _, err in second:
+            assert code == 0, err
+        assert _hits(feed_server) == [2] * SOURCES
+        every = sorted(f"https://kaspersky.example/{n}/1" for n in range(SOURCES))
+        for channel in channels:
+            posted = [e["url"] for m in fake.messages(channel.id) for e in m["embeds"]]
+            assert sorted(posted) == every, channel.name  # each item once in each channel
+        assert fake.gateway.identifies == []  # workers never open a gateway session
+        nonces = [c.json["nonce"] for c in fake.requests("POST", r"^/channels/\d+/messages$")]
+        assert len(nonces) == len(set(nonces))
+        # The console subscriptions of the subscriptions file alert too, once per item.
+        assert _state(pg_url) == ([("sent", SOURCES * (len(channels) + 1))], 0)
