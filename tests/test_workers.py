@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from tests.feedserver import FeedServer
 from tests.helpers import rss_item, with_items
-from tests.test_cli import NASA, regwatch, sources_file
+from tests.test_cli import NASA, SUBS, env_for, regwatch, sources_file
 
 SOURCES = 20
 ALERT_LINK = re.compile(r"https://kaspersky\.example/(\d+)/(\d+)")
@@ -170,3 +174,50 @@ async def test_two_workers_post_to_discord_over_rest_each_item_once_per_channel(
         assert len(nonces) == len(set(nonces))
         # The console subscriptions of the subscriptions file alert too, once per item.
         assert _state(pg_url) == ([("sent", SOURCES * (len(channels) + 1))], 0)
+
+
+async def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_two_running_workers_share_the_work_and_give_their_leases_back_on_sigterm(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    env = {
+        **env_for(tmp_path),
+        **_env(tmp_path, feed_server, pg_url),
+        "REGWATCH_POLL_INTERVAL_SECONDS": "5",
+        "REGWATCH_LOG_LEVEL": "INFO",
+    }
+    (tmp_path / "subs.toml").write_text(SUBS)
+    _publish(feed_server, 0)
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    processes = []
+    for log in logs:
+        with log.open("wb") as output:
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "worker", cwd=tmp_path, env=env, stdout=output, stderr=output
+                )
+            )
+    try:
+        await _wait_for(lambda: min(_hits(feed_server)) >= 1)  # every source primed by one of them
+        _publish(feed_server, 1)
+        await _wait_for(lambda: _state(pg_url)[0] == [("sent", SOURCES)])
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    out = "".join(log.read_text() for log in logs)
+    alerted = [m.groups() for m in ALERT_LINK.finditer(out)]
+    assert sorted(alerted) == sorted((str(n), "1") for n in range(SOURCES)), out[-3000:]
+    assert _state(pg_url) == ([("sent", SOURCES)], 0)  # every lease given back on SIGTERM
+    assert out.count("stopped cleanly") == 2
