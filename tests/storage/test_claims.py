@@ -146,3 +146,31 @@ def test_sent_is_recorded_only_under_the_channels_current_lease(db: Database):
     assert not outbox.mark_sent(db, second, NOW, "m2", lease=token)
     statuses = dict(db.execute("SELECT id, status FROM outbox").fetchall())
     assert statuses == {first: Status.SENT, second: Status.PENDING}
+
+
+def test_two_processes_storing_one_story_at_once_make_one_first_alert(pg_url: str):
+    setup = connect(pg_url)
+    first_source, second_source = _sources(setup, 2)
+    sub = subscriptions.add(setup, "x", "discord:5", NOW, name="x")
+    setup.conn.close()
+    # Real headlines (tests/data/story_headlines.json): two outlets' copies of one story.
+    titles = ("US sanctions 12 Kaspersky Lab leaders", "US Treasury sanctions 12 Kaspersky executives")
+    rounds = 5
+    for r in range(rounds):
+
+        def store(conn: Database, n: int, r: int = r) -> tuple[int, int]:
+            title = titles[n]
+            link = f"https://outlet{n}.example/{r}"
+            item = NewItem(f"guid:{n}:{r}", None, link, link, link, title, "x", NOW)
+            return items.store_poll(
+                conn, (first_source, second_source)[n], NOW, NOW, [item],
+                [NewAlert(0, sub.id, "discord:5", ("x",))],
+                etag=None, last_modified=None, body_hash=None, story_window=timedelta(hours=48),
+            )  # fmt: skip
+
+        assert [res[1] for res in _together(2, pg_url, store)] == [1, 1]
+        # Each round's two copies: the later-decided one adds to the story already told.
+    check = connect(pg_url)
+    firsts = check.execute("SELECT COUNT(*) FROM outbox WHERE story_of IS NULL").fetchone()[0]
+    check.conn.close()
+    assert firsts == 1  # one story, told once; every later copy (9 of them) adds to it
