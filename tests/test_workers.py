@@ -221,3 +221,56 @@ async def test_two_running_workers_share_the_work_and_give_their_leases_back_on_
     assert sorted(alerted) == sorted((str(n), "1") for n in range(SOURCES)), out[-3000:]
     assert _state(pg_url) == ([("sent", SOURCES)], 0)  # every lease given back on SIGTERM
     assert out.count("stopped cleanly") == 2
+
+
+async def test_a_worker_killed_after_a_discord_post_is_taken_over_without_a_second_message(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+):
+    from tests.fakediscord import FakeDiscord
+
+    async with FakeDiscord() as fake:
+        channels = [fake.add_channel(f"alerts-{n}") for n in range(2)]
+        (tmp_path / "none.toml").write_text("")
+        env = _env(
+            tmp_path,
+            feed_server,
+            pg_url,
+            REGWATCH_LEASE_SECONDS="2",
+            REGWATCH_SUBSCRIPTIONS_FILE=str(tmp_path / "none.toml"),  # Discord subscriptions only
+            REGWATCH_DISCORD_TOKEN=fake.token,
+            REGWATCH_DISCORD_API_BASE=fake.api_base,
+            REGWATCH_DISCORD_GATEWAY_URL=fake.gateway_url,
+        )
+        (tmp_path / "setup").mkdir()
+        for channel in channels:
+            code, _, err = await regwatch(
+                tmp_path / "setup",
+                "subs",
+                "add",
+                "vendor:Kaspersky",
+                "--target",
+                f"discord:{channel.id}",
+                **env,
+            )
+            assert code == 0, err
+        _publish(feed_server, 0)
+        for code, _, err in await _workers(tmp_path, 2, env):
+            assert code == 0, err
+        _publish(feed_server, 1)
+        _make_due(pg_url)
+        # Two workers; the first Discord message accepted kills its worker before it is marked sent.
+        killed, survivor = await _workers(tmp_path, 2, env | {"REGWATCH_FAILPOINTS": "after_send@1"})
+        codes = sorted([killed[0], survivor[0]])
+        assert codes[0] == -9  # at least one worker died right after a POST
+        # Whatever is left (the killed worker's channel, once its lease expired) goes out now.
+        ((code, _, err),) = await _workers(tmp_path, 1, env)
+        assert code == 0, err
+        every = sorted(f"https://kaspersky.example/{n}/1" for n in range(SOURCES))
+        for channel in channels:
+            posted = [e["url"] for m in fake.messages(channel.id) for e in m["embeds"]]
+            assert sorted(posted) == every, (
+                channel.name
+            )  # each item once per channel: the re-send was dropped
+        nonces = [c.json["nonce"] for c in fake.requests("POST", r"^/channels/\d+/messages$")]
+        assert len(nonces) > len(set(nonces))  # the re-send carried the same nonce as the killed post
+        assert _state(pg_url) == ([("sent", SOURCES * len(channels))], 0)
