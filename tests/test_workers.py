@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.feedserver import FeedServer
 from tests.helpers import rss_item, with_items
@@ -73,28 +74,29 @@ def _state(pg_url: str) -> tuple[list[tuple[str, int]], int]:
     return [(str(s), int(c)) for s, c in statuses], int(held[0])
 
 
-async def test_two_workers_together_alert_each_new_item_once_and_fetch_each_source_once(
-    tmp_path: Path, feed_server: FeedServer, pg_url: str
+@pytest.mark.parametrize("count", [2, 3])
+async def test_workers_together_alert_each_new_item_once_and_fetch_each_source_once(
+    count: int, tmp_path: Path, feed_server: FeedServer, pg_url: str
 ):
     env = _env(tmp_path, feed_server, pg_url)
     _publish(feed_server, 0)
-    first = await _workers(tmp_path, 2, env)
+    first = await _workers(tmp_path, count, env)
     for code, _, err in first:
         assert code == 0, err
     assert _hits(feed_server) == [1] * SOURCES  # the first round: each source fetched by one worker
-    assert "ALERT" not in first[0][1] + first[1][1]  # a first poll records, alerts nothing
+    assert not any("ALERT" in o for _, o, _ in first)  # a first poll records, alerts nothing
 
     _publish(feed_server, 1)
     _make_due(pg_url)
-    second = await _workers(tmp_path, 2, env)
+    second = await _workers(tmp_path, count, env)
     for code, _, err in second:
         assert code == 0, err
-    assert _hits(feed_server) == [2] * SOURCES  # one more fetch per source between both workers
-    out = second[0][1] + second[1][1]
+    assert _hits(feed_server) == [2] * SOURCES  # one more fetch per source between all the workers
+    out = "".join(o for _, o, _ in second)
     alerted = [m.groups() for m in ALERT_LINK.finditer(out)]
     assert sorted(alerted) == sorted((str(n), "1") for n in range(SOURCES))  # each new item once
     polled = [int(m.group(1)) for m in re.finditer(r"worker: polled (\d+) sources \(0 failed", out)]
-    assert len(polled) == 2 and sum(polled) == SOURCES
+    assert len(polled) == count and sum(polled) == SOURCES
     delivered = [int(m.group(1)) for m in re.finditer(r"delivered (\d+) alerts", out)]
     assert sum(delivered) == SOURCES
     assert _state(pg_url) == ([("sent", SOURCES)], 0)  # nothing pending, every lease given back
