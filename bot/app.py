@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from sqlite_utils import Database
 
+from bot.chores import Chores
 from bot.config_files import load_sources, load_subscriptions
 from bot.container import database_volume_problem
 from bot.delivery.console import ConsoleSink
@@ -39,7 +40,7 @@ from bot.settings import Settings
 from bot.sources.adapters import supported_kinds
 from bot.sources.http import Fetcher
 from bot.sources.workers import InThread, Offload, WorkerPool, default_size
-from bot.storage import notices, sources, subscriptions
+from bot.storage import leases, notices, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
 from bot.storage.probes import write_probe
 
@@ -141,6 +142,8 @@ class Services:
     notices: NoticeBoard
     clock: Clock = utcnow
     workers: Offload = field(default_factory=InThread)
+    chores: Chores = field(default_factory=Chores)  # shared under leases by workers (bot/roles.py)
+    role: str = "run"  # run: the one process; worker: one of several (bot/roles.py)
 
     async def check_sources(self) -> int:
         """Raise due notices about failing or silent sources and deliver what can be; return sent."""
@@ -154,7 +157,8 @@ async def build_services(
     """Build every part in order and close them in reverse order."""
     vendors = VendorCatalog.load_default()
     db = open_database(settings)
-    parsed = sync_configuration(db, settings, vendors)
+    with leases.exclusive(db, "configuration"):  # workers starting together load it one at a time
+        parsed = sync_configuration(db, settings, vendors)
     adb = AsyncDatabase(db)
     try:
         async with (
@@ -183,14 +187,22 @@ async def build_services(
             # Never forget an item that could still alert: retention covers the alerting age.
             keep_days = max(settings.retention_days, -(-settings.max_item_age_hours // 24))
 
+            chores = Chores()
+
             async def daily() -> None:
-                await prune(adb, clock(), days=keep_days)
+                await chores.run("prune", lambda: prune(adb, clock(), days=keep_days))
 
             # Notices go where console alerts go.
             console = (sinks or {}).get("console")
             stream = console.stream if isinstance(console, ConsoleSink) else None
             board = NoticeBoard(adb, stream=stream, clock=clock)
             digests = DigestScheduler(DigestRunner(adb, dispatcher, vendors, clock=clock), adb)
+
+            async def after_tick() -> None:
+                await chores.run("notices", partial(check_sources, adb, settings, board, clock))
+                if chores.shared:  # workers send due digests as a chore; `run` has its digest timers
+                    await chores.run("digests", digests.runner.run_due)
+
             scheduler = PollScheduler(
                 adb,
                 poller,
@@ -199,7 +211,7 @@ async def build_services(
                 clock=clock,
                 on_result=on_result,
                 daily=daily,
-                after_tick=partial(check_sources, adb, settings, board, clock),
+                after_tick=after_tick,
                 on_round=partial(report_round, adb),
             )
             yield Services(
@@ -216,6 +228,7 @@ async def build_services(
                 board,
                 clock=clock,
                 workers=pool,
+                chores=chores,
             )
     finally:
         await adb.close()
@@ -314,7 +327,7 @@ async def _login(client: discord.Client, settings: Settings) -> None:
 
 async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0) -> RegwatchBot:
     """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
-    from bot.chat.client import RegwatchBot, point_at
+    from bot.chat.client import RegwatchBot, ShardedRegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
     from bot.services.guild import GuildService, Limits
     from bot.services.schedules import ScheduleService
@@ -338,8 +351,14 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
         clock=services.clock,
         offload=services.workers,
     )
-    bot = RegwatchBot(
+    # REGWATCH_DISCORD_SHARD_COUNT set: discord.py's AutoShardedClient runs this process's shards.
+    sharded = settings.discord_shard_count is not None
+    shards = (
+        {"shard_count": settings.discord_shard_count, "shard_ids": settings.shard_ids} if sharded else None
+    )
+    bot = (ShardedRegwatchBot if sharded else RegwatchBot)(
         service,
+        shards=shards,
         dev_guild_id=settings.discord_dev_guild_id,
         guild_ready_timeout=guild_ready_timeout,
         http_trace=services.metrics.discord_trace(),
@@ -413,7 +432,8 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         await services.workers.warm()
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
-    await services.digests.start()
+    if services.role == "run":  # workers run due digests as a chore after each tick (bot/roles.py)
+        await services.digests.start()
     log.info(
         "regwatch running: polling every %d s, alerts to %s; Ctrl-C stops",
         services.settings.poll_interval_seconds,

@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the service (console alerts without a Discord token)")
     run.add_argument("--once", action="store_true", help="poll every enabled source once, deliver, exit")
 
+    worker = sub.add_parser(
+        "worker", help="one of several workers on one database: poll, deliver, chores (Discord REST only)"
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="poll the sources this worker claims, deliver, exit"
+    )
+
+    sub.add_parser("gateway", help="the Discord client answering slash commands; no polling, no delivery")
+
     match = sub.add_parser("match", help="match feeds against a subscriptions file, offline")
     match.add_argument("--subscriptions", required=True, type=Path, metavar="FILE")
     match.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
@@ -196,6 +205,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if problem is not None and problem.fatal:
             raise ConfigError(problem.message)
         return asyncio.run(run_service(settings, once=args.once))
+    if args.command == "worker":
+        from bot.roles import run_worker
+
+        return asyncio.run(run_worker(settings, once=args.once))
+    if args.command == "gateway":
+        from bot.roles import run_gateway
+
+        return asyncio.run(run_gateway(settings))
     if args.command == "match":
         return asyncio.run(_match(settings, args.subscriptions, args.feeds, args.format))
     if args.command == "poll":

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.errors import ConfigError
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_dev_guild_id: int | None = Field(default=None, gt=0)
 
+    # Gateway sharding (docs/scaling.md): the total number of shards, and this process's shards as
+    # `0-3` or `0,2,5` (unset: every shard, when a count is set; neither set: one unsharded session).
+    discord_shard_count: int | None = Field(default=None, ge=1, le=100_000)
+    discord_shard_ids: str | None = None
+
     database_path: Path = Path("regwatch.db")
     # Unset: SQLite at database_path. postgresql://...: the shared PostgreSQL backend (may hold a password).
     database_url: SecretStr | None = None
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     story_window_hours: int = Field(default=48, ge=0, le=24 * 30)
     max_subscriptions_per_guild: int = Field(default=50, ge=1, le=10_000)
     max_sources_per_guild: int = Field(default=10, ge=0, le=1_000)
+
+    # Several workers on one database (docs/scaling.md): how long a channel's or a chore's lease lasts
+    # unless renewed, and how long a claimed source stays claimed while a worker polls it.
+    lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    source_claim_seconds: int = Field(default=600, ge=5, le=24 * 3600)
 
     health_port: int = Field(default=0, ge=0, le=65535)
     health_host: str = "127.0.0.1"
@@ -84,6 +94,26 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         # An empty REGWATCH_DISCORD_TOKEN= line in an env file means console mode.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_ids_form(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        ids = parse_shard_ids(value)  # raises ValueError with the reason
+        count = info.data.get("discord_shard_count")
+        if count is None:
+            raise ValueError("needs REGWATCH_DISCORD_SHARD_COUNT (the total number of shards)")
+        if ids[-1] >= count:
+            raise ValueError(f"shard {ids[-1]} is not below REGWATCH_DISCORD_SHARD_COUNT ({count})")
+        return value.strip()
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """Return this process's shard ids (None: every shard of the count, or no sharding)."""
+        return parse_shard_ids(self.discord_shard_ids) if self.discord_shard_ids else None
 
     @field_validator("sources_file", "subscriptions_file", "discord_dev_guild_id", mode="before")
     @classmethod
@@ -119,6 +149,20 @@ class Settings(BaseSettings):
         from bot import __version__
 
         return f"regwatch/{__version__}" + (f" ({self.contact})" if self.contact else "")
+
+
+def parse_shard_ids(text: str) -> list[int]:
+    """Parse shard ids written as `0-3`, `0,2,5` or both (`0-3,8`); raise ValueError on anything else."""
+    ids: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise ValueError(f"shard ids are written 0-3 or 0,2,5 (got {text!r})")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"shard range {part.strip()} runs backwards")
+        ids.update(range(first, last + 1))
+    return sorted(ids)
 
 
 def known_variables() -> set[str]:

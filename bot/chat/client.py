@@ -49,6 +49,7 @@ class RegwatchBot(discord.Client):
         schedules: ScheduleService | None = None,
         triage: TriageService | None = None,
         webhooks: WebhookService | None = None,
+        shards: dict[str, Any] | None = None,
     ) -> None:
         # regwatch never joins voice: spare operators discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -56,6 +57,7 @@ class RegwatchBot(discord.Client):
         intents.guilds = True
         # discord.py wants the trace absent rather than None.
         options: dict[str, Any] = {} if http_trace is None else {"http_trace": http_trace}
+        options.update(shards or {})  # shard_count, shard_ids: ShardedRegwatchBot's
         super().__init__(
             intents=intents,
             guild_ready_timeout=guild_ready_timeout,
@@ -125,3 +127,11 @@ class RegwatchBot(discord.Client):
                       exc_info=error)  # fmt: skip
             text = "Something went wrong on regwatch's side; the error was logged. Please try again."
         await reply(interaction, text)
+
+
+class ShardedRegwatchBot(RegwatchBot, discord.AutoShardedClient):
+    """RegwatchBot on discord.py's AutoShardedClient: a range of the bot's shards in this process.
+
+    `shards={"shard_count": N, "shard_ids": [...]}` (REGWATCH_DISCORD_SHARD_COUNT and _SHARD_IDS);
+    several gateway processes each take their own range (docs/scaling.md).
+    """

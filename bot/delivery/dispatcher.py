@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from bot.delivery.claims import ChannelClaims
 from bot.delivery.embed import nonce_for
 from bot.delivery.failures import DrainResult, Failures, OutcomeHook
 from bot.delivery.sink import Sink
@@ -48,6 +49,24 @@ class Dispatcher:
         self.failures = Failures(adb, self.now, max_retry_seconds=max_retry_seconds, on_outcome=on_outcome)
         self._wake = asyncio.Event()
         self._stopping = False
+        self.claims: ChannelClaims | None = None  # several workers: deliver held channels only
+
+    async def _claimed(self, due: list[PendingAlert]) -> list[PendingAlert]:
+        """Keep the alerts of channels this process may deliver now (all of them without claims)."""
+        return due if self.claims is None else await self.claims.keep(due)
+
+    async def _mark_sent(self, alerts: list[PendingAlert], external_id: str | None) -> bool:
+        """Record the alerts of one message sent; with claims, only while the channel's lease is held."""
+        lease = self.claims.token(alerts[0].target) if self.claims is not None else None
+        ids = [a.id for a in alerts]
+        if await self._adb.call(outbox.mark_all_sent, ids, self._clock(), external_id, lease=lease):
+            return True
+        log.warning(
+            "%s: lease lost before alerts %s were marked sent; its new holder re-sends them",
+            alerts[0].target,
+            ids,
+        )
+        return False
 
     def now(self) -> datetime:
         """Return the time on the dispatcher's clock (read at each call: a test may replace it)."""
@@ -84,7 +103,8 @@ class Dispatcher:
             await self.failures.record([alert], exc, result)
             return
         failpoint("after_send")
-        await self._adb.call(outbox.mark_sent, alert.id, self._clock(), external_id)
+        if not await self._mark_sent([alert], external_id):
+            return
         log.debug("alert %d sent to %s", alert.id, alert.target, extra={"alert_id": alert.id})
         result.sent += 1
         self.failures.tell(alert, "sent")
@@ -98,8 +118,8 @@ class Dispatcher:
             due = [a for a in due if a.id not in seen]
             if not due:
                 break
-            for alert in due:
-                seen.add(alert.id)
+            seen.update(a.id for a in due)
+            for alert in await self._claimed(due):
                 await self._deliver(alert, result)
                 if self._stopping:
                     break

@@ -80,9 +80,9 @@ class PacedDispatcher(Dispatcher):
             due = [a for a in due if a.id not in seen]
             if not due:
                 break
+            seen.update(a.id for a in due)
             by_target: dict[str, list[PendingAlert]] = {}
-            for alert in due:
-                seen.add(alert.id)
+            for alert in await self._claimed(due):
                 by_target.setdefault(alert.target, []).append(alert)
             for target, alerts in by_target.items():
                 sink = self._sinks[target.split(":", 1)[0]]
@@ -158,7 +158,8 @@ class PacedDispatcher(Dispatcher):
             await self.failures.record(alerts, exc, result)
             return
         failpoint("after_send")
-        await self._adb.call(outbox.mark_all_sent, [a.id for a in alerts], self._clock(), external_id)
+        if not await self._mark_sent(alerts, external_id):
+            return
         for alert in alerts:
             result.sent += 1
             self.failures.tell(alert, "sent")

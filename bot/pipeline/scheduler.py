@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -16,6 +17,9 @@ from bot.pipeline.poller import Poller, PollResult
 from bot.storage import sources
 from bot.storage.db import AsyncDatabase
 from bot.storage.sources import Source
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class PollScheduler:
         daily: Callable[[], Awaitable[object]] | None = None,
         after_tick: Callable[[], Awaitable[object]] | None = None,
         on_round: Callable[[list[PollResult]], Awaitable[object]] | None = None,
+        select_due: Callable[[Database, datetime], list[Source]] = sources.due,
     ) -> None:
         self._adb = adb
         self._poller = poller
@@ -45,6 +50,7 @@ class PollScheduler:
         self._daily = daily
         self._after_tick = after_tick
         self._on_round = on_round
+        self.select_due = select_due  # sources.due, or a claim (bot/roles.py) with several workers
         self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._reports: set[asyncio.Task[None]] = set()
@@ -109,7 +115,7 @@ class PollScheduler:
     async def tick(self) -> int:
         """Start a poll for every due source not already being polled; return how many started."""
         try:
-            due = await self._adb.call(sources.due, self._clock())
+            due = await self._adb.call(self.select_due, self._clock())
         except Exception:
             log.exception("tick could not read due sources")
             return 0

@@ -19,6 +19,8 @@ from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
+# Rows per INSERT: 15 values each, well under SQLite's limit on parameters.
+_INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,45 +112,41 @@ def store_poll(
     additions within `story_window`, held or pending).
     """
     with db.atomic():
-        # One executemany for the whole poll; rows above the previous maximum id are the ones
-        # this statement inserted (an identity stored meanwhile is ignored and never alerts).
-        before = db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
-        db.conn.executemany(
-            "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
-            " published, fetched_at, action, first_poll, page_title, heading, classified, non_ascii)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    source_id,
-                    it.identity,
-                    it.guid,
-                    it.link,
-                    it.canonical_link,
-                    it.title,
-                    it.text[:MAX_STORED_TEXT],
-                    iso(it.published) if it.published else None,
-                    iso(now),
-                    it.action,
-                    int(first_poll),
-                    it.page_title,
-                    it.heading,
-                    int(it.classified),
-                    int(not (it.title.isascii() and it.text[:MAX_STORED_TEXT].isascii())),
-                )
-                for it in items
-            ],
-        )
+        # The new rows' ids come back from the INSERT itself (RETURNING): an identity stored
+        # meanwhile, by this process or another on the same database, is ignored and never alerts.
         item_ids: list[int | None] = [None] * len(items)
-        if items:
-            index = {it.identity: n for n, it in enumerate(items)}
+        index = {it.identity: n for n, it in enumerate(items)}
+        rows = [
+            (
+                source_id,
+                it.identity,
+                it.guid,
+                it.link,
+                it.canonical_link,
+                it.title,
+                it.text[:MAX_STORED_TEXT],
+                iso(it.published) if it.published else None,
+                iso(now),
+                it.action,
+                int(first_poll),
+                it.page_title,
+                it.heading,
+                int(it.classified),
+                int(not (it.title.isascii() and it.text[:MAX_STORED_TEXT].isascii())),
+            )
+            for it in items
+        ]
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             for row_id, identity in db.execute(
-                # A rowid range: `+source_id` keeps SQLite off the (source_id, ...) index, which
-                # would walk every item the source ever stored.
-                "SELECT id, identity FROM items WHERE id > ? AND +source_id = ?",
-                (before, source_id),
+                "INSERT OR IGNORE INTO items (source_id, identity, guid, link, canonical_link, title, text,"
+                " published, fetched_at, action, first_poll, page_title, heading, classified, non_ascii)"
+                f" VALUES {values} RETURNING id, identity",
+                [value for row in chunk for value in row],
             ).fetchall():
                 if identity in index:
-                    item_ids[index[identity]] = row_id
+                    item_ids[index[identity]] = int(row_id)
         stored = sum(1 for i in item_ids if i is not None)
         if alerts:
             failpoint("store_before_outbox")

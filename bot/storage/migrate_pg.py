@@ -41,8 +41,9 @@ ORDER = (
     "channel_settings",
     "meta",
 )
-# SQLite's own bookkeeping and the FTS5 index, which PostgreSQL has no use for.
-SKIPPED_PREFIXES = ("_sqlite_migrations", "_migrations", "items_fts", "sqlite_")
+# SQLite's own bookkeeping and the FTS5 index, which PostgreSQL has no use for; and leases, which
+# belong to the processes running on SQLite (the service is stopped before switching over).
+SKIPPED_PREFIXES = ("_sqlite_migrations", "_migrations", "items_fts", "sqlite_", "leases")
 BATCH = 2000
 
 

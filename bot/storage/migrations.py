@@ -417,6 +417,15 @@ def m016_items_non_ascii_index(db: Database) -> None:
     db.execute("CREATE INDEX items_non_ascii ON items(fetched_at) WHERE non_ascii = 1")
 
 
+@migrations()
+def m017_leases(db: Database) -> None:
+    """Add leases: which process holds a channel's delivery or a chore, and until when (storage/leases.py)."""
+    db.execute(
+        "CREATE TABLE leases (kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,"
+        " token TEXT NOT NULL UNIQUE, until TEXT NOT NULL, PRIMARY KEY (kind, key))"
+    )
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

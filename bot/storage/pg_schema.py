@@ -278,6 +278,13 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
         "pg003_items_non_ascii_index",  # SQLite m016
         ["CREATE INDEX items_non_ascii ON items(fetched_at) WHERE non_ascii = 1"],
     ),
+    (
+        "pg004_leases",  # SQLite m017; `until` on the database clock (storage/leases.py)
+        [
+            "CREATE TABLE leases (kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,"
+            " token TEXT NOT NULL UNIQUE, until TIMESTAMPTZ NOT NULL, PRIMARY KEY (kind, key))",
+        ],
+    ),
 ]
 
 

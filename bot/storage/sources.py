@@ -24,6 +24,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
+from bot.storage.db import is_postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,28 @@ def due(db: Database, now: datetime, limit: int = 500) -> list[Source]:
     cursor = db.execute(
         "SELECT id FROM sources WHERE enabled = 1 AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
         (iso(now), limit),
+    )
+    ids = [r[0] for r in cursor.fetchall()]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return _select(db, f"id IN ({marks})", tuple(ids))
+
+
+def claim_due(db: Database, now: datetime, hold_seconds: float, limit: int = 500) -> list[Source]:
+    """Claim enabled sources whose next check time has come, most overdue first, and return them.
+
+    Claiming moves each one's next check `hold_seconds` ahead in the same statement, so another
+    process on the same database does not select it again while this one polls it; the poll's
+    outcome then sets the real next check. A process that dies mid-poll leaves its sources due
+    again once the hold has passed. On PostgreSQL rows another transaction is claiming are
+    skipped (FOR UPDATE SKIP LOCKED); on SQLite the one UPDATE is atomic on its own.
+    """
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+    cursor = db.execute(
+        "UPDATE sources SET next_check_at = ? WHERE id IN (SELECT id FROM sources"
+        f" WHERE enabled = 1 AND next_check_at <= ? ORDER BY next_check_at LIMIT ?{lock}) RETURNING id",
+        (iso(now + timedelta(seconds=hold_seconds)), iso(now), limit),
     )
     ids = [r[0] for r in cursor.fetchall()]
     if not ids:

@@ -14,7 +14,7 @@ from bot.domain.clock import iso
 from bot.domain.story import StoryKey, StoryLink, link_batch, story_key
 from bot.storage.outbox.read import rows
 from bot.storage.outbox.status import Status
-from bot.storage.outbox.stories import known_stories, still_first
+from bot.storage.outbox.stories import known_stories, lock_targets, still_first
 from bot.storage.schedules import scope
 
 _CHUNK = 500  # rows per statement, under SQLite's limit on parameters
@@ -64,6 +64,8 @@ def enqueue(
     if not alerts:
         return 0
     with db.atomic():
+        if story_window:
+            lock_targets(db, {a.target for a in alerts})  # several processes: one target at a time
         subs = _subscriptions(db, {a.subscription_id for a in alerts})
         sees = _audience(db, source_id)
         taken = _taken(db, alerts)
@@ -130,7 +132,8 @@ def _story_links(db: Database, alerts: list[ToEnqueue], since: datetime) -> list
         if key is None:
             key = by_item[a.item_id] = story_key(a.title, a.action)
         keys.append((a.target, key))
-    return link_batch(keys, known_stories(db, iso(since)), iso(since), lambda i: still_first(db, i))
+    known = known_stories(db, iso(since), {a.target for a in alerts})
+    return link_batch(keys, known, iso(since), lambda i: still_first(db, i))
 
 
 def _link_within_batch(

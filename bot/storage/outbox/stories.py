@@ -7,12 +7,14 @@ a lookup does not grow with the number of alerts in the window.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from sqlite_utils import Database
 
 from bot.domain.story import StoryIndex, story_key
+from bot.storage.db import is_postgres
 from bot.storage.outbox.read import rows
 
 # Headlines come back after a restart or a prune: remember each one's key (bench_poll round C: -4 s).
@@ -54,8 +56,28 @@ class _Loaded:
 _loaded: WeakKeyDictionary[Database, _Loaded] = WeakKeyDictionary()
 
 
-def known_stories(db: Database, since: str) -> StoryIndex:
-    """Return the first alerts of stories enqueued since `since` (committed ones), by target."""
+def known_stories(db: Database, since: str, targets: Collection[str] = ()) -> StoryIndex:
+    """Return the first alerts of stories enqueued since `since` (committed ones), by target.
+
+    On PostgreSQL, where several processes enqueue, ids do not commit in order, so the index
+    read by id above would miss a row committed late: there the index of `targets` is read
+    whole, under the targets' locks (`lock_targets`), in the enqueuing transaction.
+    """
+    if is_postgres(db) and targets:
+        index = StoryIndex()
+        wanted = sorted(set(targets))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in rows(
+                db,
+                "SELECT o.id AS id, o.target AS target, o.created_at AS created_at, i.title AS title,"
+                " i.action AS action FROM outbox o JOIN items i ON i.id = o.item_id"
+                f" WHERE o.target IN ({marks}) AND o.created_at >= ? AND o.story_of IS NULL ORDER BY o.id",
+                (*chunk, since),
+            ):
+                index.add(r["target"], r["id"], _story_key(r["title"], r["action"]), r["created_at"])
+        return index
     loaded = _loaded.get(db)
     if loaded is None:
         loaded = _loaded[db] = _Loaded()
@@ -65,3 +87,19 @@ def known_stories(db: Database, since: str) -> StoryIndex:
 def still_first(db: Database, alert_id: int) -> bool:
     """Tell whether an alert is still stored as the first of its story (it may have been deleted)."""
     return bool(rows(db, "SELECT 1 FROM outbox WHERE id = ? AND story_of IS NULL", (alert_id,)))
+
+
+# pg_advisory_xact_lock(class, key) class of the per-target enqueue locks.
+_TARGET_LOCKS = 0x7277
+
+
+def lock_targets(db: Database, targets: Collection[str]) -> None:
+    """On PostgreSQL, hold each target's enqueue lock until the transaction ends (in sorted order).
+
+    Two processes storing polls at once then decide a target's story links one after the
+    other, the second seeing the first's committed alerts. SQLite has one writer: nothing to do.
+    """
+    if not is_postgres(db):
+        return
+    for target in sorted(set(targets)):
+        db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_TARGET_LOCKS, target))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
+from bot.storage import leases
 from bot.storage.outbox.status import Status
 from bot.storage.schedules import start_period
 
@@ -47,9 +48,23 @@ def _marks(ids: Sequence[int]) -> str:
     return ",".join("?" * len(ids))
 
 
-def mark_all_sent(db: Database, alert_ids: Sequence[int], now: datetime, external_id: str | None) -> None:
-    """Mark the alerts of one message delivered (after the sink confirmed it), in one transaction."""
+def mark_all_sent(
+    db: Database,
+    alert_ids: Sequence[int],
+    now: datetime,
+    external_id: str | None,
+    *,
+    lease: str | None = None,
+) -> bool:
+    """Mark the alerts of one message delivered (after the sink confirmed it), in one transaction.
+
+    With `lease` (the token of the channel's lease, storage/leases.py) they are marked only if
+    the lease is still held, checked in the same transaction; False when it was lost: the new
+    holder re-sends the message with the same nonce and marks it.
+    """
     with db.atomic():
+        if lease is not None and not leases.holds(db, lease, now=now):
+            return False
         _audit(db, alert_ids, Status.SENT, iso(now), None)
         for chunk in _chunks(alert_ids):
             db.execute(
@@ -57,11 +72,14 @@ def mark_all_sent(db: Database, alert_ids: Sequence[int], now: datetime, externa
                 f" last_error = NULL WHERE id IN ({_marks(chunk)})",
                 (Status.SENT, iso(now), external_id, *chunk),
             )
+    return True
 
 
-def mark_sent(db: Database, alert_id: int, now: datetime, external_id: str | None = None) -> None:
-    """Mark an alert delivered (after the sink confirmed it)."""
-    mark_all_sent(db, [alert_id], now, external_id)
+def mark_sent(
+    db: Database, alert_id: int, now: datetime, external_id: str | None = None, *, lease: str | None = None
+) -> bool:
+    """Mark an alert delivered (after the sink confirmed it); with `lease`, only while it is held."""
+    return mark_all_sent(db, [alert_id], now, external_id, lease=lease)
 
 
 def mark_retry(db: Database, alert_id: int, error: str, next_attempt_at: datetime) -> None:
