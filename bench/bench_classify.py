@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_match import SEED, World, make_corpus, make_subscriptions
+from bench.classifier_scoring import load_items
 from bot.domain.classifier import classify_item
-from bot.domain.classifier_eval import load_items
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
 from bot.domain.query import parse_query

@@ -221,7 +221,7 @@ def bench_story(alerts: int, polls: int = 20) -> tuple[float, float]:
 
 def bench_enqueue(polls: int = 10, subs: int = 100, per_poll: int = 20) -> float:
     """Return ms per poll storing `per_poll` items that alert `subs` subscriptions each."""
-    from bot.domain.schedule import parse_schedule
+    from bot.domain.delivery_schedule import parse_schedule
     from bot.storage import schedules
 
     with tempfile.TemporaryDirectory() as tmp:

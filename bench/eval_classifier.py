@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.domain.classifier_eval import evaluate, load_items, render
+from bench.classifier_scoring import evaluate, load_items, render
 from bot.domain.vendors import VendorCatalog
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"

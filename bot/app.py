@@ -33,9 +33,9 @@ from bot.domain.vendors import VendorCatalog
 from bot.health import HealthServer
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline.matching import MatcherCache
+from bot.pipeline.poll_scheduler import PollScheduler
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
 from bot.pipeline.retention import prune
-from bot.pipeline.scheduler import PollScheduler
 from bot.settings import Settings
 from bot.sources.adapters import supported_kinds
 from bot.sources.http import Fetcher
@@ -329,8 +329,8 @@ async def start_discord(services: Services, *, guild_ready_timeout: float = 2.0)
     """Log in to Discord, add the Discord sink, and connect the gateway in the background."""
     from bot.chat.client import RegwatchBot, ShardedRegwatchBot, point_at
     from bot.delivery.discord_sink import DiscordSink, post_guild_notice
+    from bot.services.delivery_settings import ScheduleService
     from bot.services.guild import GuildService, Limits
-    from bot.services.schedules import ScheduleService
     from bot.services.triage import TriageService
     from bot.services.webhooks import WebhookService
 

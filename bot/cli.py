@@ -18,8 +18,8 @@ from bot.domain.safetext import json_line, terminal
 from bot.logs import redact, setup_logging
 from bot.services.scope import CONSOLE_PREVIEW_MAX_ITEMS
 from bot.settings import Settings, load_settings
-from bot.tables import format_table
 from bot.terminal import guarded
+from bot.text_tables import format_table
 
 if TYPE_CHECKING:
     from bot.sources.http import FetchResult
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _schedule_parsers(sub: Any, subs: Any) -> None:
-    from bot.schedule_cli import add_parsers
+    from bot.delivery_cli import add_parsers
 
     add_parsers(sub, subs)
 
@@ -222,7 +222,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return sources(settings, args)
     if args.command in ("digest", "settings") or getattr(args, "action", None) in ("schedule", "mention"):
-        from bot.schedule_cli import dispatch
+        from bot.delivery_cli import dispatch
 
         return dispatch(settings, args)
     if args.command == "subs":

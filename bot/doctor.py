@@ -11,7 +11,7 @@ from bot.domain.errors import RegwatchError
 from bot.domain.safetext import terminal
 from bot.settings import Settings
 from bot.storage.sources import Source
-from bot.tables import format_table
+from bot.text_tables import format_table
 
 SECRET_FIELDS = ("discord_token",)
 

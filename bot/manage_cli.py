@@ -14,7 +14,7 @@ from bot.domain.errors import ConfigError, QueryError
 from bot.domain.safetext import UNSAFE, terminal
 from bot.services.console import ConsoleServices, console_services
 from bot.settings import Settings
-from bot.tables import format_table
+from bot.text_tables import format_table
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

@@ -21,8 +21,8 @@ from bot.chat.settings_cmd import SettingsGroup
 from bot.chat.source_cmd import SourceGroup
 from bot.chat.triage_cmd import embed_style_command, triage_role_command
 from bot.chat.watch_cmd import WatchGroup
+from bot.services.delivery_settings import ScheduleService
 from bot.services.guild import GuildService
-from bot.services.schedules import ScheduleService
 from bot.services.triage import TriageService
 from bot.services.webhooks import WebhookService
 

@@ -10,7 +10,7 @@ from discord import app_commands
 from bot.chat.errors import manage_server
 from bot.chat.replies import reply
 from bot.delivery.embed import escape
-from bot.services.schedules import ScheduleService
+from bot.services.delivery_settings import ScheduleService
 from bot.services.scope import Scope
 from bot.services.webhooks import DEFAULT_NAME, WebhookService, check_profile
 

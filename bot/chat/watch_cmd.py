@@ -10,8 +10,8 @@ from bot.chat.paging import Page, page_of, send_page
 from bot.chat.replies import code, linked, reply
 from bot.delivery.embed import escape
 from bot.domain.text import fold
+from bot.services.delivery_settings import ScheduleService
 from bot.services.guild import GuildService
-from bot.services.schedules import ScheduleService
 from bot.services.scope import Scope
 
 Interaction = discord.Interaction[discord.Client]

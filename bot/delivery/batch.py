@@ -27,8 +27,8 @@ from bot.delivery.embed import (
     plain_url,
 )
 from bot.delivery.render import domain_of
+from bot.domain.delivery_schedule import severity, wants_mention
 from bot.domain.safetext import terminal
-from bot.domain.schedule import severity, wants_mention
 from bot.domain.vendors import VendorCatalog
 from bot.storage.outbox import PendingAlert
 

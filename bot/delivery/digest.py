@@ -24,13 +24,13 @@ from bot.delivery.components import catalog_vendor
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
 from bot.domain.clock import Clock, utcnow
+from bot.domain.delivery_schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.errors import DeliveryError
-from bot.domain.schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.vendors import VendorCatalog
-from bot.storage import outbox, schedules, subscriptions, triage
+from bot.storage import delivery_settings, outbox, subscriptions, triage
 from bot.storage.db import AsyncDatabase
+from bot.storage.delivery_settings import DigestSubscription
 from bot.storage.outbox import PendingAlert
-from bot.storage.schedules import DigestSubscription
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ class DigestRunner:
     async def due(self) -> list[DigestSubscription]:
         """Return the subscriptions whose digest time has come since their last period ended."""
         now = self._clock()
-        found = await self._adb.call(schedules.digest_subscriptions)
+        found = await self._adb.call(delivery_settings.digest_subscriptions)
         waiting = await self._adb.call(outbox.with_waiting_digest)
         for sub_id in sorted(set(waiting) - {s.id for s in found}):
-            found += await self._adb.call(schedules.digest_subscriptions, sub_id)
+            found += await self._adb.call(delivery_settings.digest_subscriptions, sub_id)
         due = []
         for sub in found:
             schedule = sub.schedule if sub.schedule.is_digest else CATCH_UP
@@ -95,13 +95,13 @@ class DigestRunner:
         """Send every digest's waiting alerts now (or one subscription's), whatever the schedule."""
         async with self._lock:
             if sub_id is not None:
-                subs = await self._adb.call(schedules.digest_subscriptions, sub_id)
+                subs = await self._adb.call(delivery_settings.digest_subscriptions, sub_id)
             else:
-                subs = await self._adb.call(schedules.digest_subscriptions)
+                subs = await self._adb.call(delivery_settings.digest_subscriptions)
                 known = {s.id for s in subs}
                 for extra in await self._adb.call(outbox.with_waiting_digest):
                     if extra not in known:
-                        subs += await self._adb.call(schedules.digest_subscriptions, extra)
+                        subs += await self._adb.call(delivery_settings.digest_subscriptions, extra)
             return [sent for sub in subs if (sent := await self._send(sub)) is not None]
 
     async def run_job(self, sub_id: int) -> None:
@@ -233,7 +233,7 @@ class DigestScheduler:
         version = await self._adb.call(subscriptions.version)
         if version == self._version and not force:
             return
-        subs = await self._adb.call(schedules.digest_subscriptions)
+        subs = await self._adb.call(delivery_settings.digest_subscriptions)
         wanted = {f"digest-{s.id}": s for s in subs}
         for job in self._scheduler.get_jobs():
             if job.id.startswith("digest-") and job.id != "digest-check" and job.id not in wanted:

@@ -22,9 +22,9 @@ from bot.delivery.sink import Sink
 from bot.domain.clock import Clock
 from bot.domain.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.storage import outbox, schedules, triage
+from bot.storage import delivery_settings, outbox, triage
+from bot.storage.delivery_settings import RateCap
 from bot.storage.outbox import PendingAlert
-from bot.storage.schedules import RateCap
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class PacedDispatcher(Dispatcher):
         muted = await self._adb.call(triage.apply_mutes, self._clock(), catalog_vendor)
         if muted:
             log.info("%d alerts held back by mutes (status muted)", muted)
-        caps = await self._adb.call(schedules.caps_by_scope)
+        caps = await self._adb.call(delivery_settings.caps_by_scope)
         spilled = await self._adb.call(
             outbox.spill_overflow, self._clock(), {k: c.overflow_cap for k, c in caps.items()}
         )
@@ -104,7 +104,7 @@ class PacedDispatcher(Dispatcher):
         # A later copy of a story edits the story's first message: it goes on its own, not in a batch.
         additions = [a for a in alerts if is_addition(a)]
         alerts = [a for a in alerts if a not in additions]
-        filters = await self._adb.call(schedules.mention_filters, {a.subscription_id for a in alerts})
+        filters = await self._adb.call(delivery_settings.mention_filters, {a.subscription_id for a in alerts})
         # Alerts already composed into a message before a crash go out as that same message (same
         # alerts, same nonce), so Discord drops a copy of one it already made; the rest are packed.
         saved: dict[str, list[PendingAlert]] = {}

@@ -33,17 +33,6 @@ import ahocorasick
 import re2
 
 from bot.domain.bulk import gc_paused
-from bot.domain.evaluate import (
-    DEFAULT_MASK,
-    AnyTerm,
-    DocState,
-    Evaluator,
-    Evidence,
-    OverBudget,
-    Span,
-    TermIds,
-    compile_query,
-)
 from bot.domain.models import Match, MatchDoc
 from bot.domain.query import (
     MAX_QUERY_COST,
@@ -61,6 +50,17 @@ from bot.domain.query import (
     VendorTerm,
     Word,
     regex_options,
+)
+from bot.domain.query_eval import (
+    DEFAULT_MASK,
+    AnyTerm,
+    DocState,
+    Evaluator,
+    Evidence,
+    OverBudget,
+    Span,
+    TermIds,
+    compile_query,
 )
 from bot.domain.text import FoldedText, is_word_char, words_only
 

@@ -45,7 +45,7 @@ MIN_PREFIX_LENGTH = 3
 REGEX_MAX_MEM = 4 << 20
 # The cost model (`query_cost`): worst-case work units to evaluate one query on one item, hostile
 # items included. A query costing more is refused when it is added; evaluation stops at the same
-# budget (bot/domain/evaluate.py), so one subscription can never starve the others.
+# budget (bot/domain/query_eval.py), so one subscription can never starve the others.
 MAX_QUERY_COST = 100_000
 NEAR_MAX_POSITIONS = 200  # occurrences of each NEAR side considered per item
 REGEX_COST = 1_000  # a separate linear-time pass over the item's text

@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from bot.domain.clock import Clock, utcnow
 from bot.domain.vendors import VendorCatalog
-from bot.services.schedules import ScheduleService
+from bot.services.delivery_settings import ScheduleService
 from bot.services.scope import Limits, Scope
 from bot.services.sources import SourceService
 from bot.services.subscriptions import SubscriptionService

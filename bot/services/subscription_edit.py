@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from bot.domain.clock import Clock
+from bot.domain.delivery_schedule import Schedule, ScheduleError, parse_schedule
 from bot.domain.errors import UserError
 from bot.domain.query import parse_query
-from bot.domain.schedule import Schedule, ScheduleError, parse_schedule
 from bot.domain.vendors import VendorCatalog
-from bot.storage import schedules, subscriptions
+from bot.storage import delivery_settings, subscriptions
 from bot.storage.subscriptions import Subscription
 
 TARGET = re.compile(r"^(console|discord:\d{5,25})$")
@@ -110,12 +110,12 @@ def apply_edit(
     current = subscriptions.get(db, sub_id)
     if current is None or (guild_id is not None and current.guild_id != guild_id):
         raise NoSuchSubscription(f"no subscription with id {sub_id}")
-    found = schedules.get_schedule(db, sub_id)
+    found = delivery_settings.get_schedule(db, sub_id)
     schedule = found[0] if found else Schedule()
     with db.atomic():
         if change.schedule is not None:
             schedule = parse_schedule_text(change.schedule, urgent_instant=schedule.urgent_instant)
-            schedules.set_schedule(db, sub_id, schedule, clock())
+            delivery_settings.set_schedule(db, sub_id, schedule, clock())
         edited = subscriptions.edit(
             db,
             sub_id,

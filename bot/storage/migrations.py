@@ -177,7 +177,7 @@ CREATE TABLE quiet_hours (
     PRIMARY KEY (guild_id, target)
 )""",
     # Hold, in the transaction that enqueues it, an alert that a schedule or quiet hours may delay;
-    # the delivery planner then decides (bot/storage/schedules.py: plan_held).
+    # the delivery planner then decides (bot/storage/delivery_settings.py: plan_held).
     """
 CREATE TRIGGER outbox_hold AFTER INSERT ON outbox WHEN NEW.status = 'pending' AND (
     EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = NEW.subscription_id AND s.delivery_mode != 'instant')

@@ -1,4 +1,4 @@
-"""Reading a server's quiet hours for display (they are set in bot/storage/schedules.py)."""
+"""Reading a server's quiet hours for display (they are set in bot/storage/delivery_settings.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from bot.storage.schedules import scope
+from bot.storage.delivery_settings import scope
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bot.storage import schedules, sources, subscriptions
+from bot.storage import delivery_settings, sources, subscriptions
 from tests.chat.running import Regwatch
 
 ADMIN_COMMANDS: tuple[tuple[str, dict[str, object]], ...] = (
@@ -47,8 +47,8 @@ async def test_every_admin_command_refuses_a_member_without_manage_server(app: R
     # Nothing changed: the subscription, its schedule, the server's settings.
     [sub] = await app.services.adb.call(subscriptions.list_subscriptions)
     assert (sub.id, sub.paused, sub.mention_role_id) == (1, False, None)
-    assert await app.services.adb.call(schedules.digest_subscriptions) == []
-    assert await app.services.adb.call(schedules.get_timezone, fake.guild.id) == "UTC"
+    assert await app.services.adb.call(delivery_settings.digest_subscriptions) == []
+    assert await app.services.adb.call(delivery_settings.get_timezone, fake.guild.id) == "UTC"
     assert len(await app.services.adb.call(sources.list_sources)) == 1
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from bot.app import Services, build_services
 from bot.delivery.console import ConsoleSink
-from bot.domain.schedule import parse_schedule
+from bot.domain.delivery_schedule import parse_schedule
 from bot.settings import load_settings
-from bot.storage import schedules, subscriptions
+from bot.storage import delivery_settings, subscriptions
 from tests.feedserver import FeedServer
 from tests.helpers import rss_item, with_items
 
@@ -71,7 +71,7 @@ class Bot:
     ) -> int:
         sub = await self.call(subscriptions.add, query, "console", self.clock())
         schedule = parse_schedule(mode, at, day, **kw)
-        await self.call(schedules.set_schedule, sub.id, schedule, self.clock())
+        await self.call(delivery_settings.set_schedule, sub.id, schedule, self.clock())
         return int(sub.id)
 
 

@@ -17,11 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.domain.delivery_schedule import parse_schedule
 from bot.domain.identity import canonical_link, link_key
 from bot.domain.models import Entry
-from bot.domain.schedule import parse_schedule
 from bot.sources.parse import parse_feed
-from bot.storage import items, outbox, schedules, sources, subscriptions
+from bot.storage import delivery_settings, items, outbox, sources, subscriptions
 from bot.storage.db import AsyncDatabase, connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.outbox import PendingAlert
@@ -95,7 +95,9 @@ class Outbox:
             origin="discord" if guild_id else "cli",
         )
         if mode != "instant":
-            await self.call(schedules.set_schedule, sub.id, parse_schedule(mode, at, day), self.clock())
+            await self.call(
+                delivery_settings.set_schedule, sub.id, parse_schedule(mode, at, day), self.clock()
+            )
         return int(sub.id)
 
     def next_items(self, count: int, *, action: str | None = None, text_repeat: int = 1) -> list[NewItem]:

@@ -11,8 +11,8 @@ from bot.delivery.discord_sink import DiscordSink
 from bot.delivery.dispatcher import DrainResult
 from bot.delivery.pacing import PacedDispatcher
 from bot.domain.vendors import VendorCatalog
-from bot.storage import schedules, subscriptions
-from bot.storage.schedules import RateCap
+from bot.storage import delivery_settings, subscriptions
+from bot.storage.delivery_settings import RateCap
 from tests.chat.running import shown
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
@@ -118,7 +118,7 @@ async def test_alerts_a_full_channel_moved_aside_go_out_in_the_hourly_catch_up(
 ) -> None:
     fake = discord_at_fake
     clock.now = clock().replace(minute=20)
-    await box.call(schedules.set_rate_cap, fake.guild.id, RateCap(5, 5, overflow_cap=2))
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(5, 5, overflow_cap=2))
     sub = await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
     await box.enqueue(sub, 4)
     runner, dispatcher = runner_for(box, clock, client)
@@ -145,7 +145,7 @@ async def test_a_digest_waits_in_a_process_without_its_sink(box: Outbox, clock: 
 
     assert await runner.run_due() == []
     assert await box.statuses() == ["digest", "digest"]
-    [state] = await box.call(schedules.digest_subscriptions, sub)
+    [state] = await box.call(delivery_settings.digest_subscriptions, sub)
     assert state.last_digest_at is not None and state.last_digest_at < clock() - timedelta(hours=1)
 
 

@@ -12,9 +12,9 @@ from bot.delivery.discord_sink import DiscordSink
 from bot.delivery.dispatcher import DrainResult
 from bot.delivery.embed import nonce_for
 from bot.delivery.pacing import ChannelLimiter, PacedDispatcher
-from bot.domain.schedule import parse_quiet_hours
-from bot.storage import schedules
-from bot.storage.schedules import RateCap
+from bot.domain.delivery_schedule import parse_quiet_hours
+from bot.storage import delivery_settings
+from bot.storage.delivery_settings import RateCap
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
 from tests.fakediscord import FakeDiscord
@@ -47,7 +47,7 @@ async def test_a_full_rate_cap_defers_the_rest_without_counting_an_attempt(
     box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
 ) -> None:
     fake = discord_at_fake
-    await box.call(schedules.set_rate_cap, fake.guild.id, RateCap(2, 60))
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(2, 60))
     sub = await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
     ids = await box.enqueue(sub, 25)
     dispatcher = paced(box, clock, client)
@@ -78,7 +78,7 @@ async def test_alerts_over_the_overflow_cap_go_to_the_digest_but_urgent_ones_do_
     box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
 ) -> None:
     fake = discord_at_fake
-    await box.call(schedules.set_rate_cap, fake.guild.id, RateCap(5, 5, overflow_cap=4))
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(5, 5, overflow_cap=4))
     sub = await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
     plain = await box.enqueue(sub, 6)
     [ban] = await box.enqueue(sub, 1, action="ban")
@@ -139,7 +139,7 @@ async def test_one_message_pings_each_wanted_role_once_and_console_alerts_go_one
     bans_only = await box.subscribe(
         "president", target=target, guild_id=fake.guild.id, mention_role_id=legal.id
     )
-    await box.call(schedules.set_mention, bans_only, legal.id, ("ban",))
+    await box.call(delivery_settings.set_mention, bans_only, legal.id, ("ban",))
     console = await box.subscribe()
     await box.enqueue(all_news)
     await box.enqueue(bans_only)
@@ -166,7 +166,7 @@ async def test_quiet_hours_hold_alerts_until_they_end(
     box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
 ) -> None:
     fake = discord_at_fake
-    await box.call(schedules.set_quiet_hours, fake.guild.id, "*", parse_quiet_hours("22:00", "07:00"))
+    await box.call(delivery_settings.set_quiet_hours, fake.guild.id, "*", parse_quiet_hours("22:00", "07:00"))
     clock.now = clock().replace(hour=23)
     sub = await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
     await box.enqueue(sub, 2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.schedule import parse_quiet_hours
-from bot.storage import schedules
+from bot.domain.delivery_schedule import parse_quiet_hours
+from bot.storage import delivery_settings
 from tests.delivery.harness import Clock, running
 
 
@@ -30,7 +30,7 @@ async def test_daily_digest_at_0900_vilnius_survives_restarts_before_and_after(t
     nine = base.replace(hour=9) - offset  # 09:00 in Vilnius, in UTC
     clock = Clock(nine - timedelta(hours=3))  # 06:00 Vilnius
     async with running(tmp_path, feed_server, clock, items) as bot:
-        await bot.call(schedules.set_timezone, None, "Europe/Vilnius")
+        await bot.call(delivery_settings.set_timezone, None, "Europe/Vilnius")
         await bot.poll()  # first poll primes the source
         sub = await bot.subscribe("kaspersky", "daily", "09:00")
         bot.publish("Kaspersky patches a flaw in its VPN", "https://news.example/1")
@@ -134,8 +134,10 @@ async def test_quiet_hours_hold_alerts_and_release_them_together(tmp_path, feed_
     base = tomorrow_at(12)
     clock = Clock(base.replace(hour=23) - vilnius_offset(base))  # 23:00 Vilnius
     async with running(tmp_path, feed_server, clock, items) as bot:
-        await bot.call(schedules.set_timezone, None, "Europe/Vilnius")
-        await bot.call(schedules.set_quiet_hours, None, "console", parse_quiet_hours("22:00", "07:00"))
+        await bot.call(delivery_settings.set_timezone, None, "Europe/Vilnius")
+        await bot.call(
+            delivery_settings.set_quiet_hours, None, "console", parse_quiet_hours("22:00", "07:00")
+        )
         await bot.poll()
         await bot.subscribe("kaspersky")
         bot.publish("Kaspersky patches a flaw in its VPN", "https://news.example/1")

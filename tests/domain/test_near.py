@@ -10,10 +10,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.evaluate import _token_starts
 from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc
 from bot.domain.query import MAX_QUERY_COST, parse_query
+from bot.domain.query_eval import _token_starts
 from bot.domain.text import fold, word_tokens
 from tests.domain.test_matcher import _reference, engines
 

@@ -10,13 +10,13 @@ import pytest
 
 from bot.domain.errors import DuplicateSubscription, ParseError, QueryError, ScheduleError, UserError
 from bot.domain.vendors import VendorCatalog
-from bot.services.schedules import ScheduleService
+from bot.services.delivery_settings import ScheduleService
 from bot.services.scope import Limits, Scope, console_limits
 from bot.services.sources import SourceService
 from bot.services.subscriptions import SubscriptionService
 from bot.sources.http import Fetcher
 from bot.storage import sources, subscriptions
-from bot.storage.schedules import RateCap
+from bot.storage.delivery_settings import RateCap
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
 from tests.feedserver import FeedServer

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from bot.domain.schedule import parse_quiet_hours, parse_schedule
-from bot.storage import items, outbox, schedules, searches, sources, subscriptions, triage
+from bot.domain.delivery_schedule import parse_quiet_hours, parse_schedule
+from bot.storage import delivery_settings, items, outbox, searches, sources, subscriptions, triage
 from bot.storage.db import connect
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.migrate_pg import ORDER, TableCount, render
@@ -37,8 +37,8 @@ def _fill(path: Path) -> None:
     digest = subscriptions.add(db, "huawei", "console", NOW, name="h")
     gone = subscriptions.add(db, "zte", "console", NOW, name="z")
     subscriptions.remove(db, gone.id)  # an audit row about a subscription that no longer exists
-    schedules.set_schedule(db, digest.id, parse_schedule("daily", "09:00"), NOW)
-    schedules.set_quiet_hours(db, GUILD, f"discord:{GUILD + 1}", parse_quiet_hours("22:00", "07:00"))
+    delivery_settings.set_schedule(db, digest.id, parse_schedule("daily", "09:00"), NOW)
+    delivery_settings.set_quiet_hours(db, GUILD, f"discord:{GUILD + 1}", parse_quiet_hours("22:00", "07:00"))
     target = f"discord:{GUILD + 1}"
     polls = [
         ([_item(1, "US sanctions 12 Kaspersky Lab leaders")], [NewAlert(0, sub.id, target, ("kaspersky",))]),

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.clock import iso, parse_iso
-from bot.domain.schedule import parse_quiet_hours, parse_schedule
-from bot.storage import items, outbox, schedules, sources, subscriptions, triage
+from bot.domain.delivery_schedule import parse_quiet_hours, parse_schedule
+from bot.storage import delivery_settings, items, outbox, sources, subscriptions, triage
 from bot.storage.db import connect
 from bot.storage.items import NewItem
 from bot.storage.migrations import _TRIAGE
@@ -54,11 +54,11 @@ def test_enqueue_decides_pending_or_held_in_python(db):
     daily = subscriptions.add(db, "kaspersky", "discord:2", NOW, guild_id=5)
     quiet_here = subscriptions.add(db, "kaspersky", "discord:3", NOW, guild_id=6)
     quiet_all = subscriptions.add(db, "kaspersky", "discord:4", NOW, guild_id=7)
-    schedules.set_schedule(db, daily.id, parse_schedule("daily", "09:00"), NOW)
+    delivery_settings.set_schedule(db, daily.id, parse_schedule("daily", "09:00"), NOW)
     hours = parse_quiet_hours("22:00", "07:00")
-    schedules.set_quiet_hours(db, 6, "discord:3", hours)
-    schedules.set_quiet_hours(db, 7, "*", hours)
-    schedules.set_quiet_hours(db, 5, "discord:3", hours)  # another server's: holds nothing here
+    delivery_settings.set_quiet_hours(db, 6, "discord:3", hours)
+    delivery_settings.set_quiet_hours(db, 7, "*", hours)
+    delivery_settings.set_quiet_hours(db, 5, "discord:3", hours)  # another server's: holds nothing here
     [item] = _items(db, src.id, SANCTIONS)
     subs = (instant, daily, quiet_here, quiet_all)
     assert outbox.enqueue(db, src.id, NOW, [_alert(item, s, SANCTIONS) for s in subs]) == 4
@@ -163,7 +163,7 @@ def test_statuses_and_their_moves():
 def test_every_writer_moves_rows_as_the_diagram_says(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     digest = subscriptions.add(db, "kaspersky", "discord:1", NOW, guild_id=1)
-    schedules.set_schedule(db, digest.id, parse_schedule("daily", "09:00"), NOW)
+    delivery_settings.set_schedule(db, digest.id, parse_schedule("daily", "09:00"), NOW)
     instant = subscriptions.add(db, "kaspersky", "discord:2", NOW, guild_id=1)
     ids = _items(db, src.id, *(f"{BAN} {n}" for n in range(6)))
     outbox.enqueue(

@@ -12,10 +12,10 @@ from sqlite_utils import Database
 
 from bot.domain.clock import iso
 from bot.domain.story import StoryKey, StoryLink, link_batch, story_key
+from bot.storage.delivery_settings import scope
 from bot.storage.outbox.read import rows
 from bot.storage.outbox.status import Status
 from bot.storage.outbox.stories import known_stories, lock_targets, still_first
-from bot.storage.schedules import scope
 
 _CHUNK = 500  # rows per statement, under SQLite's limit on parameters
 

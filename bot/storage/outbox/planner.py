@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
-from bot.domain.schedule import QuietHours, is_urgent, zone
+from bot.domain.delivery_schedule import QuietHours, is_urgent, zone
+from bot.storage.delivery_settings import DEFAULT_OVERFLOW_CAP, get_timezone, quiet_hours_of, scope
 from bot.storage.outbox.read import rows
 from bot.storage.outbox.status import Status
-from bot.storage.schedules import DEFAULT_OVERFLOW_CAP, get_timezone, quiet_hours_of, scope
 
 
 def plan_held(db: Database, now: datetime) -> int:

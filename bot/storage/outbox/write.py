@@ -9,8 +9,8 @@ from sqlite_utils import Database
 
 from bot.domain.clock import iso
 from bot.storage import leases
+from bot.storage.delivery_settings import start_period
 from bot.storage.outbox.status import Status
-from bot.storage.schedules import start_period
 
 _CHUNK = 500  # ids per statement, under SQLite's limit on parameters
 

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from bot.domain.vendors import VendorCatalog
 from bot.pipeline.matching import MatcherCache
+from bot.pipeline.poll_scheduler import PollScheduler
 from bot.pipeline.poller import Poller, PollPolicy, PollResult
-from bot.pipeline.scheduler import PollScheduler
 from bot.sources.http import Fetcher
 from bot.storage import sources
 from bot.storage.db import AsyncDatabase, connect

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from sqlite_utils import Database
 
 from bot.domain.clock import iso, parse_iso
-from bot.domain.schedule import QuietHours, Schedule, parse_hhmm, zone
+from bot.domain.delivery_schedule import QuietHours, Schedule, parse_hhmm, zone
 
 # Discord allows about five messages per five seconds in a channel.
 DEFAULT_RATE_LIMIT = 5

@@ -6,12 +6,12 @@ from datetime import time
 
 import pytest
 
+from bot.domain.delivery_schedule import QuietHours, Schedule
 from bot.domain.errors import UserError
-from bot.domain.schedule import QuietHours, Schedule
-from bot.services.schedules import ScheduleService
+from bot.services.delivery_settings import ScheduleService
 from bot.services.scope import Scope
-from bot.storage import schedules
-from bot.storage.schedules import RateCap
+from bot.storage import delivery_settings
+from bot.storage.delivery_settings import RateCap
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
 
@@ -43,10 +43,10 @@ async def test_a_schedule_is_validated_scoped_and_starts_its_first_period_now(
     )
     assert (mode, state) == ("instant", None), "a refused request changed nothing"
 
-    await box.call(schedules.set_timezone, SERVER_A, "Europe/Vilnius")
+    await box.call(delivery_settings.set_timezone, SERVER_A, "Europe/Vilnius")
     schedule, tz = await service.schedule(A, sub, "weekly", "08:00", "mon", urgent_instant=False)
     assert schedule == Schedule("weekly", time(8, 0), 0, False) and tz == "Europe/Vilnius"
-    [digest] = await box.call(schedules.digest_subscriptions)
+    [digest] = await box.call(delivery_settings.digest_subscriptions)
     assert (digest.id, digest.last_digest_at, digest.timezone) == (sub, clock(), "Europe/Vilnius")
     assert await service.described(A) == {sub: schedule.describe()}
     assert await service.described(B) == {}
@@ -63,7 +63,7 @@ async def test_mentions_take_known_actions_or_severities_of_the_servers_own_subs
     with pytest.raises(UserError, match=f"no subscription {sub}"):
         await service.mention(B, sub, ROLE, "ban")
     assert await service.mention(A, sub, ROLE, "Ban, high ban") == ("ban", "high")
-    assert await box.call(schedules.mention_filters, {sub}) == {sub: ("ban", "high")}
+    assert await box.call(delivery_settings.mention_filters, {sub}) == {sub: ("ban", "high")}
     assert await box.call(lambda db: db.execute("SELECT mention_role_id FROM subscriptions").fetchall()) == [
         (ROLE,)
     ]
@@ -84,13 +84,13 @@ async def test_time_zone_quiet_hours_and_rate_caps_belong_to_one_server(box: Out
         await service.set_quiet_hours(A, "*", "late", "07:00")
     hours = await service.set_quiet_hours(A, "discord:1", "22:00", "07:00", urgent_bypass=False)
     assert hours == QuietHours(time(22, 0), time(7, 0), False)
-    assert await box.call(schedules.quiet_hours_of, SERVER_A, "discord:1") == hours
-    assert await box.call(schedules.quiet_hours_of, SERVER_B, "discord:1") is None
+    assert await box.call(delivery_settings.quiet_hours_of, SERVER_A, "discord:1") == hours
+    assert await box.call(delivery_settings.quiet_hours_of, SERVER_B, "discord:1") is None
     assert await service.set_quiet_hours(A, "discord:1", "OFF", None) is None
-    assert await box.call(schedules.quiet_hours_of, SERVER_A, "discord:1") is None
+    assert await box.call(delivery_settings.quiet_hours_of, SERVER_A, "discord:1") is None
 
     cap = await service.set_rate_limit(A, 3, 10, overflow_cap=50)
     assert cap == RateCap(3, 10, 50)
     assert await service.set_rate_limit(A, 4, 20) == RateCap(4, 20, 50)  # the overflow cap is kept
-    assert await box.call(schedules.caps_by_scope) == {SERVER_A: RateCap(4, 20, 50)}
-    assert await box.call(schedules.get_rate_cap, SERVER_B) == RateCap()
+    assert await box.call(delivery_settings.caps_by_scope) == {SERVER_A: RateCap(4, 20, 50)}
+    assert await box.call(delivery_settings.get_rate_cap, SERVER_B) == RateCap()

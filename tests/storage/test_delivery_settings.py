@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.schedule import parse_quiet_hours, parse_schedule
-from bot.storage import items, outbox, schedules, sources, subscriptions
+from bot.domain.delivery_schedule import parse_quiet_hours, parse_schedule
+from bot.storage import delivery_settings, items, outbox, sources, subscriptions
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.sources import SourceConfig
 
@@ -31,7 +31,7 @@ def test_instant_alerts_stay_pending_and_digest_ones_are_held_then_planned(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     instant = subscriptions.add(db, "kaspersky", "console", NOW)
     daily = subscriptions.add(db, "kaspersky", "discord:123456789", NOW)
-    schedules.set_schedule(db, daily.id, parse_schedule("daily", "09:00"), NOW)
+    delivery_settings.set_schedule(db, daily.id, parse_schedule("daily", "09:00"), NOW)
     enqueue(db, src.id, instant.id, "console", [item(1)])
     enqueue(db, src.id, daily.id, "discord:123456789", [item(2), item(3, "sanction")])
     assert [s for s, _ in statuses(db)] == ["pending", "held", "held"]
@@ -44,15 +44,17 @@ def test_instant_alerts_stay_pending_and_digest_ones_are_held_then_planned(db):
 def test_quiet_hours_set_the_release_time_in_the_server_zone(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     sub = subscriptions.add(db, "kaspersky", "console", NOW)
-    schedules.set_timezone(db, None, "America/New_York")
-    schedules.set_quiet_hours(db, None, "console", parse_quiet_hours("06:00", "08:00"))  # 11:00-13:00 UTC
+    delivery_settings.set_timezone(db, None, "America/New_York")
+    delivery_settings.set_quiet_hours(
+        db, None, "console", parse_quiet_hours("06:00", "08:00")
+    )  # 11:00-13:00 UTC
     enqueue(db, src.id, sub.id, "console", [item(1), item(2, "ban")])
     outbox.plan_held(db, NOW + timedelta(hours=5))  # planned late: judged at enqueue time
     assert statuses(db) == [
         ("pending", "2026-11-27T13:00:00+00:00"),
         ("pending", "2026-11-27T12:00:00+00:00"),
     ]
-    schedules.set_quiet_hours(db, None, "console", None)
+    delivery_settings.set_quiet_hours(db, None, "console", None)
     enqueue(db, src.id, sub.id, "console", [item(3)])
     assert statuses(db)[-1][0] == "pending"  # no quiet hours, no hold
 
@@ -61,8 +63,8 @@ def test_spill_keeps_the_oldest_up_to_the_cap_and_never_urgent_ones(db):
     src = sources.add(db, SourceConfig("A", "https://a.example/feed"), NOW)
     sub = subscriptions.add(db, "kaspersky", "discord:123456789", NOW, guild_id=42)
     enqueue(db, src.id, sub.id, "discord:123456789", [item(n, "ban" if n == 14 else None) for n in range(15)])
-    schedules.set_rate_cap(db, 42, replace(schedules.RateCap(), overflow_cap=10))
-    caps = {k: c.overflow_cap for k, c in schedules.caps_by_scope(db).items()}
+    delivery_settings.set_rate_cap(db, 42, replace(delivery_settings.RateCap(), overflow_cap=10))
+    caps = {k: c.overflow_cap for k, c in delivery_settings.caps_by_scope(db).items()}
     assert outbox.spill_overflow(db, NOW, caps) == {"discord:123456789": 4}
     rows = db.execute("SELECT status, overflow FROM outbox ORDER BY id").fetchall()
     assert rows[:10] == [("pending", 0)] * 10
@@ -73,10 +75,10 @@ def test_spill_keeps_the_oldest_up_to_the_cap_and_never_urgent_ones(db):
 
 def test_finish_digest_starts_the_next_period_and_cascades_on_delete(db):
     sub = subscriptions.add(db, "kaspersky", "console", NOW)
-    schedules.set_schedule(db, sub.id, parse_schedule("weekly", "08:00", "mon"), NOW)
+    delivery_settings.set_schedule(db, sub.id, parse_schedule("weekly", "08:00", "mon"), NOW)
     later = NOW + timedelta(days=3)
     outbox.finish_digest(db, sub.id, [], later, None)
-    [state] = schedules.digest_subscriptions(db)
+    [state] = delivery_settings.digest_subscriptions(db)
     assert state.last_digest_at == later and state.schedule.describe() == "weekly digest on Mon at 08:00"
     subscriptions.remove(db, sub.id)
     assert db.execute("SELECT COUNT(*) FROM digest_state").fetchone()[0] == 0

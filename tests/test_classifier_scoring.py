@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.classifier_eval import evaluate, load_items, render
+from bench.classifier_scoring import evaluate, load_items, render
 from bot.domain.errors import ConfigError
 from bot.domain.vendors import VendorCatalog
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "classifier_eval.toml"
+DATA = Path(__file__).resolve().parent / "data" / "classifier_eval.toml"
 ITEMS = load_items(DATA.read_text(encoding="utf-8"))
 
 

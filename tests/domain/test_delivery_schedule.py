@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from bot.domain.schedule import (
+from bot.domain.delivery_schedule import (
     QuietHours,
     ScheduleError,
     next_run,
