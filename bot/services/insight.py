@@ -95,7 +95,8 @@ def preview(
     """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
-    hits: list[tuple[StoredItem, Match]] = []
+    shown: list[tuple[StoredItem, Match]] = []
+    per_day: Counter[str] = Counter()
     done = 0
     stopped = None
     for it in stored:
@@ -114,15 +115,17 @@ def preview(
         source = source_field(it.source_name, it.page_title, it.heading)
         found = matcher.match(MatchDoc(it.title, it.text, source, action))
         if found:
-            # The Match is kept; its terms are put into words only for the few shown (below):
-            # for a query matching most items that was 40 % of the matching time.
-            hits.append((it, found[0]))
-    per_day = Counter((it.published or it.fetched_at).strftime("%Y-%m-%d") for it, _ in hits)
+            per_day[(it.published or it.fetched_at).strftime("%Y-%m-%d")] += 1
+            # Only the shown matches are kept, and only their terms are put into words: for a
+            # query matching most items, every hit's terms were 40 % of the matching time, and
+            # keeping every Match alive made each garbage collection walk all of them.
+            if len(shown) < limit:
+                shown.append((it, found[0]))
     return Preview(
-        len(hits),
+        per_day.total(),
         done if stopped or scanned is None else scanned,
         sorted(per_day.items(), reverse=True),
-        [(it, match.terms) for it, match in hits[:limit]],
+        [(it, match.terms) for it, match in shown],
         query.warnings,
         stopped,
         truncated,
