@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -96,7 +96,8 @@ def preview(
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
     shown: list[tuple[StoredItem, Match]] = []
-    per_day: Counter[str] = Counter()
+    per_day: Counter[date] = Counter()  # by publication day (UTC), else the day it was fetched
+    sources: dict[tuple[str, str | None, str | None], str] = {}
     done = 0
     stopped = None
     for it in stored:
@@ -112,10 +113,13 @@ def preview(
             # Stored unclassified (nothing needed it then).
             context = source_context(it.source_options, page_title=it.page_title, heading=it.heading)
             action = classify_verdict(it.title, it.text, context).action
-        source = source_field(it.source_name, it.page_title, it.heading)
+        where = (it.source_name, it.page_title, it.heading)
+        source = sources.get(where)
+        if source is None:  # most items share their source's few contexts
+            source = sources[where] = source_field(*where)
         found = matcher.match(MatchDoc(it.title, it.text, source, action))
         if found:
-            per_day[(it.published or it.fetched_at).strftime("%Y-%m-%d")] += 1
+            per_day[(it.published or it.fetched_at).date()] += 1
             # Only the shown matches are kept, and only their terms are put into words: for a
             # query matching most items, every hit's terms were 40 % of the matching time, and
             # keeping every Match alive made each garbage collection walk all of them.
@@ -124,7 +128,7 @@ def preview(
     return Preview(
         per_day.total(),
         done if stopped or scanned is None else scanned,
-        sorted(per_day.items(), reverse=True),
+        [(day.isoformat(), count) for day, count in sorted(per_day.items(), reverse=True)],
         [(it, match.terms) for it, match in shown],
         query.warnings,
         stopped,
