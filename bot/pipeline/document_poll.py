@@ -109,7 +109,7 @@ class DocumentPlanner:
                 fetch_seconds=fetch_seconds,
             )
         # What this source's last document held: stored then, so the worker need not send it.
-        hint = self._seen.get(source.id) if source.primed else None
+        believed = self._seen.get(source.id) if source.primed else None
         try:
             feed = await parse_pages(
                 self._fetcher,
@@ -119,7 +119,7 @@ class DocumentPlanner:
                 offload=self._offload,
                 max_pages=policy.max_pages,
                 max_bytes=policy.max_decompressed_bytes,
-                known=hint,
+                known=believed,
             )
         except WorkerStopped:
             return stopped(source, now)

@@ -71,7 +71,7 @@ async def parse_pages(
     call: tuple[Any, ...] = (parse_document,)
     if known and next_pages is None:
         call = (preselect, known, parse_document)
-    feed = await offload.run(
+    feed: ParsedFeed = await offload.run(
         *call,
         kind,
         fetched.body,
