@@ -85,7 +85,9 @@ class Heartbeat:
             last = now
 
 
-async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> list[tuple[str, ...]]:
+async def bench(
+    feeds: int, items: int, per_host: int, *, pool: bool = True, profile: bool = False
+) -> list[tuple[str, ...]]:
     tmp = Path(tempfile.mkdtemp(prefix="regwatch-bench-"))
     generation = tmp / "generation"
     generation.write_text("0")
@@ -138,6 +140,9 @@ async def bench(feeds: int, items: int, per_host: int, *, pool: bool = True) -> 
                 generation.write_text(gen)
                 if gen == "1":
                     await baseline(port, feeds, 50)  # warm the new generation
+                    if profile:  # a sampling profiler (py-spy) attaches now, and stops after
+                        print(f"@round C starts in pid {os.getpid()}", file=sys.stderr, flush=True)
+                        await asyncio.sleep(2)
                 c0, t0 = cpu(), time.perf_counter()
                 beat = Heartbeat()
                 beating = asyncio.create_task(beat.run())
@@ -183,9 +188,14 @@ def main() -> None:
         " 1,000 hosts, each of which production would ask at most 2 requests at a time)",
     )
     ap.add_argument("--no-pool", action="store_true", help="parse in threads, not in worker processes")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="say on stderr when round C starts, and wait 2 s for a sampling profiler to attach",
+    )
     args = ap.parse_args()
     feeds = args.feeds or (50 if args.quick else 1000)
-    rows = asyncio.run(bench(feeds, 50, args.per_host, pool=not args.no_pool))
+    rows = asyncio.run(bench(feeds, 50, args.per_host, pool=not args.no_pool, profile=args.profile))
     print(
         f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server,"
         f" per-host limit {args.per_host}, parsing in {'threads' if args.no_pool else 'worker processes'}"

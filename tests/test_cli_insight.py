@@ -126,4 +126,7 @@ def test_a_preview_cut_short_says_so():
     assert complete.total == 3 and complete.notes == ()
     cut = preview(stored, query, truncated=True)
     assert cut.total == 3
-    assert cut.notes == ("only the newest 3 candidate items of the period were searched; ask for fewer days",)
+    assert cut.notes == (
+        "only the newest 3 candidate items were searched (of 3 items stored in the period): the"
+        " counts cover those only; ask for fewer days or a narrower query",
+    )

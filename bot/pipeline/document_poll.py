@@ -4,12 +4,17 @@ Steps, in order: conditional GET (304, or the same body as last time: unchanged)
 the kind's adapter and read its later pages → keep the new items (converted only when new) →
 on a primed source, fetch full text or document bodies and match. A first poll records its
 items and alerts nothing, so it matches (and classifies) nothing.
+
+The parse worker is told which identities the source's last document held: it sends back every
+identity but only the other entries, converted. Dedupe still reads the stored set; when that set
+calls new an entry the worker left out, the document is parsed again, whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -24,13 +29,19 @@ from bot.pipeline.fresh import select_new, with_bodies, with_full_text
 from bot.pipeline.matching import MatcherCache, audiences_of
 from bot.pipeline.plan import PollPlan, PollPolicy, failed, stopped
 from bot.sources.documents import fetch_document, parse_pages
-from bot.sources.entries import identities_of
+from bot.sources.entries import NotSent, identities_of
 from bot.sources.fulltext import wants_bodies, wants_full_text
 from bot.sources.http import Fetcher
 from bot.sources.workers import Offload, WorkerStopped
 from bot.storage import items, sources, subscriptions
 from bot.storage.db import AsyncDatabase
 from bot.storage.sources import Owner, Source
+
+log = logging.getLogger(__name__)
+
+
+# Sources whose last document's identities are kept in memory (about 50 identities each).
+SEEN_SOURCES = 20_000
 
 
 class DocumentPlanner:
@@ -51,6 +62,15 @@ class DocumentPlanner:
         self._policy = policy
         self._offload = offload
         self._clock = clock
+        # Per source, the identities of its last parsed document (a hint for the parse worker;
+        # the stored set stays the truth). Oldest sources dropped past SEEN_SOURCES.
+        self._seen: dict[int, frozenset[str]] = {}
+
+    def _remember(self, source_id: int, identities: list[str]) -> None:
+        self._seen.pop(source_id, None)
+        self._seen[source_id] = frozenset(identities)
+        if len(self._seen) > SEEN_SOURCES:
+            del self._seen[next(iter(self._seen))]
 
     async def plan(self, source: Source) -> PollPlan:
         """Fetch, parse and match one source; the returned plan says what to write."""
@@ -88,6 +108,8 @@ class DocumentPlanner:
                 body_hash=body_hash,
                 fetch_seconds=fetch_seconds,
             )
+        # What this source's last document held: stored then, so the worker need not send it.
+        believed = self._seen.get(source.id) if source.primed else None
         try:
             feed = await parse_pages(
                 self._fetcher,
@@ -97,6 +119,7 @@ class DocumentPlanner:
                 offload=self._offload,
                 max_pages=policy.max_pages,
                 max_bytes=policy.max_decompressed_bytes,
+                known=believed,
             )
         except WorkerStopped:
             return stopped(source, now)
@@ -116,9 +139,27 @@ class DocumentPlanner:
             fetch_seconds=fetch_seconds,
         )
         try:
-            found = await self._new_and_matched(source, now, feed.entries)
+            try:
+                found = await self._new_and_matched(source, now, feed.entries)
+            except NotSent:
+                # The hint was wrong (an item pruned or a write lost since): parse again, whole.
+                log.info("source %d: preselection missed a new entry; parsing again", source.id)
+                feed = await parse_pages(
+                    self._fetcher,
+                    source.kind,
+                    fetched,
+                    source.options,
+                    offload=self._offload,
+                    max_pages=policy.max_pages,
+                    max_bytes=policy.max_decompressed_bytes,
+                )
+                found = await self._new_and_matched(source, now, feed.entries)
         except WorkerStopped:
             return stopped(source, now)
+        except (ParseError, FetchError) as exc:
+            retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+            return failed(source, now, policy, str(exc), retry_after=retry_after, fetch_seconds=fetch_seconds)
+        self._remember(source.id, identities_of(feed.entries))
         plan.items, plan.alerts = found.items, found.alerts
         plan.matches, plan.subscriptions = found.matches, found.subscriptions
         return plan

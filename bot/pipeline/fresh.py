@@ -16,7 +16,7 @@ from dataclasses import replace
 from bot.domain.identity import canonical_link, link_key
 from bot.domain.models import Entry
 from bot.domain.semantics import with_body
-from bot.sources.entries import identities_of
+from bot.sources.entries import Preselected, identities_of
 from bot.sources.fulltext import extract_article, fetch_article_page, fetch_body, max_bodies, max_per_poll
 from bot.sources.http import Fetcher
 from bot.sources.workers import Offload, WorkerStopped
@@ -39,21 +39,30 @@ async def new_items(
 
 
 def select_new(entries: Sequence[Entry], identities: list[str], known: set[str]) -> list[NewItem]:
-    """Convert the entries whose identity is not known (the first of repeats) into new items."""
+    """Convert the entries whose identity is not known (the first of repeats) into new items.
+
+    Raises NotSent when `entries` is a preselection that left out an entry `known` calls new.
+    """
     fresh: list[NewItem] = []
     seen: set[str] = set()
+    preselected = entries if isinstance(entries, Preselected) else None
     for index, identity in enumerate(identities):
         if identity in known or identity in seen:
             continue
         seen.add(identity)
-        entry = entries[index]  # converted here, on first read (bot/sources/entries.py)
+        if preselected is not None:
+            # Converted in the parse worker; raises NotSent when the hint was wrong.
+            entry, canonical, key = preselected.sent(index)
+        else:
+            entry = entries[index]  # converted here, on first read (bot/sources/entries.py)
+            canonical, key = canonical_link(entry.link), link_key(entry.link)
         fresh.append(
             NewItem(
                 identity=identity,
                 guid=entry.guid,
                 link=entry.link,
-                canonical_link=canonical_link(entry.link),
-                link_key=link_key(entry.link),
+                canonical_link=canonical,
+                link_key=key,
                 title=entry.title,
                 text=entry.text,
                 published=entry.published,

@@ -6,13 +6,14 @@ here, and its adapter module owns how (the Federal Register: `with_fields`, `fol
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.models import ParsedFeed
 from bot.sources import federal_register
 from bot.sources.adapters import parse_document
+from bot.sources.entries import preselect
 from bot.sources.fallback import fetch_with_mirror
 from bot.sources.http import Fetcher, FetchResult
 from bot.sources.workers import Offload
@@ -58,13 +59,20 @@ async def parse_pages(
     offload: Offload,
     max_pages: int,
     max_bytes: int,
+    known: Collection[str] | None = None,
 ) -> ParsedFeed:
     """Parse a fetched first page with the kind's adapter, then read its later pages, if it has any.
 
+    `known`: identities the source is believed to have stored; a one-page kind's worker then
+    sends only the other entries, converted (`bot.sources.entries.preselect`).
     Raises ParseError, FetchError (a later page failed: the poll is retried whole) or WorkerStopped.
     """
-    feed = await offload.run(
-        parse_document,
+    next_pages = _READINGS.get(kind, _PLAIN).next_pages
+    call: tuple[Any, ...] = (parse_document,)
+    if known and next_pages is None:
+        call = (preselect, known, parse_document)
+    feed: ParsedFeed = await offload.run(
+        *call,
         kind,
         fetched.body,
         content_type=fetched.content_type,
@@ -72,7 +80,6 @@ async def parse_pages(
         options=options,
         max_decompressed_bytes=max_bytes,
     )
-    next_pages = _READINGS.get(kind, _PLAIN).next_pages
     if feed.next_url and next_pages is not None:
         feed = await next_pages(
             fetcher,

@@ -5,17 +5,24 @@ text, dates and links. `LazyEntries` is the fast path's `ParsedFeed.entries`: a 
 of `Entry` that converts an item (HTML to text, dates, links) the first time it is read, and whose
 `identities()` reads only the fields identity needs (a unique guid needs nothing else).
 Reading it whole gives exactly the entries an eager parse gives.
+
+`preselect` runs a parse where it is cheapest to answer (the parse worker) with the identities
+the source is believed to have stored: it returns every identity, but converts and sends only the
+entries not believed stored (`Preselected`). The belief is a hint, never the truth: the poller
+still dedupes against the stored set, and an entry the stored set calls new that was not sent
+raises `NotSent`, on which the poller parses the document again, whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol, overload
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Protocol, overload
 
-from bot.domain.identity import IdentityFields, assign_identities
-from bot.domain.models import Entry
+from bot.domain.identity import IdentityFields, assign_identities, canonical_link, link_key
+from bot.domain.models import Entry, ParsedFeed
 
-__all__ = ["LazyEntries", "RawEntry", "identities_of"]
+__all__ = ["LazyEntries", "NotSent", "Preselected", "RawEntry", "identities_of", "preselect"]
 
 
 class RawEntry(IdentityFields, Protocol):
@@ -80,8 +87,88 @@ class LazyEntries(Sequence[Entry]):
         return sum(entry is not None for entry in self._entries)
 
 
+class NotSent(LookupError):
+    """An entry a preselection left out (believed stored) was asked for."""
+
+
+# One sent entry: the entry, its canonical link and its link key (computed where it was parsed).
+Sent = tuple[Entry, str | None, str | None]
+
+
+class Preselected(Sequence[Entry]):
+    """A document's entries of which only those not believed stored were converted and sent.
+
+    Every identity is there, in document order; reading an entry left out raises NotSent.
+    """
+
+    __slots__ = ("_identities", "_sent")
+
+    def __init__(self, identities: list[str], sent: list[Sent | None]) -> None:
+        self._identities = identities
+        self._sent = sent
+
+    def __reduce__(self) -> tuple[type[Preselected], tuple[list[str], list[Sent | None]]]:
+        return (Preselected, (self._identities, self._sent))
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+    @overload
+    def __getitem__(self, index: slice) -> Preselected: ...
+    def __getitem__(self, index: int | slice) -> Entry | Preselected:
+        if isinstance(index, slice):
+            return Preselected(self._identities[index], self._sent[index])
+        return self.sent(index)[0]
+
+    def __iter__(self) -> Iterator[Entry]:
+        for index in range(len(self._sent)):
+            yield self[index]
+
+    def __repr__(self) -> str:
+        sent = sum(one is not None for one in self._sent)
+        return f"Preselected({len(self._sent)} entries, {sent} sent)"
+
+    def identities(self) -> list[str]:
+        """Return each entry's identity, in document order."""
+        return list(self._identities)
+
+    def sent(self, index: int) -> Sent:
+        """Return (entry, canonical link, link key) of a sent entry; raise NotSent otherwise."""
+        one = self._sent[index]
+        if one is None:
+            raise NotSent(f"entry {index} ({self._identities[index]!r}) was believed stored and not sent")
+        return one
+
+    def sent_count(self) -> int:
+        """Return how many entries were converted and sent (for tests and benchmarks)."""
+        return sum(one is not None for one in self._sent)
+
+
+def preselect(
+    known: Collection[str], parse: Callable[..., ParsedFeed], /, *args: Any, **kwargs: Any
+) -> ParsedFeed:
+    """Parse, then keep converted only the entries whose identity is not in `known` (a hint).
+
+    Meant to run in the parse worker: what crosses back is every identity plus the few new
+    entries, already converted (text, dates, canonical links), instead of every raw item.
+    """
+    feed = parse(*args, **kwargs)
+    entries = feed.entries
+    identities = identities_of(entries)
+    sent: list[Sent | None] = []
+    for index, identity in enumerate(identities):
+        if identity in known:
+            sent.append(None)
+            continue
+        entry = entries[index]
+        sent.append((entry, canonical_link(entry.link), link_key(entry.link)))
+    return replace(feed, entries=Preselected(identities, sent))
+
+
 def identities_of(entries: Sequence[Entry]) -> list[str]:
-    """Return the entries' identities; lazily when they are LazyEntries."""
-    if isinstance(entries, LazyEntries):
+    """Return the entries' identities; without reading them when they are LazyEntries or Preselected."""
+    if isinstance(entries, LazyEntries | Preselected):
         return entries.identities()
     return assign_identities(entries)

@@ -281,18 +281,10 @@ class WorkerPool:
             self.in_flight -= len(calls)
 
     async def _collect(self, worker: _Worker, calls: list[Call], outcomes: list[Any]) -> int:
-        loop = asyncio.get_running_loop()
-        try:
-            # Pickling and writing a large body takes a while: not on the event loop.
-            await loop.run_in_executor(self._readers, worker.conn.send, calls)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
-            if isinstance(exc, OSError):
-                worker.kill()
-                raise self._stopped_or(exc) from None
-            raise
         for done in range(len(calls)):
             try:
-                kind, value = await self._receive(worker, self.timeout)
+                # The batch goes out with the wait for its first answer: one thread hop, not three.
+                kind, value = await self._receive(worker, self.timeout, calls if done == 0 else None)
             except TimeoutError:
                 worker.kill()
                 self.killed += 1
@@ -303,28 +295,31 @@ class WorkerPool:
             worker.calls += 1
         return len(calls)
 
-    async def _receive(self, worker: _Worker, seconds: float) -> tuple[str, Any]:
+    async def _receive(
+        self, worker: _Worker, seconds: float, send: list[Call] | None = None
+    ) -> tuple[str, Any]:
+        """Send `send` (if any), then wait up to `seconds` for one answer and read it, off the loop."""
         loop = asyncio.get_running_loop()
-        # Wait for readiness on the loop (no thread parked on a blocked pipe), then read.
-        ready = loop.run_in_executor(self._readers, worker.conn.poll, seconds)
+        # Pickling and writing a large body, and waiting, happen in a reader thread, not on the loop.
+        exchange = loop.run_in_executor(self._readers, _exchange, worker.conn, send, seconds)
         try:
-            has_data = await ready
+            reply = await exchange
         except asyncio.CancelledError:
             worker.kill()
             raise
+        except _SendFailed as failed:
+            if isinstance(failed.error, OSError):
+                worker.kill()
+                raise self._stopped_or(failed.error) from None
+            raise failed.error from None  # not picklable: the caller's mistake, the worker is fine
         except (EOFError, OSError) as exc:
             worker.kill()
             raise self._stopped_or(exc) from None
         if self._closed:
             raise WorkerStopped("the worker pool was closed")
-        if not has_data:
+        if reply is None:
             raise TimeoutError
-        try:
-            reply: tuple[str, Any] = await loop.run_in_executor(self._readers, worker.conn.recv)
-            return reply
-        except (EOFError, OSError) as exc:
-            worker.kill()
-            raise self._stopped_or(exc) from None
+        return reply
 
     def _stopped_or(self, exc: BaseException) -> Exception:
         if self._closed:
@@ -398,6 +393,27 @@ def _reap(worker: _Worker) -> None:
     """Kill a worker and collect it off the loop (join only reads the status of the dead process)."""
     worker.kill()
     threading.Thread(target=worker.close, name="worker-reap", daemon=True).start()
+
+
+class _SendFailed(Exception):
+    """Sending calls to a worker failed (told apart from a failure while waiting for the answer)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _exchange(conn: Connection, send: list[Call] | None, seconds: float) -> tuple[str, Any] | None:
+    """Send calls (if any), wait up to `seconds` for an answer and read it; None when none came."""
+    if send is not None:
+        try:
+            conn.send(send)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise _SendFailed(exc) from exc
+    if not conn.poll(seconds):
+        return None
+    reply: tuple[str, Any] = conn.recv()
+    return reply
 
 
 def _as_exception(value: object) -> BaseException:

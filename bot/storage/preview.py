@@ -3,7 +3,9 @@
 The full-text index (migration 13, `bot/domain/prefilter.py`) gives the ASCII items that can
 match; items with non-ASCII text are always candidates (a partial index holds them). The
 candidates' ids are gathered from those two indexes first and only then joined with the items,
-so a selective query reads only its few rows instead of walking every item of the period.
+so a selective query reads only its few rows instead of walking every item of the period. A
+query with more candidates than the limit walks the period newest first instead, and stops at
+the limit.
 """
 
 from __future__ import annotations
@@ -59,13 +61,29 @@ def candidates(
         if fts != NONE:
             ids = f"SELECT rowid AS id FROM items_fts WHERE items_fts MATCH ? UNION {ids}"
             id_params = (fts, when)
-        # CROSS JOIN keeps this order: candidates' ids first, then each row by its id.
-        sql = (
-            f"SELECT {columns} FROM ({ids}) c CROSS JOIN items i ON i.id = c.id"
-            " JOIN sources s ON s.id = i.source_id"
-            f" WHERE i.fetched_at >= ?{scope} ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?"
-        )
-        params = (*name_params, *id_params, when, *scope_params, limit)
+        if fts != NONE and _more_than(db, fts, limit):
+            # Many candidates (a query most items match): walk the period's items newest first by
+            # the fetched_at index, keep those among the candidates, stop at the limit; then read
+            # only those rows. Joining every candidate's row first cost 0.8 s at 500,000.
+            newest = (
+                "SELECT i.id AS id FROM items i INDEXED BY items_fetched_at"
+                f" JOIN sources s ON s.id = i.source_id WHERE i.fetched_at >= ? AND i.id IN ({ids}){scope}"
+                " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?"
+            )
+            sql = (
+                f"SELECT {columns} FROM ({newest}) c CROSS JOIN items i ON i.id = c.id"
+                " JOIN sources s ON s.id = i.source_id ORDER BY i.fetched_at DESC, i.id DESC"
+            )
+            params = (*name_params, when, *id_params, *scope_params, limit)
+        else:
+            # CROSS JOIN keeps this order: candidates' ids first, then each row by its id (a
+            # selective query reads only its few rows).
+            sql = (
+                f"SELECT {columns} FROM ({ids}) c CROSS JOIN items i ON i.id = c.id"
+                " JOIN sources s ON s.id = i.source_id"
+                f" WHERE i.fetched_at >= ?{scope} ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?"
+            )
+            params = (*name_params, *id_params, when, *scope_params, limit)
     options: dict[object, dict[str, Any]] = {}  # a source's options, parsed once per read
     out: list[StoredItem] = []
     for r in db.execute(sql, params).fetchall():
@@ -91,3 +109,9 @@ def candidates(
             )
         )
     return out
+
+
+def _more_than(db: Database, fts: str, limit: int) -> bool:
+    """Tell whether the full-text index holds at least `limit` candidates (a capped count: cheap)."""
+    capped = "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)"
+    return int(db.execute(capped, (fts, limit)).fetchone()[0]) >= limit

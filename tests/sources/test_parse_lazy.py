@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_services
-from bot.domain.identity import assign_identities
+from bot.domain.identity import assign_identities, canonical_link, link_key
+from bot.pipeline.fresh import select_new
 from bot.sources import parse as parse_module
-from bot.sources.entries import LazyEntries, identities_of
+from bot.sources.entries import LazyEntries, NotSent, Preselected, identities_of, preselect
 from bot.sources.parse import parse_feed
+from bot.sources.workers import InThread
 from tests.helpers import local_settings, rss_item, sources_toml, with_items
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
@@ -90,7 +92,50 @@ async def test_a_poll_converts_only_its_new_items(tmp_path, feed_server, monkeyp
         )
         [second] = await services.scheduler.poll_all()
         assert (second.entries, second.new_items) == (5, 1)
-        assert calls["text"] == 1  # the 4 known items were identified by guid, never converted
+        # The worker knew the 4 items of the last document: it converted and sent only the new
+        # one, so this process converted nothing (a pool) or that one only (threads).
+        assert calls["text"] == (1 if isinstance(services.workers, InThread) else 0)
+
+
+def test_a_preselection_sends_only_the_entries_not_known(monkeypatch):
+    body = (FIXTURES / "news_guardian_us_2018.rss").read_bytes()
+    everything = identities_of(parse_feed(body).entries)
+    calls = _counting(monkeypatch)
+    feed = preselect(set(everything[1:]), parse_feed, body)
+    assert calls["text"] == 1  # only the entry not known was converted
+    entries = feed.entries
+    assert isinstance(entries, Preselected) and entries.sent_count() == 1
+    assert identities_of(entries) == everything and len(entries) == len(everything)
+    copy = pickle.loads(pickle.dumps(entries))
+    entry, canonical, key = copy.sent(0)
+    assert entry == parse_feed(body).entries[0]
+    assert (canonical, key) == (canonical_link(entry.link), link_key(entry.link))
+    with pytest.raises(NotSent):
+        copy[1]
+    with pytest.raises(NotSent):
+        select_new(copy, everything, set())  # the stored set calls new what was not sent
+    assert [n.identity for n in select_new(copy, everything, set(everything[1:]))] == everything[:1]
+
+
+async def test_a_wrong_hint_parses_again_and_loses_nothing(tmp_path, feed_server):
+    nasa = "spec_rss2sample_nasa_liftoff.xml"
+    kaspersky = rss_item("Kaspersky ban", "https://x.example/k", guid="k")
+    feed_server.set("/f.xml", with_items(nasa, kaspersky))
+    settings = local_settings(tmp_path, sources_toml(("F", feed_server.url("/f.xml"))))
+    async with build_services(settings) as services:
+        [first] = await services.scheduler.poll_all()
+        assert first.new_items == 5
+        # The stored set forgets one item the last document held (as pruning would).
+        await services.adb.call(lambda db: db.execute("DELETE FROM items WHERE identity = 'guid:k'"))
+        feed_server.set(
+            "/f.xml", with_items(nasa, rss_item("Huawei ban", "https://x.example/h", guid="h"), kaspersky)
+        )
+        [second] = await services.scheduler.poll_all()
+        assert (second.status, second.entries, second.new_items) == ("new", 6, 2)
+        stored = await services.adb.call(
+            lambda db: {r[0] for r in db.execute("SELECT identity FROM items").fetchall()}
+        )
+        assert {"guid:h", "guid:k"} <= stored and len(stored) == 6
 
 
 def test_parsed_feed_survives_pickling_for_a_worker_process():

@@ -124,3 +124,16 @@ def test_the_index_follows_deletes(db):
     removed = db.execute("SELECT id FROM items ORDER BY id LIMIT 20").fetchall()
     db.execute(f"DELETE FROM items WHERE id IN ({','.join(str(r[0]) for r in removed)})")
     db.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")  # raises if out of step
+
+
+@pytest.mark.parametrize("text", ["kaspersky", "vendor:Huawei", "kasp*", "tp-link OR zte", "-kaspersky bans"])
+def test_a_capped_read_is_the_newest_of_the_full_read(db, text):
+    # More candidates than the cap walk the period newest first; fewer join their rows: the same
+    # items in the same order either way.
+    fts = fts_filter(parse_query(text))
+    since = NOW - timedelta(days=1)
+    every, more, _ = items.preview_candidates(db, since, 100_000, fts)
+    assert not more and len(every) > 7
+    capped, truncated, _ = items.preview_candidates(db, since, 7, fts)
+    assert truncated and [it.id for it in capped] == [it.id for it in every[:7]]
+    assert capped == every[:7]
