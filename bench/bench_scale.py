@@ -372,6 +372,7 @@ class Cluster:
         self.rounds = 0
         self._counts: dict[int, int] = {}
         self.posters: dict[int, int] = {}  # channel id -> client port of its latest POST
+        self.posting: dict[int, list[str]] = {}  # channel id -> the links in its latest POST
 
     async def new_discord(self) -> None:
         """A fresh fake Discord for each mode: nonces of a previous mode's outbox ids must not match."""
@@ -385,8 +386,11 @@ class Cluster:
         async def slow(request: Any) -> Any:
             posted = POST_PATH.search(request.path) if request.method == "POST" else None
             if posted is not None and request.transport is not None:
-                # Which connection (so which process) posts to a channel now: its lease holder.
-                self.posters[int(posted.group(1))] = request.transport.get_extra_info("peername")[1]
+                # Which connection (so which process) posts to a channel now (its lease holder), and
+                # the alerts it posts (aiohttp keeps the body read for the handler).
+                channel = int(posted.group(1))
+                self.posters[channel] = request.transport.get_extra_info("peername")[1]
+                self.posting[channel] = BENCH_LINK.findall((await request.read()).decode(errors="replace"))
             await asyncio.sleep(DISCORD_DELAY)
             response = await handle(request)
             self._see_messages()
@@ -398,6 +402,7 @@ class Cluster:
         self.channels = [fake.add_channel(f"alerts-{v.lower()}") for v in VENDORS]
         self._counts = {}
         self.posters = {}
+        self.posting = {}
 
     async def __aenter__(self) -> Cluster:
         await self.feeds.start()
@@ -542,15 +547,18 @@ async def run_mode(
                 proc.kill()
                 proc.wait()
         if os.environ.get("BENCH_LOGS"):  # keep the processes' logs (the temporary folder goes)
-            keep = Path(os.environ["BENCH_LOGS"])
-            keep.mkdir(parents=True, exist_ok=True)
-            for log_file in tmp.glob("*.log"):
-                shutil.copy(log_file, keep / log_file.name)
+            _keep_logs(tmp, Path(os.environ["BENCH_LOGS"]))
+
+
+def _keep_logs(tmp: Path, keep: Path) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for log_file in tmp.glob("*.log"):
+        shutil.copy(log_file, keep / log_file.name)
 
 
 async def _wait_quiet(cluster: Cluster, links: list[str], timeout: float) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(u in cluster.delivered for u in links):
+    while time.monotonic() < deadline and not all(u in cluster.delivered for u in links):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
 
 
@@ -559,11 +567,93 @@ def _dump_outbox(database: str, path: Path) -> None:
 
     db = open_db(database)
     rows = db.execute(
-        "SELECT target, status, attempts, last_error, next_attempt_at, created_at, sent_at FROM outbox ORDER BY id"
+        "SELECT target, status, attempts, last_error, next_attempt_at, created_at, sent_at"
+        " FROM outbox ORDER BY id"
     ).fetchall()
     db.conn.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(" | ".join(str(v) for v in r) for r in rows))
+
+
+def _pid_of_client(port: int, server_port: int) -> int | None:
+    """Return the pid owning the loopback TCP connection from `port` to `server_port` (/proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        local, remote = int(parts[1].split(":")[1], 16), int(parts[2].split(":")[1], 16)
+        if local == port and remote == server_port:
+            inodes.add(f"socket:[{parts[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if inodes & set(links):
+            return int(entry.name)
+    return None
+
+
+def _leases(database: str) -> list[tuple[str, str, str]]:
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        return [
+            (str(k), str(key), str(o)) for k, key, o in conn.execute("SELECT kind, key, owner FROM leases")
+        ]
+
+
+async def _takeover(
+    cluster: Cluster, procs: list[subprocess.Popen[bytes]], database: str, env: dict[str, str]
+) -> str:
+    """SIGKILL a worker mid-POST; time until its channel leases are others' and that alert is delivered."""
+    lease = float(env["REGWATCH_LEASE_SECONDS"])
+    # New alerts for every channel; the first worker seen posting one is killed during that POST
+    # (the fake Discord answers after 100 ms, the message is not stored): it holds that channel's
+    # lease, and the alert stays pending under it until the lease expires and another worker takes it.
+    cluster.posters.clear()
+    for n in range(len(VENDORS)):
+        cluster.publish(n, n)
+    await _wait(lambda: bool(cluster.posters), 120, "a POST to kill a worker in")
+    channel_id, port = next(iter(cluster.posters.items()))
+    pid = _pid_of_client(port, cluster.fake.port)
+    victim = next((p for p in procs if p.pid == pid), None)
+    if victim is None:
+        return "the posting worker was not found in /proc/net/tcp: no takeover measured"
+    victim.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    in_flight = [u for u in cluster.posting.get(channel_id, []) if u not in cluster.delivered]
+    before = _leases(database)
+    victim.wait()
+    owner = next((o for k, key, o in before if k == "channel" and key == f"discord:{channel_id}"), None)
+    if owner is None:
+        return "the killed worker's lease was not found: no takeover measured"
+    held = sorted((k, key) for k, key, o in before if o == owner)
+    channels = sum(1 for k, _ in held if k == "channel")
+    taken: float | None = None
+    deadline = killed + 4 * lease + 60
+    while time.monotonic() < deadline:
+        rows = _leases(database)
+        if taken is None and not any(o == owner and k == "channel" for k, _, o in rows):
+            taken = time.monotonic() - killed
+        if taken is not None and all(u in cluster.delivered for u in in_flight):
+            break
+        await asyncio.sleep(0.05)
+    flows = [cluster.delivered[u] - killed for u in in_flight if u in cluster.delivered]
+    chores = [key for k, key in held if k != "channel"]
+    return (
+        f"killed mid-POST holding {channels} channel leases"
+        + (f" and the chores {', '.join(chores)}" if chores else "")
+        + f" (lease {lease:g} s); its channel leases taken over after "
+        + (f"{taken:.1f} s" if taken is not None else "more than the deadline")
+        + f"; the {len(in_flight)} alerts of the killed POST delivered by another worker "
+        + (
+            f"{max(flows):.1f} s after the kill"
+            if in_flight and len(flows) == len(in_flight)
+            else "not in time"
+        )
+    )
 
 
 def _pid_of_client(port: int, server_port: int) -> int | None:
@@ -736,9 +826,10 @@ def cluster_main(quick: bool) -> None:
     """Print the cluster table and its summary rows."""
     sources, window = (40, 4.0) if quick else (300, 30.0)
     print(
-        f"\n### Cluster: {sources} loopback feeds answering after {FEED_DELAY * 1000:.0f} ms, fake Discord"
-        f" after {DISCORD_DELAY * 1000:.0f} ms, {len(VENDORS)} channels; poll interval 5 s, {CLUSTER_CONCURRENCY}"
-        f" polls at once per process, leases {CLUSTER_LEASE} s; one new item every 0.25 s for {window:.0f} s\n"
+        f"\n### Cluster: {sources} loopback feeds answering after {FEED_DELAY * 1000:.0f} ms,"
+        f" fake Discord after {DISCORD_DELAY * 1000:.0f} ms, {len(VENDORS)} channels; poll interval 5 s,"
+        f" {CLUSTER_CONCURRENCY} polls at once per process, leases {CLUSTER_LEASE} s;"
+        f" one new item every 0.25 s for {window:.0f} s\n"
     )
     # A worker killed mid-POST resets its connection: the fake Discord's server logs it, as expected.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
@@ -747,13 +838,14 @@ def cluster_main(quick: bool) -> None:
         print(outcome)
         return
     print(
-        "| mode | polls/s | CPU% regwatch | CPU% PostgreSQL | CPU% harness | alert latency p50 / p99 | delivered | load avg |"
+        "| mode | polls/s | CPU% regwatch | CPU% PostgreSQL | CPU% harness | alert latency p50 / p99"
+        " | delivered | load avg |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in outcome:
         print(
-            f"| {r.name} | {r.polls_per_s:.1f} | {r.cpu_regwatch:.0f} | {r.cpu_db:.0f} | {r.cpu_harness:.0f} |"
-            f" {r.p50:.2f} s / {r.p99:.2f} s | {r.delivered}/{r.alerts} | {r.load} |"
+            f"| {r.name} | {r.polls_per_s:.1f} | {r.cpu_regwatch:.0f} | {r.cpu_db:.0f}"
+            f" | {r.cpu_harness:.0f} | {r.p50:.2f} s / {r.p99:.2f} s | {r.delivered}/{r.alerts} | {r.load} |"
         )
     for r in outcome:
         if r.takeover != "—":
