@@ -7,10 +7,19 @@
   matcher; rows written and the subscriptions version before and after.
 - story lookup per poll with alerts, at 1,000 and 40,000 alerts in the window, against the
   previous lookup (every alert of the window read and compared) in the same run.
+- the cluster: `regwatch run` on SQLite, then one and three `regwatch worker` processes on a
+  PostgreSQL 15 started for the run (tests/pgserver.py), on a latency-bound load: loopback feeds
+  answering after 200 ms (304s too) and the fake Discord answering every REST call after 100 ms.
+  Polls per second, alert latency p50/p99 (item published -> its message in the fake channel),
+  CPU% of regwatch's processes, of PostgreSQL's and of this harness (/proc/<pid>/stat), and, with
+  three workers, the takeover after a SIGKILL of a worker in the middle of a Discord POST.
+  Without PostgreSQL's binaries its PostgreSQL part is skipped with the reason.
 
-    python bench/bench_scale.py            # 100,000 subscriptions; 1,000 and 40,000 alerts
-    python bench/bench_scale.py --quick    # 5,000 subscriptions; 500 and 2,000 alerts
+    python bench/bench_scale.py            # 100,000 subscriptions; 1,000 and 40,000 alerts; 300 feeds
+    python bench/bench_scale.py --quick    # 5,000 subscriptions; 500 and 2,000 alerts; 20 feeds
     python bench/bench_scale.py --story    # the story lookup only (1,000 and 40,000 alerts)
+    python bench/bench_scale.py --cluster [--quick]   # the cluster only
+    BENCH_LOGS=DIR BENCH_LOG_LEVEL=INFO python bench/bench_scale.py --cluster   # keep the logs
 """
 
 from __future__ import annotations
@@ -656,89 +665,6 @@ async def _takeover(
     )
 
 
-def _pid_of_client(port: int, server_port: int) -> int | None:
-    """Return the pid owning the loopback TCP connection from `port` to `server_port` (/proc/net/tcp)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        local, remote = int(parts[1].split(":")[1], 16), int(parts[2].split(":")[1], 16)
-        if local == port and remote == server_port:
-            inodes.add(f"socket:[{parts[9]}]")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        if inodes & set(links):
-            return int(entry.name)
-    return None
-
-
-def _leases(database: str) -> list[tuple[str, str, str]]:
-    import psycopg
-
-    with psycopg.connect(database) as conn:
-        return [
-            (str(k), str(key), str(o)) for k, key, o in conn.execute("SELECT kind, key, owner FROM leases")
-        ]
-
-
-async def _takeover(
-    cluster: Cluster, procs: list[subprocess.Popen[bytes]], database: str, env: dict[str, str]
-) -> str:
-    """SIGKILL a worker mid-POST; time until its channel leases are others' and its channels' alerts flow."""
-    lease = float(env["REGWATCH_LEASE_SECONDS"])
-    # New alerts for every channel; the first worker seen posting one is killed during that POST
-    # (the fake Discord answers after 100 ms): it holds that channel's lease.
-    cluster.posters.clear()
-    for n in range(len(VENDORS)):
-        cluster.publish(n, n)
-    await _wait(lambda: bool(cluster.posters), 60, "a POST to kill a worker in")
-    channel_id, port = next(iter(cluster.posters.items()))
-    pid = _pid_of_client(port, cluster.fake.port)
-    victim = next((p for p in procs if p.pid == pid), None)
-    if victim is None:
-        return "the posting worker was not found in /proc/net/tcp: no takeover measured"
-    victim.send_signal(signal.SIGKILL)
-    killed = time.monotonic()
-    before = _leases(database)
-    victim.wait()
-    owner = next((o for k, key, o in before if k == "channel" and key == f"discord:{channel_id}"), None)
-    if owner is None:
-        return "the killed worker's lease was not found: no takeover measured"
-    held = sorted((k, key) for k, key, o in before if o == owner)
-    channels = {key for k, key in held if k == "channel"}
-    # One new item per channel right after the kill.
-    links = {f"discord:{c.id}": cluster.publish(n, n) for n, c in enumerate(cluster.channels)}
-    mine = [u for target, u in links.items() if target in channels]
-    taken: float | None = None
-    deadline = killed + 4 * lease + 30
-    while time.monotonic() < deadline:
-        rows = _leases(database)
-        if taken is None and not any(o == owner and k == "channel" for k, _, o in rows):
-            taken = time.monotonic() - killed
-        if taken is not None and all(u in cluster.delivered for u in links.values()):
-            break
-        await asyncio.sleep(0.05)
-    flows = [cluster.delivered[u] - killed for u in mine if u in cluster.delivered]
-    others = [
-        cluster.delivered[u] - killed for u in links.values() if u not in mine and u in cluster.delivered
-    ]
-    chores = [key for k, key in held if k != "channel"]
-    return (
-        f"killed mid-POST holding {len(channels)} channel leases"
-        + (f" and the chores {', '.join(chores)}" if chores else "")
-        + f" (lease {lease:g} s); its channel leases taken over after "
-        + (f"{taken:.1f} s" if taken is not None else "more than the deadline")
-        + "; its channels' new alerts delivered "
-        + (f"{max(flows):.1f} s" if len(flows) == len(mine) else "not all in time")
-        + " after the kill (other channels' alerts: "
-        + (f"{max(others):.1f} s)" if others else "none)")
-    )
-
-
 def _worker_env(tmp: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
     empty = tmp / "none.toml"
     empty.write_text("")
@@ -764,6 +690,7 @@ def _worker_env(tmp: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
         REGWATCH_HTTP_PER_HOST=str(CLUSTER_CONCURRENCY),
         REGWATCH_LEASE_SECONDS=str(CLUSTER_LEASE),
         REGWATCH_SOURCE_CLAIM_SECONDS="10",
+        REGWATCH_SHUTDOWN_GRACE_SECONDS="2",
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -824,7 +751,7 @@ async def bench_cluster(sources: int, window: float) -> list[ModeResult] | str:
 
 def cluster_main(quick: bool) -> None:
     """Print the cluster table and its summary rows."""
-    sources, window = (40, 4.0) if quick else (300, 30.0)
+    sources, window = (20, 3.0) if quick else (300, 30.0)
     print(
         f"\n### Cluster: {sources} loopback feeds answering after {FEED_DELAY * 1000:.0f} ms,"
         f" fake Discord after {DISCORD_DELAY * 1000:.0f} ms, {len(VENDORS)} channels; poll interval 5 s,"
