@@ -3,12 +3,15 @@
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Optional extras: `docker build --build-arg EXTRAS=postgres .` adds the PostgreSQL backend
+# (compose.yaml's `scale` profile builds it so); empty, the image holds the SQLite default only.
+ARG EXTRAS=""
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 # A virtual environment copied whole into the runtime stage: no wheels or build files left behind,
 # and no pip or setuptools inside it (nothing installs at run time; they are a quarter of its size).
 RUN python -m venv /opt/regwatch \
- && /opt/regwatch/bin/pip install --no-cache-dir . \
+ && /opt/regwatch/bin/pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
  && /opt/regwatch/bin/pip uninstall --yes pip setuptools
 
 FROM python:3.11-slim

@@ -7,24 +7,41 @@
   matcher; rows written and the subscriptions version before and after.
 - story lookup per poll with alerts, at 1,000 and 40,000 alerts in the window, against the
   previous lookup (every alert of the window read and compared) in the same run.
+- the cluster: `regwatch run` on SQLite, then one and three `regwatch worker` processes on a
+  PostgreSQL 15 started for the run (tests/pgserver.py), on a latency-bound load: loopback feeds
+  answering after 200 ms (304s too) and the fake Discord answering every REST call after 100 ms.
+  Polls per second, alert latency p50/p99 (item published -> its message in the fake channel),
+  CPU% of regwatch's processes, of PostgreSQL's and of this harness (/proc/<pid>/stat), and, with
+  three workers, the takeover after a SIGKILL of a worker in the middle of a Discord POST.
+  Without PostgreSQL's binaries its PostgreSQL part is skipped with the reason.
 
-    python bench/bench_scale.py            # 100,000 subscriptions; 1,000 and 40,000 alerts
-    python bench/bench_scale.py --quick    # 5,000 subscriptions; 500 and 2,000 alerts
+    python bench/bench_scale.py            # 100,000 subscriptions; 1,000 and 40,000 alerts; 300 feeds
+    python bench/bench_scale.py --quick    # 5,000 subscriptions; 500 and 2,000 alerts; 20 feeds
     python bench/bench_scale.py --story    # the story lookup only (1,000 and 40,000 alerts)
+    python bench/bench_scale.py --cluster [--quick]   # the cluster only
+    BENCH_LOGS=DIR BENCH_LOG_LEVEL=INFO python bench/bench_scale.py --cluster   # keep the logs
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
+import re
 import resource
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -264,12 +281,527 @@ def bench_enqueue(polls: int = 10, subs: int = 100, per_poll: int = 20) -> float
     return spent / polls * 1000
 
 
+# -- the cluster mode: SQLite `run` vs PostgreSQL with 1 and 3 `regwatch worker` processes -------------
+
+VENDORS = ("Kaspersky", "Huawei", "ZTE", "Hikvision", "Dahua", "DJI")  # one Discord channel each
+FEED_DELAY = 0.2  # every feed answers after 200 ms (304s too): a latency-bound load
+BENCH_LINK = re.compile(r"https://bench\.example/\d+")
+POST_PATH = re.compile(r"/channels/(\d+)/messages$")
+DISCORD_DELAY = 0.1  # the fake Discord answers every REST call after 100 ms
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds of one process (/proc/<pid>/stat), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    """Return the pids whose parent is `parent` (the PostgreSQL backends of a postmaster)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent:
+                found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU% (of one core) of a set of processes between start() and stop()."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self._pids = pids
+        self._seen: dict[int, float] = {}
+        self._began = 0.0
+        self._wall = 0.0
+
+    def _sample(self) -> None:
+        for pid in self._pids():
+            self._seen[pid] = max(self._seen.get(pid, 0.0), _cpu_seconds(pid))
+
+    def start(self) -> None:
+        self._seen = {}
+        self._sample()
+        self._base = dict(self._seen)
+        self._began = time.monotonic()
+
+    def sample(self) -> None:
+        """Read the processes now (a short-lived backend is counted while it lives)."""
+        self._sample()
+
+    def stop(self) -> float:
+        self._sample()
+        self._wall = time.monotonic() - self._began
+        spent = sum(v - self._base.get(pid, 0.0) for pid, v in self._seen.items())
+        return 100 * spent / self._wall if self._wall else 0.0
+
+
+@dataclass
+class ModeResult:
+    """One mode's numbers."""
+
+    name: str
+    polls_per_s: float
+    p50: float
+    p99: float
+    alerts: int
+    delivered: int
+    cpu_regwatch: float
+    cpu_db: float
+    cpu_harness: float
+    load: str
+    takeover: str = "—"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Cluster:
+    """The loopback feeds, the slowed fake Discord, and what was published and delivered when."""
+
+    def __init__(self, sources: int) -> None:
+        from tests.feedserver import FeedServer
+
+        self.sources = sources
+        self.feeds = FeedServer()
+        self.fake: Any = None
+        self.channels: list[Any] = []
+        self.published: dict[str, float] = {}
+        self.delivered: dict[str, float] = {}
+        self.extra: dict[int, list[str]] = {}
+        self.rounds = 0
+        self._counts: dict[int, int] = {}
+        self.posters: dict[int, int] = {}  # channel id -> client port of its latest POST
+        self.posting: dict[int, list[str]] = {}  # channel id -> the links in its latest POST
+        self.post_log: list[tuple[float, int]] = []  # (when, channel id) of every message POST
+
+    async def new_discord(self) -> None:
+        """A fresh fake Discord for each mode: nonces of a previous mode's outbox ids must not match."""
+        from tests.fakediscord import FakeDiscord
+
+        if self.fake is not None:
+            await self.fake.stop()
+        fake = FakeDiscord()
+        handle = fake.rest.handle
+
+        async def slow(request: Any) -> Any:
+            posted = POST_PATH.search(request.path) if request.method == "POST" else None
+            if posted is not None and request.transport is not None:
+                # Which connection (so which process) posts to a channel now (its lease holder), and
+                # the alerts it posts (aiohttp keeps the body read for the handler).
+                channel = int(posted.group(1))
+                self.post_log.append((time.monotonic(), channel))
+                self.posters[channel] = request.transport.get_extra_info("peername")[1]
+                self.posting[channel] = BENCH_LINK.findall((await request.read()).decode(errors="replace"))
+            await asyncio.sleep(DISCORD_DELAY)
+            response = await handle(request)
+            self._see_messages()
+            return response
+
+        fake.rest.handle = slow  # type: ignore[method-assign]
+        await fake.start()
+        self.fake = fake
+        self.channels = [fake.add_channel(f"alerts-{v.lower()}") for v in VENDORS]
+        self._counts = {}
+        self.posters = {}
+        self.posting = {}
+
+    async def __aenter__(self) -> Cluster:
+        await self.feeds.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.fake is not None:
+            await self.fake.stop()
+        await self.feeds.stop()
+
+    def _see_messages(self) -> None:
+        now = time.monotonic()
+        for channel in self.channels:
+            messages = self.fake.messages(channel.id)
+            for message in messages[self._counts.get(channel.id, 0) :]:
+                # Embeds (a lone alert) or plain text (a batch): every link of the message.
+                for link in BENCH_LINK.findall(json.dumps(message)):
+                    self.delivered.setdefault(link, now)
+            self._counts[channel.id] = len(messages)
+
+    def reset(self) -> None:
+        """Publish the bare fixture on every feed (each mode starts from the same feeds)."""
+        from tests.helpers import with_items
+
+        self.extra = {n: [] for n in range(self.sources)}
+        body = with_items("spec_rss2sample_nasa_liftoff.xml")
+        for n in range(self.sources):
+            self.feeds.set(f"/f{n}.xml", body, delay=FEED_DELAY)
+
+    def publish(self, feed: int, channel: int) -> str:
+        """Add one new item for one channel's vendor at the top of one feed; return its link."""
+        from tests.helpers import rss_item, with_items
+
+        self.rounds += 1
+        link = f"https://bench.example/{self.rounds}"
+        title = f"Regulator bans {VENDORS[channel]} equipment, notice {self.rounds}"
+        self.extra[feed].insert(0, rss_item(title, link))
+        self.feeds.set(
+            f"/f{feed}.xml",
+            with_items("spec_rss2sample_nasa_liftoff.xml", *self.extra[feed]),
+            delay=FEED_DELAY,
+        )
+        self.published[link] = time.monotonic()
+        return link
+
+    def hits(self) -> int:
+        return len(self.feeds.requests)
+
+
+def _subscribe(database: str, cluster: Cluster) -> None:
+    """One Discord subscription per channel (its vendor), written before the processes start."""
+    from bot.storage.db import connect as open_db
+
+    db = open_db(database)
+    for vendor, channel in zip(VENDORS, cluster.channels, strict=True):
+        subscriptions.add(db, f"vendor:{vendor}", f"discord:{channel.id}", NOW)
+    db.conn.close()
+
+
+async def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench: {what} not reached in {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def run_mode(
+    cluster: Cluster,
+    name: str,
+    tmp: Path,
+    env: dict[str, str],
+    database: str,
+    *,
+    role: str,
+    processes: int,
+    window: float,
+    db_pids: Callable[[], list[int]],
+    kill: bool,
+) -> ModeResult:
+    """Start the processes, wait until every feed is primed, publish for `window` s, measure."""
+    cluster.reset()
+    cluster.published.clear()
+    cluster.delivered.clear()
+    _subscribe(database, cluster)
+    procs = []
+    for n in range(processes):
+        log = (tmp / f"{name}-{n}.log").open("wb")
+        procs.append(
+            subprocess.Popen(  # noqa: ASYNC220 -- started once, watched below
+                [sys.executable, "-m", "bot", role], cwd=tmp, env=env, stdout=log, stderr=log
+            )
+        )
+    try:
+        first = cluster.hits()
+        await _wait(lambda: cluster.hits() - first >= cluster.sources, 120, "every feed primed")
+        await asyncio.sleep(1.0)  # the first polls' results are stored
+        started_hits = cluster.hits()
+        meter = CpuMeter(lambda: [p.pid for p in procs])
+        db_meter = CpuMeter(db_pids)
+        meter.start()
+        db_meter.start()
+        harness = resource.getrusage(resource.RUSAGE_SELF)
+        began = time.monotonic()
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        links = []
+        n = 0
+        while time.monotonic() - began < window:
+            links.append(cluster.publish(n % cluster.sources, n % len(VENDORS)))
+            n += 1
+            db_meter.sample()
+            await asyncio.sleep(0.25)
+        wall = time.monotonic() - began
+        polls = (cluster.hits() - started_hits) / wall
+        cpu = meter.stop()
+        db_cpu = db_meter.stop()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        harness_cpu = 100 * ((after.ru_utime - harness.ru_utime) + (after.ru_stime - harness.ru_stime)) / wall
+        # Let the window's items arrive (up to two poll intervals and the deliveries).
+        await _wait_quiet(cluster, links, 30)
+        if os.environ.get("BENCH_LOGS"):
+            _dump_outbox(database, Path(os.environ["BENCH_LOGS"]) / f"{name}-outbox.txt")
+            (Path(os.environ["BENCH_LOGS"]) / f"{name}-messages.json").write_text(
+                json.dumps(cluster.fake.messages(cluster.channels[0].id)[-3:], indent=1, default=str)
+            )
+        latencies = [cluster.delivered[u] - cluster.published[u] for u in links if u in cluster.delivered]
+        result = ModeResult(
+            name, polls, _percentile(latencies, 0.5), _percentile(latencies, 0.99), len(links),
+            len(latencies), cpu, db_cpu, harness_cpu, load,
+        )  # fmt: skip
+        if kill:
+            result.takeover = await _takeover(cluster, procs, database, env)
+        return result
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if os.environ.get("BENCH_LOGS"):  # keep the processes' logs (the temporary folder goes)
+            _keep_logs(tmp, Path(os.environ["BENCH_LOGS"]))
+
+
+def _keep_logs(tmp: Path, keep: Path) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for log_file in tmp.glob("*.log"):
+        shutil.copy(log_file, keep / log_file.name)
+
+
+async def _wait_quiet(cluster: Cluster, links: list[str], timeout: float) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(u in cluster.delivered for u in links):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+
+
+def _dump_outbox(database: str, path: Path) -> None:
+    from bot.storage.db import connect as open_db
+
+    db = open_db(database)
+    rows = db.execute(
+        "SELECT target, status, attempts, last_error, next_attempt_at, created_at, sent_at"
+        " FROM outbox ORDER BY id"
+    ).fetchall()
+    db.conn.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(" | ".join(str(v) for v in r) for r in rows))
+
+
+def _pid_of_client(port: int, server_port: int) -> int | None:
+    """Return the pid owning the loopback TCP connection from `port` to `server_port` (/proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        local, remote = int(parts[1].split(":")[1], 16), int(parts[2].split(":")[1], 16)
+        if local == port and remote == server_port:
+            inodes.add(f"socket:[{parts[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if inodes & set(links):
+            return int(entry.name)
+    return None
+
+
+def _leases(database: str) -> list[tuple[str, str, str]]:
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        return [
+            (str(k), str(key), str(o)) for k, key, o in conn.execute("SELECT kind, key, owner FROM leases")
+        ]
+
+
+async def _takeover(
+    cluster: Cluster, procs: list[subprocess.Popen[bytes]], database: str, env: dict[str, str]
+) -> str:
+    """SIGKILL a worker mid-POST; time until its channel leases are others' and that alert is delivered."""
+    lease = float(env["REGWATCH_LEASE_SECONDS"])
+    # New alerts for every channel; the first worker seen posting one is killed during that POST
+    # (the fake Discord answers after 100 ms, the message is not stored): it holds that channel's
+    # lease, and the alert stays pending under it until the lease expires and another worker takes it.
+    cluster.posters.clear()
+    for n in range(len(VENDORS)):
+        cluster.publish(n, n)
+    await _wait(lambda: bool(cluster.posters), 120, "a POST to kill a worker in")
+    channel_id, port = next(iter(cluster.posters.items()))
+    pid = _pid_of_client(port, cluster.fake.port)
+    victim = next((p for p in procs if p.pid == pid), None)
+    if victim is None:
+        return "the posting worker was not found in /proc/net/tcp: no takeover measured"
+    victim.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    before = _leases(database)
+    victim.wait()
+    owner = next((o for k, key, o in before if k == "channel" and key == f"discord:{channel_id}"), None)
+    if owner is None:
+        return "the killed worker's lease was not found: no takeover measured"
+    held = sorted((k, key) for k, key, o in before if o == owner)
+    channels = sum(1 for k, _ in held if k == "channel")
+    mine = {int(key.split(":")[1]) for k, key in held if k == "channel"}
+    taken: float | None = None
+    deadline = killed + 4 * lease + 60
+    while time.monotonic() < deadline:
+        rows = _leases(database)
+        if taken is None and not any(o == owner and k == "channel" for k, _, o in rows):
+            taken = time.monotonic() - killed
+        if taken is not None and any(t > killed + 0.05 and c in mine for t, c in cluster.post_log):
+            break
+        await asyncio.sleep(0.05)
+    # Its channels flow again: the first POST to one of them after the kill (another worker's).
+    flows_again = next((t - killed for t, c in cluster.post_log if t > killed + 0.05 and c in mine), None)
+    chores = [key for k, key in held if k != "channel"]
+    return (
+        f"killed mid-POST holding {channels} channel leases"
+        + (f" and the chores {', '.join(chores)}" if chores else "")
+        + f" (lease {lease:g} s); its channel leases taken over after "
+        + (f"{taken:.1f} s" if taken is not None else "more than the deadline")
+        + "; the first POST to one of its channels by another worker "
+        + (f"{flows_again:.1f} s after the kill" if flows_again is not None else "not within the deadline")
+    )
+
+
+def _worker_env(tmp: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
+    empty = tmp / "none.toml"
+    empty.write_text("")
+    sources = tmp / "sources.toml"
+    sources.write_text(
+        "".join(
+            f'[[source]]\nname = "src{n}"\nurl = "{cluster.feeds.url(f"/f{n}.xml")}"\n'
+            for n in range(cluster.sources)
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGWATCH_")}
+    env.update(
+        REGWATCH_SOURCES_FILE=str(sources),
+        REGWATCH_SUBSCRIPTIONS_FILE=str(empty),
+        REGWATCH_ALLOW_PRIVATE_NETWORKS="true",
+        REGWATCH_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        REGWATCH_DISCORD_TOKEN=cluster.fake.token,
+        REGWATCH_DISCORD_API_BASE=cluster.fake.api_base,
+        REGWATCH_DISCORD_GATEWAY_URL=cluster.fake.gateway_url,
+        REGWATCH_POLL_INTERVAL_SECONDS="5",
+        REGWATCH_STORY_WINDOW_HOURS="0",
+        REGWATCH_POLL_CONCURRENCY=str(CLUSTER_CONCURRENCY),
+        REGWATCH_HTTP_PER_HOST=str(CLUSTER_CONCURRENCY),
+        REGWATCH_LEASE_SECONDS=str(CLUSTER_LEASE),
+        REGWATCH_SOURCE_CLAIM_SECONDS="10",
+        REGWATCH_SHUTDOWN_GRACE_SECONDS="2",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+CLUSTER_CONCURRENCY = 2  # polls at once per process (and per host): 10 polls/s at most per process
+CLUSTER_LEASE = 3
+
+
+async def bench_cluster(sources: int, window: float) -> list[ModeResult] | str:
+    """Run the three modes on one set of feeds and one fake Discord; return results or why skipped."""
+    from tests.pgserver import PgServer, available
+
+    reason = available()
+    results: list[ModeResult] = []
+    async with Cluster(sources) as cluster:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            folder = tmp / "sqlite"
+            folder.mkdir()
+            db_path = folder / "regwatch.db"
+            await cluster.new_discord()
+            env = _worker_env(folder, cluster, REGWATCH_DATABASE_PATH=str(db_path))
+            results.append(
+                await run_mode(
+                    cluster, "SQLite, `regwatch run`", folder, env, str(db_path), role="run",
+                    processes=1, window=window, db_pids=list, kill=False,
+                )
+            )  # fmt: skip
+            if reason is not None:
+                return f"PostgreSQL part skipped: {reason}"
+            server = PgServer()
+            server.start()
+            try:
+                pid_file = server.socket_dir / "data" / "postmaster.pid"
+                postmaster = int(pid_file.read_text().split()[0])
+
+                def db_pids() -> list[int]:
+                    return [postmaster, *_children(postmaster)]
+
+                for count in (1, 3):
+                    url = server.fresh_database()
+                    folder = tmp / f"pg{count}"
+                    folder.mkdir()
+                    await cluster.new_discord()
+                    env = _worker_env(folder, cluster, REGWATCH_DATABASE_URL=url)
+                    results.append(
+                        await run_mode(
+                            cluster, f"PostgreSQL, {count} `regwatch worker`", folder, env, url,
+                            role="worker", processes=count, window=window, db_pids=db_pids, kill=count == 3,
+                        )
+                    )  # fmt: skip
+            finally:
+                server.stop()
+    return results
+
+
+def cluster_main(quick: bool) -> None:
+    """Print the cluster table and its summary rows."""
+    sources, window = (20, 3.0) if quick else (300, 30.0)
+    print(
+        f"\n### Cluster: {sources} loopback feeds answering after {FEED_DELAY * 1000:.0f} ms,"
+        f" fake Discord after {DISCORD_DELAY * 1000:.0f} ms, {len(VENDORS)} channels; poll interval 5 s,"
+        f" {CLUSTER_CONCURRENCY} polls at once per process, leases {CLUSTER_LEASE} s;"
+        f" one new item every 0.25 s for {window:.0f} s\n"
+    )
+    # A worker killed mid-POST resets its connection: the fake Discord's server logs it, as expected.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    outcome = asyncio.run(bench_cluster(sources, window))
+    if isinstance(outcome, str):
+        print(outcome)
+        return
+    print(
+        "| mode | polls/s | CPU% regwatch | CPU% PostgreSQL | CPU% harness | alert latency p50 / p99"
+        " | delivered | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in outcome:
+        print(
+            f"| {r.name} | {r.polls_per_s:.1f} | {r.cpu_regwatch:.0f} | {r.cpu_db:.0f}"
+            f" | {r.cpu_harness:.0f} | {r.p50:.2f} s / {r.p99:.2f} s | {r.delivered}/{r.alerts} | {r.load} |"
+        )
+    for r in outcome:
+        if r.takeover != "—":
+            print(f"\ntakeover ({r.name}): {r.takeover}")
+    if len(outcome) == 3:
+        one, three = outcome[1], outcome[2]
+        ratio = three.polls_per_s / one.polls_per_s if one.polls_per_s else 0.0
+        row(
+            "polls/s, 3 workers vs 1 (PostgreSQL; feeds 200 ms, Discord 100 ms)",
+            f"{three.polls_per_s:.1f}/s (CPU {three.cpu_regwatch:.0f}%), p99 {three.p99:.1f} s",
+            f"1 worker {one.polls_per_s:.1f}/s; SQLite run {outcome[0].polls_per_s:.1f}/s",
+            ">= 2.5x",
+            ratio >= 2.5,
+        )
+
+
 def main() -> int:
     """Run the three benchmarks and print their summary rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 subscriptions, a few seconds")
     parser.add_argument("--story", action="store_true", help="only the story lookup")
+    parser.add_argument(
+        "--cluster", action="store_true", help="only SQLite run vs PostgreSQL 1 and 3 workers"
+    )
     args = parser.parse_args()
+    if args.cluster:
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        print(f"## Scale: {os.cpu_count()} cores; load average at start {load}")
+        cluster_main(args.quick)
+        return 0
     count = 5_000 if args.quick else 100_000
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"## Scale: {count:,} subscriptions; {os.cpu_count()} cores; load average at start {load}\n")
@@ -297,6 +829,7 @@ def main() -> int:
         "flat in window size",
         large_ms < 3 * small_ms,
     )
+    cluster_main(args.quick)
     return 0
 
 
