@@ -53,6 +53,7 @@ def share_work(services: Services, owner: str) -> None:
         services.adb, owner, settings.lease_seconds, clock=services.clock
     )
     services.chores.share(services.adb, owner, settings.lease_seconds, services.clock)
+    services.digests.runner.share(owner, settings.lease_seconds)
 
 
 async def run_worker(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:

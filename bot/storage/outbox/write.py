@@ -105,7 +105,8 @@ def mark_muted(db: Database, alert_ids: Sequence[int]) -> None:
     with db.atomic():
         _audit(db, alert_ids, Status.MUTED, None, "muted")
         db.conn.executemany(
-            "UPDATE outbox SET status = ?, last_error = 'muted' WHERE id = ?",
+            "UPDATE outbox SET status = ?, last_error = 'muted' WHERE id = ?"
+            " AND status IN ('pending', 'held', 'digest')",  # not one another process sent meanwhile
             [(Status.MUTED, i) for i in alert_ids],
         )
 
