@@ -113,7 +113,7 @@ def release_owner(db: Database, owner: str) -> int:
 
 
 def purge_expired(db: Database, older_than: float, *, now: datetime) -> int:
-    """Delete leases expired for more than `older_than` seconds (left by processes that died); return how many.
+    """Delete leases expired more than `older_than` seconds ago (left by dead processes); return how many.
 
     Nobody holds such a lease: its token records nothing (`holds` is false), and taking it over
     would insert it anew. `now` is used on SQLite only.
