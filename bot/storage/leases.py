@@ -123,9 +123,7 @@ def purge_expired(db: Database, older_than: float, *, now: datetime) -> int:
             "DELETE FROM leases WHERE until < now() - make_interval(secs => ?)", (float(older_than),)
         )
     else:
-        cur = db.execute(
-            "DELETE FROM leases WHERE until < ?", (_stamp(now - timedelta(seconds=older_than)),)
-        )
+        cur = db.execute("DELETE FROM leases WHERE until < ?", (_stamp(now - timedelta(seconds=older_than)),))
     return int(cur.rowcount)
 
 
