@@ -197,3 +197,18 @@ async def test_a_digest_claimed_by_a_live_process_is_left_to_it_and_a_lost_claim
         db.conn.close()
         await adb_a.close()
         await adb_b.close()
+
+
+def test_leases_expired_a_lease_time_ago_are_purged_and_live_ones_kept(pg_url: str):
+    db = connect(pg_url)
+    try:
+        live = leases.acquire(db, "channel", "discord:1", "a", 30, now=NOW)
+        dead = leases.acquire(db, "channel", "discord:2", "b", 30, now=NOW)
+        recent = leases.acquire(db, "channel", "discord:3", "b", 30, now=NOW)
+        assert live and dead and recent
+        db.execute("UPDATE leases SET until = now() - interval '10 seconds' WHERE token = ?", (dead,))
+        db.execute("UPDATE leases SET until = now() - interval '1 second' WHERE token = ?", (recent,))
+        assert leases.purge_expired(db, 5, now=NOW) == 1
+        assert [lease.key for lease in leases.held(db)] == ["discord:1", "discord:3"]
+    finally:
+        db.conn.close()
