@@ -212,3 +212,24 @@ def test_leases_expired_a_lease_time_ago_are_purged_and_live_ones_kept(pg_url: s
         assert [lease.key for lease in leases.held(db)] == ["discord:1", "discord:3"]
     finally:
         db.conn.close()
+
+
+def test_a_batch_is_composed_only_under_the_lease_and_from_alerts_nobody_composed(pg_url: str):
+    db = connect(pg_url)
+    try:
+        sub = subscriptions.add(db, "kaspersky", "discord:1", NOW)
+        _enqueue(db, sub.id, "discord:1", 4)
+        ids = [int(r[0]) for r in db.execute("SELECT id FROM outbox ORDER BY id").fetchall()]
+        stalled = leases.acquire(db, "channel", "discord:1", "a", 30, now=NOW)
+        assert stalled is not None
+        db.execute("UPDATE leases SET until = now() - interval '1 second'")
+        assert not outbox.claim_message(db, ids[:2], "n-a", NOW, lease=stalled)  # its lease passed
+        holder = leases.acquire(db, "channel", "discord:1", "b", 30, now=NOW)
+        assert outbox.claim_message(db, ids[1:], "n-b", NOW, lease=holder)
+        # Composing differently what another message holds fails as a whole and changes nothing.
+        assert not outbox.claim_message(db, ids[:2], "n-c", NOW, lease=holder)
+        nonces = db.execute("SELECT message_nonce FROM outbox ORDER BY id").fetchall()
+        assert [r[0] for r in nonces] == [None, "n-b", "n-b", "n-b"]
+        assert outbox.claim_message(db, ids[1:], "n-b", NOW, lease=holder)  # a re-send: same message
+    finally:
+        db.conn.close()
