@@ -3,7 +3,8 @@
 `regwatch run` is the only process on its database and runs every chore. Workers share one
 database: there each chore runs under a lease (kind `chore`, key its name, storage/leases.py),
 so one worker at a time does it; the holder keeps it by renewing at each run, and when it dies
-the lease expires and another worker takes the chore over.
+the lease expires and another worker takes the chore over. The holder of any chore also deletes
+leases that expired a full lease time ago (left by a worker that died), so none lingers.
 """
 
 from __future__ import annotations
@@ -52,5 +53,6 @@ class Chores:
             if token is None:
                 log.debug("chore %s: another worker holds it", name)
                 return False
+            await shared.adb.call(leases.purge_expired, shared.seconds, now=shared.clock())
         await job()
         return True

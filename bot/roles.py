@@ -46,13 +46,17 @@ def share_work(services: Services, owner: str) -> None:
     services.role = "worker"
 
     def claim(db: Database, now: datetime) -> list[Source]:
-        return sources.claim_due(db, now, hold)
+        # Only as many as this worker can start now: a claimed source waiting behind its own
+        # polls would be a backlog the other workers cannot take.
+        free = settings.poll_concurrency - services.scheduler.busy
+        return sources.claim_due(db, now, hold, limit=free) if free > 0 else []
 
     services.scheduler.select_due = claim
     services.dispatcher.claims = ChannelClaims(
         services.adb, owner, settings.lease_seconds, clock=services.clock
     )
     services.chores.share(services.adb, owner, settings.lease_seconds, services.clock)
+    services.digests.runner.share(owner, settings.lease_seconds)
 
 
 async def run_worker(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:

@@ -7,6 +7,12 @@ Rules:
   after it does not send it again; a digest missed while the service was down is due at start, once.
 - An empty period sends nothing and still starts the next period.
 - Alerts of an instant subscription that a rate cap moved aside go out in an hourly catch-up digest.
+- With several workers (`share`), each period is claimed in the database before it is posted: a
+  lease of kind `digest` keyed by the subscription and the period's start. Only the claim's
+  holder posts, the period is re-read under the claim (a period another process closed is not
+  sent again), and the digest is marked sent only while the claim is held, in the same
+  transaction. A holder that dies leaves the claim to expire; the next one re-sends the saved
+  message with its saved nonce.
 """
 
 from __future__ import annotations
@@ -18,21 +24,61 @@ from datetime import UTC, datetime, time
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlite_utils import Database
 
 from bot.delivery.batch import DigestText, digest_nonce, group_alerts, mentions_for
 from bot.delivery.components import catalog_vendor
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
-from bot.domain.clock import Clock, utcnow
+from bot.domain.clock import Clock, iso, utcnow
 from bot.domain.delivery_schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.errors import DeliveryError
 from bot.domain.vendors import VendorCatalog
-from bot.storage import delivery_settings, outbox, subscriptions, triage
+from bot.storage import delivery_settings, leases, outbox, subscriptions, triage
 from bot.storage.db import AsyncDatabase
 from bot.storage.delivery_settings import DigestSubscription
 from bot.storage.outbox import PendingAlert
 
 log = logging.getLogger(__name__)
+
+CLAIM_KIND = "digest"
+
+
+def period_key(sub: DigestSubscription) -> str:
+    """Return the claim key of a subscription's current digest period: its id and the period's start."""
+    return f"{sub.id}@{iso(sub.last_digest_at or sub.created_at)}"
+
+
+def _claim_period(
+    db: Database, sub: DigestSubscription, owner: str, seconds: float, now: datetime
+) -> str | None:
+    """Claim the subscription's current period; None when another process holds it or it was closed."""
+    token = leases.acquire(db, CLAIM_KIND, period_key(sub), owner, seconds, now=now)
+    if token is None:
+        return None
+    current = delivery_settings.digest_subscriptions(db, sub.id)
+    if not current or period_key(current[0]) != period_key(sub):
+        leases.release(db, token)  # another process sent this period since it was found due
+        return None
+    return token
+
+
+def _finish_claimed(
+    db: Database, sub_id: int, ids: list[int], now: datetime, external_id: str | None, token: str | None
+) -> bool:
+    """Mark a digest sent and start the next period, only while its claim is held (None: unclaimed)."""
+    with db.atomic():
+        if token is not None and not leases.holds(db, token, now=now):
+            return False
+        outbox.finish_digest(db, sub_id, ids, now, external_id)
+    return True
+
+
+@dataclass(frozen=True)
+class _Claims:
+    owner: str
+    seconds: float
+
 
 CATCH_UP = Schedule("hourly", time(0, 0))  # for alerts an instant subscription's rate cap moved aside
 
@@ -62,6 +108,11 @@ class DigestRunner:
         self._vendors = vendors
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._claims: _Claims | None = None
+
+    def share(self, owner: str, seconds: float) -> None:
+        """From now on, claim each digest period in the database (as `owner`) before sending it."""
+        self._claims = _Claims(owner, seconds)
 
     async def due(self) -> list[DigestSubscription]:
         """Return the subscriptions whose digest time has come since their last period ended."""
@@ -115,12 +166,26 @@ class DigestRunner:
             log.exception("digest of subscription %d failed; retried at the next check", sub_id)
 
     async def _send(self, sub: DigestSubscription) -> DigestSent | None:
+        claims = self._claims
+        if claims is None:
+            return await self._send_claimed(sub, None)
+        token = await self._adb.call(_claim_period, sub, claims.owner, claims.seconds, self._clock())
+        if token is None:
+            log.debug("digest of subscription %d: its period is another process's", sub.id)
+            return None
+        try:
+            return await self._send_claimed(sub, token)
+        finally:
+            await self._adb.call(leases.release, token)
+
+    async def _send_claimed(self, sub: DigestSubscription, token: str | None) -> DigestSent | None:
         now = self._clock()
         # A mute made since these alerts were held covers them too.
         await self._adb.call(triage.apply_mutes, now, catalog_vendor)
         alerts, spilled = await self._adb.call(outbox.digest_alerts, sub.id)
         if not alerts:
-            await self._adb.call(outbox.finish_digest, sub.id, [], now, None)
+            if not await self._adb.call(_finish_claimed, sub.id, [], now, None, token):
+                return None
             return DigestSent(sub.id, 0, 0)
         kind = sub.target.split(":", 1)[0]
         sink = self._dispatcher.sink(kind)
@@ -137,7 +202,7 @@ class DigestRunner:
         for group in [*groups.values(), fresh]:
             if not group:
                 continue
-            posted = await self._deliver(sub, sink, group, spilled, now)
+            posted = await self._deliver(sub, sink, group, spilled, now, token)
             if posted is None:
                 return None
             count += len(group)
@@ -152,6 +217,7 @@ class DigestRunner:
         alerts: list[PendingAlert],
         spilled: set[int],
         now: datetime,
+        token: str | None = None,
     ) -> int | None:
         """Send one digest of these alerts and mark them sent; return the messages posted (None: not sent)."""
         try:
@@ -186,7 +252,9 @@ class DigestRunner:
             await self._dispatcher.failures.digest_not_sent(sub.id, exc)
             return None
         external_id = posted[0] if posted else None
-        await self._adb.call(outbox.finish_digest, sub.id, ids, now, external_id)
+        if not await self._adb.call(_finish_claimed, sub.id, ids, now, external_id, token):
+            log.warning("digest of subscription %d: its claim was lost; the new holder re-sends it", sub.id)
+            return None
         return max(1, len(posted))  # a printed digest counts as one message
 
 

@@ -140,7 +140,12 @@ class PacedDispatcher(Dispatcher):
         nonce = batch.payload.get("nonce")
         if isinstance(nonce, str) and any(a.message_nonce != nonce for a in alerts):
             # The attempt marker: after a crash, the re-send is this same message and is looked for.
-            await self._adb.call(outbox.set_message_nonce, [a.id for a in alerts], nonce)
+            # Only alerts nobody composed otherwise, under the channel's lease (several workers).
+            lease = self.claims.token(alerts[0].target) if self.claims is not None else None
+            ids = [a.id for a in alerts]
+            if not await self._adb.call(outbox.claim_message, ids, nonce, self._clock(), lease=lease):
+                log.warning("%s: these alerts were composed by another worker; left to it", alerts[0].target)
+                return
         try:
             external_id = await sink.send_batch(alerts, batch.payload)
         except DeliveryError as exc:

@@ -112,6 +112,11 @@ class PollScheduler:
         except Exception:
             log.exception("the daily clean-up failed; it runs again tomorrow")
 
+    @property
+    def busy(self) -> int:
+        """How many polls are running now."""
+        return len(self._in_flight)
+
     async def tick(self) -> int:
         """Start a poll for every due source not already being polled; return how many started."""
         try:

@@ -112,6 +112,21 @@ def release_owner(db: Database, owner: str) -> int:
     return int(db.execute("DELETE FROM leases WHERE owner = ?", (owner,)).rowcount)
 
 
+def purge_expired(db: Database, older_than: float, *, now: datetime) -> int:
+    """Delete leases expired more than `older_than` seconds ago (left by dead processes); return how many.
+
+    Nobody holds such a lease: its token records nothing (`holds` is false), and taking it over
+    would insert it anew. `now` is used on SQLite only.
+    """
+    if is_postgres(db):
+        cur = db.execute(
+            "DELETE FROM leases WHERE until < now() - make_interval(secs => ?)", (float(older_than),)
+        )
+    else:
+        cur = db.execute("DELETE FROM leases WHERE until < ?", (_stamp(now - timedelta(seconds=older_than)),))
+    return int(cur.rowcount)
+
+
 def holds(db: Database, token: str, *, now: datetime) -> bool:
     """Tell whether the lease under `token` is still held (not expired, not taken over).
 

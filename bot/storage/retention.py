@@ -27,7 +27,7 @@ def old_item_ids(db: Database, cutoff: datetime, keep_per_source: int) -> list[i
     """Return the ids of items old enough to forget (rule 2, without the alert check)."""
     cur = db.execute(
         "SELECT id FROM (SELECT id, fetched_at, published,"
-        " ROW_NUMBER() OVER (PARTITION BY source_id ORDER BY id DESC) AS newest FROM items)"
+        " ROW_NUMBER() OVER (PARTITION BY source_id ORDER BY id DESC) AS newest FROM items) AS ranked"
         " WHERE newest > ? AND fetched_at < ? AND (published IS NULL OR published < ?) ORDER BY id",
         (keep_per_source, iso(cutoff), iso(cutoff)),
     )

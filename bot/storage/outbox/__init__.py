@@ -25,6 +25,7 @@ from bot.storage.outbox.read import (
 )
 from bot.storage.outbox.status import OUTCOMES, TRANSITIONS, WAITING, Status
 from bot.storage.outbox.write import (
+    claim_message,
     defer,
     finish_digest,
     mark_all_sent,
@@ -45,6 +46,7 @@ __all__ = [
     "Story",
     "StoryCopy",
     "ToEnqueue",
+    "claim_message",
     "counts",
     "defer",
     "digest_alerts",

@@ -3,6 +3,13 @@
 An alert that a schedule or quiet hours may delay is enqueued HELD (bot/storage/outbox/enqueue.py).
 plan_held() then makes it PENDING (with next_attempt_at at the end of quiet hours when it must
 wait) or DIGEST (it goes out with its subscription's next digest).
+
+Every worker plans at each drain, without a lease: the moves are idempotent under concurrency.
+Each UPDATE names the status it moves from (`held`; for a spill `pending` and not yet composed
+into a message), so a planner that read a row before another process moved it (planned, sent,
+muted, composed) changes nothing: on PostgreSQL the UPDATE waits for the other's row lock and
+re-checks its WHERE on the committed row. Two planners deciding the same held alert decide alike
+(the decision depends on the row and the settings only).
 """
 
 from __future__ import annotations
@@ -40,7 +47,10 @@ def plan_held(db: Database, now: datetime) -> int:
         for r in held:
             urgent = is_urgent(r["action"])
             if r["delivery_mode"] != "instant" and not (urgent and r["urgent_instant"]):
-                db.execute("UPDATE outbox SET status = ? WHERE id = ?", (Status.DIGEST, r["id"]))
+                db.execute(
+                    "UPDATE outbox SET status = ? WHERE id = ? AND status = ?",
+                    (Status.DIGEST, r["id"], Status.HELD),
+                )
                 continue
             guild_id, target = r["guild_id"], r["target"]
             key = (scope(guild_id), target)
@@ -54,8 +64,8 @@ def plan_held(db: Database, now: datetime) -> int:
                     zones[scope(guild_id)] = _zone_or_utc(get_timezone(db, guild_id))
                 deliver_at = hours.release_time(zones[scope(guild_id)], deliver_at) or deliver_at
             db.execute(
-                "UPDATE outbox SET status = ?, next_attempt_at = ? WHERE id = ?",
-                (Status.PENDING, iso(max(deliver_at, created or deliver_at)), r["id"]),
+                "UPDATE outbox SET status = ?, next_attempt_at = ? WHERE id = ? AND status = ?",
+                (Status.PENDING, iso(max(deliver_at, created or deliver_at)), r["id"], Status.HELD),
             )
     return len(held)
 
@@ -94,13 +104,18 @@ def spill_overflow(db: Database, now: datetime, caps: dict[int, int]) -> dict[st
         )
         # The oldest `cap` alerts go out at once; later ones wait for a digest, urgent ones excepted.
         extra = [r["id"] for r in due[cap:] if not is_urgent(r["action"])]
+        moved = 0
         with db.atomic():
             for start in range(0, len(extra), 500):
                 chunk = extra[start : start + 500]
-                db.execute(
-                    f"UPDATE outbox SET status = ?, overflow = 1 WHERE id IN ({','.join('?' * len(chunk))})",
-                    (Status.DIGEST, *chunk),
+                # Only alerts still pending and not yet composed into a message (whose holder may be
+                # posting it now): a row another process moved since it was read stays as it is.
+                cur = db.execute(
+                    "UPDATE outbox SET status = ?, overflow = 1 WHERE status = ? AND message_nonce IS NULL"
+                    f" AND id IN ({','.join('?' * len(chunk))})",
+                    (Status.DIGEST, Status.PENDING, *chunk),
                 )
-        if extra:
-            spilled[w["target"]] = len(extra)
+                moved += max(0, cur.rowcount)
+        if moved:
+            spilled[w["target"]] = moved
     return spilled

@@ -105,7 +105,8 @@ def mark_muted(db: Database, alert_ids: Sequence[int]) -> None:
     with db.atomic():
         _audit(db, alert_ids, Status.MUTED, None, "muted")
         db.conn.executemany(
-            "UPDATE outbox SET status = ?, last_error = 'muted' WHERE id = ?",
+            "UPDATE outbox SET status = ?, last_error = 'muted' WHERE id = ?"
+            " AND status IN ('pending', 'held', 'digest')",  # not one another process sent meanwhile
             [(Status.MUTED, i) for i in alert_ids],
         )
 
@@ -116,6 +117,38 @@ def set_message_nonce(db: Database, alert_ids: list[int], nonce: str | None) -> 
         db.conn.executemany(
             "UPDATE outbox SET message_nonce = ? WHERE id = ?", [(nonce, i) for i in alert_ids]
         )
+
+
+class _Taken(Exception):
+    """Raised inside a transaction to roll a message claim back."""
+
+
+def claim_message(
+    db: Database, alert_ids: list[int], nonce: str, now: datetime, *, lease: str | None = None
+) -> bool:
+    """Compose these pending alerts into the message `nonce` before it is posted; False if not all could be.
+
+    All or nothing: each alert must still be pending and not composed into another message, and
+    with `lease` the channel's lease must still be held (checked in this transaction). A worker
+    that stalled past its lease, while the new holder composed the same alerts differently,
+    thus posts nothing; the holder's message is the only one.
+    """
+    try:
+        with db.atomic():
+            if lease is not None and not leases.holds(db, lease, now=now):
+                return False
+            for chunk in _chunks(alert_ids):
+                cur = db.execute(
+                    "UPDATE outbox SET message_nonce = ? WHERE status = ?"
+                    " AND (message_nonce IS NULL OR message_nonce = ?)"
+                    f" AND id IN ({_marks(chunk)})",
+                    (nonce, Status.PENDING, nonce, *chunk),
+                )
+                if cur.rowcount != len(chunk):
+                    raise _Taken
+    except _Taken:
+        return False
+    return True
 
 
 def defer(db: Database, alert_ids: list[int], when: datetime) -> None:
