@@ -239,7 +239,7 @@ def bench_story(alerts: int, polls: int = 20) -> tuple[float, float]:
 def bench_enqueue(polls: int = 10, subs: int = 100, per_poll: int = 20) -> float:
     """Return ms per poll storing `per_poll` items that alert `subs` subscriptions each."""
     from bot.domain.delivery_schedule import parse_schedule
-    from bot.storage import schedules
+    from bot.storage import delivery_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         db = connect(Path(tmp) / "bench.db")
@@ -248,7 +248,7 @@ def bench_enqueue(polls: int = 10, subs: int = 100, per_poll: int = 20) -> float
         for n in range(subs):
             sub = subscriptions.add(db, "vendor:Kaspersky", f"discord:{n + 1}", NOW)
             if n % 2:  # half of them in a daily digest: their alerts are held
-                schedules.set_schedule(db, sub.id, parse_schedule("daily", "09:00"), NOW)
+                delivery_settings.set_schedule(db, sub.id, parse_schedule("daily", "09:00"), NOW)
             sub_ids.append(sub.id)
         world = World(SEED, 20_000, 100)
         spent = 0.0
