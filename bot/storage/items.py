@@ -223,25 +223,27 @@ def recent(
         " ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?",
         (*params, limit),
     )
-    return [
-        StoredItem(
-            id=r[0],
-            source_id=r[1],
-            source_name=r[2],
-            title=r[3],
-            text=r[4],
-            link=r[5],
-            published=parse_iso(r[6]),
-            fetched_at=parse_iso(r[7]) or since,
-            action=r[8],
-            first_poll=bool(r[9]),
-            page_title=r[10],
-            heading=r[11],
-            source_options=options_of(r[12]),
-            classified=bool(r[13]),
-        )
-        for r in cur.fetchall()
-    ]
+    return [stored_item(r, since, options_of(r[12])) for r in cur.fetchall()]
+
+
+def stored_item(r: Sequence[Any], since: datetime, options: dict[str, Any]) -> StoredItem:
+    """Build a StoredItem from a row of the columns `recent` and previews select, in their order."""
+    return StoredItem(
+        id=r[0],
+        source_id=r[1],
+        source_name=r[2],
+        title=r[3],
+        text=r[4],
+        link=r[5],
+        published=parse_iso(r[6]),
+        fetched_at=parse_iso(r[7]) or since,
+        action=r[8],
+        first_poll=bool(r[9]),
+        page_title=r[10],
+        heading=r[11],
+        source_options=options,
+        classified=bool(r[13]),
+    )
 
 
 def preview_candidates(

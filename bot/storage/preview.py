@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from bot.domain.clock import iso, parse_iso
+from bot.domain.clock import iso
 from bot.domain.prefilter import EVERY, NONE
 from bot.storage.db import is_postgres
 from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
@@ -37,7 +37,7 @@ def candidates(
     `fts` is `bot.domain.prefilter.fts_filter`'s answer: an FTS5 expression, EVERY or NONE.
     With `guild_id`, only items of the sources that server sees, under the name it gave them.
     """
-    from bot.storage.items import StoredItem  # items imports this module
+    from bot.storage.items import stored_item  # items imports this module
 
     if is_postgres(db):
         fts = EVERY  # no FTS5 there: every item of the period is a candidate, the matcher decides
@@ -90,24 +90,7 @@ def candidates(
         found = options.get(r[12])
         if found is None:
             found = options[r[12]] = options_of(r[12])
-        out.append(
-            StoredItem(
-                id=r[0],
-                source_id=r[1],
-                source_name=r[2],
-                title=r[3],
-                text=r[4],
-                link=r[5],
-                published=parse_iso(r[6]),
-                fetched_at=parse_iso(r[7]) or since,
-                action=r[8],
-                first_poll=bool(r[9]),
-                page_title=r[10],
-                heading=r[11],
-                source_options=dict(found),
-                classified=bool(r[13]),
-            )
-        )
+        out.append(stored_item(r, since, dict(found)))
     return out
 
 
