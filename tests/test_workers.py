@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -146,23 +147,7 @@ async def test_two_workers_post_to_discord_over_rest_each_item_once_per_channel(
             REGWATCH_DISCORD_API_BASE=fake.api_base,
             REGWATCH_DISCORD_GATEWAY_URL=fake.gateway_url,
         )
-        (tmp_path / "setup").mkdir()
-        for channel in channels:
-            code, _, err = await regwatch(
-                tmp_path / "setup",
-                "subs",
-                "add",
-                "vendor:Kaspersky",
-                "--target",
-                f"discord:{channel.id}",
-                **env,
-            )
-            assert code == 0, err
-        _publish(feed_server, 0)
-        for code, _, err in await _workers(tmp_path, 2, env):
-            assert code == 0, err
-        _publish(feed_server, 1)
-        _make_due(pg_url)
+        await _subscribe_and_prime(tmp_path, feed_server, pg_url, channels, env)
         second = await _workers(tmp_path, 2, env)
         for code, _, err in second:
             assert code == 0, err
@@ -176,6 +161,23 @@ async def test_two_workers_post_to_discord_over_rest_each_item_once_per_channel(
         assert len(nonces) == len(set(nonces))
         # The console subscriptions of the subscriptions file alert too, once per item.
         assert _state(pg_url) == ([("sent", SOURCES * (len(channels) + 1))], 0)
+
+
+async def _subscribe_and_prime(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str, channels: list[Any], env: dict[str, str]
+) -> None:
+    """Subscribe each channel to Kaspersky, let two workers prime the feeds, publish, make all due."""
+    (tmp_path / "setup").mkdir()
+    for channel in channels:
+        code, _, err = await regwatch(
+            tmp_path / "setup", "subs", "add", "vendor:Kaspersky", "--target", f"discord:{channel.id}", **env
+        )
+        assert code == 0, err
+    _publish(feed_server, 0)
+    for code, _, err in await _workers(tmp_path, 2, env):
+        assert code == 0, err
+    _publish(feed_server, 1)
+    _make_due(pg_url)
 
 
 async def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:  # noqa: ASYNC109
@@ -243,23 +245,7 @@ async def test_a_worker_killed_after_a_discord_post_is_taken_over_without_a_seco
             REGWATCH_DISCORD_API_BASE=fake.api_base,
             REGWATCH_DISCORD_GATEWAY_URL=fake.gateway_url,
         )
-        (tmp_path / "setup").mkdir()
-        for channel in channels:
-            code, _, err = await regwatch(
-                tmp_path / "setup",
-                "subs",
-                "add",
-                "vendor:Kaspersky",
-                "--target",
-                f"discord:{channel.id}",
-                **env,
-            )
-            assert code == 0, err
-        _publish(feed_server, 0)
-        for code, _, err in await _workers(tmp_path, 2, env):
-            assert code == 0, err
-        _publish(feed_server, 1)
-        _make_due(pg_url)
+        await _subscribe_and_prime(tmp_path, feed_server, pg_url, channels, env)
         # Two workers; the first Discord message accepted kills its worker before it is marked sent.
         killed, survivor = await _workers(tmp_path, 2, env | {"REGWATCH_FAILPOINTS": "after_send@1"})
         codes = sorted([killed[0], survivor[0]])
