@@ -485,7 +485,12 @@ class Matcher:
                 self._install(HYPERSCAN)
 
     def _install(self, engine: str) -> None:
+        # The scanner is in place before `_switch_at` says so: a thread in `match` that reads the
+        # new `_switch_at` must also find the scanner (it does not take the lock).
+        self._build_scanner(engine)
         self._switch_at = float("inf")
+
+    def _build_scanner(self, engine: str) -> None:
         if engine == HYPERSCAN:
             try:
                 self._scanner = _HyperScanner(self._anchored)
