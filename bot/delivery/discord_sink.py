@@ -18,7 +18,7 @@ from bot.delivery.pause_notice import tell_creator
 from bot.domain.clock import Clock, utcnow
 from bot.domain.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.storage import subscriptions, webhooks
+from bot.storage import outbox, subscriptions, triage, webhooks
 from bot.storage.db import AsyncDatabase
 from bot.storage.outbox import PendingAlert
 from bot.storage.webhooks import ChannelWebhook
@@ -131,9 +131,13 @@ class DiscordSink:
             routes.insert(0, Route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
                                    webhook_id=hook.webhook_id, webhook_token=hook.token,
                                    message_id=message_id))  # fmt: skip
+        # The message as it stands now (under the channel's lease): its every alert and every copy.
+        shown = await self._adb.call(outbox.story_message, alert)
+        compact = await self._adb.call(triage.embed_style, alert.target) == "compact"
+        body = build_story_edit(shown, compact=compact)
         for route in routes:
             try:
-                message = await self._client.http.request(route, json=build_story_edit(story))
+                message = await self._client.http.request(route, json=body)
             except discord.NotFound as exc:
                 if exc.code not in (10008, 10015):  # unknown message (deleted, or not this author's)
                     raise await self._failure(alert, channel_id, exc) from exc

@@ -17,10 +17,12 @@ from bot.storage.outbox.read import (
     PendingAlert,
     Story,
     StoryCopy,
+    StoryMessage,
     counts,
     digest_alerts,
     due,
     recent,
+    story_message,
     with_waiting_digest,
 )
 from bot.storage.outbox.status import OUTCOMES, TRANSITIONS, WAITING, Status
@@ -45,6 +47,7 @@ __all__ = [
     "Status",
     "Story",
     "StoryCopy",
+    "StoryMessage",
     "ToEnqueue",
     "claim_message",
     "counts",
@@ -63,5 +66,6 @@ __all__ = [
     "recent",
     "set_message_nonce",
     "spill_overflow",
+    "story_message",
     "with_waiting_digest",
 ]

@@ -64,6 +64,14 @@ class Story:
     copies: tuple[StoryCopy, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StoryMessage:
+    """A posted message as it stands: its alerts (oldest first) and the story copies added to each."""
+
+    alerts: tuple[PendingAlert, ...]
+    copies: dict[int, tuple[StoryCopy, ...]]  # by the id of the alert (of this message) they add to
+
+
 # The source's name is the one the subscription's server gave it, when it added the source itself.
 _SELECT = (
     "SELECT o.id AS id, o.target AS target, o.attempts AS attempts, o.subscription_id AS subscription_id,"
@@ -149,6 +157,46 @@ def _with_story(db: Database, alert: PendingAlert) -> PendingAlert:
         tuple(StoryCopy(str(c["source_name"]), str(c["title"]), _text(c["link"])) for c in copies),
     )
     return replace(alert, story=story)
+
+
+def story_message(db: Database, addition: PendingAlert) -> StoryMessage:
+    """Return the message a story copy edits, as it stands now, with this copy added.
+
+    Read when the edit is made (under the channel's lease), not when the copy came due: every
+    alert posted in that message (a batch has several) and every copy added to any of them so
+    far, so the edit re-renders the whole message and drops nothing shown before.
+    """
+    story = addition.story
+    assert story is not None
+    posted = []
+    if story.first_external_id is not None:
+        posted = rows(
+            db,
+            f"{_SELECT} WHERE o.target = ? AND o.external_id = ? ORDER BY o.id",
+            (story.first.target, story.first_external_id),
+        )
+    ids = {int(r["id"]) for r in posted}
+    # Copies added by earlier edits carry the message's id too: they are shown as copies, not alerts.
+    alerts = [_alert(r) for r in posted if r["story_of"] not in ids]
+    if story.first.id not in {a.id for a in alerts}:
+        alerts = sorted([*alerts, story.first], key=lambda a: a.id)
+    firsts = [a.id for a in alerts]
+    marks = ",".join("?" * len(firsts))
+    found = rows(
+        db,
+        f"SELECT o.story_of AS story_of, {seen_name(guild='sub.guild_id')} AS source_name,"
+        " i.title AS title, i.link AS link"
+        " FROM outbox o JOIN items i ON i.id = o.item_id JOIN sources s ON s.id = i.source_id"
+        " JOIN subscriptions sub ON sub.id = o.subscription_id"
+        f" WHERE o.story_of IN ({marks}) AND (o.status = ? OR o.id = ?) ORDER BY o.id",
+        (*firsts, Status.SENT, addition.id),
+    )
+    copies: dict[int, list[StoryCopy]] = {}
+    for c in found:
+        copies.setdefault(int(c["story_of"]), []).append(
+            StoryCopy(str(c["source_name"]), str(c["title"]), _text(c["link"]))
+        )
+    return StoryMessage(tuple(alerts), {k: tuple(v) for k, v in copies.items()})
 
 
 def due(
