@@ -4,7 +4,9 @@ Per drain, in this order:
 1. Held alerts are planned (digest, now, or at the end of quiet hours).
 2. A channel with more waiting alerts than its overflow cap sends the rest to the next digest.
 3. Each Discord channel's due alerts are packed into messages of up to 10 embeds (6,000 units),
-   and posted while the channel's rate cap allows; the rest wait (no attempt is counted).
+   and posted while the channel's rate cap allows; the rest wait (no attempt is counted). The
+   cap counts the channel's send times kept in the database (storage/send_times.py), so it
+   holds when the channel's lease moves to another worker, and counts digests too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bot.delivery.sink import Sink
 from bot.domain.clock import Clock
 from bot.domain.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.storage import delivery_settings, outbox, triage
+from bot.storage import delivery_settings, outbox, send_times, triage
 from bot.storage.delivery_settings import RateCap
 from bot.storage.outbox import PendingAlert
 
@@ -50,6 +52,10 @@ class ChannelLimiter:
     def record(self, target: str) -> None:
         """Note a message posted to the channel now."""
         self._sent.setdefault(target, deque()).append(self._clock())
+
+    def load(self, target: str, times: list[datetime]) -> None:
+        """Replace what is known of a channel's recent messages (read from the database)."""
+        self._sent[target] = deque(sorted(times))
 
 
 class PacedDispatcher(Dispatcher):
@@ -118,6 +124,11 @@ class PacedDispatcher(Dispatcher):
         batches = [batch for group in saved.values() for batch in pack(group, filters, compact=compact)]
         batches += pack(fresh, filters, compact=compact) if fresh else []
         batches += [Batch([a], {}) for a in additions]
+        # The channel's recent messages as the database has them: posted by this process, by the
+        # lease's previous holder, or as a digest by another worker (storage/send_times.py).
+        window = timedelta(seconds=cap.window)
+        recent = await self._adb.call(send_times.since, target, self._clock() - window)
+        self.limiter.load(target, recent)
         for n, batch in enumerate(batches):
             wait = self.limiter.wait(target, cap)
             if wait > 0:
@@ -128,6 +139,8 @@ class PacedDispatcher(Dispatcher):
                 log.debug("%s: rate cap full, %d alerts wait until %s", target, len(rest), when)
                 return
             self.limiter.record(target)
+            now = self._clock()
+            await self._adb.call(send_times.record, target, now, forget_before=now - window)
             if not batch.payload:  # a story addition: the sink builds its edit
                 await self._deliver(batch.alerts[0], result)
             else:

@@ -41,9 +41,10 @@ ORDER = (
     "channel_settings",
     "meta",
 )
-# SQLite's own bookkeeping and the FTS5 index, which PostgreSQL has no use for; and leases, which
-# belong to the processes running on SQLite (the service is stopped before switching over).
-SKIPPED_PREFIXES = ("_sqlite_migrations", "_migrations", "items_fts", "sqlite_", "leases")
+# SQLite's own bookkeeping and the FTS5 index, which PostgreSQL has no use for; and leases and
+# channels' recent send times, which belong to the processes running on SQLite (the service is
+# stopped before switching over; a send time matters for a rate cap's window, seconds).
+SKIPPED_PREFIXES = ("_sqlite_migrations", "_migrations", "items_fts", "sqlite_", "leases", "channel_sends")
 BATCH = 2000
 
 

@@ -426,6 +426,13 @@ def m017_leases(db: Database) -> None:
     )
 
 
+@migrations()
+def m018_channel_send_times(db: Database) -> None:
+    """Keep each channel's recent send times: its rate cap holds across processes (send_times.py)."""
+    db.execute("CREATE TABLE channel_sends (target TEXT NOT NULL, sent_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX channel_sends_target ON channel_sends(target, sent_at)")
+
+
 def schema_version(db: Database) -> int:
     """Return how many migrations have been applied."""
     return len(migrations.applied(db))

@@ -285,6 +285,13 @@ PG_MIGRATIONS: list[tuple[str, list[str]]] = [
             " token TEXT NOT NULL UNIQUE, until TIMESTAMPTZ NOT NULL, PRIMARY KEY (kind, key))",
         ],
     ),
+    (
+        "pg005_channel_send_times",  # SQLite m018; times on the posting process's clock (send_times.py)
+        [
+            "CREATE TABLE channel_sends (target TEXT NOT NULL, sent_at TEXT NOT NULL)",
+            "CREATE INDEX channel_sends_target ON channel_sends(target, sent_at)",
+        ],
+    ),
 ]
 
 

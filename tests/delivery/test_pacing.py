@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import discord
 
+from bot.delivery.claims import ChannelClaims
 from bot.delivery.console import ConsoleSink
 from bot.delivery.discord_sink import DiscordSink
 from bot.delivery.dispatcher import DrainResult
 from bot.delivery.embed import nonce_for
 from bot.delivery.pacing import ChannelLimiter, PacedDispatcher
 from bot.domain.delivery_schedule import parse_quiet_hours
-from bot.storage import delivery_settings
+from bot.storage import delivery_settings, leases
 from bot.storage.delivery_settings import RateCap
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
@@ -182,3 +183,33 @@ async def test_quiet_hours_hold_alerts_until_they_end(
     clock.now = morning
     assert await dispatcher.drain() == DrainResult(sent=2)
     assert [len(m["embeds"]) for m in fake.messages(fake.channel.id)] == [1, 2]
+
+
+async def test_a_channels_rate_cap_holds_when_its_lease_moves_to_another_worker(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(2, 60))
+    sub = await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
+    # Two workers on one database, each delivering only the channels whose lease it holds.
+    first, second = paced(box, clock, client), paced(box, clock, client)
+    first.claims = ChannelClaims(box.adb, "worker-a", 10, clock=clock)
+    second.claims = ChannelClaims(box.adb, "worker-b", 10, clock=clock)
+    start = clock()
+    for _ in range(2):  # two messages: the cap's two a minute
+        await box.enqueue(sub)
+        assert await first.drain() == DrainResult(sent=1)
+    assert len(fake.messages(fake.channel.id)) == 2
+
+    # The first worker stalls; its lease expires and the second takes the channel over.
+    clock.advance(seconds=11)
+    await box.enqueue(sub, 3)
+    assert await second.drain() == DrainResult()
+    assert [lease.owner for lease in await box.call(leases.held, "channel")] == ["worker-b"]
+    assert len(fake.messages(fake.channel.id)) == 2, "the new holder counts the old holder's messages"
+    waiting = [r for r in await box.rows() if r.status == "pending"]
+    assert len(waiting) == 3 and {r.next_attempt_at for r in waiting} == {start + timedelta(seconds=60)}
+
+    clock.now = start + timedelta(seconds=60)
+    assert await second.drain() == DrainResult(sent=3)
+    assert len(fake.messages(fake.channel.id)) == 3
