@@ -161,6 +161,8 @@ async def run_gateway(settings: Settings, *, clock: Clock = utcnow) -> int:
     async with build_services(settings, clock=clock) as services:
         services.role = "gateway"
         bot = await start_discord(services)
+        owner = leases.new_owner("gateway")
+        notices = start_gateway_notices(services, bot, owner)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -168,7 +170,41 @@ async def run_gateway(settings: Settings, *, clock: Clock = utcnow) -> int:
         try:
             return await serve_gateway(bot, stop)
         finally:
+            notices.cancel()
             await bot.close()
+            await services.adb.call(leases.release_owner, owner)
+
+
+def on_my_shards(bot: RegwatchBot, guild_id: int) -> bool:
+    """Tell whether a server is on one of this gateway's shards (every server when unsharded)."""
+    count = bot.shard_count
+    mine = getattr(bot, "shard_ids", None)
+    if not count or mine is None:
+        return True
+    return (guild_id >> 22) % count in mine  # Discord's shard formula
+
+
+def start_gateway_notices(services: Services, bot: RegwatchBot, owner: str) -> asyncio.Task[None]:
+    """Post servers' source notices from this gateway (the workers raise them and keep them).
+
+    The gateway has the guild cache that picks a server's channel. Once the cache is ready, and
+    then after each tick, it posts the waiting notices of servers on its shards, each claimed in
+    the database so that one gateway posts it (storage/notices.py `claim`).
+    """
+    settings = services.settings
+    services.notices.share(owner, settings.lease_seconds, lambda guild_id: on_my_shards(bot, guild_id))
+    every = min(30.0, max(1.0, settings.poll_interval_seconds / 5))  # the workers' tick
+
+    async def loop() -> None:
+        await bot.wait_until_ready()
+        while True:
+            try:
+                await services.notices.drain()
+            except Exception:
+                log.exception("posting source notices failed; will try again")
+            await asyncio.sleep(every)
+
+    return asyncio.create_task(loop(), name="gateway-notices")
 
 
 async def serve_gateway(bot: RegwatchBot, stop: asyncio.Event) -> int:

@@ -82,6 +82,8 @@ def build_story_edit(message: StoryMessage, *, compact: bool = False) -> dict[st
             out.append({**embed, "fields": [*embed["fields"], *also]})
         return out
 
+    rendered = render()
+
     def total() -> int:
         return sum(embed_length(e) for e in rendered)
 
@@ -104,7 +106,6 @@ def build_story_edit(message: StoryMessage, *, compact: bool = False) -> dict[st
                 shown[n] = (alert, compact_embed(alert))
                 rendered = render()
 
-    rendered = render()
     compact_all(with_copies=False)  # the other alerts' embeds short first,
     shorten(floor=300)  # then the lists of copies (a few names still shown),
     compact_all(with_copies=True)  # then the embeds the copies are listed on,

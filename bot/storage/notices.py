@@ -18,6 +18,7 @@ from functools import partial
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
+from bot.storage import leases
 from bot.storage.sources import Source, guild_view, list_sources, owners
 
 
@@ -145,18 +146,53 @@ def _set(db: Database, source_id: int, notice: str | None, now: datetime | None)
     )
 
 
-def pending(db: Database, limit: int = 100) -> list[Notice]:
-    """Return undelivered notices, oldest first."""
+def pending(
+    db: Database, limit: int = 100, *, kinds: tuple[str, ...] = ("console", "guild"), after: int = 0
+) -> list[Notice]:
+    """Return undelivered notices to targets of these kinds (`console`, `guild`) after an id, oldest first."""
+    where = " OR ".join("target = 'console'" if k == "console" else "target LIKE ?" for k in kinds) or "FALSE"
+    params = [f"{k}:%" for k in kinds if k != "console"]
     rows = db.execute(
-        "SELECT id, source_id, target, text, attempts FROM notices WHERE sent_at IS NULL ORDER BY id LIMIT ?",
-        (limit,),
+        "SELECT id, source_id, target, text, attempts FROM notices"
+        f" WHERE sent_at IS NULL AND id > ? AND ({where}) ORDER BY id LIMIT ?",
+        (after, *params, limit),
     ).fetchall()
     return [Notice(*row) for row in rows]
 
 
-def mark_sent(db: Database, notice_id: int, now: datetime) -> None:
-    """Record a delivered notice."""
-    db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", (iso(now), notice_id))
+def claim(db: Database, notice_id: int, owner: str, seconds: float, now: datetime) -> str | None:
+    """Take a notice to post it (several gateways): the claim's token, or None if taken or sent already.
+
+    The claim is a lease (kind `notice`, key the notice's id): another gateway neither takes it
+    while it is held nor, once it is sent, posts it again (read again under the lease).
+    """
+    with db.atomic():
+        token = leases.acquire(db, "notice", str(notice_id), owner, seconds, now=now)
+        if token is None:
+            return None
+        row = db.execute("SELECT sent_at FROM notices WHERE id = ?", (notice_id,)).fetchone()
+        if row is not None and row[0] is None:
+            return token
+        leases.release(db, token)
+        return None
+
+
+def mark_sent(db: Database, notice_id: int, now: datetime, *, claim: str | None = None) -> bool:
+    """Record a delivered notice (with a claim: only while it is held); tell whether it was recorded."""
+    with db.atomic():
+        if claim is not None and not leases.holds(db, claim, now=now):
+            return False
+        cur = db.execute(
+            "UPDATE notices SET sent_at = ? WHERE id = ? AND sent_at IS NULL", (iso(now), notice_id)
+        )
+        if claim is not None:
+            leases.release(db, claim)
+        return bool(cur.rowcount)
+
+
+def release(db: Database, claim: str) -> None:
+    """Give a notice's claim up without recording it sent (it is tried again later)."""
+    leases.release(db, claim)
 
 
 def mark_attempt(db: Database, notice_id: int) -> int:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.chat.client import ShardedRegwatchBot
 from bot.domain.errors import ConfigError
-from bot.roles import run_gateway, serve_gateway
+from bot.roles import run_gateway, serve_gateway, start_gateway_notices
 from bot.settings import load_settings
+from bot.storage import notices, sources, subscriptions
 from tests.chat.running import FEED, regwatch_at
+from tests.delivery.kit import wait_until
 from tests.fakediscord import FakeDiscord
 from tests.feedserver import FeedServer
 
@@ -54,3 +57,48 @@ def test_shard_ids_are_a_range_or_a_list_below_the_count():
         with pytest.raises(ConfigError, match=reason) as raised:
             load_settings(**bad)
         assert str(raised.value).startswith("REGWATCH_DISCORD_SHARD_IDS")
+
+
+async def test_gateways_post_the_servers_source_notices_that_workers_keep_once_between_them(
+    discord_at_fake: FakeDiscord, feed_server: FeedServer, tmp_path: Path, pg_url: str
+):
+    fake = discord_at_fake
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        regwatch_at(fake, feed_server, tmp_path / "a", database_url=pg_url) as one,
+        regwatch_at(fake, feed_server, tmp_path / "b", database_url=pg_url) as two,
+    ):
+        adb, now = one.services.adb, one.clock()
+        # What a worker leaves: a failing source used by this server, its notices raised.
+        await adb.call(
+            subscriptions.add, "kaspersky", f"discord:{fake.channel.id}", now, guild_id=fake.guild.id
+        )
+        [source] = await adb.call(sources.list_sources)
+        await adb.call(sources.record_failure, source.id, now, "HTTP 503 Service Unavailable", now)
+        raised = await adb.call(
+            notices.raise_due,
+            now,
+            failing_after=timedelta(0),
+            silent_after=None,
+            retry_cap=timedelta(hours=6),
+        )
+        assert raised == 2  # the console and the server
+
+        async def only_the_consoles_left() -> bool:
+            # The workers print the console's notice; the server's is posted and recorded.
+            return [n.target for n in await adb.call(notices.pending)] == ["console"]
+
+        tasks = [
+            start_gateway_notices(app.services, app.bot, f"gateway-{n}") for n, app in enumerate((one, two))
+        ]
+        try:
+            await wait_until(only_the_consoles_left, what="the server's notice posted and recorded")
+            # Each gateway drains again (a tick) with nothing left to post.
+            for app in (one, two):
+                assert await app.services.notices.drain() == 0
+        finally:
+            for task in tasks:
+                task.cancel()
+        posted = [m for m in fake.messages(fake.channel.id) if "has been failing since" in m["content"]]
+        assert len(posted) == 1

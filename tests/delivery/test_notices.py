@@ -11,7 +11,7 @@ import discord
 
 from bot.delivery.discord_sink import post_guild_notice
 from bot.delivery.notices import MAX_ATTEMPTS, NoticeBoard
-from bot.storage import notices, sources
+from bot.storage import leases, notices, sources
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
 from tests.fakediscord import FakeDiscord
@@ -152,3 +152,57 @@ async def test_a_console_notice_that_cannot_be_printed_waits_for_the_next_drain(
     assert await NoticeBoard(box.adb, stream=out, clock=clock).drain() == 1
     assert out.getvalue().count("has been failing since") == 1
     assert await box.call(notices.pending) == []
+
+
+async def test_gateways_post_each_server_notice_once_and_leave_the_console_to_the_workers(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    other = fake.add_guild("Other server")
+    await fake.wait_for(lambda: client.get_guild(other.id), what="the second server in the cache")
+    for guild_id in (fake.guild.id, other.id):
+        await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=guild_id)
+    await fail_poll(box)
+    clock.advance(days=1)
+    assert await raise_due(box) == 3  # the console and both servers
+
+    # Two gateways on one database, both with both servers in their cache (unsharded).
+    first = NoticeBoard(box.adb, clock=clock)
+    second = NoticeBoard(box.adb, clock=clock)
+    first.share("gateway-a", 30, lambda guild_id: True)
+    second.share("gateway-b", 30, lambda guild_id: True)
+    second.set_poster(partial(post_guild_notice, client))
+    while_posting: list[int] = []
+
+    async def post_while_the_other_drains(guild_id: int, text: str) -> bool:
+        # The first gateway holds its claim mid-post while the second drains: the second must
+        # leave that notice alone (and may post the other server's).
+        while_posting.append(await second.drain())
+        return await post_guild_notice(client, guild_id, text)
+
+    first.set_poster(post_while_the_other_drains)
+    # The first read both notices, then found the second's posted under its claim: not again.
+    assert await first.drain() == 1
+    assert while_posting == [1]
+    assert await second.drain() == 0
+    assert [len(fake.messages(fake.channel.id)), len(fake.messages(other.system_channel_id or 0))] == [1, 1]
+    [console] = await box.call(notices.pending)  # printed by the workers' notices chore, not here
+    assert console.target == "console"
+    assert await box.call(leases.held, "notice") == []  # every claim given up
+
+
+async def test_a_gateway_posts_only_the_notices_of_servers_on_its_shards(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    await box.subscribe(target=f"discord:{fake.channel.id}", guild_id=fake.guild.id)
+    await fail_poll(box)
+    clock.advance(days=1)
+    assert await raise_due(box) == 2
+    elsewhere = NoticeBoard(box.adb, clock=clock)
+    elsewhere.share("gateway-a", 30, lambda guild_id: guild_id != fake.guild.id)
+    elsewhere.set_poster(partial(post_guild_notice, client))
+    assert await elsewhere.drain() == 0
+    waiting = [n for n in await box.call(notices.pending) if n.target.startswith("guild:")]
+    assert [n.attempts for n in waiting] == [0]  # not counted as a failed attempt: not its server
+    assert fake.messages(fake.channel.id) == []
