@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlite_utils import Database
 
-from bot.delivery.batch import DigestText, digest_nonce, group_alerts, mentions_for
+from bot.delivery.batch import DigestText, digest_nonce, digest_payloads, group_alerts, mentions_for
 from bot.delivery.components import catalog_vendor
 from bot.delivery.pacing import PacedDispatcher
 from bot.delivery.sink import Sink
@@ -34,7 +34,7 @@ from bot.domain.clock import Clock, iso, utcnow
 from bot.domain.delivery_schedule import Schedule, ScheduleError, previous_run, zone
 from bot.domain.errors import DeliveryError
 from bot.domain.vendors import VendorCatalog
-from bot.storage import delivery_settings, leases, outbox, subscriptions, triage
+from bot.storage import delivery_settings, leases, outbox, send_times, subscriptions, triage
 from bot.storage.db import AsyncDatabase
 from bot.storage.delivery_settings import DigestSubscription
 from bot.storage.outbox import PendingAlert
@@ -153,7 +153,7 @@ class DigestRunner:
                 for extra in await self._adb.call(outbox.with_waiting_digest):
                     if extra not in known:
                         subs += await self._adb.call(delivery_settings.digest_subscriptions, extra)
-            return [sent for sub in subs if (sent := await self._send(sub)) is not None]
+            return [sent for sub in subs if (sent := await self._send(sub, paced=False)) is not None]
 
     async def run_job(self, sub_id: int) -> None:
         """Run by a subscription's cron job: send its digest if due (a job never raises)."""
@@ -165,20 +165,22 @@ class DigestRunner:
         except Exception:
             log.exception("digest of subscription %d failed; retried at the next check", sub_id)
 
-    async def _send(self, sub: DigestSubscription) -> DigestSent | None:
+    async def _send(self, sub: DigestSubscription, *, paced: bool = True) -> DigestSent | None:
         claims = self._claims
         if claims is None:
-            return await self._send_claimed(sub, None)
+            return await self._send_claimed(sub, None, paced)
         token = await self._adb.call(_claim_period, sub, claims.owner, claims.seconds, self._clock())
         if token is None:
             log.debug("digest of subscription %d: its period is another process's", sub.id)
             return None
         try:
-            return await self._send_claimed(sub, token)
+            return await self._send_claimed(sub, token, paced)
         finally:
             await self._adb.call(leases.release, token)
 
-    async def _send_claimed(self, sub: DigestSubscription, token: str | None) -> DigestSent | None:
+    async def _send_claimed(
+        self, sub: DigestSubscription, token: str | None, paced: bool = True
+    ) -> DigestSent | None:
         now = self._clock()
         # A mute made since these alerts were held covers them too.
         await self._adb.call(triage.apply_mutes, now, catalog_vendor)
@@ -202,7 +204,7 @@ class DigestRunner:
         for group in [*groups.values(), fresh]:
             if not group:
                 continue
-            posted = await self._deliver(sub, sink, group, spilled, now, token)
+            posted = await self._deliver(sub, sink, group, spilled, now, token, paced=paced)
             if posted is None:
                 return None
             count += len(group)
@@ -218,8 +220,15 @@ class DigestRunner:
         spilled: set[int],
         now: datetime,
         token: str | None = None,
+        *,
+        paced: bool = True,
     ) -> int | None:
-        """Send one digest of these alerts and mark them sent; return the messages posted (None: not sent)."""
+        """Send one digest of these alerts and mark them sent; return the messages posted (None: not sent).
+
+        To a channel under a rate cap (Discord) its messages count against the cap with the
+        channel's other messages (storage/send_times.py). A scheduled digest (`paced`) waits, to
+        the next check, while the channel has no room for it; one sent on request does not.
+        """
         try:
             tz = zone(sub.timezone)
         except ScheduleError:
@@ -241,16 +250,29 @@ class DigestRunner:
             )
         digest = DigestText(heading, group_alerts(alerts, self._vendors), notes)
         ids = [a.id for a in alerts]
+        roles = mentions_for(alerts, {sub.id: sub.mention_only})
+        window: timedelta | None = None
+        if sink.batches:
+            cap = await self._adb.call(delivery_settings.get_rate_cap, sub.guild_id)
+            window = timedelta(seconds=cap.window)
+            recent = await self._adb.call(send_times.since, sub.target, self._clock() - window)
+            parts = len(digest_payloads(digest, sub.target, ids, roles))
+            if paced and len(recent) + min(parts, cap.limit) > cap.limit:
+                log.info("digest of subscription %d waits: the channel's rate cap is full", sub.id)
+                return None
         nonce = digest_nonce(sub.target, ids)
         if any(a.message_nonce != nonce for a in alerts):
             # The attempt marker: after a crash, this digest goes out again as the same message.
             await self._adb.call(outbox.set_message_nonce, ids, nonce)
-        roles = mentions_for(alerts, {sub.id: sub.mention_only})
         try:
             posted = await sink.send_digest(alerts, digest, roles)
         except DeliveryError as exc:
             await self._dispatcher.failures.digest_not_sent(sub.id, exc)
             return None
+        if window is not None:
+            for _ in posted:
+                at = self._clock()
+                await self._adb.call(send_times.record, sub.target, at, forget_before=at - window)
         external_id = posted[0] if posted else None
         if not await self._adb.call(_finish_claimed, sub.id, ids, now, external_id, token):
             log.warning("digest of subscription %d: its claim was lost; the new holder re-sends it", sub.id)

@@ -190,3 +190,35 @@ async def test_digest_jobs_follow_the_subscriptions_and_a_missed_digest_goes_out
         assert digests.fire_time(daily, clock()) is None
     finally:
         await digests.stop()
+
+
+async def test_a_digest_counts_against_the_channels_rate_cap_and_waits_for_room(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(2, 300))
+    clock.now = clock().replace(minute=59)
+    target = f"discord:{fake.channel.id}"
+    instant = await box.subscribe(target=target, guild_id=fake.guild.id)
+    hourly = await box.subscribe(target=target, guild_id=fake.guild.id, mode="hourly")
+    runner, dispatcher = runner_for(box, clock, client)
+    await box.enqueue(hourly, 2)
+    for second in (0, 30):  # the cap's two messages in five minutes, at :59:00 and :59:30
+        clock.now = clock().replace(second=second)
+        await box.enqueue(instant)
+        assert await dispatcher.drain() == DrainResult(sent=1)
+
+    clock.now = clock().replace(minute=0) + timedelta(hours=1, seconds=30)
+    assert await runner.run_due() == []  # due, but the channel has no room: it waits
+    clock.now = clock().replace(minute=3, second=59)
+    assert await runner.run_due() == []
+    assert len(fake.messages(fake.channel.id)) == 2
+    clock.now = clock().replace(minute=4, second=0)  # the first message left the window
+    assert await runner.run_due() == [DigestSent(hourly, 2, 1)]
+    assert len(fake.messages(fake.channel.id)) == 3
+
+    # The digest took the room the first message left: the next alert waits for the second's.
+    await box.enqueue(instant)
+    assert await dispatcher.drain() == DrainResult()
+    [waiting] = [r for r in await box.rows() if r.status == "pending"]
+    assert waiting.next_attempt_at == clock().replace(minute=4, second=30)
