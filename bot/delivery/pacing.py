@@ -124,12 +124,12 @@ class PacedDispatcher(Dispatcher):
         batches = [batch for group in saved.values() for batch in pack(group, filters, compact=compact)]
         batches += pack(fresh, filters, compact=compact) if fresh else []
         batches += [Batch([a], {}) for a in additions]
-        # The channel's recent messages as the database has them: posted by this process, by the
-        # lease's previous holder, or as a digest by another worker (storage/send_times.py).
         window = timedelta(seconds=cap.window)
-        recent = await self._adb.call(send_times.since, target, self._clock() - window)
-        self.limiter.load(target, recent)
         for n, batch in enumerate(batches):
+            # The channel's recent messages as the database has them, read before each message:
+            # posted here, by the lease's previous holder, or as a digest by another worker.
+            recent = await self._adb.call(send_times.since, target, self._clock() - window)
+            self.limiter.load(target, recent)
             wait = self.limiter.wait(target, cap)
             if wait > 0:
                 rest = [a.id for b in batches[n:] for a in b.alerts]
