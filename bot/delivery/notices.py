@@ -94,7 +94,13 @@ class NoticeBoard:
             )
             if claim is None:
                 return 0  # another gateway is posting it, or has posted it
-        if not await self._poster(guild_id, notice.text):
+        try:
+            posted = await self._poster(guild_id, notice.text)
+        except BaseException:
+            if claim is not None:  # let another gateway (or the next drain) try it at once
+                await self._adb.call(notices.release, claim)
+            raise
+        if not posted:
             attempts = await self._adb.call(notices.mark_attempt, notice.id)
             if attempts < MAX_ATTEMPTS:
                 if claim is not None:
