@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.delivery.batch import MAX_EMBEDS, compact_embed, pack
+from bot.delivery.batch import MAX_EMBEDS, compact_embed, digest_nonce, pack
 from bot.delivery.embed import (
     EMBED_TOTAL_MAX,
     FIELD_VALUE_MAX,
@@ -48,6 +48,12 @@ def _also_value(copies: tuple[StoryCopy, ...], limit: int) -> str:
     if not listed:
         return f"{more} other source{'s' if more != 1 else ''}"
     return ", ".join(listed) + (f" and {more} more" if more > 0 else "")
+
+
+def is_digest(message: StoryMessage, first: PendingAlert) -> bool:
+    """Tell whether the story's first alert went out in a digest (its message is no alert message)."""
+    nonce = first.message_nonce
+    return nonce is not None and nonce == digest_nonce(first.target, message.composed)
 
 
 def _posted_embeds(alerts: tuple[PendingAlert, ...], compact: bool) -> list[dict[str, Any]]:

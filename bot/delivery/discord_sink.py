@@ -11,7 +11,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
-from bot.delivery.additions import build_story_edit
+from bot.delivery.additions import build_story_edit, is_digest
 from bot.delivery.batch import DigestText, digest_payloads
 from bot.delivery.embed import build_message, escape
 from bot.delivery.pause_notice import tell_creator
@@ -133,6 +133,9 @@ class DiscordSink:
                                    message_id=message_id))  # fmt: skip
         # The message as it stands now (under the channel's lease): its every alert and every copy.
         shown = await self._adb.call(outbox.story_message, alert)
+        if is_digest(shown, story.first):
+            # A digest is not re-rendered as alerts: the copy goes out as an alert of its own.
+            return await self._post([alert], build_message(alert), look_first=True)
         compact = await self._adb.call(triage.embed_style, alert.target) == "compact"
         body = build_story_edit(shown, compact=compact)
         for route in routes:

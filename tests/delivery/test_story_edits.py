@@ -8,11 +8,13 @@ from datetime import timedelta
 import discord
 
 from bot.delivery.additions import build_story_edit
+from bot.delivery.digest import DigestRunner, DigestSent
 from bot.delivery.discord_sink import DiscordSink
 from bot.delivery.dispatcher import DrainResult
 from bot.delivery.embed import EMBED_TOTAL_MAX, embed_length
 from bot.delivery.pacing import PacedDispatcher
 from bot.domain.identity import canonical_link, link_key
+from bot.domain.vendors import VendorCatalog
 from bot.storage import items, sources
 from bot.storage.items import NewAlert, NewItem
 from bot.storage.outbox import StoryCopy, StoryMessage
@@ -110,3 +112,29 @@ async def test_a_message_with_many_copies_stays_within_discords_total(box: Outbo
     assert len(edit["embeds"]) == 10
     assert sum(embed_length(e) for e in edit["embeds"]) <= EMBED_TOTAL_MAX
     assert all(e["fields"][-1]["name"] == "Also reported by" for e in edit["embeds"])
+
+
+async def test_a_copy_of_a_story_first_told_in_a_digest_goes_out_on_its_own(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    fake = discord_at_fake
+    target = f"discord:{fake.channel.id}"
+    clock.now = clock().replace(minute=30)
+    hourly = await box.subscribe(target=target, guild_id=fake.guild.id, mode="hourly")
+    instant = await box.subscribe(target=target, guild_id=fake.guild.id)
+    dispatcher = PacedDispatcher(box.adb, {"discord": DiscordSink(client, box.adb, clock=clock)}, clock=clock)
+    runner = DigestRunner(box.adb, dispatcher, VendorCatalog.load_default(), clock=clock)
+    await box.enqueue(hourly, 2)
+    assert await dispatcher.drain() == DrainResult()  # planned into the digest
+    clock.now = clock().replace(minute=0) + timedelta(hours=1)
+    assert await runner.run_due() == [DigestSent(hourly, 2, 1)]
+    [digest] = fake.messages(fake.channel.id)
+
+    # Another outlet carries the digest's second headline, for the instant subscription.
+    link = await store_copy(box, clock, instant, target, 1, headline=1)
+    clock.advance(minutes=5)
+    assert await dispatcher.drain() == DrainResult(sent=1)
+    assert fake.requests("PATCH", rf"^/channels/{fake.channel.id}/messages/") == []  # the digest stays
+    [kept, alone] = fake.messages(fake.channel.id)
+    assert kept == digest
+    assert alone["embeds"][0]["url"] == link

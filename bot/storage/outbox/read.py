@@ -70,6 +70,7 @@ class StoryMessage:
 
     alerts: tuple[PendingAlert, ...]
     copies: dict[int, tuple[StoryCopy, ...]]  # by the id of the alert (of this message) they add to
+    composed: tuple[int, ...] = ()  # the alerts composed with the first under its nonce, by id
 
 
 # The source's name is the one the subscription's server gave it, when it added the source itself.
@@ -196,7 +197,11 @@ def story_message(db: Database, addition: PendingAlert) -> StoryMessage:
         copies.setdefault(int(c["story_of"]), []).append(
             StoryCopy(str(c["source_name"]), str(c["title"]), _text(c["link"]))
         )
-    return StoryMessage(tuple(alerts), {k: tuple(v) for k, v in copies.items()})
+    nonce = story.first.message_nonce
+    composed = tuple(
+        sorted(int(r["id"]) for r in posted if nonce is not None and r["message_nonce"] == nonce)
+    )
+    return StoryMessage(tuple(alerts), {k: tuple(v) for k, v in copies.items()}, composed)
 
 
 def due(
