@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.app import build_services
 from bot.roles import share_work
 from bot.storage import leases, sources
+from bot.storage.db import connect
 from tests.delivery.kit import wait_until
 from tests.feedserver import FeedServer
 from tests.helpers import local_settings, sources_toml, with_items
@@ -68,3 +69,9 @@ async def test_a_stopping_worker_claims_nothing_more_as_its_last_polls_end(tmp_p
             await asyncio.wait_for(stopping, timeout=30)
             assert await services.adb.call(_primed) == SLOTS
         assert len(held.served) == SLOTS and held.in_flight == 0
+        # The sources not polled were not claimed either: still due at once for the next worker.
+        db = connect(settings.database_path)
+        unpolled = [s for s in sources.list_sources(db) if not s.primed]
+        db.conn.close()
+        assert len(unpolled) == FEEDS - SLOTS
+        assert all(s.created_at is not None and s.next_check_at <= s.created_at for s in unpolled)
