@@ -47,11 +47,15 @@ def share_work(services: Services, owner: str) -> None:
 
     def claim(db: Database, now: datetime) -> list[Source]:
         # Only as many as this worker can start now: a claimed source waiting behind its own
-        # polls would be a backlog the other workers cannot take.
+        # polls would be a backlog the other workers cannot take. The scheduler claims one at a
+        # time, so `busy` does not grow while this runs.
         free = settings.poll_concurrency - services.scheduler.busy
         return sources.claim_due(db, now, hold, limit=free) if free > 0 else []
 
     services.scheduler.select_due = claim
+    # ...and claims again as each poll ends: claiming at ticks alone, a worker polled at most
+    # REGWATCH_POLL_CONCURRENCY sources per tick, idle in between.
+    services.scheduler.refill = True
     services.dispatcher.claims = ChannelClaims(
         services.adb, owner, settings.lease_seconds, clock=services.clock
     )

@@ -51,6 +51,14 @@ class PollScheduler:
         self._after_tick = after_tick
         self._on_round = on_round
         self.select_due = select_due  # sources.due, or a claim (bot/roles.py) with several workers
+        # Workers (bot/roles.py) claim only what their free poll slots can start, so they claim
+        # again each time a poll ends, not only at the next tick: see `_poll_ended`.
+        self.refill = False
+        self._stopping = False
+        self._filling = asyncio.Lock()  # one claim at a time: `busy` is then exact when it is read
+        self._fill_wanted = False
+        self._filler: asyncio.Task[None] | None = None
+        self._unreported: list[asyncio.Task[PollResult]] = []
         self._in_flight: dict[int, asyncio.Task[PollResult]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._reports: set[asyncio.Task[None]] = set()
@@ -119,22 +127,12 @@ class PollScheduler:
 
     async def tick(self) -> int:
         """Start a poll for every due source not already being polled; return how many started."""
-        try:
-            due = await self._adb.call(self.select_due, self._clock())
-        except Exception:
-            log.exception("tick could not read due sources")
-            return 0
-        started: list[asyncio.Task[PollResult]] = []
-        fresh = [source for source in due if source.id not in self._in_flight]
-        round_ = self._poller.hold_outcomes(len(fresh))
-        for source in fresh:
-            task = asyncio.create_task(self._guarded(source, round_), name=f"poll-{source.id}")
-            self._in_flight[source.id] = task
-            task.add_done_callback(self._forget)
-            started.append(task)
-        if started and self._on_round is not None:
-            # The polls a tick started are one round: reported together once all have finished.
-            report = asyncio.create_task(self._report_round(started), name="round-report")
+        started = await self._start_due()
+        # The polls started since the previous tick are one round, reported together once all
+        # have finished (with refills, the polls each ended poll's claim started join it).
+        tasks, self._unreported = self._unreported, []
+        if tasks and self._on_round is not None:
+            report = asyncio.create_task(self._report_round(tasks), name="round-report")
             self._reports.add(report)
             report.add_done_callback(self._reports.discard)
         if self._after_tick is not None:
@@ -142,7 +140,46 @@ class PollScheduler:
                 await self._after_tick()
             except Exception:
                 log.exception("the health check after a tick failed; it runs again next tick")
-        return len(started)
+        return started
+
+    async def _start_due(self) -> int:
+        """Select (or claim) due sources and start their polls; return how many started."""
+        async with self._filling:
+            if self._stopping:
+                return 0
+            try:
+                due = await self._adb.call(self.select_due, self._clock())
+            except Exception:
+                log.exception("tick could not read due sources")
+                return 0
+            fresh = [source for source in due if source.id not in self._in_flight]
+            # A tick of `run` starts every due source at once: their outcomes are written
+            # together once all have planned (outcomes.py). A worker's claims are a slot's worth
+            # each and overlap without end: a hold would keep their outcomes back, and with
+            # them the slots, so each outcome goes out as it comes.
+            round_ = None if self.refill else self._poller.hold_outcomes(len(fresh))
+            for source in fresh:
+                task = asyncio.create_task(self._guarded(source, round_), name=f"poll-{source.id}")
+                self._in_flight[source.id] = task
+                task.add_done_callback(self._forget)
+                self._unreported.append(task)
+            return len(fresh)
+
+    def _poll_ended(self) -> None:
+        """A slot is free: a worker claims again now rather than idling until the next tick."""
+        if not self.refill or self._stopping:
+            return
+        self._fill_wanted = True
+        if self._filler is None:
+            self._filler = asyncio.create_task(self._fill(), name="poll-refill")
+
+    async def _fill(self) -> None:
+        try:
+            while self._fill_wanted and not self._stopping:
+                self._fill_wanted = False  # a poll ending during this claim asks for another
+                await self._start_due()
+        finally:
+            self._filler = None
 
     async def _report_round(self, tasks: list[asyncio.Task[PollResult]]) -> None:
         await asyncio.wait(tasks)  # not gather: cancelling the report must not cancel the polls
@@ -157,6 +194,7 @@ class PollScheduler:
         for source_id, running in list(self._in_flight.items()):
             if running is task:
                 del self._in_flight[source_id]
+        self._poll_ended()
 
     async def _guarded(
         self, source: Source, round_: Round | None = None, *, dry_run: bool = False
@@ -201,9 +239,13 @@ class PollScheduler:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop intake, let in-flight polls finish within the timeout, cancel the rest."""
+        self._stopping = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
+        if self._filler is not None:
+            # A claim in flight ends (one statement) and starts what it claimed; nothing after it.
+            await asyncio.wait({self._filler}, timeout=grace)
         for chore in self._chores:
             chore.cancel()  # clean-up works in small transactions: stopping between two is safe
         pending = list(self._in_flight.values())
