@@ -451,6 +451,8 @@ class Fetcher:
     async def close(self) -> None:
         """Close the session and its connections; further fetches raise RuntimeError."""
         self._closed = True
+        if self._late_releases:  # shared slots taken by cancelled fetches, being given back
+            await asyncio.gather(*self._late_releases, return_exceptions=True)
         session, self._session = self._session, None
         resolver, self._resolver = self._resolver, None
         if session is not None:
