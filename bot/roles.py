@@ -7,15 +7,19 @@ database, PostgreSQL in practice (docs/scaling.md), and stay correct there becau
 - a channel is delivered by the worker holding its lease, and "sent" is recorded only under it
   (delivery/claims.py, storage/outbox/write.py);
 - chores (pruning, source notices, digests) run under a lease each (bot/chores.py);
-- new items are found by the INSERT's RETURNING, so two polls never both take one item.
+- new items are found by the INSERT's RETURNING, so two polls never both take one item;
+- on PostgreSQL each request takes one of its host's shared slots (storage/leases.py HostSlots),
+  so REGWATCH_HTTP_PER_HOST holds across workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,6 +32,7 @@ from bot.domain.errors import ConfigError
 from bot.pipeline.poller import PollResult
 from bot.settings import Settings
 from bot.storage import leases, outbox, sources
+from bot.storage.db import is_postgres
 from bot.storage.sources import Source
 
 if TYPE_CHECKING:
@@ -63,10 +68,24 @@ def share_work(services: Services, owner: str) -> None:
     services.digests.runner.share(owner, settings.lease_seconds)
 
 
+@contextlib.asynccontextmanager
+async def shared_hosts(services: Services, owner: str) -> AsyncIterator[None]:
+    """On PostgreSQL, make the fetcher take each host's request slots in the database for the block."""
+    if not is_postgres(services.adb.db):
+        yield
+        return
+    async with leases.host_slots(str(services.settings.database_location), owner) as slots:
+        services.fetcher.share_hosts(slots)
+        try:
+            yield
+        finally:
+            services.fetcher.share_hosts(None)
+
+
 async def run_worker(settings: Settings, *, once: bool = False, clock: Clock = utcnow) -> int:
     """Run one worker until SIGTERM/SIGINT (or one round with once=True); return the exit code."""
     owner = leases.new_owner("worker")
-    async with build_services(settings, clock=clock) as services:
+    async with build_services(settings, clock=clock) as services, shared_hosts(services, owner):
         share_work(services, owner)
         # Discord REST only: the sink posts messages; slash commands are the gateway role's.
         client = await start_discord_rest(services) if settings.discord_token is not None else None

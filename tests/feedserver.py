@@ -144,6 +144,11 @@ class FeedServer:
         self._gate_size = 0
         self._gate_timeout = 0.0
         self.gate_error: str | None = None
+        # Per host name (the Host header without its port): requests in flight now and at most.
+        self.in_flight_by_host: dict[str, int] = {}
+        self.max_in_flight_by_host: dict[str, int] = {}
+        self._host_hold: tuple[int, float] | None = None
+        self._host_release: dict[str, asyncio.Event] = {}
         self._resources: dict[str, _Resource] = {}
         self._redirects: dict[str, tuple[str, int]] = {}
         self._failures: dict[str, _Failure] = {}
@@ -313,10 +318,39 @@ class FeedServer:
         self._gate, self._gate_size, self._gate_timeout = asyncio.Event(), count, timeout
         self.gate_error = None
 
+    def hold_per_host(self, count: int, *, patience: float) -> None:
+        """Hold each request until `count` are in flight to its host name, or `patience` s passed.
+
+        Unlike `hold_until_in_flight` this holds every request, not the first ones: clients'
+        requests to one host then overlap as much as they are allowed to, so a client over its
+        per-host limit shows in `max_in_flight_by_host` (with `count` one over the limit, every
+        request waits out its patience, and a client within its limit still passes).
+        """
+        self._host_hold = (count, patience)
+
+    async def _hold_for_host(self, host: str) -> None:
+        if self._host_hold is None:
+            return
+        count, patience = self._host_hold
+        if self.in_flight_by_host[host] >= count:
+            released = self._host_release.pop(host, None)
+            if released is not None:
+                released.set()
+            return
+        released = self._host_release.setdefault(host, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), patience)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        host = request.url.host or ""
+        self.in_flight_by_host[host] = self.in_flight_by_host.get(host, 0) + 1
+        self.max_in_flight_by_host[host] = max(
+            self.max_in_flight_by_host.get(host, 0), self.in_flight_by_host[host]
+        )
         try:
+            await self._hold_for_host(host)
             gate = self._gate
             if gate is not None and not gate.is_set():
                 if self.in_flight >= self._gate_size:
@@ -333,6 +367,7 @@ class FeedServer:
             return await self._respond(request)
         finally:
             self.in_flight -= 1
+            self.in_flight_by_host[host] -= 1
 
     def _record(self, request: web.Request, status: int) -> None:
         self.requests.append(

@@ -5,6 +5,8 @@ One shared aiohttp session for the process. Rules apply in this order for every 
 1. The URL is checked without DNS (`check_url`): http/https only, no credentials, and an IP-literal
    host (in any spelling the C library accepts) must be a public address.
 2. A per-host slot is taken (at most `per_host` requests in flight per host, across all fetches).
+   With shared slots (`share_hosts`: scale-out workers on PostgreSQL) a slot is also taken in
+   the database, so the limit holds across every process sharing it, not per process.
 3. The request is sent with our User-Agent and the stored validators (conditional GET). The
    connector resolves names through `GuardedResolver`, which drops non-public addresses at connect
    time, so a name that resolves to 10.0.0.1 or 169.254.169.254 is never connected to.
@@ -20,19 +22,21 @@ Every failure becomes a `FetchError` whose message can be shown to a person as i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import http
 import ipaddress
 import os
+import random
 import re
 import socket
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -48,6 +52,7 @@ __all__ = [
     "Fetcher",
     "GuardedResolver",
     "HTTPStatusError",
+    "SharedHostSlots",
     "UnsafeURLError",
     "check_url",
     "parse_max_age",
@@ -98,6 +103,28 @@ _ACCEPT = (
     "text/xml;q=0.9, application/feed+json;q=0.9, application/json;q=0.9, */*;q=0.8"
 )
 _CHUNK = 64 * 1024
+# A shared host slot is leased for the request's whole deadline plus this margin, so it cannot
+# lapse under a request still running (the deadline cancels the request first).
+_SLOT_MARGIN = 10.0
+# Waiting for a shared slot another process holds: a short backoff, doubling up to the cap, with
+# jitter so waiting processes do not retry in step; a slot this process frees wakes its waiters.
+_SLOT_WAIT_FIRST = 0.05
+_SLOT_WAIT_MAX = 1.0
+
+
+class SharedHostSlots(Protocol):
+    """Request slots per host shared by several processes (bot/storage/leases.py `HostSlots`)."""
+
+    async def take(self, host: str, slots: int, seconds: float) -> str | None:
+        """Take one of `slots` slots of `host` for `seconds`; return its token, or None if all are held.
+
+        Raises FetchError when the slots cannot be read (the database failed).
+        """
+        ...
+
+    async def release(self, token: str) -> None:
+        """Give the slot back (never raises: an unreleased slot lapses at the end of its lease)."""
+        ...
 
 
 class UnsafeURLError(FetchError):
@@ -386,6 +413,11 @@ class Fetcher:
         # Weak values: a host's semaphore lives while some fetch holds or waits on it, so the
         # table does not grow with every host ever fetched.
         self._host_slots: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
+        # Slots shared with other processes (None: this process's own semaphores only), and per
+        # host an event set when this process gives a shared slot back (its waiters retry then).
+        self._shared: SharedHostSlots | None = None
+        self._shared_freed: dict[str, asyncio.Event] = {}
+        self._late_releases: set[asyncio.Task[None]] = set()
         # Host -> loop time before which no request may be sent (hosts that asked for spacing).
         self._host_next: dict[str, float] = {}
         # URLs that passed rule 1, parsed (the policy is fixed, and sources are polled again and again).
@@ -395,6 +427,14 @@ class Fetcher:
     def per_host(self) -> int:
         """Return how many requests may be in flight to one host at once (REGWATCH_HTTP_PER_HOST)."""
         return self._per_host
+
+    def share_hosts(self, slots: SharedHostSlots | None) -> None:
+        """Also take a slot shared with other processes for each request (None: stop sharing).
+
+        The per-process semaphores stay: a request first takes one of this process's `per_host`
+        slots, then one of the host's `per_host` shared slots.
+        """
+        self._shared = slots
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -411,6 +451,8 @@ class Fetcher:
     async def close(self) -> None:
         """Close the session and its connections; further fetches raise RuntimeError."""
         self._closed = True
+        if self._late_releases:  # shared slots taken by cancelled fetches, being given back
+            await asyncio.gather(*self._late_releases, return_exceptions=True)
         session, self._session = self._session, None
         resolver, self._resolver = self._resolver, None
         if session is not None:
@@ -458,6 +500,54 @@ class Fetcher:
             slot = asyncio.Semaphore(self._per_host)
             self._host_slots[host] = slot
         return slot
+
+    @contextlib.asynccontextmanager
+    async def _shared_slot(self, host: str) -> AsyncIterator[None]:
+        """Hold one of the host's shared slots for the block (nothing to do without sharing)."""
+        shared = self._shared
+        if shared is None:
+            yield
+            return
+        token = await self._take_shared(shared, host)
+        try:
+            yield
+        finally:
+            # Shielded: a cancelled fetch (shutdown, deadline) still gives its slot back.
+            await asyncio.shield(self._give_back(shared, host, token))
+
+    async def _take_shared(self, shared: SharedHostSlots, host: str) -> str:
+        """Take a shared slot of `host`, waiting while other processes hold them all."""
+        wait = _SLOT_WAIT_FIRST
+        seconds = self._timeout + _SLOT_MARGIN
+        while True:
+            attempt = asyncio.ensure_future(shared.take(host, self._per_host, seconds))
+            try:
+                token = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The statement may still take a slot: give it back once it has.
+                attempt.add_done_callback(lambda done: self._release_late(shared, host, done))
+                raise
+            if token is not None:
+                return token
+            freed = self._shared_freed.setdefault(host, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(freed.wait(), random.uniform(wait / 2, wait))
+            wait = min(wait * 2, _SLOT_WAIT_MAX)
+
+    async def _give_back(self, shared: SharedHostSlots, host: str, token: str) -> None:
+        await shared.release(token)
+        freed = self._shared_freed.pop(host, None)
+        if freed is not None:
+            freed.set()
+
+    def _release_late(self, shared: SharedHostSlots, host: str, attempt: asyncio.Future[str | None]) -> None:
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        token = attempt.result()
+        if token is not None:
+            task = asyncio.ensure_future(self._give_back(shared, host, token))
+            self._late_releases.add(task)
+            task.add_done_callback(self._late_releases.discard)
 
     async def _space(self, host: str, interval: float, loop: asyncio.AbstractEventLoop) -> None:
         # Reserve the next free send time for this host, then wait for it (no await in between,
@@ -516,13 +606,14 @@ class Fetcher:
                     async with self._slot(host):
                         if min_interval > 0:
                             await self._space(host, min_interval, loop)
-                        if started is None:
-                            # The clock starts when we may send, not while we queue for a slot.
-                            started = loop.time()
-                            deadline.reschedule(started + self._timeout)
-                        # The source's headers only at home; everywhere else only ours.
-                        hop_headers = own_headers if _origin(current) == home else plain_headers
-                        outcome = await self._one_hop(session, current, hop_headers)
+                        async with self._shared_slot(host):
+                            if started is None:
+                                # The clock starts when we may send, not while we queue for a slot.
+                                started = loop.time()
+                                deadline.reschedule(started + self._timeout)
+                            # The source's headers only at home; everywhere else only ours.
+                            hop_headers = own_headers if _origin(current) == home else plain_headers
+                            outcome = await self._one_hop(session, current, hop_headers)
                     if isinstance(outcome, _Response):
                         return outcome.result(current, etag, last_modified, loop.time() - started)
                     try:

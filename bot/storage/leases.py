@@ -6,6 +6,11 @@ winner gets a fresh token (a takeover always changes the token). Work done under
 recorded only while `holds(token)` is true, checked inside the same transaction as the record,
 so a process that lost its lease (it stalled past `until`, another took over) records nothing.
 
+Host slots (`HostSlots`, PostgreSQL only): scale-out workers share each host's request slots
+(REGWATCH_HTTP_PER_HOST) as leases of kind 'host', key 'HOST:N', taken by the fetcher before a
+request and released after it, each in one statement on a small pool of connections of their
+own (not the storage thread's, so a slot is never queued behind a poll's transaction).
+
 Clocks: on PostgreSQL the database's clock decides (`now()`), so processes on several machines
 agree whatever their own clocks say. On SQLite — one machine, and in practice one process — the
 caller's clock decides (the injected clock, `now=`): the lease times are stored as ISO-8601 UTC
@@ -15,14 +20,22 @@ text with microseconds and compared as text.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from bot.domain.errors import FetchError
 from bot.storage.db import is_postgres
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +184,89 @@ def exclusive(db: Database, name: str) -> Iterator[None]:
     with db.atomic():
         db.execute("SELECT pg_advisory_xact_lock(?)", (_EXCLUSIVE_KEYS[name],))
         yield
+
+
+HOST = "host"  # the lease kind of a shared per-host request slot
+
+# One statement takes a slot: among the host's slots not held now, one at random (processes
+# racing for a host rarely pick the same one) is inserted, or taken over when its lease expired.
+# Two processes picking the same free slot: the second waits for the first's commit, then finds
+# the row held (the DO UPDATE's WHERE is checked again on the committed row) and takes nothing;
+# the count of slots that looked free tells it to try again at once rather than wait.
+_TAKE_HOST_SLOT = """
+WITH free AS (
+    SELECT s.n FROM generate_series(0, %(slots)s - 1) AS s(n)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM leases l WHERE l.kind = 'host' AND l.key = %(host)s || ':' || s.n AND l.until > now()
+    )
+), pick AS (
+    SELECT n FROM free ORDER BY random() LIMIT 1
+), taken AS (
+    INSERT INTO leases (kind, key, owner, token, until)
+    SELECT 'host', %(host)s || ':' || n, %(owner)s, %(token)s, now() + make_interval(secs => %(seconds)s)
+    FROM pick
+    ON CONFLICT (kind, key) DO UPDATE SET
+        owner = EXCLUDED.owner, token = EXCLUDED.token, until = EXCLUDED.until
+    WHERE leases.until <= now()
+    RETURNING token
+)
+SELECT (SELECT token FROM taken), (SELECT count(*) FROM free)
+"""
+
+
+class HostSlots:
+    """The request slots of each host, shared by every process on one PostgreSQL database.
+
+    At most `slots` leases ('host', 'HOST:0' … 'HOST:slots-1') exist unexpired per host, so at
+    most that many requests are in flight to it across all processes that take a slot before
+    each request. A slot's lease outlasts the longest request the fetcher allows (its deadline),
+    so it never lapses under a running request; a process that dies mid-request leaves its slot
+    held until the lease ends. Implements bot.sources.http.SharedHostSlots.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any], owner: str) -> None:
+        self._pool = pool
+        self.owner = owner
+
+    async def take(self, host: str, slots: int, seconds: float) -> str | None:
+        """Take a free slot of `host` for `seconds`; return its token, or None when all are held."""
+        import psycopg
+        import psycopg_pool
+
+        params = {"host": host, "slots": slots, "owner": self.owner, "seconds": float(seconds)}
+        try:
+            for _ in range(slots):  # again at once only after losing a race for a slot that looked free
+                params["token"] = secrets.token_hex(16)
+                async with self._pool.connection() as conn:
+                    row = await (await conn.execute(_TAKE_HOST_SLOT, params)).fetchone()
+                token, free = (row[0], int(row[1])) if row is not None else (None, 0)
+                if token is not None:
+                    return str(token)
+                if free <= 1:
+                    return None
+            return None
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FetchError(
+                f"cannot take a request slot for {host}: the database failed ({reason})"
+            ) from None
+
+    async def release(self, token: str) -> None:
+        """Give a slot back; on failure it lapses at the end of its lease (logged, never raised)."""
+        import psycopg
+        import psycopg_pool
+
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute("DELETE FROM leases WHERE token = %s", (token,))
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            log.warning("could not release a host slot (it lapses when its lease ends): %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def host_slots(url: str, owner: str) -> AsyncIterator[HostSlots]:
+    """Open the host slots of the PostgreSQL database at `url` for `owner`; close their pool after."""
+    from bot.storage import pg
+
+    async with pg.slot_pool(url) as pool:
+        yield HostSlots(pool, owner)

@@ -29,11 +29,13 @@ import contextlib
 import functools
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from psycopg import ClientCursor
+import psycopg_pool
+from psycopg import AsyncConnection, ClientCursor
+from psycopg_pool import AsyncConnectionPool
 
 from bot.storage import pg_schema
 
@@ -250,6 +252,45 @@ def _open(url: str) -> psycopg.Connection[tuple[Any, ...]]:
     connection: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(url, autocommit=True)
     connection.execute("SET TIME ZONE 'UTC'")
     return connection
+
+
+# Connections of a worker's host-slot pool (storage/leases.py HostSlots): each take or release of
+# a slot is one short statement, so two connections serve a worker's polls at once; a broken one
+# is discarded when it is returned and the pool opens another.
+SLOT_POOL_SIZE = 2
+
+
+async def _autocommit(conn: AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
+
+
+@contextlib.asynccontextmanager
+async def slot_pool(url: str, *, size: int = SLOT_POOL_SIZE) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """Open a small pool of async autocommit connections (the host slots' own), closed after the block.
+
+    The storage functions keep their one connection on the database thread (`PgDatabase`): they
+    run there one at a time, in transactions, and a pool would not serve them. Host slots are
+    taken and released from the event loop by every fetch at once, one statement each, and must
+    not wait behind a poll's transaction on that thread: they get these connections.
+    """
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        configure=_autocommit,
+        name="regwatch-host-slots",
+        timeout=30.0,
+    )
+    try:
+        await pool.open(wait=True, timeout=30.0)
+    except psycopg_pool.PoolTimeout as exc:
+        await pool.close()
+        raise psycopg.OperationalError(f"cannot open the host slot connections: {exc}") from None
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 def connect(url: str, *, migrate: bool = True) -> PgDatabase:
