@@ -82,6 +82,7 @@ HYPERSCAN, AHOCORASICK, AUTO = "hyperscan", "ahocorasick", "auto"
 # text scanned would have paid for the compile: about this many bytes of text per literal.
 _SWITCH_BYTES_PER_LITERAL = 1_000
 _SWITCH_MIN_BYTES = 256_000
+_SPARSE_TERMS = 2_000  # a group table indexed by fewer terms is read by set intersection
 _REGEX_SET_CHUNK = 1000  # patterns per RE2 set: one set scan costs about as much as a few regexes
 _REGEX_SET_MAX_MEM = 32 << 20
 
@@ -104,7 +105,7 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "needs", "sids", "size")
+    __slots__ = ("evaluator", "needs", "second", "second_mask", "sids", "size")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -113,6 +114,9 @@ class _Group:
         # Term id sets besides the trigger that must each have a hit anywhere in the item for
         # the query to match: checked before evaluating it.
         self.needs: tuple[tuple[int, ...], ...] = ()
+        # A query decided by two required term sets: the second one, checked in its fields.
+        self.second: tuple[int, ...] = ()
+        self.second_mask = 0
 
 
 class _Item:
@@ -295,6 +299,12 @@ def _collect(key: int, start: int, end: int, flags: int, hits: list[tuple[int, i
     hits.append((key, end))
 
 
+# Per term id: the query groups it indexes (a list of tuples, the empty ones shared), with the
+# field mask its hits are read in: [(mask, groups per term id)].
+_Tables = list[tuple[int, list[tuple["_Group", ...]], frozenset[int] | None]]
+# (term ids, field mask): one of the terms must have a hit in one of the fields.
+_Clause = tuple[tuple[int, ...], int]
+
 # " term " -> [(shift from the hit's last index to the term's end, length, text to check when it
 # has non-word characters inside, term id)]
 _Anchored = dict[str, list[tuple[int, int, str | None, int]]]
@@ -377,6 +387,17 @@ class _HyperScanner:
                     add(tid, end)
 
 
+def _union(tables: _Tables, by_mask: list[set[int]]) -> set[_Group]:
+    """Return the groups indexed under the terms hit, each table read in its fields."""
+    out: set[_Group] = set()
+    for mask, table, keys in tables:
+        hit = by_mask[mask]
+        out.update(
+            chain.from_iterable(map(table.__getitem__, hit if keys is None else hit.intersection(keys)))
+        )
+    return out
+
+
 def available_engines() -> tuple[str, ...]:
     """Return the literal scanning engines this installation can use, fastest first."""
     return (HYPERSCAN, AHOCORASICK) if hyperscan is not None else (AHOCORASICK,)
@@ -409,7 +430,8 @@ class Matcher:
         # The same parsed object (callers share one per distinct text) is compiled once, found
         # without hashing its tree; the root is kept in the value so that its id is not reused.
         by_object: dict[int, tuple[Node, _Group]] = {}
-        triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
+        # id(group) -> the term id sets its query needs, each hit somewhere (cheapest first)
+        requirements: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._always: list[_Group] = []
         self._subscription_count = 0
         self.work = 0  # evaluation steps spent on costly operators (NEAR), summed over items
@@ -433,13 +455,12 @@ class Matcher:
                 if not needs:
                     self._always.append(group)
                 else:
-                    triggers[id(group)] = needs[0][1]
-                    group.needs = tuple(tids for _, tids in needs[1:])
+                    requirements[id(group)] = tuple(tids for _, tids in needs)
             by_object[id(root)] = (root, group)
             group.sids.append(sid)
         self._groups = list(groups.values())
         self._ids.atoms.clear()  # only needed while compiling
-        self._tid_groups, self._tid_sure = self._index_groups(triggers)
+        self._tables = self._index_groups(requirements)
         self._anchored, self._edged, self._edged_count = self._build_literals()
         self._literals = _Literals(self._ids)
         self._regex_sets, self._regexes, self._unset_regexes = self._build_regexes()
@@ -452,27 +473,84 @@ class Matcher:
 
     # ---------------------------------------------------------------- build
 
-    def _index_groups(
-        self, triggers: dict[int, tuple[int, ...]]
-    ) -> tuple[list[tuple[_Group, ...]], list[tuple[_Group, ...]]]:
-        """Return, per term id, the groups to evaluate when it is hit, and the groups it proves.
+    def _index_groups(self, requirements: dict[int, tuple[tuple[int, ...], ...]]) -> dict[str, _Tables]:
+        """Index every query group under the terms that decide it.
 
-        A one-term query over title and summary (AnyTerm, most queries) matches whenever one of
-        its terms is hit in those fields: it is never evaluated, only its terms are found later.
+        Most queries are decided by set operations on the hit term ids alone, with no Python
+        work per query ("set" queries): one term set (`kaspersky`, `vendor:X`), or a conjunction
+        of at most two required term sets (the action counts as one) and any number of
+        excluded ones (`vendor:X -title:report`, `"acme corp" action:ban`). Such a query
+        matches when its required sets have hits in their fields ("met": one set; "first" and
+        "second": two, intersected) and no excluded set has ("veto"). Every other query (NEAR,
+        OR of conjunctions, three or more required sets, pure negations) is evaluated, and only
+        when the term sets it needs all have a hit anywhere in the item: the two cheapest by
+        index ("cand", or "cand_first" and "cand_second"), the rest checked first
+        (`_Group.needs`): "sanctions NEAR/5 vendor:X" is not looked at for every item saying
+        "sanctions".
         """
-        by_tid: list[list[_Group]] = [[] for _ in range(self._ids.count)]
-        sure: list[list[_Group]] = [[] for _ in range(self._ids.count)]
+        for group in self._groups:  # pseudo-terms of excluded actions, before the tables are sized
+            evaluator = group.evaluator
+            if type(evaluator) is Conjunction:
+                for kind in evaluator.no_action:
+                    self._ids.action(kind)
+        build: dict[tuple[str, int], dict[int, list[_Group]]] = {}
+
+        def put(kind: str, clause: _Clause, group: _Group) -> None:
+            table = build.setdefault((kind, clause[1]), {})
+            for tid in clause[0]:
+                table.setdefault(tid, []).append(group)
+
         for group in self._groups:
             group.sids.sort()
             group.size = len(group.sids)
-            evaluator = group.evaluator
-            if type(evaluator) is AnyTerm and evaluator.field_mask == DEFAULT_MASK:
-                for tid in evaluator.tids:
-                    sure[tid].append(group)
+            decided = self._set_clauses(group.evaluator)
+            if decided is not None:
+                required, excluded = decided
+                if len(required) == 1:
+                    put("met", required[0], group)
+                else:  # indexed by the cheaper set, the other checked on the few groups found
+                    put("first", required[0], group)
+                    group.second, group.second_mask = required[1]
+                for clause in excluded:
+                    put("veto", clause, group)
                 continue
-            for tid in triggers.get(id(group), ()):
-                by_tid[tid].append(group)
-        return [tuple(groups) for groups in by_tid], [tuple(groups) for groups in sure]
+            needs = requirements.get(id(group), ())
+            if len(needs) == 1:
+                put("cand", (needs[0], 7), group)
+            elif needs:
+                put("cand_first", (needs[0], 7), group)
+                put("cand_second", (needs[1], 7), group)
+                group.needs = needs[2:]
+        count = self._ids.count
+        tables: dict[str, _Tables] = {
+            kind: [] for kind in ("met", "first", "veto", "cand", "cand_first", "cand_second")
+        }
+        for (kind, mask), by_tid in sorted(build.items()):
+            dense: list[tuple[_Group, ...]] = [()] * count
+            for tid, groups in by_tid.items():
+                dense[tid] = tuple(groups)
+            # A table of few terms is read through the hit terms it holds (a set intersection),
+            # a large one by looking every hit term up.
+            keys = frozenset(by_tid) if len(by_tid) < _SPARSE_TERMS else None
+            tables[kind].append((mask, dense, keys))
+        return tables
+
+    def _set_clauses(self, evaluator: Evaluator) -> tuple[list[_Clause], list[_Clause]] | None:
+        """Return a query's required and excluded term sets when they alone decide it, else None."""
+        if type(evaluator) is AnyTerm:
+            return [(evaluator.tids, evaluator.field_mask)], []
+        if type(evaluator) is not Conjunction:
+            return None
+        actions = self._ids.actions
+        required = list(evaluator.required)  # cheapest first
+        if evaluator.action is not None:  # an action holds when its pseudo-term is hit
+            required.append(((actions[evaluator.action],), DEFAULT_MASK))
+        if not 1 <= len(required) <= 2:
+            return None
+        excluded = list(evaluator.excluded) + [
+            ((actions[kind],), DEFAULT_MASK) for kind in evaluator.no_action
+        ]
+        return required, excluded
 
     def _build_literals(self) -> tuple[_Anchored, Any, int]:
         anchored: _Anchored = {}
@@ -604,12 +682,21 @@ class Matcher:
         if not hit and not self._always:
             return _NOTHING
 
-        # One-term queries hit in title or summary match without evaluation.
-        groups: list[_Group] = list(
-            set(chain.from_iterable(map(self._tid_sure.__getitem__, state.by_mask[DEFAULT_MASK])))
-        )
-        evidence: list[Evidence | None] = [None] * len(groups)
-        candidates = set(chain.from_iterable(map(self._tid_groups.__getitem__, hit)))
+        by_mask = state.by_mask
+        tables = self._tables
+        met = _union(tables["met"], by_mask)
+        for group in _union(tables["first"], by_mask):
+            if not by_mask[group.second_mask].isdisjoint(group.second):
+                met.add(group)
+        if met:
+            met.difference_update(_union(tables["veto"], by_mask))
+        groups = list(met)
+        evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
+        candidates = _union(tables["cand"], by_mask)
+        pairs = _union(tables["cand_first"], by_mask)
+        if pairs:
+            pairs.intersection_update(_union(tables["cand_second"], by_mask))
+            candidates.update(pairs)
         candidates.update(self._always)
         isdisjoint = hit.isdisjoint
         for group in candidates:
