@@ -82,7 +82,9 @@ HYPERSCAN, AHOCORASICK, AUTO = "hyperscan", "ahocorasick", "auto"
 # text scanned would have paid for the compile: about this many bytes of text per literal.
 _SWITCH_BYTES_PER_LITERAL = 1_000
 _SWITCH_MIN_BYTES = 256_000
-_SPARSE_TERMS = 2_000  # a group table indexed by fewer terms is read by set intersection
+# A group table indexed by fewer than this share of all terms is read by intersecting the hit
+# terms with its own (most hits then index nothing in it), a larger one by looking each hit up.
+_SPARSE_SHARE = 0.25
 _REGEX_SET_CHUNK = 1000  # patterns per RE2 set: one set scan costs about as much as a few regexes
 _REGEX_SET_MAX_MEM = 32 << 20
 
@@ -548,7 +550,7 @@ class Matcher:
                 dense[tid] = tuple(groups)
             # A table of few terms is read through the hit terms it holds (a set intersection),
             # a large one by looking every hit term up.
-            keys = frozenset(by_tid) if len(by_tid) < _SPARSE_TERMS else None
+            keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
             tables[kind].append((mask, dense, keys))
         return tables
 
