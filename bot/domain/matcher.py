@@ -24,10 +24,10 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from itertools import chain
+from itertools import chain, compress
+from operator import attrgetter, not_
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -107,7 +107,7 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "needs", "second", "second_mask", "sids", "size")
+    __slots__ = ("evaluator", "needs", "second", "sids", "size")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -116,9 +116,9 @@ class _Group:
         # Term id sets besides the trigger that must each have a hit anywhere in the item for
         # the query to match: checked before evaluating it.
         self.needs: tuple[tuple[int, ...], ...] = ()
-        # A query decided by two required term sets: the second one, checked in its fields.
+        # A query decided by two required term sets: the second one (checked in the fields of
+        # the table the group is in).
         self.second: tuple[int, ...] = ()
-        self.second_mask = 0
 
 
 class _Item:
@@ -200,6 +200,7 @@ _set_sid = Match.__dict__["subscription_id"].__set__  # the slot itself, past th
 _set_why = _Found.__dict__["_why"].__set__
 _sids_of = attrgetter("sids")
 _size_of = attrgetter("size")
+_second_of = attrgetter("second")
 
 
 class ItemMatches:
@@ -480,6 +481,10 @@ class Matcher:
         self._groups = list(groups.values())
         self._ids.atoms.clear()  # only needed while compiling
         self._tables = self._index_groups(requirements)
+        # Queries of two required term sets, by the fields of the second: [(mask, first tables)].
+        self._pair_tables = [
+            (int(kind[5:]), tables) for kind, tables in self._tables.items() if kind.startswith("first")
+        ]
         self._anchored, self._edged, self._edged_count = self._build_literals()
         self._literals = _Literals(self._ids)
         self._regex_sets, self._regexes, self._unset_regexes = self._build_regexes()
@@ -528,8 +533,8 @@ class Matcher:
                 if len(required) == 1:
                     put("met", required[0], group)
                 else:  # indexed by the cheaper set, the other checked on the few groups found
-                    put("first", required[0], group)
-                    group.second, group.second_mask = required[1]
+                    group.second, second_mask = required[1]
+                    put(f"first{second_mask}", required[0], group)
                 for clause in excluded:
                     put("veto", clause, group)
                 continue
@@ -542,7 +547,7 @@ class Matcher:
                 group.needs = needs[2:]
         count = self._ids.count
         tables: dict[str, _Tables] = {
-            kind: [] for kind in ("met", "first", "veto", "cand", "cand_first", "cand_second")
+            kind: [] for kind in ("met", "veto", "cand", "cand_first", "cand_second")
         }
         for (kind, mask), by_tid in sorted(build.items()):
             dense: list[tuple[_Group, ...]] = [()] * count
@@ -551,7 +556,7 @@ class Matcher:
             # A table of few terms is read through the hit terms it holds (a set intersection),
             # a large one by looking every hit term up.
             keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
-            tables[kind].append((mask, dense, keys))
+            tables.setdefault(kind, []).append((mask, dense, keys))
         return tables
 
     def _set_clauses(self, evaluator: Evaluator) -> tuple[list[_Clause], list[_Clause]] | None:
@@ -704,9 +709,11 @@ class Matcher:
         by_mask = state.by_mask
         tables = self._tables
         met = _union(tables["met"], by_mask)
-        for group in _union(tables["first"], by_mask):
-            if not by_mask[group.second_mask].isdisjoint(group.second):
-                met.add(group)
+        for second_mask, first_tables in self._pair_tables:
+            pairs = list(_union(first_tables, by_mask))
+            if pairs:  # keep those whose second term set has a hit too (no Python per group)
+                disjoint = by_mask[second_mask].isdisjoint
+                met.update(compress(pairs, map(not_, map(disjoint, map(_second_of, pairs)))))
         if met:
             met.difference_update(_union(tables["veto"], by_mask))
         groups = list(met)
