@@ -24,10 +24,10 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from itertools import chain, compress
-from operator import attrgetter, not_
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, compress
+from operator import attrgetter, not_
 from typing import Any
 
 import ahocorasick
@@ -235,12 +235,13 @@ class ItemMatches:
 
     def _why_of(self) -> dict[int, _Why]:
         whys = self._whys
-        if whys is None and self._item is not None:
-            item = self._item
+        if whys is None:
             whys = self._whys = {}
-            for group, evidence in zip(self._groups, self._evidence, strict=True):
-                whys.update(dict.fromkeys(group.sids, _Why(item, group, evidence)))
-        return whys or {}
+            item = self._item
+            if item is not None:
+                for group, evidence in zip(self._groups, self._evidence, strict=True):
+                    whys.update(dict.fromkeys(group.sids, _Why(item, group, evidence)))
+        return whys
 
     def terms_of(self, subscription_id: int) -> tuple[str, ...]:
         """Return the terms, as written in the item, that made one matching subscription match."""
@@ -719,10 +720,10 @@ class Matcher:
         groups = list(met)
         evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
         candidates = _union(tables["cand"], by_mask)
-        pairs = _union(tables["cand_first"], by_mask)
-        if pairs:
-            pairs.intersection_update(_union(tables["cand_second"], by_mask))
-            candidates.update(pairs)
+        both = _union(tables["cand_first"], by_mask)
+        if both:
+            both.intersection_update(_union(tables["cand_second"], by_mask))
+            candidates.update(both)
         candidates.update(self._always)
         isdisjoint = hit.isdisjoint
         for group in candidates:
