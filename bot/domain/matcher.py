@@ -107,7 +107,7 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "needs", "second", "sids", "size")
+    __slots__ = ("evaluator", "excluded", "needs", "second", "sids", "size")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -119,6 +119,8 @@ class _Group:
         # A query decided by two required term sets: the second one (checked in the fields of
         # the table the group is in).
         self.second: tuple[int, ...] = ()
+        # Term sets of which none may have a hit in its fields (a set query's exclusions).
+        self.excluded: tuple[_Clause, ...] = ()
 
 
 class _Item:
@@ -351,21 +353,22 @@ class _HyperScanner:
 
     def __init__(self, anchored: _Anchored) -> None:
         self._entries = [tuple(entries) for entries in anchored.values()]
-        # A key with one unchecked term, the usual case: its term id (else -1), and what to take
-        # from a hit's end offset in the words-only bytes to get the term's end in the text.
-        plain = [len(entries) == 1 and entries[0][2] is None for entries in self._entries]
-        self._plain_tid = [
-            entries[0][3] if ok else -1 for entries, ok in zip(self._entries, plain, strict=True)
-        ]
-        self._plain_back = [
-            entries[0][0] + 1 if ok else 0 for entries, ok in zip(self._entries, plain, strict=True)
+        # Each key's Hyperscan id says what to do with its hit, with no lookup (a table lookup
+        # per hit cost a third of the callback): a key with one unchecked term, the usual case,
+        # has id (term id << 2) | shift, the term ending `shift` + 1 before the hit's end offset
+        # in the words-only bytes; any other key has id (key index << 2) | 2.
+        ids = [
+            entries[0][3] << 2 | entries[0][0]
+            if len(entries) == 1 and entries[0][2] is None
+            else index << 2 | 2
+            for index, entries in enumerate(self._entries)
         ]
         single = hyperscan.HS_FLAG_SINGLEMATCH
         flags = [0 if any(e[2] is not None for e in entries) else single for entries in self._entries]
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         database.compile(
             expressions=[key.encode("utf-8", "surrogatepass") for key in anchored],
-            ids=list(range(len(flags))),
+            ids=ids,
             elements=len(flags),
             flags=flags,
             literal=True,
@@ -384,14 +387,11 @@ class _HyperScanner:
         if len(data) == len(words):  # ASCII: byte offsets are character offsets
             # The callback runs once per hit (55 per item at 100,000 subscriptions, each taking
             # the GIL back): a plain key is recorded at once, as it reports only its first hit.
-            tid_of, back_of = self._plain_tid, self._plain_back
-
             def on_hit(key: int, start: int, stop: int, flags: int, context: object) -> None:
-                tid = tid_of[key]
-                if tid < 0:
+                if key & 2:
                     rest.append((key, stop))
                 else:
-                    first[tid] = stop - back_of[key]
+                    first[key >> 2] = stop - 1 - (key & 1)
 
             self._database.scan(data, match_event_handler=on_hit, scratch=scratch)
             hits = rest
@@ -402,7 +402,10 @@ class _HyperScanner:
         entries_of = self._entries
         for key, stop in hits:
             last = stop - 1
-            for shift, size, check, tid in entries_of[key]:
+            if not key & 2:
+                add(key >> 2, last - (key & 1))
+                continue
+            for shift, size, check, tid in entries_of[key >> 2]:
                 end = last - shift
                 if check is None or text[end - size : end] == check:
                     add(tid, end)
@@ -505,8 +508,9 @@ class Matcher:
         work per query ("set" queries): one term set (`kaspersky`, `vendor:X`), or a conjunction
         of at most two required term sets (the action counts as one) and any number of
         excluded ones (`vendor:X -title:report`, `"acme corp" action:ban`). Such a query
-        matches when its required sets have hits in their fields ("met": one set; "first" and
-        "second": two, intersected) and no excluded set has ("veto"). Every other query (NEAR,
+        matches when its required sets have hits in their fields ("met": one set; "first": the
+        first of two, the second checked by C-level filters) and none of its excluded sets has
+        (checked on the few such queries found). Every other query (NEAR,
         OR of conjunctions, three or more required sets, pure negations) is evaluated, and only
         when the term sets it needs all have a hit anywhere in the item: the two cheapest by
         index ("cand", or "cand_first" and "cand_second"), the rest checked first
@@ -519,6 +523,7 @@ class Matcher:
                 for kind in evaluator.no_action:
                     self._ids.action(kind)
         build: dict[tuple[str, int], dict[int, list[_Group]]] = {}
+        vetoable: list[_Group] = []
 
         def put(kind: str, clause: _Clause, group: _Group) -> None:
             table = build.setdefault((kind, clause[1]), {})
@@ -536,8 +541,9 @@ class Matcher:
                 else:  # indexed by the cheaper set, the other checked on the few groups found
                     group.second, second_mask = required[1]
                     put(f"first{second_mask}", required[0], group)
-                for clause in excluded:
-                    put("veto", clause, group)
+                if excluded:
+                    group.excluded = tuple(excluded)
+                    vetoable.append(group)
                 continue
             needs = requirements.get(id(group), ())
             if len(needs) == 1:
@@ -547,9 +553,7 @@ class Matcher:
                 put("cand_second", (needs[1], 7), group)
                 group.needs = needs[2:]
         count = self._ids.count
-        tables: dict[str, _Tables] = {
-            kind: [] for kind in ("met", "veto", "cand", "cand_first", "cand_second")
-        }
+        tables: dict[str, _Tables] = {kind: [] for kind in ("met", "cand", "cand_first", "cand_second")}
         for (kind, mask), by_tid in sorted(build.items()):
             dense: list[tuple[_Group, ...]] = [()] * count
             for tid, groups in by_tid.items():
@@ -558,6 +562,7 @@ class Matcher:
             # a large one by looking every hit term up.
             keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
             tables.setdefault(kind, []).append((mask, dense, keys))
+        self._vetoable = frozenset(vetoable)
         return tables
 
     def _set_clauses(self, evaluator: Evaluator) -> tuple[list[_Clause], list[_Clause]] | None:
@@ -715,8 +720,11 @@ class Matcher:
             if pairs:  # keep those whose second term set has a hit too (no Python per group)
                 disjoint = by_mask[second_mask].isdisjoint
                 met.update(compress(pairs, map(not_, map(disjoint, map(_second_of, pairs)))))
-        if met:
-            met.difference_update(_union(tables["veto"], by_mask))
+        for group in met.intersection(self._vetoable):  # about 9 per item
+            for tids, mask in group.excluded:
+                if not by_mask[mask].isdisjoint(tids):
+                    met.discard(group)
+                    break
         groups = list(met)
         evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
         candidates = _union(tables["cand"], by_mask)
