@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, compress
@@ -530,22 +531,43 @@ class Matcher:
             for tid in clause[0]:
                 table.setdefault(tid, []).append(group)
 
-        for group in self._groups:
+        # Which of a query's term sets to index it by: the one fewest other queries combine
+        # with, then the rarest by the cost guess. A word that many queries pair with a name
+        # ("equipment" in `"acme" equipment` for 200 names) is common text; the names are not.
+        decided_of = [self._set_clauses(group.evaluator) for group in self._groups]
+        shared: Counter[int] = Counter()
+        for group, decided in zip(self._groups, decided_of, strict=True):
+            if decided is not None:
+                sets = [tids for tids, _ in decided[0]]
+            else:
+                sets = list(requirements.get(id(group), ()))
+            if len(sets) > 1:
+                for tids in sets:
+                    shared.update(tids)
+
+        def popularity(tids: tuple[int, ...]) -> int:
+            return sum(map(shared.__getitem__, tids))
+
+        for group, decided in zip(self._groups, decided_of, strict=True):
             group.sids.sort()
             group.size = len(group.sids)
-            decided = self._set_clauses(group.evaluator)
             if decided is not None:
                 required, excluded = decided
                 if len(required) == 1:
                     put("met", required[0], group)
-                else:  # indexed by the cheaper set, the other checked on the few groups found
-                    group.second, second_mask = required[1]
-                    put(f"first{second_mask}", required[0], group)
+                else:  # indexed by one set, the other checked on the few groups found
+                    first, second = required
+                    if popularity(second[0]) < popularity(first[0]):
+                        first, second = second, first
+                    group.second, second_mask = second
+                    put(f"first{second_mask}", first, group)
                 if excluded:
                     group.excluded = tuple(excluded)
                     vetoable.append(group)
                 continue
             needs = requirements.get(id(group), ())
+            if len(needs) > 1:  # stable: equally shared sets stay cheapest first
+                needs = tuple(sorted(needs, key=popularity))
             if len(needs) == 1:
                 put("cand", (needs[0], 7), group)
             elif needs:
