@@ -65,7 +65,7 @@ from bot.domain.query_eval import (
     TermIds,
     compile_query,
 )
-from bot.domain.text import FoldedText, is_word_char, words_only
+from bot.domain.text import FoldedText, is_word_char, words_only, words_only_bytes
 
 hyperscan: Any
 try:  # optional: wheels exist for Linux x86-64, macOS and Windows; elsewhere Aho-Corasick does it
@@ -379,13 +379,12 @@ class _HyperScanner:
 
     def scan(self, text: str, first: dict[int, int]) -> None:
         """Record in `first` every whole-word literal hit in the folded `text` (term id -> end)."""
-        words = words_only(text)
-        data = words.encode("utf-8", "surrogatepass")
+        data, same = words_only_bytes(text)
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self._database)
         rest: list[tuple[int, int]] = []  # raw hits whose key needs the loop below
-        if len(data) == len(words):  # ASCII: byte offsets are character offsets
+        if same:  # ASCII: byte offsets are character offsets
             # The callback runs once per hit (55 per item at 100,000 subscriptions, each taking
             # the GIL back): a plain key is recorded at once, as it reports only its first hit.
             def on_hit(key: int, start: int, stop: int, flags: int, context: object) -> None:
