@@ -15,8 +15,12 @@ How an item is matched, in this order:
    boundary. Terms without any word character (Han names) go into a second automaton over
    the folded field, walked only when the field has non-ASCII text or such a term is ASCII.
 3. Regexes are pre-filtered with RE2 sets; the item's action is a pseudo-term.
-4. Only the queries whose trigger terms were hit are evaluated (`evaluate.py`). Identical
-   queries are evaluated once per item, whatever the number of subscribers.
+4. Identical queries form one group, whatever the number of subscribers. Most groups (one
+   term set, or at most two required sets plus exclusions) are decided by set operations on
+   the hit term ids (`_index_groups`); the others are evaluated (`query_eval.py`), only when
+   every term set they need has a hit.
+5. The result (`ItemMatches`) lists the matching groups: subscription ids on demand, terms put
+   into words only when read, once per group.
 """
 
 from __future__ import annotations
