@@ -415,15 +415,13 @@ class _HyperScanner:
                     add(tid, end)
 
 
-def _union(tables: _Tables, by_mask: list[set[int]]) -> set[_Group]:
-    """Return the groups indexed under the terms hit, each table read in its fields."""
-    out: set[_Group] = set()
-    for mask, table, keys in tables:
-        hit = by_mask[mask]
-        out.update(
-            chain.from_iterable(map(table.__getitem__, hit if keys is None else hit.intersection(keys)))
-        )
-    return out
+def _indexed(tables: _Tables, by_mask: list[set[int]]) -> Iterator[_Group]:
+    """Yield the groups indexed under the terms hit (a group may come more than once)."""
+    parts = [
+        map(table.__getitem__, by_mask[mask] if keys is None else by_mask[mask].intersection(keys))
+        for mask, table, keys in tables
+    ]
+    return chain.from_iterable(chain.from_iterable(parts) if len(parts) > 1 else parts[0])
 
 
 def available_engines() -> tuple[str, ...]:
@@ -578,7 +576,7 @@ class Matcher:
                 put("cand_second", (needs[1], 7), group)
                 group.needs = needs[2:]
         count = self._ids.count
-        tables: dict[str, _Tables] = {kind: [] for kind in ("met", "cand", "cand_first", "cand_second")}
+        tables: dict[str, _Tables] = {}  # only the kinds some query is indexed in
         for (kind, mask), by_tid in sorted(build.items()):
             dense: list[tuple[_Group, ...]] = [()] * count
             for tid, groups in by_tid.items():
@@ -739,9 +737,9 @@ class Matcher:
 
         by_mask = state.by_mask
         tables = self._tables
-        met = _union(tables["met"], by_mask)
+        met = set(_indexed(tables["met"], by_mask)) if "met" in tables else set()
         for second_mask, first_tables in self._pair_tables:
-            pairs = list(_union(first_tables, by_mask))
+            pairs = list(_indexed(first_tables, by_mask))
             if pairs:  # keep those whose second term set has a hit too (no Python per group)
                 disjoint = by_mask[second_mask].isdisjoint
                 met.update(compress(pairs, map(not_, map(disjoint, map(_second_of, pairs)))))
@@ -752,11 +750,12 @@ class Matcher:
                     break
         groups = list(met)
         evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
-        candidates = _union(tables["cand"], by_mask)
-        both = _union(tables["cand_first"], by_mask)
-        if both:
-            both.intersection_update(_union(tables["cand_second"], by_mask))
-            candidates.update(both)
+        candidates = set(_indexed(tables["cand"], by_mask)) if "cand" in tables else set()
+        if "cand_first" in tables:
+            both = set(_indexed(tables["cand_first"], by_mask))
+            if both:
+                both.intersection_update(_indexed(tables["cand_second"], by_mask))
+                candidates.update(both)
         candidates.update(self._always)
         isdisjoint = hit.isdisjoint
         for group in candidates:
