@@ -535,7 +535,10 @@ class Matcher:
         # Which of a query's term sets to index it by: the one fewest other queries combine
         # with, then the rarest by the cost guess. A word that many queries pair with a name
         # ("equipment" in `"acme" equipment` for 200 names) is common text; the names are not.
-        decided_of = [self._set_clauses(group.evaluator) for group in self._groups]
+        decided_of = [
+            None if type(group.evaluator) is AnyTerm else self._set_clauses(group.evaluator)
+            for group in self._groups
+        ]
         shared: Counter[int] = Counter()
         for group, decided in zip(self._groups, decided_of, strict=True):
             if decided is not None:
@@ -545,6 +548,7 @@ class Matcher:
             if len(sets) > 1:
                 for tids in sets:
                     shared.update(tids)
+        met_tables: dict[int, dict[int, list[_Group]]] = {}  # one-term queries, most of them
 
         def popularity(tids: tuple[int, ...]) -> int:
             return sum(map(shared.__getitem__, tids))
@@ -552,6 +556,20 @@ class Matcher:
         for group, decided in zip(self._groups, decided_of, strict=True):
             group.sids.sort()
             group.size = len(group.sids)
+            evaluator = group.evaluator
+            if type(evaluator) is AnyTerm:
+                table = met_tables.get(evaluator.field_mask)
+                if table is None:
+                    table = met_tables[evaluator.field_mask] = build.setdefault(
+                        ("met", evaluator.field_mask), {}
+                    )
+                for tid in evaluator.tids:
+                    groups = table.get(tid)
+                    if groups is None:
+                        table[tid] = [group]
+                    else:
+                        groups.append(group)
+                continue
             if decided is not None:
                 required, excluded = decided
                 if len(required) == 1:
@@ -579,8 +597,8 @@ class Matcher:
         tables: dict[str, _Tables] = {}  # only the kinds some query is indexed in
         for (kind, mask), by_tid in sorted(build.items()):
             dense: list[tuple[_Group, ...]] = [()] * count
-            for tid, groups in by_tid.items():
-                dense[tid] = tuple(groups)
+            for tid, found in by_tid.items():
+                dense[tid] = tuple(found)
             # A table of few terms is read through the hit terms it holds (a set intersection),
             # a large one by looking every hit term up.
             keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
