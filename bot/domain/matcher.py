@@ -112,7 +112,7 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "excluded", "needs", "second", "sids", "size")
+    __slots__ = ("evaluator", "exclude", "excluded", "needs", "second", "sids", "size")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -126,6 +126,7 @@ class _Group:
         self.second: tuple[int, ...] = ()
         # Term sets of which none may have a hit in its fields (a set query's exclusions).
         self.excluded: tuple[_Clause, ...] = ()
+        self.exclude: tuple[int, ...] = ()  # the term set of the only one, if one
 
 
 class _Item:
@@ -208,6 +209,7 @@ _set_why = _Found.__dict__["_why"].__set__
 _sids_of = attrgetter("sids")
 _size_of = attrgetter("size")
 _second_of = attrgetter("second")
+_exclude_of = attrgetter("exclude")
 
 
 class ItemMatches:
@@ -603,7 +605,14 @@ class Matcher:
             # a large one by looking every hit term up.
             keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
             tables.setdefault(kind, []).append((mask, dense, keys))
-        self._vetoable = frozenset(vetoable)
+        # Groups with one exclusion, by its field mask (checked by C-level filters), and the rest.
+        excluding_one: dict[int, set[_Group]] = {}
+        for group in vetoable:
+            if len(group.excluded) == 1:
+                group.exclude, mask = group.excluded[0]
+                excluding_one.setdefault(mask, set()).add(group)
+        self._excluding_one = [(mask, frozenset(groups)) for mask, groups in sorted(excluding_one.items())]
+        self._excluding_more = frozenset(group for group in vetoable if len(group.excluded) > 1)
         return tables
 
     def _set_clauses(self, evaluator: Evaluator) -> tuple[list[_Clause], list[_Clause]] | None:
@@ -761,7 +770,13 @@ class Matcher:
             if pairs:  # keep those whose second term set has a hit too (no Python per group)
                 disjoint = by_mask[second_mask].isdisjoint
                 met.update(compress(pairs, map(not_, map(disjoint, map(_second_of, pairs)))))
-        for group in met.intersection(self._vetoable):  # about 9 per item
+        for mask, excluding in self._excluding_one:  # about 9 per item: C-level filters
+            checked = list(met.intersection(excluding))
+            if checked:
+                met.difference_update(
+                    compress(checked, map(not_, map(by_mask[mask].isdisjoint, map(_exclude_of, checked))))
+                )
+        for group in met.intersection(self._excluding_more):
             for tids, mask in group.excluded:
                 if not by_mask[mask].isdisjoint(tids):
                     met.discard(group)
