@@ -15,8 +15,12 @@ How an item is matched, in this order:
    boundary. Terms without any word character (Han names) go into a second automaton over
    the folded field, walked only when the field has non-ASCII text or such a term is ASCII.
 3. Regexes are pre-filtered with RE2 sets; the item's action is a pseudo-term.
-4. Only the queries whose trigger terms were hit are evaluated (`evaluate.py`). Identical
-   queries are evaluated once per item, whatever the number of subscribers.
+4. Identical queries form one group, whatever the number of subscribers. Most groups (one
+   term set, or at most two required sets plus exclusions) are decided by set operations on
+   the hit term ids (`_index_groups`); the others are evaluated (`query_eval.py`), only when
+   every term set they need has a hit.
+5. The result (`ItemMatches`) lists the matching groups: subscription ids on demand, terms put
+   into words only when read, once per group.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import chain, compress
+from operator import attrgetter, not_
 from typing import Any
 
 import ahocorasick
@@ -54,6 +60,7 @@ from bot.domain.query import (
 from bot.domain.query_eval import (
     DEFAULT_MASK,
     AnyTerm,
+    Conjunction,
     DocState,
     Evaluator,
     Evidence,
@@ -62,7 +69,7 @@ from bot.domain.query_eval import (
     TermIds,
     compile_query,
 )
-from bot.domain.text import FoldedText, is_word_char, words_only
+from bot.domain.text import FoldedText, is_word_char, words_only, words_only_bytes
 
 hyperscan: Any
 try:  # optional: wheels exist for Linux x86-64, macOS and Windows; elsewhere Aho-Corasick does it
@@ -80,11 +87,13 @@ HYPERSCAN, AHOCORASICK, AUTO = "hyperscan", "ahocorasick", "auto"
 # text scanned would have paid for the compile: about this many bytes of text per literal.
 _SWITCH_BYTES_PER_LITERAL = 1_000
 _SWITCH_MIN_BYTES = 256_000
+# A group table indexed by fewer than this share of all terms is read by intersecting the hit
+# terms with its own (most hits then index nothing in it), a larger one by looking each hit up.
+_SPARSE_SHARE = 0.25
 _REGEX_SET_CHUNK = 1000  # patterns per RE2 set: one set scan costs about as much as a few regexes
 _REGEX_SET_MAX_MEM = 32 << 20
 
 _ASCII_WORD = {chr(c): chr(c).isalnum() or c == ord("_") for c in range(128)}
-_by_subscription = attrgetter("subscription_id")
 _ATOM_TYPES = frozenset((Word, Phrase, Prefix, VendorTerm, Regex, Action))
 
 
@@ -103,11 +112,21 @@ class MatcherStats:
 class _Group:
     """The subscriptions sharing one compiled query."""
 
-    __slots__ = ("evaluator", "sids")
+    __slots__ = ("evaluator", "exclude", "excluded", "needs", "second", "sids", "size")
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
-        self.sids: list[int] = []
+        self.sids: list[int] = []  # sorted once built
+        self.size = 0
+        # Term id sets besides the trigger that must each have a hit anywhere in the item for
+        # the query to match: checked before evaluating it.
+        self.needs: tuple[tuple[int, ...], ...] = ()
+        # A query decided by two required term sets: the second one (checked in the fields of
+        # the table the group is in).
+        self.second: tuple[int, ...] = ()
+        # Term sets of which none may have a hit in its fields (a set query's exclusions).
+        self.excluded: tuple[_Clause, ...] = ()
+        self.exclude: tuple[int, ...] = ()  # the term set of the only one, if one
 
 
 class _Item:
@@ -127,25 +146,30 @@ class _Item:
             terms = self.reported[key] = _report(evidence, self.state, self.doc)
         return terms
 
+    def group_terms(self, group: _Group, evidence: Evidence | None) -> tuple[str, ...]:
+        """Return the terms of a group's query that matched this item (evidence found if None)."""
+        if evidence is None:  # not kept while matching: the query is evaluated again (same answer)
+            state = self.state
+            state.budget = MAX_QUERY_COST
+            evidence = group.evaluator.eval(state, DEFAULT_MASK) or []
+        return self.terms(evidence)
+
 
 class _Why:
-    """Why one query matched one item: its evidence, or the single-term query to ask for it."""
+    """Why one query group matched one item: put into words when first read."""
 
-    __slots__ = ("evidence", "item", "terms", "tids")
+    __slots__ = ("evidence", "group", "item", "terms")
 
-    def __init__(self, item: _Item, evidence: Evidence | None, tids: tuple[int, ...]) -> None:
+    def __init__(self, item: _Item, group: _Group, evidence: Evidence | None) -> None:
         self.item = item
+        self.group = group
         self.evidence = evidence
-        self.tids = tids
         self.terms: tuple[str, ...] | None = None
 
     def read(self) -> tuple[str, ...]:
         terms = self.terms
         if terms is None:
-            evidence = self.evidence
-            if evidence is None:  # a one-term query: its hits in title and summary
-                evidence = self.item.state.evidence(self.tids, DEFAULT_MASK)
-            terms = self.terms = self.item.terms(evidence)
+            terms = self.terms = self.item.group_terms(self.group, self.evidence)
         return terms
 
 
@@ -182,14 +206,67 @@ class _Found(Match):
 _new = object.__new__
 _set_sid = Match.__dict__["subscription_id"].__set__  # the slot itself, past the frozen __setattr__
 _set_why = _Found.__dict__["_why"].__set__
+_sids_of = attrgetter("sids")
+_size_of = attrgetter("size")
+_second_of = attrgetter("second")
+_exclude_of = attrgetter("exclude")
 
 
-def _found(sids: list[int], why: _Why, out: list[Match]) -> None:
-    for sid in sids:
-        match = _new(_Found)
-        _set_sid(match, sid)
-        _set_why(match, why)
-        out.append(match)
+class ItemMatches:
+    """The subscriptions matching one item, kept per query group: ids now, terms when read.
+
+    Subscriptions with the same query share one group (at 100,000 subscriptions an item
+    matches about 80 subscriptions in 30 groups), so matching does no work per subscription:
+    `subscription_ids` lists them, `terms_of` puts one group's terms into words when asked,
+    and iterating makes `Match` objects (in subscription id order), for callers that want them.
+    """
+
+    __slots__ = ("_evidence", "_groups", "_item", "_whys")
+
+    def __init__(self, item: _Item | None, groups: list[_Group], evidence: list[Evidence | None]) -> None:
+        self._item = item
+        self._groups = groups  # matched groups; evidence[i] is groups[i]'s, or None (found on read)
+        self._evidence = evidence
+        self._whys: dict[int, _Why] | None = None  # subscription id -> its group's reasons, when asked
+
+    def __len__(self) -> int:
+        return sum(map(_size_of, self._groups))
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def subscription_ids(self) -> list[int]:
+        """Return the matching subscriptions' ids, in order."""
+        groups = self._groups
+        if len(groups) == 1:
+            return list(groups[0].sids)
+        return sorted(chain.from_iterable(map(_sids_of, groups)))
+
+    def _why_of(self) -> dict[int, _Why]:
+        whys = self._whys
+        if whys is None:
+            whys = self._whys = {}
+            item = self._item
+            if item is not None:
+                for group, evidence in zip(self._groups, self._evidence, strict=True):
+                    whys.update(dict.fromkeys(group.sids, _Why(item, group, evidence)))
+        return whys
+
+    def terms_of(self, subscription_id: int) -> tuple[str, ...]:
+        """Return the terms, as written in the item, that made one matching subscription match."""
+        return self._why_of()[subscription_id].read()
+
+    def __iter__(self) -> Iterator[Match]:
+        """Yield a `Match` per subscription, by subscription id; terms are found when read."""
+        whys = self._why_of()
+        for sid in self.subscription_ids():
+            match = _new(_Found)
+            _set_sid(match, sid)
+            _set_why(match, whys[sid])
+            yield match
+
+
+_NOTHING = ItemMatches(None, [], [])
 
 
 class _Literals:
@@ -235,6 +312,12 @@ def _collect(key: int, start: int, end: int, flags: int, hits: list[tuple[int, i
     hits.append((key, end))
 
 
+# Per term id: the query groups it indexes (a list of tuples, the empty ones shared), with the
+# field mask its hits are read in: [(mask, groups per term id)].
+_Tables = list[tuple[int, list[tuple["_Group", ...]], frozenset[int] | None]]
+# (term ids, field mask): one of the terms must have a hit in one of the fields.
+_Clause = tuple[tuple[int, ...], int]
+
 # " term " -> [(shift from the hit's last index to the term's end, length, text to check when it
 # has non-word characters inside, term id)]
 _Anchored = dict[str, list[tuple[int, int, str | None, int]]]
@@ -252,8 +335,9 @@ class _AhoScanner:
         automaton.make_automaton()
         self._automaton = automaton
 
-    def scan(self, text: str, add: Any) -> None:
-        """Call add(term id, end) for every whole-word literal hit in the folded `text`."""
+    def scan(self, text: str, first: dict[int, int]) -> None:
+        """Record in `first` every whole-word literal hit in the folded `text` (term id -> end)."""
+        add = first.setdefault
         # In words_only(text) index i is text's i - 1; a hit's last index is its closing space
         # (a word) or its last character (a prefix).
         for last, entries in self._automaton.iter(words_only(text)):
@@ -276,17 +360,22 @@ class _HyperScanner:
 
     def __init__(self, anchored: _Anchored) -> None:
         self._entries = [tuple(entries) for entries in anchored.values()]
-        # (term id, shift) for a key with one unchecked term, the usual case: no inner loop.
-        self._plain = [
-            (entries[0][3], entries[0][0]) if len(entries) == 1 and entries[0][2] is None else None
-            for entries in self._entries
+        # Each key's Hyperscan id says what to do with its hit, with no lookup (a table lookup
+        # per hit cost a third of the callback): a key with one unchecked term, the usual case,
+        # has id (term id << 2) | shift, the term ending `shift` + 1 before the hit's end offset
+        # in the words-only bytes; any other key has id (key index << 2) | 2.
+        ids = [
+            entries[0][3] << 2 | entries[0][0]
+            if len(entries) == 1 and entries[0][2] is None
+            else index << 2 | 2
+            for index, entries in enumerate(self._entries)
         ]
         single = hyperscan.HS_FLAG_SINGLEMATCH
         flags = [0 if any(e[2] is not None for e in entries) else single for entries in self._entries]
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         database.compile(
             expressions=[key.encode("utf-8", "surrogatepass") for key in anchored],
-            ids=list(range(len(flags))),
+            ids=ids,
             elements=len(flags),
             flags=flags,
             literal=True,
@@ -294,27 +383,47 @@ class _HyperScanner:
         self._database = database
         self._local = threading.local()
 
-    def scan(self, text: str, add: Any) -> None:
-        """Call add(term id, end) for every whole-word literal hit in the folded `text`."""
-        words = words_only(text)
-        data = words.encode("utf-8", "surrogatepass")
+    def scan(self, text: str, first: dict[int, int]) -> None:
+        """Record in `first` every whole-word literal hit in the folded `text` (term id -> end)."""
+        data, same = words_only_bytes(text)
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self._database)
-        hits: list[tuple[int, int]] = []
-        self._database.scan(data, match_event_handler=_collect, context=hits, scratch=scratch)
-        same = len(data) == len(words)  # ASCII: byte offsets are character offsets
-        entries_of, plain_of = self._entries, self._plain
+        rest: list[tuple[int, int]] = []  # raw hits whose key needs the loop below
+        if same:  # ASCII: byte offsets are character offsets
+            # The callback runs once per hit (55 per item at 100,000 subscriptions, each taking
+            # the GIL back): a plain key is recorded at once, as it reports only its first hit.
+            def on_hit(key: int, start: int, stop: int, flags: int, context: object) -> None:
+                if key & 2:
+                    rest.append((key, stop))
+                else:
+                    first[key >> 2] = stop - 1 - (key & 1)
+
+            self._database.scan(data, match_event_handler=on_hit, scratch=scratch)
+            hits = rest
+        else:
+            self._database.scan(data, match_event_handler=_collect, context=rest, scratch=scratch)
+            hits = [(key, len(data[:stop].decode("utf-8", "surrogatepass"))) for key, stop in rest]
+        add = first.setdefault
+        entries_of = self._entries
         for key, stop in hits:
-            last = (stop if same else len(data[:stop].decode("utf-8", "surrogatepass"))) - 1
-            plain = plain_of[key]
-            if plain is not None:
-                add(plain[0], last - plain[1])
+            last = stop - 1
+            if not key & 2:
+                add(key >> 2, last - (key & 1))
                 continue
-            for shift, size, check, tid in entries_of[key]:
+            for shift, size, check, tid in entries_of[key >> 2]:
                 end = last - shift
                 if check is None or text[end - size : end] == check:
                     add(tid, end)
+
+
+def _indexed(tables: _Tables, by_mask: list[set[int]]) -> Iterator[_Group]:
+    """Yield the groups indexed under the terms hit (a group may come more than once)."""
+    parts = [
+        map(table.__getitem__, by_mask[mask] if keys is None else by_mask[mask].intersection(keys))
+        for mask, table, keys in tables
+    ]
+    return chain.from_iterable(chain.from_iterable(parts) if len(parts) > 1 else parts[0])
 
 
 def available_engines() -> tuple[str, ...]:
@@ -349,7 +458,8 @@ class Matcher:
         # The same parsed object (callers share one per distinct text) is compiled once, found
         # without hashing its tree; the root is kept in the value so that its id is not reused.
         by_object: dict[int, tuple[Node, _Group]] = {}
-        triggers: dict[int, tuple[int, ...]] = {}  # id(group) -> its trigger terms
+        # id(group) -> the term id sets its query needs, each hit somewhere (cheapest first)
+        requirements: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._always: list[_Group] = []
         self._subscription_count = 0
         self.work = 0  # evaluation steps spent on costly operators (NEAR), summed over items
@@ -365,20 +475,24 @@ class Matcher:
                 continue
             self._scan_source = self._scan_source or _mentions_source(root)
             self._uses_actions = self._uses_actions or _mentions_action(root)
-            evaluator, trigger = compile_query(root, self._ids)
+            evaluator, needs = compile_query(root, self._ids)
             key = getattr(evaluator, "key", root)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Group(evaluator)
-                if trigger is None:
+                if not needs:
                     self._always.append(group)
                 else:
-                    triggers[id(group)] = trigger[1]
+                    requirements[id(group)] = tuple(tids for _, tids in needs)
             by_object[id(root)] = (root, group)
             group.sids.append(sid)
         self._groups = list(groups.values())
         self._ids.atoms.clear()  # only needed while compiling
-        self._tid_groups, self._tid_sure = self._index_groups(triggers)
+        self._tables = self._index_groups(requirements)
+        # Queries of two required term sets, by the fields of the second: [(mask, first tables)].
+        self._pair_tables = [
+            (int(kind[5:]), tables) for kind, tables in self._tables.items() if kind.startswith("first")
+        ]
         self._anchored, self._edged, self._edged_count = self._build_literals()
         self._literals = _Literals(self._ids)
         self._regex_sets, self._regexes, self._unset_regexes = self._build_regexes()
@@ -391,26 +505,132 @@ class Matcher:
 
     # ---------------------------------------------------------------- build
 
-    def _index_groups(
-        self, triggers: dict[int, tuple[int, ...]]
-    ) -> tuple[list[tuple[_Group, ...]], list[tuple[_Group, ...]]]:
-        """Return, per term id, the groups to evaluate when it is hit, and the groups it proves.
+    def _index_groups(self, requirements: dict[int, tuple[tuple[int, ...], ...]]) -> dict[str, _Tables]:
+        """Index every query group under the terms that decide it.
 
-        A one-term query over title and summary (AnyTerm, most queries) matches whenever one of
-        its terms is hit in those fields: it is never evaluated, only its terms are found later.
+        Most queries are decided by set operations on the hit term ids alone, with no Python
+        work per query ("set" queries): one term set (`kaspersky`, `vendor:X`), or a conjunction
+        of at most two required term sets (the action counts as one) and any number of
+        excluded ones (`vendor:X -title:report`, `"acme corp" action:ban`). Such a query
+        matches when its required sets have hits in their fields ("met": one set; "first": the
+        first of two, the second checked by C-level filters) and none of its excluded sets has
+        (checked on the few such queries found). Every other query (NEAR,
+        OR of conjunctions, three or more required sets, pure negations) is evaluated, and only
+        when the term sets it needs all have a hit anywhere in the item: the two cheapest by
+        index ("cand", or "cand_first" and "cand_second"), the rest checked first
+        (`_Group.needs`): "sanctions NEAR/5 vendor:X" is not looked at for every item saying
+        "sanctions".
         """
-        by_tid: list[list[_Group]] = [[] for _ in range(self._ids.count)]
-        sure: list[list[_Group]] = [[] for _ in range(self._ids.count)]
-        for group in self._groups:
-            group.sids.sort()
+        for group in self._groups:  # pseudo-terms of excluded actions, before the tables are sized
             evaluator = group.evaluator
-            if type(evaluator) is AnyTerm and evaluator.field_mask == DEFAULT_MASK:
+            if type(evaluator) is Conjunction:
+                for kind in evaluator.no_action:
+                    self._ids.action(kind)
+        build: dict[tuple[str, int], dict[int, list[_Group]]] = {}
+        vetoable: list[_Group] = []
+
+        def put(kind: str, clause: _Clause, group: _Group) -> None:
+            table = build.setdefault((kind, clause[1]), {})
+            for tid in clause[0]:
+                table.setdefault(tid, []).append(group)
+
+        # Which of a query's term sets to index it by: the one fewest other queries combine
+        # with, then the rarest by the cost guess. A word that many queries pair with a name
+        # ("equipment" in `"acme" equipment` for 200 names) is common text; the names are not.
+        decided_of = [
+            None if type(group.evaluator) is AnyTerm else self._set_clauses(group.evaluator)
+            for group in self._groups
+        ]
+        shared: Counter[int] = Counter()
+        for group, decided in zip(self._groups, decided_of, strict=True):
+            if decided is not None:
+                sets = [tids for tids, _ in decided[0]]
+            else:
+                sets = list(requirements.get(id(group), ()))
+            if len(sets) > 1:
+                for tids in sets:
+                    shared.update(tids)
+        met_tables: dict[int, dict[int, list[_Group]]] = {}  # one-term queries, most of them
+
+        def popularity(tids: tuple[int, ...]) -> int:
+            return sum(map(shared.__getitem__, tids))
+
+        for group, decided in zip(self._groups, decided_of, strict=True):
+            group.sids.sort()
+            group.size = len(group.sids)
+            evaluator = group.evaluator
+            if type(evaluator) is AnyTerm:
+                table = met_tables.get(evaluator.field_mask)
+                if table is None:
+                    table = met_tables[evaluator.field_mask] = build.setdefault(
+                        ("met", evaluator.field_mask), {}
+                    )
                 for tid in evaluator.tids:
-                    sure[tid].append(group)
+                    groups = table.get(tid)
+                    if groups is None:
+                        table[tid] = [group]
+                    else:
+                        groups.append(group)
                 continue
-            for tid in triggers.get(id(group), ()):
-                by_tid[tid].append(group)
-        return [tuple(groups) for groups in by_tid], [tuple(groups) for groups in sure]
+            if decided is not None:
+                required, excluded = decided
+                if len(required) == 1:
+                    put("met", required[0], group)
+                else:  # indexed by one set, the other checked on the few groups found
+                    first, second = required
+                    if popularity(second[0]) < popularity(first[0]):
+                        first, second = second, first
+                    group.second, second_mask = second
+                    put(f"first{second_mask}", first, group)
+                if excluded:
+                    group.excluded = tuple(excluded)
+                    vetoable.append(group)
+                continue
+            needs = requirements.get(id(group), ())
+            if len(needs) > 1:  # stable: equally shared sets stay cheapest first
+                needs = tuple(sorted(needs, key=popularity))
+            if len(needs) == 1:
+                put("cand", (needs[0], 7), group)
+            elif needs:
+                put("cand_first", (needs[0], 7), group)
+                put("cand_second", (needs[1], 7), group)
+                group.needs = needs[2:]
+        count = self._ids.count
+        tables: dict[str, _Tables] = {}  # only the kinds some query is indexed in
+        for (kind, mask), by_tid in sorted(build.items()):
+            dense: list[tuple[_Group, ...]] = [()] * count
+            for tid, found in by_tid.items():
+                dense[tid] = tuple(found)
+            # A table of few terms is read through the hit terms it holds (a set intersection),
+            # a large one by looking every hit term up.
+            keys = frozenset(by_tid) if len(by_tid) < count * _SPARSE_SHARE else None
+            tables.setdefault(kind, []).append((mask, dense, keys))
+        # Groups with one exclusion, by its field mask (checked by C-level filters), and the rest.
+        excluding_one: dict[int, set[_Group]] = {}
+        for group in vetoable:
+            if len(group.excluded) == 1:
+                group.exclude, mask = group.excluded[0]
+                excluding_one.setdefault(mask, set()).add(group)
+        self._excluding_one = [(mask, frozenset(groups)) for mask, groups in sorted(excluding_one.items())]
+        self._excluding_more = frozenset(group for group in vetoable if len(group.excluded) > 1)
+        return tables
+
+    def _set_clauses(self, evaluator: Evaluator) -> tuple[list[_Clause], list[_Clause]] | None:
+        """Return a query's required and excluded term sets when they alone decide it, else None."""
+        if type(evaluator) is AnyTerm:
+            return [(evaluator.tids, evaluator.field_mask)], []
+        if type(evaluator) is not Conjunction:
+            return None
+        actions = self._ids.actions
+        required = list(evaluator.required)  # cheapest first
+        if evaluator.action is not None:  # an action holds when its pseudo-term is hit
+            required.append(((actions[evaluator.action],), DEFAULT_MASK))
+        if not 1 <= len(required) <= 2:
+            return None
+        excluded = list(evaluator.excluded) + [
+            ((actions[kind],), DEFAULT_MASK) for kind in evaluator.no_action
+        ]
+        return required, excluded
 
     def _build_literals(self) -> tuple[_Anchored, Any, int]:
         anchored: _Anchored = {}
@@ -514,6 +734,10 @@ class Matcher:
 
         The terms of each match are put into words when first read (`Match.terms`).
         """
+        return list(self.match_item(doc))
+
+    def match_item(self, doc: MatchDoc) -> ItemMatches:
+        """Return the subscriptions matching `doc`, per query group (see `ItemMatches`)."""
         fields: list[FoldedText | None] = [
             FoldedText(doc.title),
             FoldedText(doc.summary),
@@ -536,42 +760,70 @@ class Matcher:
         state.index_hits()
         hit = state.by_mask[7]
         if not hit and not self._always:
-            return []
+            return _NOTHING
 
-        tid_groups, tid_sure = self._tid_groups, self._tid_sure
-        candidates: set[_Group] = set(self._always)
-        for tid in hit:
-            candidates.update(tid_groups[tid])
-        sure: set[_Group] = set()
-        for tid in state.by_mask[DEFAULT_MASK]:
-            sure.update(tid_sure[tid])
-        item = _Item(doc, state)
-        out: list[Match] = []
-        for group in sure:
-            _found(group.sids, _Why(item, None, group.evaluator.tids), out)  # type: ignore[attr-defined]
+        by_mask = state.by_mask
+        tables = self._tables
+        met = set(_indexed(tables["met"], by_mask)) if "met" in tables else set()
+        for second_mask, first_tables in self._pair_tables:
+            pairs = list(_indexed(first_tables, by_mask))
+            if pairs:  # keep those whose second term set has a hit too (no Python per group)
+                disjoint = by_mask[second_mask].isdisjoint
+                met.update(compress(pairs, map(not_, map(disjoint, map(_second_of, pairs)))))
+        for mask, excluding in self._excluding_one:  # about 9 per item: C-level filters
+            checked = list(met.intersection(excluding))
+            if checked:
+                met.difference_update(
+                    compress(checked, map(not_, map(by_mask[mask].isdisjoint, map(_exclude_of, checked))))
+                )
+        for group in met.intersection(self._excluding_more):
+            for tids, mask in group.excluded:
+                if not by_mask[mask].isdisjoint(tids):
+                    met.discard(group)
+                    break
+        groups = list(met)
+        evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
+        candidates = set(_indexed(tables["cand"], by_mask)) if "cand" in tables else set()
+        if "cand_first" in tables:
+            both = set(_indexed(tables["cand_first"], by_mask))
+            if both:
+                both.intersection_update(_indexed(tables["cand_second"], by_mask))
+                candidates.update(both)
+        candidates.update(self._always)
+        isdisjoint = hit.isdisjoint
         for group in candidates:
-            state.budget = MAX_QUERY_COST  # each query gets its own budget on each item
-            try:
-                evidence = group.evaluator.eval(state, DEFAULT_MASK)
-            except OverBudget:
-                self.over_budget += 1
-                log.warning("a query used up its evaluation budget on one item; it does not match it")
-                continue
-            finally:
-                self.work += MAX_QUERY_COST - state.budget
-            if evidence is not None:
-                _found(group.sids, _Why(item, evidence, ()), out)
-        if len(sure) + len(candidates) > 1:
-            out.sort(key=_by_subscription)
-        return out
+            for need in group.needs:
+                if isdisjoint(need):
+                    break  # a term the query needs is nowhere in the item
+            else:
+                evaluator = group.evaluator
+                if type(evaluator) is Conjunction:
+                    if evaluator.holds(state):  # evidence found only if its terms are read
+                        groups.append(group)
+                        evidence.append(None)
+                    continue
+                state.budget = MAX_QUERY_COST  # each query gets its own budget on each item
+                try:
+                    found = evaluator.eval(state, DEFAULT_MASK)
+                except OverBudget:
+                    self.over_budget += 1
+                    log.warning("a query used up its evaluation budget on one item; it does not match it")
+                    continue
+                finally:
+                    self.work += MAX_QUERY_COST - state.budget
+                if found is not None:
+                    groups.append(group)
+                    evidence.append(found)
+        if not groups:
+            return _NOTHING
+        return ItemMatches(_Item(doc, state), groups, evidence)
 
     def _scan(self, text: str, first: dict[int, int]) -> None:
         """Record in `first` every literal occurring in `text` as a whole word (id -> end)."""
-        add = first.setdefault
         if self._scanner is not None:
-            self._scanner.scan(text, add)
+            self._scanner.scan(text, first)
         if self._edged is not None and (self._edged_ascii or not text.isascii()):
-            self._scan_edged(text, add)
+            self._scan_edged(text, first.setdefault)
 
     def _scan_edged(self, text: str, add: Any) -> None:
         size = len(text)

@@ -4,8 +4,9 @@ Most real queries are a conjunction of term sets ("vendor:X action:any", "a b -c
 "(ban OR fine) huawei"): those compile to `Conjunction`, checked with a few C-level set
 operations. The rest (NEAR, OR over AND groups) walk a small tree of evaluators.
 
-Every compiled query also gets a *trigger*: term ids one of which must be hit for it to match,
-so the matcher evaluates it only for items that hit one of them.
+Every compiled query also gets its *requirements*: term id sets, each of which must have a hit
+for the query to match (cheapest first). The matcher indexes a query under the first (its
+trigger) and evaluates it only for items that hit one of those and every other set too.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ Position = tuple[int, int, int, Evidence]
 # (cost, term ids): one of the terms must be hit for a node to match. Cost steers AND to its
 # rarest part: actions and short words are common, long phrases are rare.
 Trigger = tuple[int, tuple[int, ...]]
+# Triggers that must all hold for a node to match, cheapest first (empty: no requirement known).
+Requirements = tuple[Trigger, ...]
 
 
 class OverBudget(RegwatchError):
@@ -204,6 +207,19 @@ class Conjunction(Evaluator):
         self.excluded = excluded
         self.action = action
         self.no_action = no_action
+
+    def holds(self, doc: DocState) -> bool:
+        """Tell whether the conjunction matches `doc` (what `eval` decides, without evidence)."""
+        by_mask = doc.by_mask
+        for tids, field_mask in self.required:
+            if by_mask[field_mask].isdisjoint(tids):
+                return False
+        for tids, field_mask in self.excluded:
+            if not by_mask[field_mask].isdisjoint(tids):
+                return False
+        if self.action is not None and not _action_holds(self.action, doc.action):
+            return False
+        return not any(_action_holds(kind, doc.action) for kind in self.no_action)
 
     def eval(self, doc: DocState, mask: int) -> Evidence | None:
         by_mask = doc.by_mask
@@ -428,15 +444,16 @@ class TermIds:
         return self._new(self.actions, kind)
 
 
-def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
-    """Compile a query root to an evaluator and its trigger (None: evaluate for every item)."""
+def compile_query(root: Node, ids: TermIds) -> tuple[Evaluator, Requirements]:
+    """Compile a query root to an evaluator and its requirements (empty: evaluate for every item)."""
     if type(root) in _TERM_ATOMS:  # one term, most queries: what _conjunction gives, directly
         tids, cost = _atom_ids(root, ids)  # type: ignore[arg-type]
-        return AnyTerm(tids, DEFAULT_MASK), (cost, tids)
+        return AnyTerm(tids, DEFAULT_MASK), ((cost, tids),)
     conjunction = _conjunction(root, DEFAULT_MASK, ids)
     if conjunction is not None:
         return conjunction
-    return _tree(root, DEFAULT_MASK, ids)
+    evaluator, needs = _tree(root, DEFAULT_MASK, ids)
+    return evaluator, _sorted(needs)
 
 
 # ---------------------------------------------------------------- conjunctions
@@ -464,7 +481,7 @@ def _literal_set(node: Node, mask: int, ids: TermIds) -> tuple[_Clause, int] | N
     return None
 
 
-def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigger | None] | None:
+def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Requirements] | None:
     children = root.children if isinstance(root, And) else (root,)
     required: list[tuple[_Clause, int]] = []
     excluded: list[_Clause] = []
@@ -493,14 +510,14 @@ def _conjunction(root: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigge
     triggers: list[Trigger] = [(cost, clause[0]) for clause, cost in required]
     if action is not None:
         triggers.append((_ACTION_COST[action == "any"], (ids.action(action),)))
-    trigger = min(triggers, key=lambda trigger: trigger[0]) if triggers else None
+    needs = _sorted(triggers)
     if len(required) == 1 and not excluded and action is None and not no_action:
         (tids, field_mask), _ = required[0]
-        return AnyTerm(tids, field_mask), trigger
+        return AnyTerm(tids, field_mask), needs
     conjunction = Conjunction(
         tuple(clause for clause, _ in required), tuple(excluded), action, tuple(no_action)
     )
-    return conjunction, trigger
+    return conjunction, needs
 
 
 _ACTION_COST = {True: 1000, False: 300}
@@ -536,39 +553,39 @@ def _literal_cost(text: str) -> int:
 # ---------------------------------------------------------------- trees
 
 
-def _tree(node: Node, mask: int, ids: TermIds) -> tuple[Evaluator, Trigger | None]:
+def _tree(node: Node, mask: int, ids: TermIds) -> tuple[Evaluator, list[Trigger]]:
+    """Compile a node; its requirements: triggers that must all hold for it to match."""
     if isinstance(node, Word | Phrase | Prefix | VendorTerm | Regex):
         tids, cost = _atom_ids(node, ids)
-        return _Terms(tids), (cost, tids)
+        return _Terms(tids), [(cost, tids)]
     if isinstance(node, Action):
-        return _Action(node.kind), (_ACTION_COST[node.kind == "any"], (ids.action(node.kind),))
+        return _Action(node.kind), [(_ACTION_COST[node.kind == "any"], (ids.action(node.kind),))]
     if isinstance(node, Not):
         child, _ = _tree(node.child, mask, ids)
-        return _Not(child), None
+        return _Not(child), []
     if isinstance(node, InField):
         field_mask = FIELD_BITS[node.field]
-        child, trigger = _tree(node.child, field_mask, ids)
-        return _Field(field_mask, child), trigger
+        child, needs = _tree(node.child, field_mask, ids)
+        return _Field(field_mask, child), needs
     if isinstance(node, Near):
-        left, ltrigger = _tree(node.left, mask, ids)
-        right, rtrigger = _tree(node.right, mask, ids)
-        return _Near(left, right, node.distance), _cheapest([ltrigger, rtrigger])
+        left, lneeds = _tree(node.left, mask, ids)
+        right, rneeds = _tree(node.right, mask, ids)
+        return _Near(left, right, node.distance), lneeds + rneeds  # both sides must occur
     compiled = [_tree(child, mask, ids) for child in node.children]
     # Cheap, selective children first so AND stops early; NOT children (no trigger) last.
-    compiled.sort(key=lambda pair: pair[1][0] if pair[1] else 10**9)
+    compiled.sort(key=lambda pair: min(cost for cost, _ in pair[1]) if pair[1] else 10**9)
     children = tuple(evaluator for evaluator, _ in compiled)
-    triggers = [trigger for _, trigger in compiled]
     if isinstance(node, And):
-        return _And(children), _cheapest(triggers)
-    present = [trigger for trigger in triggers if trigger is not None]
-    if len(present) < len(triggers):
-        return _Or(children), None
-    return _Or(children), (
-        sum(cost for cost, _ in present),
-        tuple(sorted(set().union(*(tids for _, tids in present)))),
-    )
+        return _And(children), [need for _, needs in compiled for need in needs]
+    if any(not needs for _, needs in compiled):
+        return _Or(children), []
+    # One alternative must match, so one of the cheapest triggers of each must hold.
+    cheapest = [min(needs) for _, needs in compiled]
+    return _Or(children), [
+        (sum(cost for cost, _ in cheapest), tuple(sorted(set().union(*(tids for _, tids in cheapest)))))
+    ]
 
 
-def _cheapest(triggers: list[Trigger | None]) -> Trigger | None:
-    present = [trigger for trigger in triggers if trigger is not None]
-    return min(present, key=lambda trigger: trigger[0]) if present else None
+def _sorted(needs: list[Trigger]) -> Requirements:
+    """Return distinct requirements, cheapest first."""
+    return tuple(sorted(set(needs)))

@@ -109,25 +109,21 @@ def _fold_run(match: re.Match[str]) -> str:
 
 
 def _has_odd_space(text: str) -> bool:
-    # Chained `in` tests run at memchr speed; this is on every item's hot path.
-    return (
-        "  " in text
-        or "\n" in text
-        or "\t" in text
-        or "\r" in text
-        or "\x0b" in text
-        or "\x0c" in text
-        or "\x1c" in text
-        or "\x1d" in text
-        or "\x1e" in text
-        or "\x1f" in text
-    )
+    # On every item's hot path (ASCII text): one `in` at memchr speed and one pass of
+    # isprintable, which is False for every other ASCII whitespace (\t \n \r \x0b \x0c
+    # \x1c-\x1f) and for other control characters (then the split below changes nothing).
+    return "  " in text or not text.isprintable()
 
 
 def _collapse_spaces(text: str) -> str:
     """Replace every whitespace run by one space (same result as _WS.sub, faster)."""
     if text.isascii() and not _has_odd_space(text):
         return text
+    return _join_spaces(text)
+
+
+def _join_spaces(text: str) -> str:
+    """Replace every whitespace run by one space, by splitting."""
     joined = " ".join(text.split())
     if not joined:
         return " " if text else ""
@@ -141,7 +137,8 @@ def _collapse_spaces(text: str) -> str:
 def fold(text: str) -> str:
     """Return the case-, width- and accent-insensitive form of `text`, whitespace collapsed."""
     if text.isascii():
-        return _collapse_spaces(text.lower())
+        lowered = text.lower()
+        return _join_spaces(lowered) if _has_odd_space(lowered) else lowered
     folded = _NON_ASCII_RUN.sub(_fold_run, _collapse_spaces(text))
     # bytes.lower() lowers ASCII only, and folded clusters never contain ASCII capitals.
     return folded.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
@@ -188,6 +185,13 @@ def words_only(folded: str) -> str:
         folded = _NON_ASCII_NON_WORD.sub(_spaces, folded)
     data = folded.encode("utf-8", "surrogatepass").translate(_ASCII_NON_WORD_TO_SPACE)
     return " " + data.decode("utf-8", "surrogatepass") + " "
+
+
+def words_only_bytes(folded: str) -> tuple[bytes, bool]:
+    """Return `words_only(folded)` as UTF-8 bytes, and whether it is ASCII (offsets are the same)."""
+    if folded.isascii():  # the usual case: one table pass, no decoding back
+        return b" " + folded.encode("ascii").translate(_ASCII_NON_WORD_TO_SPACE) + b" ", True
+    return words_only(folded).encode("utf-8", "surrogatepass"), False
 
 
 # A position token for NEAR: a run of word characters, or one character of a no-space script.

@@ -69,17 +69,20 @@ def find_alerts(
         for audience in audiences:
             source_text = source_field(audience.name, it.page_title, it.heading)
             doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
-            matches = [
-                m for m in compiled.matcher.match(doc) if audience.sees(compiled.by_id[m.subscription_id])
-            ]
-            if not matches:
+            result = compiled.matcher.match_item(doc)
+            if not result:
+                continue
+            by_id = compiled.by_id
+            matched = [sid for sid in result.subscription_ids() if audience.sees(by_id[sid])]
+            if not matched:
                 continue
             if not it.classified:  # no query tests the action: the same matches, now explained
                 it = out[index] = _classified(source, it)
                 doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
-            for m in matches:
-                sub = found.subscriptions[m.subscription_id] = compiled.by_id[m.subscription_id]
-                found.matches.append(Match(index, sub.id, m.terms))
+            for sid in matched:
+                sub = found.subscriptions[sid] = by_id[sid]
+                terms = result.terms_of(sid)  # put into words once per query, not per subscription
+                found.matches.append(Match(index, sub.id, terms))
                 if sub.target in targets:
                     continue  # the store would ignore it: this item's link already alerts there
                 targets.add(sub.target)
@@ -88,7 +91,7 @@ def find_alerts(
                     it.verdict or Verdict(it.action),
                     _context(source, it),
                 )
-                found.alerts.append(NewAlert(index, sub.id, sub.target, m.terms, record))
+                found.alerts.append(NewAlert(index, sub.id, sub.target, terms, record))
     return found
 
 

@@ -462,11 +462,16 @@ def test_matcher_agrees_with_a_reference_evaluator(
     assume(queries)
     doc = MatchDoc(title=title, summary=summary, source="src", action=action)
     expected = [sid for sid, query in enumerate(queries) if _reference(query.root, doc)]
-    found = Matcher(enumerate(queries), engine).match(doc)
+    matcher = Matcher(enumerate(queries), engine)
+    found = matcher.match(doc)
     assert [match.subscription_id for match in found] == expected
     for match in found:
         for term in match.terms:
             assert fold(term) in fold(f"{title} {summary}")
+    grouped = matcher.match_item(doc)  # what the poller reads: the same, per query group
+    assert grouped.subscription_ids() == expected
+    assert len(grouped) == len(expected) and bool(grouped) == bool(expected)
+    assert [grouped.terms_of(sid) for sid in expected] == [match.terms for match in found]
 
 
 def test_auto_starts_on_aho_corasick_and_switches_to_hyperscan_once_it_pays(
@@ -517,3 +522,49 @@ def test_terms_are_found_when_read_and_equal_a_plain_match() -> None:
     assert pickle.loads(pickle.dumps(found[1])) == Match(2, ("HUAWEI", "ban"))
     assert dataclasses.asdict(found[1]) == {"subscription_id": 2, "terms": ("HUAWEI", "ban")}
     assert found[0] != Match(1, ("huawei",))
+
+
+@engines
+def test_match_item_lists_subscriptions_per_query_and_words_terms_when_asked(engine: str) -> None:
+    texts = {
+        10: "vendor:Huawei",
+        2: "vendor:Huawei",  # the same query: one group, two subscriptions
+        7: "huawei ban",
+        3: "huawei -title:report",
+        4: "huawei -title:ban",  # excluded: "ban" is in the title
+        5: "huawei action:ban",
+        6: "huawei action:fine",
+        8: "huawei -action:ban",
+        9: "huawei NEAR/2 ban",
+        11: "zte",
+    }
+    parsed: dict[str, Query] = {}
+    matcher = Matcher(
+        ((sid, parsed.setdefault(text, parse_query(text, CATALOG))) for sid, text in texts.items()), engine
+    )
+    doc = MatchDoc("Huawei ban upheld", "The ban on HUAWEI gear stays.", "x", action="ban")
+    item = matcher.match_item(doc)
+    assert item.subscription_ids() == [2, 3, 5, 7, 9, 10]
+    assert len(item) == 6
+    assert item.terms_of(7) == ("Huawei", "ban", "HUAWEI")
+    assert item.terms_of(9) == ("Huawei", "ban", "HUAWEI")
+    assert item.terms_of(2) == item.terms_of(10) == ("Huawei", "HUAWEI")
+    assert list(item) == matcher.match(doc)
+    assert not matcher.match_item(MatchDoc("Nothing here", "", "x"))
+    assert len(matcher.match_item(MatchDoc("Nothing here", "", "x"))) == 0
+
+
+@engines
+def test_a_word_many_queries_pair_with_names_is_not_what_they_are_found_by(engine: str) -> None:
+    # "equipment" is paired with 40 names: the queries are indexed by their names, and the answers
+    # are the same whichever of the two sets is checked first.
+    names = [f"vendor{index}" for index in range(40)]
+    queries = [(index, parse_query(f"{name} equipment", CATALOG)) for index, name in enumerate(names)]
+    queries.append((40, parse_query("equipment acme", CATALOG)))
+    matcher = Matcher(queries, engine)
+    assert (
+        matcher.match_item(MatchDoc("Telecom equipment", "rules for equipment", "x")).subscription_ids() == []
+    )
+    doc = MatchDoc("vendor3 equipment", "and Acme equipment, vendor39", "x")
+    assert [m.subscription_id for m in matcher.match(doc)] == [3, 39, 40]
+    assert matcher.match(doc)[0].terms == ("vendor3", "equipment")
