@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,15 @@ _COLS = (
     "id, name, query, target, guild_id, created_by, origin, mention_role_id, paused, paused_reason,"
     " origin_channel_id, paused_until, created_at"
 )
+# Each field's slot is set directly: a restart reads 100,000 subscriptions back, and the frozen
+# dataclass's __init__ (a keyword call, one object.__setattr__ per field) was half of that read.
+_FIELDS = tuple(f.name for f in fields(Subscription))
+if tuple(_COLS.replace(" ", "").split(",")) != _FIELDS:  # a new field must be read too
+    raise TypeError(f"Subscription's fields {_FIELDS} differ from the columns read: {_COLS}")
+(_id, _name, _query, _target, _guild, _by, _origin, _role, _paused, _reason, _channel, _until, _created) = (
+    getattr(Subscription, name).__set__ for name in _FIELDS
+)
+_new = object.__new__
 
 
 def _rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[Subscription]:
@@ -60,21 +69,21 @@ def _rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> li
 
 
 def _subscription(r: Any, when: Any) -> Subscription:
-    return Subscription(
-        id=r[0],
-        name=r[1],
-        query=r[2],
-        target=r[3],
-        guild_id=r[4],
-        created_by=r[5],
-        origin=r[6],
-        mention_role_id=r[7],
-        paused=bool(r[8]),
-        paused_reason=r[9],
-        origin_channel_id=r[10],
-        paused_until=when(r[11]),
-        created_at=when(r[12]),
-    )
+    sub: Subscription = _new(Subscription)
+    _id(sub, r[0])
+    _name(sub, r[1])
+    _query(sub, r[2])
+    _target(sub, r[3])
+    _guild(sub, r[4])
+    _by(sub, r[5])
+    _origin(sub, r[6])
+    _role(sub, r[7])
+    _paused(sub, bool(r[8]))
+    _reason(sub, r[9])
+    _channel(sub, r[10])
+    _until(sub, when(r[11]))
+    _created(sub, when(r[12]))
+    return sub
 
 
 _UNSEEN_TIME = object()

@@ -191,6 +191,24 @@ def test_paused_subscription_holds_its_alerts(db):
     assert outbox.due(db, NOW, kinds=("console",)) == []
 
 
+def test_a_subscription_read_back_equals_one_built_by_hand(db):
+    # Rows are read back by setting each field directly (bot/storage/subscriptions.py): every
+    # field must come back, typed as the dataclass says, equal and hashing like a built one.
+    made = subscriptions.add(
+        db, "kaspersky", "discord:123", NOW, name="k", guild_id=9, created_by="u1", origin="discord",
+        mention_role_id=5, origin_channel_id=7,
+    )  # fmt: skip
+    subscriptions.set_paused(db, made.id, "missing permission", NOW + timedelta(hours=1))
+    read = subscriptions.get(db, made.id)
+    by_hand = subscriptions.Subscription(
+        made.id, "k", "kaspersky", "discord:123", 9, "u1", "discord", 5, True, "missing permission",
+        origin_channel_id=7, paused_until=NOW + timedelta(hours=1), created_at=NOW,
+    )  # fmt: skip
+    assert read == by_hand and hash(read) == hash(by_hand) and read.paused is True
+    with pytest.raises(AttributeError):
+        read.query = "other"  # type: ignore[misc]  # still frozen
+
+
 def test_sync_config_replaces_config_sources_but_keeps_user_sources(db):
     sources.add(db, SourceConfig("mine", "https://mine.example/feed"), NOW, origin="cli")
     sources.sync_config(db, [SourceConfig("a", "https://a/feed"), SourceConfig("b", "https://b/feed")], NOW)
