@@ -200,23 +200,23 @@ def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tu
 
 
 def _sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:
-    stored: dict[str, list[tuple[int, str, str]]] = {}
-    for sub_id, name, query, target in db.execute(
-        "SELECT id, name, query, target FROM subscriptions WHERE origin = 'file'"
-    ).fetchall():
-        stored.setdefault(name, []).append((sub_id, query, target))
+    wanted = dict(entries)  # name -> query; a repeated name keeps its last query
+    # Names are unique (the column is): one stored row per name.
+    stored = {
+        name: (sub_id, query, target)
+        for sub_id, name, query, target in db.execute(
+            "SELECT id, name, query, target FROM subscriptions WHERE origin = 'file'"
+        ).fetchall()
+    }
     changed: list[tuple[str, int]] = []
-    new: dict[str, str] = {}  # name -> query; a repeated name keeps its last query
-    for name, query in entries:
-        rows = stored.get(name)
-        if rows is None:
+    new: dict[str, str] = {}
+    for name, query in wanted.items():
+        row = stored.get(name)
+        if row is None:
             new[name] = query
-            continue
-        for sub_id, old, target in rows:
-            if old != query or target != "console":
-                changed.append((query, sub_id))
-    names = {name for name, _ in entries}
-    gone = [(sub_id,) for name, rows in stored.items() if name not in names for sub_id, _, _ in rows]
+        elif row[1] != query or row[2] != "console":
+            changed.append((query, row[0]))
+    gone = [(row[0],) for name, row in stored.items() if name not in wanted]
     with db.atomic():
         db.conn.executemany("UPDATE subscriptions SET query = ?, target = 'console' WHERE id = ?", changed)
         db.conn.executemany(
