@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -193,13 +195,27 @@ def sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tu
     """Make the named console subscriptions match a subscriptions file; return (added, removed).
 
     Rows that already match the file are not written, so a restart with an unchanged file
-    leaves the subscriptions version alone and a running matcher is not rebuilt.
+    leaves the subscriptions version alone and a running matcher is not rebuilt. Each sync
+    records the file's digest with the subscriptions version it left: when both are the same at
+    the next start (no subscription changed since), the rows are not even read back.
     """
+    key = _FILE_DIGEST + hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+    synced, current = db.execute(
+        "SELECT (SELECT value FROM meta WHERE key = ?),"
+        " (SELECT value FROM meta WHERE key = 'subscriptions_version')",
+        (key,),
+    ).fetchone()
+    if synced is not None and synced == current:
+        return 0, 0
     with gc_paused():
-        return _sync_file(db, entries, now)
+        return _sync_file(db, entries, now, key)
 
 
-def _sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> tuple[int, int]:
+# Key prefix of the last synced file's digest in meta (its value: the version the sync left).
+_FILE_DIGEST = "subscriptions file:"  # no LIKE wildcard (_ or %) in it
+
+
+def _sync_file(db: Database, entries: list[tuple[str, str]], now: datetime, key: str) -> tuple[int, int]:
     wanted = dict(entries)  # name -> query; a repeated name keeps its last query
     # Names are unique (the column is): one stored row per name.
     stored = {
@@ -225,6 +241,11 @@ def _sync_file(db: Database, entries: list[tuple[str, str]], now: datetime) -> t
             [(name, query, iso(now)) for name, query in new.items()],
         )
         db.conn.executemany("DELETE FROM subscriptions WHERE id = ?", gone)
+        db.execute("DELETE FROM meta WHERE key LIKE ?", (_FILE_DIGEST + "%",))
+        db.execute(
+            "INSERT INTO meta (key, value) SELECT ?, value FROM meta WHERE key = 'subscriptions_version'",
+            (key,),
+        )
     return len(new), len(gone)
 
 

@@ -226,6 +226,24 @@ def test_subscription_version_moves_on_every_change(db):
     assert v0 < v1 < subscriptions.version(db)
 
 
+def test_sync_file_trusts_its_digest_only_while_no_subscription_changed(db):
+    # An unchanged file at start is recognised by its digest and the version the last sync left;
+    # any change to the subscriptions since (here a file row edited by hand) makes it compare
+    # the rows again, and put the file's back.
+    entries = [("kaspersky", "vendor:Kaspersky"), ("huawei", "vendor:Huawei")]
+    assert subscriptions.sync_file(db, entries, NOW) == (2, 0)
+    assert subscriptions.sync_file(db, entries, NOW) == (0, 0)
+    db.execute("UPDATE subscriptions SET query = 'zte', target = 'discord:1' WHERE name = 'huawei'")
+    assert subscriptions.sync_file(db, entries, NOW) == (0, 0)
+    stored = {s.name: (s.query, s.target) for s in subscriptions.list_subscriptions(db)}
+    assert stored == {"kaspersky": ("vendor:Kaspersky", "console"), "huawei": ("vendor:Huawei", "console")}
+    db.execute("DELETE FROM subscriptions WHERE name = 'kaspersky'")
+    assert subscriptions.sync_file(db, entries, NOW) == (1, 0)
+    assert subscriptions.sync_file(db, entries[:1], NOW) == (0, 1)
+    digests = db.execute("SELECT count(*) FROM meta WHERE key LIKE 'subscriptions file:%'").fetchone()[0]
+    assert digests == 1
+
+
 def test_sync_file_writes_only_what_changed(db):
     entries = [("kaspersky", "vendor:Kaspersky"), ("huawei", "vendor:Huawei"), ("zte", "vendor:ZTE")]
     assert subscriptions.sync_file(db, entries, NOW) == (3, 0)
