@@ -50,7 +50,7 @@ QUERIES = {
 }
 
 
-def run(db: Database, n: int, text: str) -> tuple[int, int, float, float, bool]:
+def run(db: Database, n: int, text: str) -> tuple[int, int, float, float, bool, bool]:
     """Time a preview like the command does: candidates from the index, then the exact query."""
     now = datetime.now(UTC)
     query = parse_query(text, VendorCatalog.load_default())
@@ -61,7 +61,8 @@ def run(db: Database, n: int, text: str) -> tuple[int, int, float, float, bool]:
     loaded = time.process_time()
     result = preview(stored, query, truncated=truncated, scanned=total)
     done = time.process_time()
-    return result.total, result.searched, loaded - started, done - loaded, result.truncated
+    said = any("only the newest" in note for note in result.notes)  # what the person is shown
+    return result.total, result.searched, loaded - started, done - loaded, result.truncated, said
 
 
 def run_anchor(db: Database, text: str) -> float:
@@ -127,7 +128,7 @@ def main() -> int:
                 for _ in range(repeat):
                     runs.append(run(db, n, text))
                     anchor_runs.append(run_anchor(db, text))
-                total, searched, _, _, truncated = runs[0]
+                total, searched, _, _, truncated, said = runs[0]
                 load = statistics.median(r[2] for r in runs)
                 match = statistics.median(r[3] for r in runs)
                 anchor = statistics.median(anchor_runs)
@@ -138,7 +139,9 @@ def main() -> int:
                     f" | {load + match:.2f} | {anchor:.2f} | {note} |"
                 )
                 if n == sizes[-1]:
-                    at_largest.append(load + match + (1e9 if truncated else 0))
+                    # The goal: under 1 s, and never silently partial (a cut the note does not
+                    # tell fails the row).
+                    at_largest.append(load + match + (1e9 if truncated and not said else 0))
                 timings.append(
                     f"{load + match:.2f} s at {n:,} ({what}" + (", partial, reported)" if truncated else ")")
                 )

@@ -6,13 +6,12 @@ import argparse
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.errors import ConfigError
-from bot.services.triage import to_csv, to_json
-from bot.settings import Settings
-from bot.storage.db import connect
-from bot.storage.triage import export_rows
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,6 +38,11 @@ def _date(text: str) -> datetime:
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     """Run `alerts export`."""
+    # Imported here: every command builds this parser, and these pull in the services.
+    from bot.services.triage import to_csv, to_json
+    from bot.storage.db import connect
+    from bot.storage.triage import export_rows
+
     db = connect(settings.database_location)
     try:
         rows = export_rows(db, args.since, guild_id=args.guild)

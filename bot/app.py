@@ -67,7 +67,7 @@ def sync_configuration(db: Database, settings: Settings, vendors: VendorCatalog)
     configs = [c for c in load_sources(settings.sources_file) if c.kind in kinds]
     added, disabled = sources.sync_config(db, configs, now)
     own = load_subscriptions(settings.subscriptions_file, vendors) if settings.subscriptions_file else []
-    subs_added, subs_removed = subscriptions.sync_file(db, [(e.name, e.query) for e in own], now)
+    subs_added, subs_removed = subscriptions.sync_file(db, ((e.name, e.query) for e in own), now)
     wanted = starters_wanted(db, settings)
     starters = load_subscriptions(None, vendors) if wanted else []
     seeded, dropped = subscriptions.sync_starters(

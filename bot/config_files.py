@@ -163,24 +163,25 @@ def _subscriptions(entries: list[Any], origin: str, vendors: VendorCatalog) -> l
     result: list[FileSubscription] = []
     names: set[str] = set()
     parsed: dict[str, Query] = {}  # identical queries (a popular vendor) are parsed once
+    valid_name = _NAME.match
     for n, entry in enumerate(entries, 1):
-        where = f"{origin}: subscription {n}"
+        # Where an error is, said only for an error: 100,000 entries pass here at start.
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a table")
+            raise ConfigError(f"{origin}: subscription {n}: expected a table")
         name, query = entry.get("name"), entry.get("query")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(f"{where}: 'name' must be 1-64 letters, digits, - or _")
+        if not isinstance(name, str) or not valid_name(name):
+            raise ConfigError(f"{origin}: subscription {n}: 'name' must be 1-64 letters, digits, - or _")
         if name in names:
-            raise ConfigError(f"{where}: duplicate name {name!r}")
+            raise ConfigError(f"{origin}: subscription {n}: duplicate name {name!r}")
         names.add(name)
         if not isinstance(query, str):
-            raise ConfigError(f"{where} ({name}): 'query' is required")
+            raise ConfigError(f"{origin}: subscription {n} ({name}): 'query' is required")
         known = parsed.get(query)
         if known is None:
             try:
                 known = parsed[query] = parse_query(query, vendors)
             except QueryError as exc:
-                raise ConfigError(f"{where} ({name}): invalid query {exc}") from None
+                raise ConfigError(f"{origin}: subscription {n} ({name}): invalid query {exc}") from None
         result.append(FileSubscription(name, query, known))
     return result
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# Pauses may overlap (a preview in a worker thread while a matcher is built): the collector is
+# switched back on when the last one ends, and only if it was on when the first began.
+_lock = threading.Lock()
+_pauses = 0
+_was_enabled = False
 
 
 @contextmanager
@@ -15,10 +22,16 @@ def gc_paused() -> Iterator[None]:
     burst triggers a full collection that walks every object made so far, which made building
     100,000 subscriptions half again as slow. Reference counting still frees garbage meanwhile.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _pauses, _was_enabled  # noqa: PLW0603 (one collector per process)
+    with _lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _lock:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -29,6 +29,7 @@ from bot.domain.semantics import describe_context, source_context, source_field
 from bot.domain.vendors import VendorCatalog
 from bot.storage import explain
 from bot.storage.items import StoredItem
+from bot.storage.preview import Candidate
 from bot.storage.sources import options_of
 from bot.storage.subscriptions import Subscription
 
@@ -79,7 +80,7 @@ class Explanation:
 
 
 def preview(
-    stored: list[StoredItem],
+    stored: Sequence[StoredItem | Candidate],
     query: Query,
     *,
     limit: int = 5,
@@ -89,13 +90,14 @@ def preview(
 ) -> Preview:
     """Run one query over stored items (newest first): matches per day and the first `limit`.
 
-    `stored` may be only the candidates of the period (`scanned` items in all); `truncated`
+    `stored` may be only the candidates of the period (`scanned` items in all; rows as read by
+    `bot.storage.items.preview_candidates`, made `StoredItem`s only when shown); `truncated`
     tells that older candidates exist but were not read. Stops early, saying so, when the
     query's evaluation steps exceed `budget`.
     """
     matcher = Matcher([(0, query)])
     needs_action = uses_action(query.root)
-    shown: list[tuple[StoredItem, Match]] = []
+    shown: list[tuple[StoredItem | Candidate, Match]] = []
     per_day: Counter[date] = Counter()  # by publication day (UTC), else the day it was fetched
     sources: dict[tuple[str, str | None, str | None], str] = {}
     done = 0
@@ -129,7 +131,7 @@ def preview(
         per_day.total(),
         done if stopped or scanned is None else scanned,
         [(day.isoformat(), count) for day, count in sorted(per_day.items(), reverse=True)],
-        [(it, match.terms) for it, match in shown],
+        [(it if isinstance(it, StoredItem) else it.stored(), match.terms) for it, match in shown],
         query.warnings,
         stopped,
         truncated,

@@ -12,7 +12,7 @@ import gc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config_files import FileSubscription
 from bot.domain.errors import FetchError
@@ -21,10 +21,12 @@ from bot.domain.matcher import Matcher
 from bot.domain.models import MatchDoc, ParsedFeed
 from bot.domain.semantics import source_context, source_field
 from bot.sources.adapters import parse_any
-from bot.sources.http import FetchResult
+
+if TYPE_CHECKING:  # aiohttp: imported only when a document is a URL
+    from bot.sources.http import FetchResult
 
 # Fetch one URL (the CLI opens the HTTP client only when a document is a URL).
-Fetch = Callable[[str], Awaitable[FetchResult]]
+Fetch = Callable[[str], Awaitable["FetchResult"]]
 
 
 async def read_document(location: str, fetch: Fetch) -> ParsedFeed:

@@ -33,16 +33,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.domain.errors import ParseError
 from bot.domain.models import Entry, ParsedFeed
 from bot.sources.htmltext import TEXT_MAX_CHARS
-from bot.sources.http import Fetcher
 from bot.sources.jsondoc import day_of, dicts, http_link, load_json, shape_error, text_of
 from bot.sources.parse import parse_date
 from bot.sources.workers import InThread, Offload
+
+if TYPE_CHECKING:  # aiohttp: not imported by what only parses (`regwatch match` on a file)
+    from bot.sources.http import Fetcher
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -16,6 +16,9 @@ from bot.failpoints import failpoint
 from bot.storage import outbox
 from bot.storage.outbox import ToEnqueue
 from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
+
+if TYPE_CHECKING:
+    from bot.storage.preview import Candidate
 
 # Stored text is for previews and alert snippets; the full text was matched already.
 MAX_STORED_TEXT = 4000
@@ -248,7 +251,7 @@ def stored_item(r: Sequence[Any], since: datetime, options: dict[str, Any]) -> S
 
 def preview_candidates(
     db: Database, since: datetime, max_items: int, candidates: str, *, guild_id: int | None = None
-) -> tuple[list[StoredItem], bool, int]:
+) -> tuple[list[Candidate], bool, int]:
     """Return (the newest `max_items` candidates, whether more exist, the items of the period)."""
     from bot.storage import preview  # the query shape for candidates (bot/storage/preview.py)
 

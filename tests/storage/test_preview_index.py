@@ -137,3 +137,53 @@ def test_a_capped_read_is_the_newest_of_the_full_read(db, text):
     capped, truncated, _ = items.preview_candidates(db, since, 7, fts)
     assert truncated and [it.id for it in capped] == [it.id for it in every[:7]]
     assert capped == every[:7]
+
+
+def _shuffled(location: str):
+    """Items of three sources (shared, server 7's, server 8's) stored in an order unlike their fetch order."""
+    import random
+
+    database = connect(location)
+    shared = sources.add(database, SourceConfig("bench", "https://bench.example/feed"), NOW)
+    mine = sources.add_for_guild(database, SourceConfig("mine", "https://mine.example/feed"), NOW, 7)
+    theirs = sources.add_for_guild(database, SourceConfig("theirs", "https://theirs.example/feed"), NOW, 8)
+    assert mine is not None and theirs is not None
+    titles = [v for title in real_titles() for v in variants(title)]
+    minutes = list(range(len(titles)))
+    random.Random(17).shuffle(minutes)  # ids and fetch times in different orders
+    for n, (title, minute) in enumerate(zip(titles, minutes, strict=True)):
+        src = (shared.id, mine.id, theirs.id)[n % 3]
+        when = NOW - timedelta(minutes=minute // 3)  # some fetched at the same second: ties by id
+        new = [NewItem(f"i{n}", None, None, None, None, title, f"Summary of {title}", when, classified=False)]
+        items.store_poll(database, src, when, when, new, [], etag=None, last_modified=None, body_hash=None)
+    return database
+
+
+@pytest.mark.parametrize(("slack", "spread"), [(1_000, 4), (1, 4), (1, 10**9), (3, 0)])
+@pytest.mark.parametrize("guild_id", [None, 7])
+@pytest.mark.parametrize("text", ["kaspersky", "vendor:Huawei", "kasp*", "-kaspersky bans"])
+def test_a_capped_read_in_any_id_order_and_scope(
+    backend, request, tmp_path, monkeypatch, slack, spread, guild_id, text
+):
+    # The walk of a capped read goes in chunks (slack 1: many small ones), asks the index about
+    # each chunk's id range or (spread 0) for its whole answer once: the same items either way,
+    # under the names the server gave their sources, only from the sources it sees.
+    from bot.storage import preview as preview_read
+
+    location = str(tmp_path / "regwatch.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    db = _shuffled(location)
+    monkeypatch.setattr(preview_read, "_SLACK", slack)
+    monkeypatch.setattr(preview_read, "_SPREAD", spread)
+    fts = fts_filter(parse_query(text))
+    since = NOW - timedelta(days=1)
+    every, more, total = items.preview_candidates(db, since, 100_000, fts, guild_id=guild_id)
+    assert not more and len(every) > 40
+    if guild_id is not None:
+        assert {it.source_name for it in every} == {"bench", "mine"} and total < len(items.recent(db, since))
+    for cap in (1, 7, 40, len(every) - 1):
+        capped, truncated, _ = items.preview_candidates(db, since, cap, fts, guild_id=guild_id)
+        assert truncated and capped == every[:cap]
+    assert [it.stored() for it in every] == items.recent(
+        db, since, 100_000, guild_id=guild_id, candidates=fts
+    )
+    db.conn.close()

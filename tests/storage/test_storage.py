@@ -191,6 +191,24 @@ def test_paused_subscription_holds_its_alerts(db):
     assert outbox.due(db, NOW, kinds=("console",)) == []
 
 
+def test_a_subscription_read_back_equals_one_built_by_hand(db):
+    # Rows are read back by setting each field directly (bot/storage/subscriptions.py): every
+    # field must come back, typed as the dataclass says, equal and hashing like a built one.
+    made = subscriptions.add(
+        db, "kaspersky", "discord:123", NOW, name="k", guild_id=9, created_by="u1", origin="discord",
+        mention_role_id=5, origin_channel_id=7,
+    )  # fmt: skip
+    subscriptions.set_paused(db, made.id, "missing permission", NOW + timedelta(hours=1))
+    read = subscriptions.get(db, made.id)
+    by_hand = subscriptions.Subscription(
+        made.id, "k", "kaspersky", "discord:123", 9, "u1", "discord", 5, True, "missing permission",
+        origin_channel_id=7, paused_until=NOW + timedelta(hours=1), created_at=NOW,
+    )  # fmt: skip
+    assert read == by_hand and hash(read) == hash(by_hand) and read.paused is True
+    with pytest.raises(AttributeError):
+        read.query = "other"  # type: ignore[misc]  # still frozen
+
+
 def test_sync_config_replaces_config_sources_but_keeps_user_sources(db):
     sources.add(db, SourceConfig("mine", "https://mine.example/feed"), NOW, origin="cli")
     sources.sync_config(db, [SourceConfig("a", "https://a/feed"), SourceConfig("b", "https://b/feed")], NOW)
@@ -206,6 +224,24 @@ def test_subscription_version_moves_on_every_change(db):
     v1 = subscriptions.version(db)
     subscriptions.remove(db, sub.id)
     assert v0 < v1 < subscriptions.version(db)
+
+
+def test_sync_file_trusts_its_digest_only_while_no_subscription_changed(db):
+    # An unchanged file at start is recognised by its digest and the version the last sync left;
+    # any change to the subscriptions since (here a file row edited by hand) makes it compare
+    # the rows again, and put the file's back.
+    entries = [("kaspersky", "vendor:Kaspersky"), ("huawei", "vendor:Huawei")]
+    assert subscriptions.sync_file(db, entries, NOW) == (2, 0)
+    assert subscriptions.sync_file(db, entries, NOW) == (0, 0)
+    db.execute("UPDATE subscriptions SET query = 'zte', target = 'discord:1' WHERE name = 'huawei'")
+    assert subscriptions.sync_file(db, entries, NOW) == (0, 0)
+    stored = {s.name: (s.query, s.target) for s in subscriptions.list_subscriptions(db)}
+    assert stored == {"kaspersky": ("vendor:Kaspersky", "console"), "huawei": ("vendor:Huawei", "console")}
+    db.execute("DELETE FROM subscriptions WHERE name = 'kaspersky'")
+    assert subscriptions.sync_file(db, entries, NOW) == (1, 0)
+    assert subscriptions.sync_file(db, entries[:1], NOW) == (0, 1)
+    digests = db.execute("SELECT count(*) FROM meta WHERE key LIKE 'subscriptions file:%'").fetchone()[0]
+    assert digests == 1
 
 
 def test_sync_file_writes_only_what_changed(db):
