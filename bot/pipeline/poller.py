@@ -27,7 +27,7 @@ from bot.pipeline.search_poll import SearchPlanner
 from bot.sources.http import Fetcher
 from bot.sources.workers import InThread, Offload, WorkerStopped
 from bot.storage import items, searches
-from bot.storage.db import AsyncDatabase
+from bot.storage.db import AsyncDatabase, transaction
 from bot.storage.sources import PollOutcome, Source
 
 __all__ = ["PollPlan", "PollPolicy", "PollResult", "Poller", "WouldAlert"]
@@ -56,12 +56,12 @@ class Poller:
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
         window = timedelta(hours=policy.story_window_hours) if policy.story_window_hours else None
-        self._stores = StoreQueue(adb, partial(_store, story_window=window))
+        self._stores = StoreQueue(adb, partial(_store, story_window=window), size=_new_items)
         self._clock = clock
 
     def hold_outcomes(self, polls: int) -> Round:
-        """Start a round: the outcomes of its polls are written together once all have planned."""
-        return self._outcomes.hold(polls)
+        """Start a round: the writes of its polls wait until all have planned (outcomes.py)."""
+        return Round(polls, self._outcomes, self._stores)
 
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
@@ -137,9 +137,9 @@ class Poller:
 
 
 def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> int:
-    """Store the plan's items, enqueue its alerts, update the source: one transaction."""
+    """Store the plan's items, enqueue its alerts, update the source: in the batch's transaction."""
     assert plan.next_check is not None
-    with db.atomic():
+    with transaction(db):
         _, enqueued = items.store_poll(
             db,
             plan.source.id,
@@ -156,6 +156,10 @@ def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> i
         if plan.searched:
             searches.mark_searched(db, plan.source.id, plan.searched, plan.now)
     return int(enqueued)
+
+
+def _new_items(plan: PollPlan) -> int:
+    return len(plan.items)
 
 
 def _result(plan: PollPlan) -> PollResult:
