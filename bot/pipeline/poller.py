@@ -22,10 +22,11 @@ from bot.failpoints import failpoint
 from bot.pipeline.document_poll import DocumentPlanner
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.outcomes import OutcomeWriter, Round, StoreQueue
+from bot.pipeline.parse_batches import Coalescing
 from bot.pipeline.plan import PollPlan, PollPolicy, PollResult, WouldAlert, stopped, would_alert
 from bot.pipeline.search_poll import SearchPlanner
 from bot.sources.http import Fetcher
-from bot.sources.workers import InThread, Offload, WorkerStopped
+from bot.sources.workers import InThread, Offload, WorkerPool, WorkerStopped
 from bot.storage import items, searches
 from bot.storage.db import AsyncDatabase, transaction
 from bot.storage.sources import PollOutcome, Source
@@ -52,6 +53,9 @@ class Poller:
         self._policy = policy
         # Parsing and article extraction run here: worker processes with a deadline in the service.
         work: Offload = offload if offload is not None else InThread()
+        if isinstance(work, WorkerPool):
+            # Concurrent polls' documents go to the workers in batches (parse_batches.py).
+            work = Coalescing(work, work.size)
         self._documents = DocumentPlanner(adb, fetcher, matchers, policy, work, clock)
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
