@@ -65,6 +65,7 @@ class DocumentPlanner:
         # Per source, the identities of its last parsed document (a hint for the parse worker;
         # the stored set stays the truth). Oldest sources dropped past SEEN_SOURCES.
         self._seen: dict[int, frozenset[str]] = {}
+        self._reads = _Reads(adb)
 
     def _remember(self, source_id: int, identities: list[str]) -> None:
         self._seen.pop(source_id, None)
@@ -170,7 +171,7 @@ class DocumentPlanner:
         A source that fetches full text or document bodies for its new items matches after that.
         """
         identities = identities_of(entries)
-        known, owners, version = await self._adb.call(_reads, source.id, identities)
+        known, owners, version = await self._reads.read(source.id, identities)
         if not source.primed:  # a first poll records its items and alerts nothing
             return Found(await asyncio.to_thread(select_new, entries, identities, known))
         compiled = await self._matchers.get(version)
@@ -195,10 +196,65 @@ class DocumentPlanner:
         return await match_new_items(compiled, source, audiences, new, now, age)
 
 
-def _reads(db: Database, source_id: int, identities: list[str]) -> tuple[set[str], list[Owner], int]:
-    """Read what a poll needs from the database in one call: stored identities, owners, version."""
-    return (
-        items.known_identities(db, source_id, identities),
-        sources.owners(db, source_id),
-        subscriptions.version(db),
-    )
+Read = tuple[set[str], list[Owner], int]
+
+
+class _Reads:
+    """What polls need from the database before matching, read for several polls in one call.
+
+    The polls whose reads arrive while one call runs are read together next (the parse workers
+    answer in batches, so they come in bunches): one hop to the database thread for many polls.
+    """
+
+    def __init__(self, adb: AsyncDatabase) -> None:
+        self._adb = adb
+        self._pending: list[tuple[tuple[int, list[str]], asyncio.Future[Read]]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self, source_id: int, identities: list[str]) -> Read:
+        """Return the source's stored identities among these, its owners and the subscriptions version."""
+        done: asyncio.Future[Read] = asyncio.get_running_loop().create_future()
+        self._pending.append(((source_id, identities), done))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._run(), name="poll-reads")
+        return await done
+
+    async def _run(self) -> None:
+        batch: list[tuple[tuple[int, list[str]], asyncio.Future[Read]]] = []
+        try:
+            await asyncio.sleep(0)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    answers = await self._adb.call(_reads, [wanted for wanted, _ in batch])
+                except Exception as exc:
+                    answers = [exc] * len(batch)
+                for (_, done), answer in zip(batch, answers, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(answer, BaseException):
+                        done.set_exception(answer)
+                    else:
+                        done.set_result(answer)
+                batch = []
+        except asyncio.CancelledError:
+            for _, done in batch + self._pending:
+                done.cancel()
+            self._pending = []
+            raise
+        finally:
+            self._reader = None
+
+
+def _reads(db: Database, wanted: list[tuple[int, list[str]]]) -> list[Read | Exception]:
+    """Read what each poll needs in one call: stored identities, owners; the subscriptions version."""
+    version = subscriptions.version(db)
+    out: list[Read | Exception] = []
+    for source_id, identities in wanted:
+        try:
+            out.append(
+                (items.known_identities(db, source_id, identities), sources.owners(db, source_id), version)
+            )
+        except Exception as exc:  # one source's failure is its own poll's
+            out.append(exc)
+    return out
