@@ -135,6 +135,9 @@ class StoreQueue:
     A round of 1,000 polls with 5 new items each was about 600 transactions, each with its
     commit, its own segment of the full-text index and its hand-offs of the GIL.
 
+    `prepare(db, works)` runs first in the batch's transaction (the poller takes the batch's
+    locks there, in one order, so two processes storing batches cannot deadlock).
+
     All or nothing: if one poll of a batch cannot be stored (locked past the timeout, disk full),
     the whole batch rolls back and each of its polls fails alike, to be polled again. Each caller
     waits until its own poll is committed.
@@ -146,10 +149,12 @@ class StoreQueue:
         store: Callable[[Database, Any], int],
         *,
         size: Callable[[Any], int] = lambda work: 1,
+        prepare: Callable[[Database, list[Any]], None] | None = None,
         batch_items: int = STORE_BATCH_ITEMS,
     ) -> None:
         self._adb = adb
         self._store = store
+        self._prepare = prepare
         self._size = size
         self._batch_items = batch_items
         self._pending: list[tuple[Any, asyncio.Future[int]]] = []
@@ -202,7 +207,8 @@ class StoreQueue:
                     self._timer.cancel()
                     self._timer = None
                 try:
-                    counts = await self._adb.call(_store_all, self._store, [work for work, _ in batch])
+                    works = [work for work, _ in batch]
+                    counts = await self._adb.call(_store_all, self._store, works, self._prepare)
                 except Exception as exc:
                     for _, done in batch:
                         if not done.done():
@@ -225,6 +231,13 @@ class StoreQueue:
             self._writer = None
 
 
-def _store_all(db: Database, store: Callable[[Database, Any], int], works: list[Any]) -> list[int]:
+def _store_all(
+    db: Database,
+    store: Callable[[Database, Any], int],
+    works: list[Any],
+    prepare: Callable[[Database, list[Any]], None] | None = None,
+) -> list[int]:
     with db.atomic():
+        if prepare is not None:
+            prepare(db, works)
         return [store(db, work) for work in works]

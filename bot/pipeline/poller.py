@@ -29,6 +29,7 @@ from bot.sources.http import Fetcher
 from bot.sources.workers import InThread, Offload, WorkerPool, WorkerStopped
 from bot.storage import items, searches
 from bot.storage.db import AsyncDatabase, transaction
+from bot.storage.outbox.stories import lock_targets
 from bot.storage.sources import PollOutcome, Source
 
 __all__ = ["PollPlan", "PollPolicy", "PollResult", "Poller", "WouldAlert"]
@@ -60,7 +61,12 @@ class Poller:
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
         window = timedelta(hours=policy.story_window_hours) if policy.story_window_hours else None
-        self._stores = StoreQueue(adb, partial(_store, story_window=window), size=_new_items)
+        self._stores = StoreQueue(
+            adb,
+            partial(_store, story_window=window),
+            size=_new_items,
+            prepare=_lock_targets if window else None,
+        )
         self._clock = clock
 
     def hold_outcomes(self, polls: int) -> Round:
@@ -160,6 +166,15 @@ def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> i
         if plan.searched:
             searches.mark_searched(db, plan.source.id, plan.searched, plan.now)
     return int(enqueued)
+
+
+def _lock_targets(db: Database, plans: list[PollPlan]) -> None:
+    """Take the enqueue locks of every target of a batch at once, in sorted order (PostgreSQL).
+
+    Each poll's enqueue takes its own targets' locks, sorted; several polls in one transaction
+    would take them in no common order, and two processes could wait on each other for ever.
+    """
+    lock_targets(db, {alert.target for plan in plans for alert in plan.alerts})
 
 
 def _new_items(plan: PollPlan) -> int:
