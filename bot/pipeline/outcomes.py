@@ -150,13 +150,13 @@ class StoreQueue:
         *,
         size: Callable[[Any], int] = lambda work: 1,
         prepare: Callable[[Database, list[Any]], None] | None = None,
-        batch_items: int = STORE_BATCH_ITEMS,
+        batch_items: int | None = None,
     ) -> None:
         self._adb = adb
         self._store = store
         self._prepare = prepare
         self._size = size
-        self._batch_items = batch_items
+        self._batch_items = STORE_BATCH_ITEMS if batch_items is None else batch_items
         self._pending: list[tuple[Any, asyncio.Future[int]]] = []
         self._pending_items = 0
         self._writer: asyncio.Task[None] | None = None

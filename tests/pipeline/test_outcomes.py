@@ -95,9 +95,9 @@ async def test_a_round_of_stored_polls_is_written_in_few_transactions(tmp_path, 
     batches: list[int] = []
     real = outcomes._store_all
 
-    def counted(database, store, works):
+    def counted(database, store, works, prepare=None):
         batches.append(len(works))
-        return real(database, store, works)
+        return real(database, store, works, prepare)
 
     monkeypatch.setattr(outcomes, "_store_all", counted)
     async with build_services(settings) as services:
@@ -116,9 +116,9 @@ async def test_held_stores_go_out_once_enough_items_wait(tmp_path, monkeypatch):
     written: list[list[int]] = []
     real = outcomes._store_all
 
-    def counted(database, fn, works):
+    def counted(database, fn, works, prepare=None):
         written.append(list(works))
-        return real(database, fn, works)
+        return real(database, fn, works, prepare)
 
     monkeypatch.setattr(outcomes, "_store_all", counted)
     monkeypatch.setattr(outcomes, "STORE_WAIT_SECONDS", 600.0)
