@@ -56,6 +56,20 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def children_cpu(skip: int) -> float:
+    """CPU seconds used so far by this process's live children but `skip` (the parse workers; Linux)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and int(stat.parent.name) != skip:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 async def baseline(port: int, feeds: int, concurrency: int) -> float:
     sem = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession() as session:
@@ -117,9 +131,8 @@ async def bench(
         # Warm the server's cache so rounds measure the client, as against a real server.
         await baseline(port, feeds, 50)
         base = await baseline(port, feeds, 50)
-        rows.append(
-            ("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", f"{feeds / base:,.0f}", "", "")
-        )
+        rate = f"{feeds / base:,.0f}"
+        rows.append(("baseline: plain aiohttp GET, no pipeline", f"{base:.2f}", "", "", rate, "", ""))
         async with build_services(settings) as services:
             if not pool:
                 poller = Poller(
@@ -143,12 +156,13 @@ async def bench(
                     if profile:  # a sampling profiler (py-spy) attaches now, and stops after
                         print(f"@round C starts in pid {os.getpid()}", file=sys.stderr, flush=True)
                         await asyncio.sleep(2)
-                c0, t0 = cpu(), time.perf_counter()
+                c0, w0, t0 = cpu(), children_cpu(server.pid or 0), time.perf_counter()
                 beat = Heartbeat()
                 beating = asyncio.create_task(beat.run())
                 results = await services.scheduler.poll_all()
                 wall = time.perf_counter() - t0
                 used = cpu() - c0
+                workers = children_cpu(server.pid or 0) - w0
                 beating.cancel()
                 failed = sum(r.status == "failed" for r in results)
                 new = sum(r.new_items for r in results)
@@ -161,6 +175,7 @@ async def bench(
                         label,
                         f"{wall:.2f}",
                         f"{used:.2f}",
+                        f"{workers:.2f}",
                         f"{feeds / wall:,.0f}",
                         f"{beat.max_gap * 1000:.0f}",
                         f"{new:,} new items, {alerts:,} alerts",
@@ -172,7 +187,7 @@ async def bench(
         server.kill()
         server.join()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("peak RSS of this process", f"{rss:.0f} MB", "", "", "", ""))
+    rows.append(("peak RSS of this process", f"{rss:.0f} MB", "", "", "", "", ""))
     return rows
 
 
@@ -195,6 +210,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     feeds = args.feeds or (50 if args.quick else 1000)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = asyncio.run(bench(feeds, 50, args.per_host, pool=not args.no_pool, profile=args.profile))
     print(
         f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server,"
@@ -202,10 +218,12 @@ def main() -> None:
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" SQLite {sqlite3.sqlite_version}\n"
+        f" SQLite {sqlite3.sqlite_version}, load average {load:.1f} at the start\n"
     )
-    print("| round | wall s | CPU s (this process) | feeds/s | loop stall ms | result |")
-    print("|---|---:|---:|---:|---:|---|")
+    print(
+        "| round | wall s | CPU s (this process) | CPU s (parse workers) | feeds/s | loop stall ms | result |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     summary_rows(rows, feeds, args.quick)
@@ -216,7 +234,7 @@ def summary_rows(rows: list[tuple[str, ...]], feeds: int, quick: bool) -> None:
     by = {r[0][:2]: r for r in rows}
     base = float(by["ba"][1])
     b, c = by["B:"], by["C:"]
-    new_items = int(c[5].split(" new items")[0].replace(",", ""))
+    new_items = int(c[6].split(" new items")[0].replace(",", ""))
     scale = "" if feeds == 1000 else f" (goal at 1,000 feeds; here {feeds})"
 
     def emit(what: str, now: str, anchor: str, goal: str, met: bool) -> None:

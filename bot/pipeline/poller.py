@@ -22,12 +22,14 @@ from bot.failpoints import failpoint
 from bot.pipeline.document_poll import DocumentPlanner
 from bot.pipeline.matching import MatcherCache
 from bot.pipeline.outcomes import OutcomeWriter, Round, StoreQueue
+from bot.pipeline.parse_batches import Coalescing
 from bot.pipeline.plan import PollPlan, PollPolicy, PollResult, WouldAlert, stopped, would_alert
 from bot.pipeline.search_poll import SearchPlanner
 from bot.sources.http import Fetcher
-from bot.sources.workers import InThread, Offload, WorkerStopped
+from bot.sources.workers import InThread, Offload, WorkerPool, WorkerStopped
 from bot.storage import items, searches
-from bot.storage.db import AsyncDatabase
+from bot.storage.db import AsyncDatabase, transaction
+from bot.storage.outbox.stories import lock_targets
 from bot.storage.sources import PollOutcome, Source
 
 __all__ = ["PollPlan", "PollPolicy", "PollResult", "Poller", "WouldAlert"]
@@ -52,16 +54,24 @@ class Poller:
         self._policy = policy
         # Parsing and article extraction run here: worker processes with a deadline in the service.
         work: Offload = offload if offload is not None else InThread()
+        if isinstance(work, WorkerPool):
+            # Concurrent polls' documents go to the workers in batches (parse_batches.py).
+            work = Coalescing(work, work.size)
         self._documents = DocumentPlanner(adb, fetcher, matchers, policy, work, clock)
         self._searches = SearchPlanner(adb, fetcher, matchers, policy, work, clock)
         self._outcomes = OutcomeWriter(adb)
         window = timedelta(hours=policy.story_window_hours) if policy.story_window_hours else None
-        self._stores = StoreQueue(adb, partial(_store, story_window=window))
+        self._stores = StoreQueue(
+            adb,
+            partial(_store, story_window=window),
+            size=_new_items,
+            prepare=_lock_targets if window else None,
+        )
         self._clock = clock
 
     def hold_outcomes(self, polls: int) -> Round:
-        """Start a round: the outcomes of its polls are written together once all have planned."""
-        return self._outcomes.hold(polls)
+        """Start a round: the writes of its polls wait until all have planned (outcomes.py)."""
+        return Round(polls, self._outcomes, self._stores)
 
     async def poll(self, source: Source, *, dry_run: bool = False) -> PollResult:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
@@ -137,9 +147,9 @@ class Poller:
 
 
 def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> int:
-    """Store the plan's items, enqueue its alerts, update the source: one transaction."""
+    """Store the plan's items, enqueue its alerts, update the source: in the batch's transaction."""
     assert plan.next_check is not None
-    with db.atomic():
+    with transaction(db):
         _, enqueued = items.store_poll(
             db,
             plan.source.id,
@@ -156,6 +166,19 @@ def _store(db: Database, plan: PollPlan, *, story_window: timedelta | None) -> i
         if plan.searched:
             searches.mark_searched(db, plan.source.id, plan.searched, plan.now)
     return int(enqueued)
+
+
+def _lock_targets(db: Database, plans: list[PollPlan]) -> None:
+    """Take the enqueue locks of every target of a batch at once, in sorted order (PostgreSQL).
+
+    Each poll's enqueue takes its own targets' locks, sorted; several polls in one transaction
+    would take them in no common order, and two processes could wait on each other for ever.
+    """
+    lock_targets(db, {alert.target for plan in plans for alert in plan.alerts})
+
+
+def _new_items(plan: PollPlan) -> int:
+    return len(plan.items)
 
 
 def _result(plan: PollPlan) -> PollResult:

@@ -14,6 +14,7 @@ from bot.domain.explain import Verdict
 from bot.domain.prefilter import EVERY, NONE
 from bot.failpoints import failpoint
 from bot.storage import outbox
+from bot.storage.db import transaction
 from bot.storage.outbox import ToEnqueue
 from bot.storage.sources import ITEM_VISIBLE, options_of, seen_name
 
@@ -114,7 +115,7 @@ def store_poll(
     `outbox.enqueue` (its rules: who may see the source, one alert per link per target, story
     additions within `story_window`, held or pending).
     """
-    with db.atomic():
+    with transaction(db):
         # The new rows' ids come back from the INSERT itself (RETURNING): an identity stored
         # meanwhile, by this process or another on the same database, is ignored and never alerts.
         item_ids: list[int | None] = [None] * len(items)

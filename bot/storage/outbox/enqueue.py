@@ -11,11 +11,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.domain.clock import iso
-from bot.domain.story import StoryKey, StoryLink, link_batch, story_key
+from bot.domain.story import StoryIndex, StoryKey, StoryLink, link_batch, story_key
+from bot.storage.db import transaction
 from bot.storage.delivery_settings import scope
 from bot.storage.outbox.read import rows
 from bot.storage.outbox.status import Status
-from bot.storage.outbox.stories import known_stories, lock_targets, still_first
+from bot.storage.outbox.stories import known_stories, lock_targets, still_first_of
 
 _CHUNK = 500  # rows per statement, under SQLite's limit on parameters
 
@@ -63,7 +64,7 @@ def enqueue(
     """
     if not alerts:
         return 0
-    with db.atomic():
+    with transaction(db):
         if story_window:
             lock_targets(db, {a.target for a in alerts})  # several processes: one target at a time
         subs = _subscriptions(db, {a.subscription_id for a in alerts})
@@ -132,8 +133,28 @@ def _story_links(db: Database, alerts: list[ToEnqueue], since: datetime) -> list
         if key is None:
             key = by_item[a.item_id] = story_key(a.title, a.action)
         keys.append((a.target, key))
-    known = known_stories(db, iso(since), {a.target for a in alerts})
-    return link_batch(keys, known, iso(since), lambda i: still_first(db, i))
+    when = iso(since)
+    known = known_stories(db, when, {a.target for a in alerts})
+    # Each alert's stored candidates are looked up once, and all of them confirmed by one read
+    # (was one read per candidate: 1,329 of the 18,000 statements of bench_poll's round C).
+    found = {(target, key): known.matches(target, key, when) for target, key in keys}
+    wanted = {i for ids in found.values() for i in ids}
+    alive = still_first_of(db, wanted) if wanted else set()
+    return link_batch(keys, _Answered(found), when, alive.__contains__)
+
+
+class _Answered(StoryIndex):
+    """A story index whose lookups were made already (link_batch asks each once more)."""
+
+    __slots__ = ("_found",)
+
+    def __init__(self, found: dict[tuple[str, StoryKey], list[int]]) -> None:
+        super().__init__()
+        self._found = found
+
+    def matches(self, target: str, key: StoryKey, since: str) -> list[int]:
+        """Return the alerts found for (target, key) before."""
+        return self._found.get((target, key), [])
 
 
 def _link_within_batch(

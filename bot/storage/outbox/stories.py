@@ -84,9 +84,16 @@ def known_stories(db: Database, since: str, targets: Collection[str] = ()) -> St
     return loaded.refresh(db, since)
 
 
-def still_first(db: Database, alert_id: int) -> bool:
-    """Tell whether an alert is still stored as the first of its story (it may have been deleted)."""
-    return bool(rows(db, "SELECT 1 FROM outbox WHERE id = ? AND story_of IS NULL", (alert_id,)))
+def still_first_of(db: Database, alert_ids: Collection[int]) -> set[int]:
+    """Return which of these alerts are still stored as the first of their story."""
+    ordered = sorted(alert_ids)
+    found: set[int] = set()
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT id FROM outbox WHERE id IN ({marks}) AND story_of IS NULL"
+        found.update(r["id"] for r in rows(db, sql, chunk))
+    return found
 
 
 # pg_advisory_xact_lock(class, key) class of the per-target enqueue locks.
