@@ -394,7 +394,7 @@ async def _run_once(services: Services) -> int:
     client = await start_discord_rest(services) if services.settings.discord_token is not None else None
     try:
         results = await services.scheduler.poll_all()
-        drained = await services.dispatcher.drain()
+        drained = await services.dispatcher.drain_through_caps()
         await services.digests.runner.run_due()  # digests missed while nothing ran
         await services.check_sources()
         pending = await services.adb.call(_pending_count)

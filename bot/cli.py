@@ -330,7 +330,7 @@ async def _poll(settings: Settings, source_id: int | None, dry_run: bool) -> int
                 f"dry run: {sum(len(r.would_alert) for r in results)} alerts would be sent; nothing stored."
             )
             return 1 if any(r.status == "failed" for r in results) else 0
-        drained = await services.dispatcher.drain()
+        drained = await services.dispatcher.drain_through_caps()
         from bot.app import _pending_count
 
         print(summarize(results, drained.sent, await services.adb.call(_pending_count)))

@@ -136,7 +136,8 @@ async def deliver_all(services: Services, *, patience: float) -> int:
     give_up = time.monotonic() + patience
     sent = 0
     while True:
-        sent += (await services.dispatcher.drain()).sent
+        wait = max(0.0, give_up - time.monotonic())
+        sent += (await services.dispatcher.drain_through_caps(max_wait=wait)).sent
         left = await services.adb.call(outbox.due, services.clock(), 1, kinds=kinds)
         if not left or time.monotonic() >= give_up:
             return sent

@@ -25,7 +25,7 @@ import gzip as gzip_module
 import hashlib
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,9 +132,17 @@ class FeedServer:
     """An aiohttp server on 127.0.0.1 whose content a test changes while it runs."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, directory: str | Path | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        directory: str | Path | None = None,
+        also_on: Sequence[str] = (),
     ) -> None:
         self.host = host
+        # Further loopback addresses (127.0.0.2, ...) served on the same port: feeds spread over
+        # several hosts, as per-host limits see them.
+        self.also_on = tuple(also_on)
         self.port = port
         self.directory = Path(directory).resolve() if directory is not None else None
         self.requests: list[RecordedRequest] = []
@@ -170,6 +178,8 @@ class FeedServer:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
+        for address in self.also_on:
+            await web.TCPSite(runner, address, self.port).start()
 
     async def stop(self) -> None:
         """Stop listening and close open connections."""
@@ -193,9 +203,10 @@ class FeedServer:
         """Return http://127.0.0.1:PORT."""
         return f"http://{self.host}:{self.port}"
 
-    def url(self, path: str = "/") -> str:
-        """Return the absolute URL of `path` on this server."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+    def url(self, path: str = "/", *, host: str | None = None) -> str:
+        """Return the absolute URL of `path` on this server (at `host`, one of `also_on`, if given)."""
+        base = self.base_url if host is None else f"http://{host}:{self.port}"
+        return base + (path if path.startswith("/") else "/" + path)
 
     def set(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.domain.clock import Clock
@@ -38,6 +38,8 @@ class DrainResult:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # The earliest moment a channel whose rate cap was full has room again (None: no cap was full).
+    capped_until: datetime | None = field(default=None, compare=False)
 
 
 def _context(alerts: Sequence[PendingAlert]) -> dict[str, object]:

@@ -11,6 +11,7 @@ Per drain, in this order:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import replace
@@ -104,6 +105,27 @@ class PacedDispatcher(Dispatcher):
                     break
         return result
 
+    async def drain_through_caps(self, max_wait: float = 60.0) -> DrainResult:
+        """Drain; while a full rate cap holds alerts back for at most `max_wait` s, wait and drain again.
+
+        For one-shot commands (`run --once`): the alerts of a round go out before the command
+        exits, even when the channel's recent messages (this or an earlier process's, as the
+        database has them) fill its cap. Alerts held for other reasons (quiet hours, digests,
+        retries) are not waited for.
+        """
+        total = await self.drain()
+        deadline = self._clock() + timedelta(seconds=max_wait)
+        capped = total.capped_until
+        while capped is not None and capped <= deadline and not self._stopping:
+            await asyncio.sleep(max(0.0, (capped - self._clock()).total_seconds()))
+            more = await self.drain()
+            total.sent += more.sent
+            total.retrying += more.retrying
+            total.failed += more.failed
+            capped = more.capped_until
+        total.capped_until = capped
+        return total
+
     async def _deliver_channel(
         self, sink: Sink, target: str, alerts: list[PendingAlert], cap: RateCap, result: DrainResult
     ) -> None:
@@ -136,6 +158,7 @@ class PacedDispatcher(Dispatcher):
                 when = self._clock() + timedelta(seconds=wait)
                 await self._adb.call(outbox.defer, rest, when)
                 self.deferred += len(rest)
+                result.capped_until = min(when, result.capped_until or when)
                 log.debug("%s: rate cap full, %d alerts wait until %s", target, len(rest), when)
                 return
             self.limiter.record(target)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import discord
 
@@ -14,7 +14,7 @@ from bot.delivery.dispatcher import DrainResult
 from bot.delivery.embed import nonce_for
 from bot.delivery.pacing import ChannelLimiter, PacedDispatcher
 from bot.domain.delivery_schedule import parse_quiet_hours
-from bot.storage import delivery_settings, leases
+from bot.storage import delivery_settings, leases, outbox, send_times
 from bot.storage.delivery_settings import RateCap
 from tests.delivery.harness import Clock
 from tests.delivery.kit import Outbox
@@ -213,3 +213,35 @@ async def test_a_channels_rate_cap_holds_when_its_lease_moves_to_another_worker(
     clock.now = start + timedelta(seconds=60)
     assert await second.drain() == DrainResult(sent=3)
     assert len(fake.messages(fake.channel.id)) == 3
+
+
+async def test_a_one_shot_drain_waits_out_a_short_rate_cap_and_not_a_long_one(
+    box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
+) -> None:
+    """`run --once` delivers its round's alerts through a cap an earlier process's messages filled."""
+
+    def wall() -> datetime:
+        return datetime.now(UTC)
+
+    clock.now = wall()  # the second half runs on the wall clock: one time line for both
+    fake = discord_at_fake
+    target = f"discord:{fake.channel.id}"
+    sub = await box.subscribe(target=target, guild_id=fake.guild.id)
+    await box.enqueue(sub, 12)  # two messages of at most 10 embeds
+
+    # A long window: not waited for; the alerts stay pending for the service's next drain.
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(1, 600))
+    await box.call(send_times.record, target, clock(), forget_before=clock() - timedelta(seconds=600))
+    result = await paced(box, clock, client).drain_through_caps(max_wait=5)
+    assert result == DrainResult() and result.capped_until == clock() + timedelta(seconds=600)
+    assert fake.messages(fake.channel.id) == []
+
+    # A one-second window on the wall clock, full from an earlier process: waited for, twice.
+    await box.call(delivery_settings.set_rate_cap, fake.guild.id, RateCap(1, 1))
+    await box.call(send_times.record, target, wall(), forget_before=wall() - timedelta(seconds=600))
+    await box.call(outbox.defer, [r.id for r in await box.rows()], wall())
+    result = await paced(box, wall, client).drain_through_caps(max_wait=30)
+    assert result == DrainResult(sent=12) and result.capped_until is None
+    messages = fake.messages(fake.channel.id)
+    assert [len(m["embeds"]) for m in messages] in ([10, 2], [2, 10])
+    assert {r.status for r in await box.rows()} == {"sent"}
