@@ -664,10 +664,12 @@ async def _takeover(
         await asyncio.sleep(0.05)
     # Its channels flow again: the first POST to one of them after the kill (another worker's).
     flows_again = next((t - killed for t, c in cluster.post_log if t > killed + 0.05 and c in mine), None)
-    chores = [key for k, key in held if k != "channel"]
+    chores = [key for k, key in held if k == "chore"]
+    hosts = sum(1 for k, _ in held if k == "host")
     return (
         f"killed mid-POST holding {channels} channel leases"
-        + (f" and the chores {', '.join(chores)}" if chores else "")
+        + (f", the chores {', '.join(chores)}" if chores else "")
+        + (f", {hosts} per-host request slots" if hosts else "")
         + f" (lease {lease:g} s); its channel leases taken over after "
         + (f"{taken:.1f} s" if taken is not None else "more than the deadline")
         + "; the first POST to one of its channels by another worker "
