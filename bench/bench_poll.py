@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -100,7 +101,13 @@ class Heartbeat:
 
 
 async def bench(
-    feeds: int, items: int, per_host: int, *, pool: bool = True, profile: bool = False
+    feeds: int,
+    items: int,
+    per_host: int,
+    *,
+    pool: bool = True,
+    profile: bool = False,
+    freeze: bool = True,
 ) -> list[tuple[str, ...]]:
     tmp = Path(tempfile.mkdtemp(prefix="regwatch-bench-"))
     generation = tmp / "generation"
@@ -145,6 +152,8 @@ async def bench(
                 services.scheduler._poller = poller  # type: ignore[attr-defined]
             elif isinstance(services.workers, WorkerPool):
                 await services.workers.warm()  # as `regwatch run` does before its first poll
+            if freeze:
+                gc.freeze()  # as `regwatch run` does after start-up
             for label, gen in (
                 ("A: first poll, 200s (parse+store)", "0"),
                 ("B: all 304", "0"),
@@ -204,6 +213,9 @@ def main() -> None:
     )
     ap.add_argument("--no-pool", action="store_true", help="parse in threads, not in worker processes")
     ap.add_argument(
+        "--no-freeze", action="store_true", help="skip the gc.freeze() `regwatch run` does at start"
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="say on stderr when round C starts, and wait 2 s for a sampling profiler to attach",
@@ -211,7 +223,11 @@ def main() -> None:
     args = ap.parse_args()
     feeds = args.feeds or (50 if args.quick else 1000)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rows = asyncio.run(bench(feeds, 50, args.per_host, pool=not args.no_pool, profile=args.profile))
+    rows = asyncio.run(
+        bench(
+            feeds, 50, args.per_host, pool=not args.no_pool, profile=args.profile, freeze=not args.no_freeze
+        )
+    )
     print(
         f"\n## Poll cycle: {feeds} feeds x 50 items (~1.5 kB each), local aiohttp server,"
         f" per-host limit {args.per_host}, parsing in {'threads' if args.no_pool else 'worker processes'}"

@@ -6,6 +6,7 @@ Everything is built here and injected; start and stop happen in a fixed order.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -430,6 +431,9 @@ async def _serve(services: Services, bot: RegwatchBot | None) -> None:
         loop.add_signal_handler(sig, _on_signal, stop)
     if isinstance(services.workers, WorkerPool):
         await services.workers.warm()
+    # What start-up made (the catalog, configuration, modules, sessions) lives to the end: out of
+    # the collector's generations, a full collection during a poll round need not walk it.
+    gc.freeze()
     services.scheduler.start()
     delivery = asyncio.create_task(services.dispatcher.run(), name="dispatcher")
     if services.role == "run":  # workers run due digests as a chore after each tick (bot/roles.py)
