@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -66,8 +66,10 @@ class DocumentPlanner:
         # Per source, the identities of its last parsed document (a hint for the parse worker;
         # the stored set stays the truth). Oldest sources dropped past SEEN_SOURCES.
         self._seen: dict[int, frozenset[str]] = {}
-        self._reads = _Reads(adb)
-        self._matching: _InThread[Found] = _InThread()
+        self._reads: _Bunched[tuple[int, list[str]], Read] = _Bunched(
+            lambda wanted: adb.call(_reads, wanted), "poll-reads"
+        )
+        self._matching: _Bunched[Callable[[], Found], Found] = _Bunched(_in_thread, "poll-matching")
 
     def _remember(self, source_id: int, identities: list[str]) -> None:
         self._seen.pop(source_id, None)
@@ -173,7 +175,7 @@ class DocumentPlanner:
         A source that fetches full text or document bodies for its new items matches after that.
         """
         identities = identities_of(entries)
-        known, owners, version = await self._reads.read(source.id, identities)
+        known, owners, version = await self._reads.ask((source.id, identities))
         if not source.primed:  # a first poll records its items and alerts nothing
             return Found(await asyncio.to_thread(select_new, entries, identities, known))
         compiled = await self._matchers.get(version)
@@ -189,8 +191,8 @@ class DocumentPlanner:
 
             # Matching is pure Python, bounded per (item, query) by the cost model's budget; in a
             # thread the interpreter hands the GIL back to the loop every few milliseconds.
-            # Polls that match at the same time share the thread hop (_InThread).
-            return await self._matching.run(new_and_matched)
+            # Polls that match at the same time share the thread hop (_Bunched).
+            return await self._matching.ask(new_and_matched)
         new = await asyncio.to_thread(select_new, entries, identities, known)
         if wants_full_text(source.options):
             new = await with_full_text(self._fetcher, self._offload, source, new)
@@ -203,88 +205,42 @@ Read = tuple[set[str], list[Owner], int]
 T = TypeVar("T")
 
 
-class _InThread(Generic[T]):
-    """Run functions in a thread; those asked for while a batch runs go together, in one hop.
+A = TypeVar("A")
 
-    Each hop to a thread costs the loop a future, a wake-up and a hand-off of the GIL: round C
-    of bench_poll matched 1,000 polls in 1,000 hops, now in a few dozen.
+
+class _Bunched(Generic[A, T]):
+    """Calls asked for while a bunch runs go together as the next bunch, in one hop.
+
+    `call` answers a bunch of arguments with one result (or exception) each. Each hop to a
+    thread costs the loop a future, a wake-up and a hand-off of the GIL: round C of bench_poll
+    matched 1,000 polls in 1,000 hops and read the database 1,000 times, now a few dozen each
+    (the parse workers answer in batches, so polls arrive in bunches).
     """
 
-    def __init__(self) -> None:
-        self._pending: list[tuple[Callable[[], T], asyncio.Future[T]]] = []
+    def __init__(self, call: Callable[[list[A]], Awaitable[list[T | BaseException]]], name: str) -> None:
+        self._call = call
+        self._name = name
+        self._pending: list[tuple[A, asyncio.Future[T]]] = []
         self._runner: asyncio.Task[None] | None = None
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Return fn(), computed in a thread."""
+    async def ask(self, arg: A) -> T:
+        """Return the answer for `arg`, computed with the bunch it joins."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, done))
+        self._pending.append((arg, done))
         if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="poll-matching")
+            self._runner = asyncio.create_task(self._run(), name=self._name)
         return await done
 
     async def _run(self) -> None:
-        batch: list[tuple[Callable[[], T], asyncio.Future[T]]] = []
+        batch: list[tuple[A, asyncio.Future[T]]] = []
         try:
             await asyncio.sleep(0)
             while self._pending:
                 batch, self._pending = self._pending, []
-                answers = await asyncio.to_thread(_each, [fn for fn, _ in batch])
-                for (_, done), (ok, answer) in zip(batch, answers, strict=True):
-                    if done.done():
-                        continue
-                    if ok:
-                        done.set_result(answer)  # type: ignore[arg-type]
-                    else:
-                        done.set_exception(answer)  # type: ignore[arg-type]
-                batch = []
-        except asyncio.CancelledError:
-            for _, done in batch + self._pending:
-                done.cancel()
-            self._pending = []
-            raise
-        finally:
-            self._runner = None
-
-
-def _each(fns: list[Callable[[], T]]) -> list[tuple[bool, T | BaseException]]:
-    out: list[tuple[bool, T | BaseException]] = []
-    for fn in fns:
-        try:
-            out.append((True, fn()))
-        except Exception as exc:  # one poll's failure is its own
-            out.append((False, exc))
-    return out
-
-
-class _Reads:
-    """What polls need from the database before matching, read for several polls in one call.
-
-    The polls whose reads arrive while one call runs are read together next (the parse workers
-    answer in batches, so they come in bunches): one hop to the database thread for many polls.
-    """
-
-    def __init__(self, adb: AsyncDatabase) -> None:
-        self._adb = adb
-        self._pending: list[tuple[tuple[int, list[str]], asyncio.Future[Read]]] = []
-        self._reader: asyncio.Task[None] | None = None
-
-    async def read(self, source_id: int, identities: list[str]) -> Read:
-        """Return the source's stored identities among these, its owners and the subscriptions version."""
-        done: asyncio.Future[Read] = asyncio.get_running_loop().create_future()
-        self._pending.append(((source_id, identities), done))
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._run(), name="poll-reads")
-        return await done
-
-    async def _run(self) -> None:
-        batch: list[tuple[tuple[int, list[str]], asyncio.Future[Read]]] = []
-        try:
-            await asyncio.sleep(0)
-            while self._pending:
-                batch, self._pending = self._pending, []
+                answers: list[T | BaseException]
                 try:
-                    answers = await self._adb.call(_reads, [wanted for wanted, _ in batch])
-                except Exception as exc:
+                    answers = await self._call([arg for arg, _ in batch])
+                except Exception as exc:  # the whole bunch failed: each of its calls alike
                     answers = [exc] * len(batch)
                 for (_, done), answer in zip(batch, answers, strict=True):
                     if done.done():
@@ -300,13 +256,28 @@ class _Reads:
             self._pending = []
             raise
         finally:
-            self._reader = None
+            self._runner = None
 
 
-def _reads(db: Database, wanted: list[tuple[int, list[str]]]) -> list[Read | Exception]:
+def _in_thread(fns: list[Callable[[], T]]) -> Awaitable[list[T | BaseException]]:
+    """Run the functions one after the other in a thread; each one's failure is its own."""
+    return asyncio.to_thread(_each, fns)
+
+
+def _each(fns: list[Callable[[], T]]) -> list[T | BaseException]:
+    out: list[T | BaseException] = []
+    for fn in fns:
+        try:
+            out.append(fn())
+        except Exception as exc:  # one poll's failure is its own
+            out.append(exc)
+    return out
+
+
+def _reads(db: Database, wanted: list[tuple[int, list[str]]]) -> list[Read | BaseException]:
     """Read what each poll needs in one call: stored identities, owners; the subscriptions version."""
     version = subscriptions.version(db)
-    out: list[Read | Exception] = []
+    out: list[Read | BaseException] = []
     for source_id, identities in wanted:
         try:
             out.append(
