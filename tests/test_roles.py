@@ -63,7 +63,8 @@ async def test_a_stopping_worker_claims_nothing_more_as_its_last_polls_end(tmp_p
             assert await services.scheduler.tick() == SLOTS
             await wait_until(lambda: held.in_flight == SLOTS, what="the first claims' requests")
             stopping = asyncio.create_task(services.scheduler.stop(grace=30))
-            await asyncio.sleep(0)  # one loop turn: stop() has begun (it waits for the held polls)
+            # stop() has begun and waits for the held polls (a condition, not a time)
+            await wait_until(lambda: services.scheduler._stopping, what="the scheduler stopping")
             assert not stopping.done() and held.in_flight == SLOTS
             held.let_through(SLOTS)  # the polls end while the worker stops: no claim follows them
             await asyncio.wait_for(stopping, timeout=30)
