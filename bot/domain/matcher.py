@@ -517,7 +517,7 @@ class Matcher:
         (checked on the few such queries found). Every other query (NEAR,
         OR of conjunctions, three or more required sets, pure negations) is evaluated, and only
         when the term sets it needs all have a hit anywhere in the item: the two cheapest by
-        index ("cand", or "cand_first" and "cand_second"), the rest checked first
+        index ("cand", or "cand_first" with the second checked by C-level filters), the rest checked first
         (`_Group.needs`): "sanctions NEAR/5 vendor:X" is not looked at for every item saying
         "sanctions".
         """
@@ -591,9 +591,9 @@ class Matcher:
                 needs = tuple(sorted(needs, key=popularity))
             if len(needs) == 1:
                 put("cand", (needs[0], 7), group)
-            elif needs:
+            elif needs:  # indexed by the cheapest set, the second checked by C-level filters
                 put("cand_first", (needs[0], 7), group)
-                put("cand_second", (needs[1], 7), group)
+                group.second = needs[1]
                 group.needs = needs[2:]
         count = self._ids.count
         tables: dict[str, _Tables] = {}  # only the kinds some query is indexed in
@@ -784,13 +784,12 @@ class Matcher:
         groups = list(met)
         evidence: list[Evidence | None] = [None] * len(groups)  # found when the terms are read
         candidates = set(_indexed(tables["cand"], by_mask)) if "cand" in tables else set()
-        if "cand_first" in tables:
-            both = set(_indexed(tables["cand_first"], by_mask))
-            if both:
-                both.intersection_update(_indexed(tables["cand_second"], by_mask))
-                candidates.update(both)
-        candidates.update(self._always)
         isdisjoint = hit.isdisjoint
+        if "cand_first" in tables:
+            firsts = list(_indexed(tables["cand_first"], by_mask))
+            if firsts:
+                candidates.update(compress(firsts, map(not_, map(isdisjoint, map(_second_of, firsts)))))
+        candidates.update(self._always)
         for group in candidates:
             for need in group.needs:
                 if isdisjoint(need):
