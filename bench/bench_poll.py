@@ -261,10 +261,13 @@ def summary_rows(rows: list[tuple[str, ...]], feeds: int, quick: bool) -> None:
          f"plain aiohttp {base:.2f} s", "< 0.25 s" + scale, float(b[1]) < 0.25)  # fmt: skip
     emit(f"poll round, {feeds:,} feeds x 50 items, 5 new each, match + classify + enqueue",
          f"{c[1]} s wall, {c[2]} s CPU", "—", "< 2.5 s" + scale, float(c[1]) < 2.5)  # fmt: skip
-    per_core = new_items / max(float(c[2]), 1e-9)
-    emit("new items through the whole pipeline (round C: fetch, parse, store, classify, match, enqueue)",
-         f"{per_core:,.0f} items/s per CPU second", "—", ">= 10,000 items/s per core",
-         per_core >= 10_000)  # fmt: skip
+    # Context for bench_pipeline.py's row (every item new): here 45 of each document's 50 items
+    # are unchanged, and their fetch, hashing and dedupe are counted against the 5 new ones.
+    per_core = new_items / max(float(c[2]) + float(c[3]), 1e-9)
+    print("@row " + json.dumps({
+        "what": "new items per CPU second in round C (5 new of 50 per document; service + parse workers)",
+        "now": f"{per_core:,.0f} items/s per CPU second", "anchor": "—",
+        "goal": "— (the goal is the whole-pipeline row)", "met": None}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ BENCHES = [
     "bench_match.py",
     "bench_parse.py",
     "bench_poll.py",
+    "bench_pipeline.py",
     "bench_preview.py",
     "bench_classify.py",
     "bench_latency.py",
