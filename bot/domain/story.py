@@ -157,9 +157,11 @@ class StoryIndex:
         if not keys:
             return []
         found = []
-        for alert_id in self._candidates(target, key):
-            other, created_at = keys[alert_id]
-            if created_at >= since and same_story(key, other):
+        stems = key.stems
+        candidates = self._candidates(target, key)
+        # Most candidates share fewer than MIN_SHARED stems: that count is tested first, inline.
+        for alert_id, (other, created_at) in zip(candidates, map(keys.__getitem__, candidates), strict=True):
+            if len(stems & other.stems) >= MIN_SHARED and created_at >= since and same_story(key, other):
                 found.append(alert_id)
         return sorted(found)
 
