@@ -153,8 +153,10 @@ async def test_digest_jobs_follow_the_subscriptions_and_a_missed_digest_goes_out
     box: Outbox, clock: Clock, discord_at_fake: FakeDiscord, client: discord.Client
 ) -> None:
     fake = discord_at_fake
-    # Cron jobs run on the wall clock: pick times hours away from it, so none fires during the test.
-    hour = (datetime.now(UTC) + timedelta(hours=6)).hour
+    # Cron jobs run on the wall clock: pick times hours away from it, so none fires during the test;
+    # and not the test clock's hour (a day later, the next firing would be that very moment).
+    wall = datetime.now(UTC).hour
+    hour = next(h for h in ((wall + k) % 24 for k in range(6, 18)) if h != clock().hour)
     target = f"discord:{fake.channel.id}"
     daily = await box.subscribe(target=target, guild_id=fake.guild.id, mode="daily", at=f"{hour:02d}:00")
     await box.enqueue(daily, 2)
