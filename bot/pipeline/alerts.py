@@ -9,8 +9,9 @@ Rules, in order:
    matched under the source's name as that audience knows it; a match counts only for a
    subscription of that audience.
 4. Of several matches of one item for one target only the first becomes an alert (the store
-   keeps one alert per link and target), so only its terms are explained; every match is kept
-   in the plan for a dry run to report.
+   keeps one alert per link and target), so only its terms are put into words and explained.
+   A dry run (`every_match`) also keeps every match, with its terms, to report; a real poll
+   does not (an item may match thousands of subscriptions).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bot.storage.subscriptions import Subscription
 
 @dataclass
 class Found:
-    """The new items (classified where needed), their alerts and every match."""
+    """The new items (classified where needed), their alerts, and every match for a dry run."""
 
     items: list[NewItem]
     alerts: list[NewAlert] = field(default_factory=list)
@@ -56,6 +57,7 @@ def find_alerts(
     audiences: list[Audience],
     new: list[NewItem],
     cutoff: datetime,
+    every_match: bool = False,
 ) -> Found:
     """Match new items published after `cutoff` (or undated); return what alerts (see the rules)."""
     found = Found(list(new))
@@ -73,19 +75,24 @@ def find_alerts(
             if not result:
                 continue
             by_id = compiled.by_id
-            matched = [sid for sid in result.subscription_ids() if audience.sees(by_id[sid])]
+            matched = result.subscription_ids()
+            if audience.guild_id is not None or audience.others:  # else it sees every subscription
+                matched = [sid for sid in matched if audience.sees(by_id[sid])]
             if not matched:
                 continue
             if not it.classified:  # no query tests the action: the same matches, now explained
                 it = out[index] = _classified(source, it)
                 doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
             for sid in matched:
-                sub = found.subscriptions[sid] = by_id[sid]
-                terms = result.terms_of(sid)  # put into words once per query, not per subscription
-                found.matches.append(Match(index, sub.id, terms))
+                sub = by_id[sid]
+                if every_match:  # put into words once per query, not per subscription
+                    found.subscriptions[sid] = sub
+                    found.matches.append(Match(index, sub.id, result.terms_of(sid)))
                 if sub.target in targets:
                     continue  # the store would ignore it: this item's link already alerts there
                 targets.add(sub.target)
+                found.subscriptions[sid] = sub
+                terms = result.terms_of(sid)
                 record = explanation_record(
                     term_hits(compiled.queries[sub.id], doc),
                     it.verdict or Verdict(it.action),
@@ -102,6 +109,7 @@ async def match_new_items(
     new: list[NewItem],
     now: datetime,
     max_item_age_hours: int,
+    every_match: bool = False,
 ) -> Found:
     """Run `find_alerts` off the event loop.
 
@@ -112,4 +120,4 @@ async def match_new_items(
     if not new:
         return Found([])
     cutoff = now - timedelta(hours=max_item_age_hours)
-    return await asyncio.to_thread(find_alerts, compiled, source, audiences, new, cutoff)
+    return await asyncio.to_thread(find_alerts, compiled, source, audiences, new, cutoff, every_match)

@@ -77,8 +77,11 @@ class DocumentPlanner:
         if len(self._seen) > SEEN_SOURCES:
             del self._seen[next(iter(self._seen))]
 
-    async def plan(self, source: Source) -> PollPlan:
-        """Fetch, parse and match one source; the returned plan says what to write."""
+    async def plan(self, source: Source, *, every_match: bool = False) -> PollPlan:
+        """Fetch, parse and match one source; the returned plan says what to write.
+
+        `every_match`: also list every match with its terms (a dry run reports them all).
+        """
         now = self._clock()
         policy = self._policy
         started = time.monotonic()
@@ -145,7 +148,7 @@ class DocumentPlanner:
         )
         try:
             try:
-                found = await self._new_and_matched(source, now, feed.entries)
+                found = await self._new_and_matched(source, now, feed.entries, every_match)
             except NotSent:
                 # The hint was wrong (an item pruned or a write lost since): parse again, whole.
                 log.info("source %d: preselection missed a new entry; parsing again", source.id)
@@ -158,7 +161,7 @@ class DocumentPlanner:
                     max_pages=policy.max_pages,
                     max_bytes=policy.max_decompressed_bytes,
                 )
-                found = await self._new_and_matched(source, now, feed.entries)
+                found = await self._new_and_matched(source, now, feed.entries, every_match)
         except WorkerStopped:
             return stopped(source, now)
         except (ParseError, FetchError) as exc:
@@ -169,7 +172,9 @@ class DocumentPlanner:
         plan.matches, plan.subscriptions = found.matches, found.subscriptions
         return plan
 
-    async def _new_and_matched(self, source: Source, now: datetime, entries: Sequence[Entry]) -> Found:
+    async def _new_and_matched(
+        self, source: Source, now: datetime, entries: Sequence[Entry], every_match: bool
+    ) -> Found:
         """Keep the new entries and, on a primed source, match them: one read, one thread hop.
 
         A source that fetches full text or document bodies for its new items matches after that.
@@ -186,7 +191,7 @@ class DocumentPlanner:
 
             def new_and_matched() -> Found:
                 return find_alerts(
-                    compiled, source, audiences, select_new(entries, identities, known), cutoff
+                    compiled, source, audiences, select_new(entries, identities, known), cutoff, every_match
                 )
 
             # Matching is pure Python, bounded per (item, query) by the cost model's budget; in a
@@ -198,7 +203,7 @@ class DocumentPlanner:
             new = await with_full_text(self._fetcher, self._offload, source, new)
         if wants_bodies(source.options):
             new = await with_bodies(self._fetcher, source, new)
-        return await match_new_items(compiled, source, audiences, new, now, age)
+        return await match_new_items(compiled, source, audiences, new, now, age, every_match)
 
 
 Read = tuple[set[str], list[Owner], int]

@@ -69,7 +69,7 @@ class PollPlan:
     entries: int = 0
     items: list[NewItem] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)  # to enqueue: explained, first per item and target
-    matches: list[Match] = field(default_factory=list)  # every match (a dry run reports them all)
+    matches: list[Match] = field(default_factory=list)  # every match, planned for a dry run only
     subscriptions: dict[int, Subscription] = field(default_factory=dict)  # the matched ones, by id
     etag: str | None = None
     last_modified: str | None = None

@@ -77,7 +77,7 @@ class Poller:
         """Poll one source; never raises for a source problem (it is recorded on the source)."""
         if dry_run:
             plan = await self.plan(
-                replace(source, etag=None, last_modified=None, body_hash=None, primed=True)
+                replace(source, etag=None, last_modified=None, body_hash=None, primed=True), every_match=True
             )
             result = _result(plan)
             if result.status == "new" and not source.primed:
@@ -87,11 +87,14 @@ class Poller:
             return result
         return await self.commit(await self.plan(source))
 
-    async def plan(self, source: Source) -> PollPlan:
-        """Fetch, parse, keep the new items and match them; write nothing (see PollPlan)."""
+    async def plan(self, source: Source, *, every_match: bool = False) -> PollPlan:
+        """Fetch, parse, keep the new items and match them; write nothing (see PollPlan).
+
+        `every_match`: also list every match with its terms, as a dry run reports them.
+        """
         planner = self._searches if source.kind == "search" else self._documents
         try:
-            return await planner.plan(source)
+            return await planner.plan(source, every_match=every_match)
         except WorkerStopped:
             return stopped(source, self._clock())
 

@@ -138,8 +138,11 @@ class SearchPlanner:
         self._offload = offload
         self._clock = clock
 
-    async def plan(self, source: Source) -> PollPlan:
-        """Fetch and match a search source's answers; raises WorkerStopped when shutting down."""
+    async def plan(self, source: Source, *, every_match: bool = False) -> PollPlan:
+        """Fetch and match a search source's answers; raises WorkerStopped when shutting down.
+
+        `every_match`: also list every match with its terms (a dry run reports them all).
+        """
         now = self._clock()
         compiled = await self._matchers.get()
         searched = await self._adb.call(searched_sets.searched, source.id)
@@ -176,7 +179,13 @@ class SearchPlanner:
         ]
         # A search source is nobody's own: everyone sees it under its name.
         found = await match_new_items(
-            compiled, source, audiences_of(source, []), alerting, now, self._policy.max_item_age_hours
+            compiled,
+            source,
+            audiences_of(source, []),
+            alerting,
+            now,
+            self._policy.max_item_age_hours,
+            every_match,
         )
         return PollPlan(
             source,

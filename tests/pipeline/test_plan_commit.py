@@ -46,7 +46,7 @@ async def test_plan_writes_nothing_and_commit_stores_exactly_the_plan(tmp_path, 
         assert source is not None and source.primed
         before = snapshot(settings.database_path)
 
-        plan = await services.poller.plan(source)
+        plan = await services.poller.plan(source, every_match=True)
         assert snapshot(settings.database_path) == before  # fetched, parsed, matched: nothing written
         assert plan.status == "new" and sorted(it.title for it in plan.items) == [
             "Agency publishes its annual report",
@@ -54,6 +54,9 @@ async def test_plan_writes_nothing_and_commit_stores_exactly_the_plan(tmp_path, 
         ]
         # Both subscriptions match the directive; one link alerts once per target.
         assert len(plan.matches) == 2 and len(plan.alerts) == 1
+        # A real poll's plan has the same alerts, without listing every match.
+        real = await services.poller.plan(source)
+        assert real.matches == [] and real.alerts == plan.alerts and real.items == plan.items
 
         result = await services.poller.commit(plan)
         after = snapshot(settings.database_path)
