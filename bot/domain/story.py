@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from bot.domain.text import NOSPACE_RANGES, WORD_CLASS, fold
 
@@ -109,6 +110,9 @@ def same_story(a: StoryKey, b: StoryKey, threshold: float = SAME_STORY_THRESHOLD
     return similarity(a, b) >= threshold
 
 
+_NO_IDS: frozenset[int] = frozenset()
+
+
 class StoryIndex:
     """The first alerts of stories, per target, indexed by headline stem.
 
@@ -121,7 +125,7 @@ class StoryIndex:
 
     def __init__(self) -> None:
         self._keys: dict[str, dict[int, tuple[StoryKey, str]]] = {}  # target -> alert id -> key, created_at
-        self._stems: dict[str, dict[str, list[int]]] = {}  # target -> stem -> alert ids
+        self._stems: dict[str, dict[str, set[int]]] = {}  # target -> stem -> alert ids
         self._size = 0
 
     def __len__(self) -> int:
@@ -136,20 +140,33 @@ class StoryIndex:
         self._size += 1
         stems = self._stems.setdefault(target, {})
         for stem in key.stems:
-            stems.setdefault(stem, []).append(alert_id)
+            ids = stems.get(stem)
+            if ids is None:
+                stems[stem] = {alert_id}
+            else:
+                ids.add(alert_id)
 
-    def _candidates(self, target: str, key: StoryKey) -> set[int]:
-        """Return the alerts that can share MIN_SHARED stems with `key` (a superset, to verify).
+    def _shared(self, target: str, key: StoryKey) -> Iterator[int]:
+        """Yield the alerts sharing at least MIN_SHARED stems with `key` (each once).
 
-        An alert sharing at least MIN_SHARED stems appears in one of the stem lists left after
-        dropping the MIN_SHARED - 1 longest, so the commonest words are never walked.
+        An alert sharing that many appears in one of the stem sets left after dropping the
+        MIN_SHARED - 1 largest, so the commonest words are never walked: the others are counted
+        (in C), and an alert counted fewer times is looked up in the dropped ones.
         """
         stems = self._stems.get(target, {})
-        lists = sorted((stems.get(stem, ()) for stem in key.stems), key=len)
-        out: set[int] = set()
-        for ids in lists[: max(len(lists) - (MIN_SHARED - 1), 0)]:
-            out.update(ids)
-        return out
+        sets = sorted((stems.get(stem, _NO_IDS) for stem in key.stems), key=len)
+        walked = len(sets) - (MIN_SHARED - 1)
+        if walked <= 0:
+            return
+        dropped = sets[walked:]
+        for alert_id, walked_count in Counter(chain.from_iterable(sets[:walked])).items():
+            shared = walked_count
+            if shared < MIN_SHARED:
+                for ids in dropped:
+                    shared += alert_id in ids
+                if shared < MIN_SHARED:
+                    continue
+            yield alert_id
 
     def matches(self, target: str, key: StoryKey, since: str) -> list[int]:
         """Return the alerts to `target` since `since` that report the same story, oldest first."""
@@ -157,11 +174,9 @@ class StoryIndex:
         if not keys:
             return []
         found = []
-        stems = key.stems
-        candidates = self._candidates(target, key)
-        # Most candidates share fewer than MIN_SHARED stems: that count is tested first, inline.
-        for alert_id, (other, created_at) in zip(candidates, map(keys.__getitem__, candidates), strict=True):
-            if len(stems & other.stems) >= MIN_SHARED and created_at >= since and same_story(key, other):
+        for alert_id in self._shared(target, key):
+            other, created_at = keys[alert_id]
+            if created_at >= since and same_story(key, other):
                 found.append(alert_id)
         return sorted(found)
 
