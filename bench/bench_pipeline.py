@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import hashlib
 import json
 import multiprocessing
 import os
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_match import SEED, World, make_corpus, make_subscriptions
 from bench.bench_poll import Heartbeat, children_cpu, cpu
+from bench.feeds import serve_bodies
 from bot.app import build_services
 from bot.domain.models import MatchDoc
 from bot.settings import load_settings
@@ -89,34 +89,15 @@ def render(feed: int, generation: int, docs: list[MatchDoc]) -> bytes:
 
 def serve_files(port_queue: object, root: str, generation_file: str) -> None:
     """Serve root/<generation>/<n>.xml as /feed/<n>, with ETag/304, until killed."""
-    from aiohttp import web
+    cache: dict[Path, bytes] = {}
 
-    cache: dict[Path, tuple[bytes, str]] = {}
-
-    def body_for(n: int) -> tuple[bytes, str]:  # small local files: read inline, once each
+    def body_for(n: int) -> bytes:  # small local files: read inline, once each
         path = Path(root) / Path(generation_file).read_text().strip() / f"{n}.xml"
         if path not in cache:
-            data = path.read_bytes()
-            cache[path] = (data, '"' + hashlib.sha1(data).hexdigest()[:16] + '"')
+            cache[path] = path.read_bytes()
         return cache[path]
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        body, etag = body_for(int(request.match_info["n"]))
-        if request.headers.get("If-None-Match") == etag:
-            return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/feed/{n}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr,attr-defined]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    serve_bodies(port_queue, body_for)
 
 
 def prepare(tmp: Path, feeds: int, subscriptions: int, mix: str) -> list[MatchDoc]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -91,21 +92,33 @@ def make_feed(feed_no: int, *, items: int = 50, item_chars: int = 1500, generati
 
 def serve(port_queue: object, feeds: int, items: int, generation_file: str) -> None:
     """Serve /feed/N with ETag/304 until killed; the generation file switches content."""
-    from aiohttp import web
+    cache: dict[tuple[int, int], bytes] = {}
 
-    cache: dict[tuple[int, int], tuple[bytes, str]] = {}
-
-    def body_for(n: int) -> tuple[bytes, str]:
+    def body_for(n: int) -> bytes:
         with open(generation_file) as fh:
             generation = int(fh.read().strip() or 0)
         key = (n, generation)
         if key not in cache:
-            data = make_feed(n, items=items, generation=generation)
-            cache[key] = (data, '"' + hashlib.sha1(data).hexdigest()[:16] + '"')
+            cache[key] = make_feed(n, items=items, generation=generation)
         return cache[key]
 
+    serve_bodies(port_queue, body_for)
+
+
+def serve_bodies(port_queue: object, body_for: Callable[[int], bytes]) -> None:
+    """Serve /feed/N as `body_for(N)`, with an ETag (304 when it matches), on a free port until killed.
+
+    Runs in its own process: puts the port on `port_queue`, then serves forever.
+    """
+    from aiohttp import web
+
+    etags: dict[bytes, str] = {}
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        body, etag = body_for(int(request.match_info["n"]))
+        body = body_for(int(request.match_info["n"]))
+        etag = etags.get(body)
+        if etag is None:
+            etag = etags[body] = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
         return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
