@@ -85,7 +85,7 @@ def find_alerts(
                 doc = MatchDoc(title=it.title, summary=it.text, source=source_text, action=it.action)
             for sid in matched:
                 sub = by_id[sid]
-                if every_match:  # put into words once per query, not per subscription
+                if every_match:  # terms put into words once per query, not per subscription
                     found.subscriptions[sid] = sub
                     found.matches.append(Match(index, sub.id, result.terms_of(sid)))
                 if sub.target in targets:

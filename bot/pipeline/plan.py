@@ -70,7 +70,7 @@ class PollPlan:
     items: list[NewItem] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)  # to enqueue: explained, first per item and target
     matches: list[Match] = field(default_factory=list)  # every match, planned for a dry run only
-    subscriptions: dict[int, Subscription] = field(default_factory=dict)  # the matched ones, by id
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)  # alerted (dry run: matched), by id
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
