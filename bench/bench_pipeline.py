@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -53,10 +52,10 @@ from bot.storage.migrations import _ITEMS_FTS
 ITEMS = 50
 
 
-def thread_cpu() -> Counter[str]:
+def thread_cpu() -> dict[str, float]:
     """CPU seconds used so far by this process's live threads, by kind of thread (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: Counter[str] = Counter()
+    out: dict[str, float] = {}
     for thread in threading.enumerate():
         try:
             fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
@@ -64,7 +63,7 @@ def thread_cpu() -> Counter[str]:
             continue
         kind = re.sub(r"_\d+$", "", thread.name)
         kind = {"asyncio": "matching and other thread hops", "MainThread": "event loop"}.get(kind, kind)
-        out[kind] += (int(fields[11]) + int(fields[12])) / tick
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -192,8 +191,8 @@ async def bench(feeds: int, subscriptions: int, mix: str, profile: bool = False)
                 results = await services.scheduler.poll_all()
                 wall = time.perf_counter() - t0
                 used, workers = cpu() - c0, children_cpu(server.pid or 0) - w0
-                by_thread = thread_cpu()
-                by_thread.subtract(threads)
+                after = thread_cpu()
+                by_thread = {name: cpu - threads.get(name, 0.0) for name, cpu in after.items()}
                 beating.cancel()
                 failed = [r.error for r in results if r.status == "failed"]
                 if failed:
@@ -205,7 +204,7 @@ async def bench(feeds: int, subscriptions: int, mix: str, profile: bool = False)
                     "new": sum(r.new_items for r in results),
                     "alerts": sum(r.alerts for r in results),
                     "stall_ms": beat.max_gap * 1000,
-                    "threads": {name: cpu for name, cpu in by_thread.most_common() if cpu > 0},
+                    "threads": {n: c for n, c in sorted(by_thread.items(), key=lambda kv: -kv[1]) if c > 0},
                 }
             counts = await services.adb.call(outbox.counts)
             out["pending"] = counts["pending"]
@@ -259,7 +258,9 @@ def main() -> None:
         )
     threads = ", ".join(f"{name} {cpu:.2f} s" for name, cpu in new["threads"].items())
     print(f"\nround 2, CPU of the service by thread: {threads}; parse workers {new['workers']:.2f} s")
-    fts, plain = r["fts"]  # type: ignore[misc]
+    costs = r["fts"]
+    assert isinstance(costs, tuple)
+    fts, plain = costs
     print(
         f"SQLite alone inserting the same items: {fts:.0f} µs per item with the full-text index,"
         f" {plain:.0f} µs without"
